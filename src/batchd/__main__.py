@@ -1,0 +1,5 @@
+from __future__ import annotations
+
+from batchd.cli import main
+
+main()

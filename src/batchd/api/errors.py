@@ -1,0 +1,72 @@
+"""The single place that renders errors: every failure leaves as Anthropic's error envelope."""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from batchd import exceptions, models
+
+logger = logging.getLogger("batchd.api")
+
+_HTTP_STATUS = {
+    400: exceptions.InvalidRequest,
+    401: exceptions.AuthenticationFailed,
+    403: exceptions.PermissionDenied,
+    404: exceptions.RouteNotFound,
+    405: exceptions.MethodNotAllowed,
+    413: exceptions.RequestTooLarge,
+}
+
+
+def request_id(request: Request) -> str:
+    rid: str | None = request.scope.get("batchd.request_id")
+    if rid is None:
+        rid = request.scope["batchd.request_id"] = models.new_request_id()
+    return rid
+
+
+def envelope(error_type: str, message: str, rid: str | None) -> bytes:
+    return orjson.dumps(
+        {"type": "error", "error": {"type": error_type, "message": message}, "request_id": rid}
+    )
+
+
+def render(exc: exceptions.BatchdError, rid: str, headers: dict[str, str] | None = None) -> Response:
+    headers = {"request-id": rid, **(headers or {})}
+    if exc.status >= 500:
+        headers.setdefault("x-should-retry", "true")
+    return Response(
+        envelope(exc.error_type, exc.message, rid),
+        status_code=exc.status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+async def handle_batchd_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, exceptions.BatchdError)
+    if exc.status >= 500:
+        logger.error("request %s failed: %s", request_id(request), exc.message)
+    return render(exc, request_id(request))
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    cls = _HTTP_STATUS.get(exc.status_code, exceptions.BatchdError)
+    message = None
+    if exc.status_code == 404:
+        message = f"Not found: {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        message = f"Method {request.method} is not allowed on {request.url.path}"
+    headers = dict(exc.headers or {})
+    return render(cls(message), request_id(request), headers)
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    logger.exception("request %s failed", request_id(request))
+    return render(exceptions.BatchdError(), request_id(request))

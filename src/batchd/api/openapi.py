@@ -1,0 +1,171 @@
+"""The OpenAPI 3.1 description of the batches API, served at GET /openapi.json."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from batchd import __version__
+
+_TS = {"type": "string", "format": "date-time"}
+_TS_NULL = {"anyOf": [_TS, {"type": "null"}]}
+_ID = {"name": "message_batch_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _ok(schema: dict[str, Any], media: str = "application/json") -> dict[str, Any]:
+    return {"description": "Success", "content": {media: {"schema": schema}}}
+
+
+_ERRORS = {str(code): {"$ref": "#/components/responses/Error"} for code in (400, 401, 404, 413, 500)}
+
+
+def _op(op_id: str, summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"operationId": op_id, "summary": summary, "responses": {**responses, **_ERRORS}, **extra}
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    schemas = {
+        "MessageBatch": {
+            "type": "object",
+            "required": ["id", "type", "processing_status", "request_counts", "created_at", "expires_at"],
+            "properties": {
+                "id": {"type": "string", "examples": ["msgbatch_013Zva2CMHLNnXjNJJKqJ2EF"]},
+                "type": {"const": "message_batch"},
+                "processing_status": {"enum": ["in_progress", "canceling", "ended"]},
+                "request_counts": _ref("RequestCounts"),
+                "created_at": _TS,
+                "expires_at": _TS,
+                "ended_at": _TS_NULL,
+                "cancel_initiated_at": _TS_NULL,
+                "archived_at": _TS_NULL,
+                "results_url": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            },
+        },
+        "RequestCounts": {
+            "type": "object",
+            "required": ["processing", "succeeded", "errored", "canceled", "expired"],
+            "properties": {
+                k: {"type": "integer", "minimum": 0}
+                for k in ("processing", "succeeded", "errored", "canceled", "expired")
+            },
+        },
+        "CreateRequest": {
+            "type": "object",
+            "required": ["requests"],
+            "properties": {
+                "requests": {
+                    "type": "array",
+                    "minItems": 1,
+                    "maxItems": 100000,
+                    "items": {
+                        "type": "object",
+                        "required": ["custom_id", "params"],
+                        "properties": {
+                            "custom_id": {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,64}$"},
+                            "params": {
+                                "type": "object",
+                                "description": "Messages API create params, validated when the request runs",
+                            },
+                        },
+                    },
+                }
+            },
+        },
+        "ListPage": {
+            "type": "object",
+            "required": ["data", "has_more", "first_id", "last_id"],
+            "properties": {
+                "data": {"type": "array", "items": _ref("MessageBatch")},
+                "has_more": {"type": "boolean"},
+                "first_id": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                "last_id": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            },
+        },
+        "DeletedMessageBatch": {
+            "type": "object",
+            "required": ["id", "type"],
+            "properties": {"id": {"type": "string"}, "type": {"const": "message_batch_deleted"}},
+        },
+        "ResultLine": {
+            "type": "object",
+            "required": ["custom_id", "result"],
+            "properties": {
+                "custom_id": {"type": "string"},
+                "result": {
+                    "type": "object",
+                    "required": ["type"],
+                    "properties": {"type": {"enum": ["succeeded", "errored", "canceled", "expired"]}},
+                },
+            },
+        },
+        "Error": {
+            "type": "object",
+            "required": ["type", "error"],
+            "properties": {
+                "type": {"const": "error"},
+                "error": {
+                    "type": "object",
+                    "required": ["type", "message"],
+                    "properties": {"type": {"type": "string"}, "message": {"type": "string"}},
+                },
+                "request_id": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            },
+        },
+    }
+    batch_ok = _ok(_ref("MessageBatch"))
+    paths = {
+        "/v1/messages/batches": {
+            "post": _op(
+                "createMessageBatch",
+                "Create a message batch",
+                {"200": batch_ok},
+                requestBody={"required": True, "content": {"application/json": {"schema": _ref("CreateRequest")}}},
+            ),
+            "get": _op(
+                "listMessageBatches",
+                "List message batches, newest first",
+                {"200": _ok(_ref("ListPage"))},
+                parameters=[
+                    {"name": "after_id", "in": "query", "schema": {"type": "string"}},
+                    {"name": "before_id", "in": "query", "schema": {"type": "string"}},
+                    {"name": "limit", "in": "query",
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20}},
+                ],
+            ),
+        },
+        "/v1/messages/batches/{message_batch_id}": {
+            "get": _op("retrieveMessageBatch", "Retrieve a message batch", {"200": batch_ok}, parameters=[_ID]),
+            "delete": _op(
+                "deleteMessageBatch", "Delete an ended message batch",
+                {"200": _ok(_ref("DeletedMessageBatch"))}, parameters=[_ID],
+            ),
+        },
+        "/v1/messages/batches/{message_batch_id}/cancel": {
+            "post": _op("cancelMessageBatch", "Cancel a message batch", {"200": batch_ok}, parameters=[_ID]),
+        },
+        "/v1/messages/batches/{message_batch_id}/results": {
+            "get": _op(
+                "getMessageBatchResults", "Stream the results of an ended batch as JSONL",
+                {"200": _ok(_ref("ResultLine"), "application/x-jsonl")}, parameters=[_ID],
+            ),
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "batchd Message Batches API", "version": __version__},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "responses": {"Error": {"description": "Error", "content": {"application/json": {"schema": _ref("Error")}}}},
+            "securitySchemes": {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+                "Bearer": {"type": "http", "scheme": "bearer"},
+            },
+        },
+        "security": [{"ApiKey": []}, {"Bearer": []}],
+    }

@@ -1,0 +1,346 @@
+"""Builds the simulator's Message for one request: content, stop reason and usage."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from batchd import exceptions, pdf
+from batchd.backends import sim_blocks, sim_directives, sim_text
+
+IMAGE_TOKENS = 1600  # input tokens per image, about a 1-megapixel picture
+ECHO_WORDS = 12  # words of the prompt quoted at the start of the answer
+ANSWER_WORDS = (20, 150)  # natural answer length range
+THINKING_WORDS = (30, 150)  # natural thinking length range
+
+_WORD = re.compile(r"[A-Za-z0-9][\w'-]*")
+_SERVER_TOOL_PREFIXES = ("web_search_", "web_fetch_", "code_execution_", "tool_search_tool_")
+_REFUSAL_TEXT = "I'm sorry, but I can't help with that request."
+
+Document = tuple[int, dict[str, Any], tuple[str, ...] | None]
+
+
+def text_of(content: Any) -> str:
+    """The text of a message's content: the string, or its text blocks joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(b["text"] for b in content if isinstance(b, dict)
+                        and b.get("type") == "text" and isinstance(b.get("text"), str))
+    return ""
+
+
+def compose(params: dict[str, Any], digest: bytes, user_text: str,
+            directives: sim_directives.Directives) -> dict[str, Any]:
+    """The Message answering `params`; `user_text` is the last user text without directives."""
+    rng = sim_text.Rng(int.from_bytes(digest[:8], "little"))
+    max_tokens = int(params["max_tokens"])
+    input_tokens, documents = _read_input(params)
+    echo = _echo(user_text)
+    natural = "end_turn"
+    stop_details = container = None
+    searches = 0
+    answer_words = None
+    if directives.refusal:
+        blocks = [{"type": "text", "text": _REFUSAL_TEXT}]
+        natural = "refusal"
+        stop_details = {"type": "refusal", "category": directives.refusal_category,
+                        "explanation": "Simulated refusal requested by @sim:refusal"}
+    else:
+        blocks = _thinking(params, digest, rng, echo, max_tokens)
+        tools = [t for t in params.get("tools") or () if isinstance(t, dict)]
+        if tools:
+            server, cited, container, searches = _server_tools(tools, digest, rng, user_text)
+            blocks += server
+        for index, doc, pages in documents:
+            blocks += sim_blocks.document_citations(index, doc, pages, rng)
+        if searches:
+            blocks += cited
+        tool, forced = None, False
+        if tools or directives.tool:
+            tool, forced = _tool_call(params, tools, directives, user_text)
+        prefix = f"You asked about: {echo}\n\n" if echo else ""
+        if tool is not None:
+            name = str(tool.get("name"))
+            if not forced:
+                blocks.append({"type": "text", "text": f"{prefix}I'll use the {name} tool for this."})
+            tool_input = sim_blocks.tool_input(tool, rng, _WORD.findall(user_text))
+            blocks.append({"type": "tool_use", "id": "toolu_01" + sim_text.ident(digest, b"toolu"),
+                           "name": name, "input": tool_input})
+            natural = "tool_use"
+        else:
+            prefix = _tool_result_preface(params["messages"]) + prefix
+            text, answer_words = _answer(rng, prefix, directives.tokens)
+            blocks.append({"type": "text", "text": text})
+    content, output_tokens, stop_reason, stop_sequence = _fit(
+        blocks, max_tokens, params.get("stop_sequences"), answer_words)
+    thinking_tokens = 0
+    if content and content[0]["type"] == "thinking":
+        thinking_tokens = sim_text.count_words(content[0]["thinking"])
+    return {
+        "id": "msg_01" + sim_text.base58(digest[8:30]),
+        "type": "message",
+        "role": "assistant",
+        "model": params["model"],
+        "content": content,
+        "stop_reason": stop_reason or natural,
+        "stop_sequence": stop_sequence,
+        "stop_details": stop_details,
+        "container": container,
+        "usage": {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+            "server_tool_use": {"web_search_requests": searches, "web_fetch_requests": 0}
+            if searches else None,
+            "service_tier": "batch",
+            "output_tokens_details": {"thinking_tokens": thinking_tokens},
+            "inference_geo": "not_available",
+            "speed": "standard",
+        },
+    }
+
+
+def _echo(user_text: str) -> str:
+    """The first words of the prompt, closed with punctuation; "" for no words."""
+    words = user_text.split()
+    if not words:
+        return ""
+    echo = " ".join(words[:ECHO_WORDS]) + ("…" if len(words) > ECHO_WORDS else "")
+    return echo if echo[-1] in ".?!…" else echo + "."
+
+
+def _server_tools(tools: list[dict[str, Any]], digest: bytes, rng: sim_text.Rng,
+                  user_text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
+                                           dict[str, Any] | None, int]:
+    """Web search and code execution blocks, the text citing the search, container, searches."""
+    blocks: list[dict[str, Any]] = []
+    cited: list[dict[str, Any]] = []
+    container = None
+    searches = 0
+    for tool in tools:
+        kind = str(tool.get("type") or "")
+        if kind.startswith("web_search_") and not searches:
+            query = " ".join(_WORD.findall(user_text)[:8]) or "latest news"
+            pair, cited = sim_blocks.web_search(digest, rng, query)
+            blocks += [{"type": "text", "text": f"I'll search the web for {query}."}, *pair]
+            searches = 1
+        elif kind.startswith("code_execution_") and container is None:
+            pair, container, summary = sim_blocks.code_execution(digest, rng, kind)
+            blocks += [{"type": "text", "text": "Let me run a short calculation."}, *pair,
+                       {"type": "text", "text": summary}]
+    return blocks, cited, container, searches
+
+
+def _answer(rng: sim_text.Rng, prefix: str, tokens: int | None) -> tuple[str, int]:
+    """The answer text and its word count."""
+    goal = tokens if tokens is not None else rng.between(*ANSWER_WORDS)
+    prefix_words = sim_text.count_words(prefix)
+    prose, prose_words = sim_text.PROSE.take_counted(rng, goal - prefix_words)
+    text = prefix + prose
+    if tokens is not None and prefix_words + prose_words > goal:
+        return sim_text.cut_words(text, goal), goal
+    return text.rstrip(), prefix_words + prose_words
+
+
+def _thinking(params: dict[str, Any], digest: bytes, rng: sim_text.Rng, echo: str,
+              max_tokens: int) -> list[dict[str, Any]]:
+    thinking = params.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "adaptive"):
+        return []
+    goal = rng.between(*THINKING_WORDS)
+    budget = thinking.get("budget_tokens")
+    if isinstance(budget, int):
+        goal = min(goal, budget)
+    goal = max(1, min(goal, max_tokens // 2))  # leave room for the answer
+    opening = f"The user is asking about: {echo} " if echo else "Let me work out a good answer. "
+    room = goal - sim_text.count_words(opening)
+    text = opening + sim_text.REASONING.take(rng, room, at_most=True)
+    return [{"type": "thinking", "thinking": sim_text.cut_words(text, goal).rstrip(),
+             "signature": sim_text.opaque(digest, b"signature", 192)}]
+
+
+def _tool_call(params: dict[str, Any], tools: list[dict[str, Any]],
+               directives: sim_directives.Directives,
+               user_text: str) -> tuple[dict[str, Any] | None, bool]:
+    """The client tool to call, if any, and whether `tool_choice` forced it."""
+    client = [t for t in tools if not str(t.get("type") or "").startswith(_SERVER_TOOL_PREFIXES)]
+    by_name = {str(t.get("name")): t for t in client}
+    if directives.tool is not None:
+        if directives.tool not in by_name:
+            raise exceptions.BackendError(
+                f"@sim:tool={directives.tool} names no tool of this request",
+                status=400, error_type="invalid_request_error")
+        return by_name[directives.tool], False
+    choice = params.get("tool_choice") or {}
+    kind = choice.get("type", "auto") if isinstance(choice, dict) else "auto"
+    if not client or kind == "none":
+        return None, False
+    if kind == "tool":
+        return by_name.get(str(choice.get("name"))), True
+    if kind == "any":
+        return client[0], True
+    if _tool_results_of(params["messages"]):
+        return None, False
+    lowered = user_text.lower()
+    for name, tool in by_name.items():
+        if name.lower() in lowered or name.lower().replace("_", " ") in lowered:
+            return tool, False
+    return None, False
+
+
+def _tool_results_of(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    last = messages[-1] if messages else {}
+    if last.get("role") != "user" or not isinstance(last.get("content"), list):
+        return []
+    return [b for b in last["content"] if isinstance(b, dict) and b.get("type") == "tool_result"]
+
+
+def _tool_result_preface(messages: list[dict[str, Any]]) -> str:
+    """A sentence quoting each trailing tool_result, so the answer visibly uses it."""
+    results = _tool_results_of(messages)
+    if not results:
+        return ""
+    names = {}
+    for message in messages[:-1]:
+        if message.get("role") == "assistant" and isinstance(message.get("content"), list):
+            for b in message["content"]:
+                if isinstance(b, dict) and b.get("type") == "tool_use":
+                    names[b.get("id")] = b.get("name")
+    lines = []
+    for block in results:
+        name = names.get(block.get("tool_use_id"))
+        label = f"The {name} tool" if name else "The tool"
+        words = text_of(block.get("content")).split()
+        quote = " ".join(words[:20]) + ("…" if len(words) > 20 else "") or "nothing"
+        verb = "reported an error:" if block.get("is_error") else "returned:"
+        lines.append(f"{label} {verb} {quote}\n\n")
+    return "".join(lines)
+
+
+def _fit(blocks: list[dict[str, Any]], max_tokens: int, stops: list[str] | None,
+         last_words: int | None) -> tuple[list[dict[str, Any]], int, str | None, str | None]:
+    """Apply max_tokens and stop sequences: (content, output tokens, stop reason, sequence).
+
+    `last_words`, when known, is the word count of the last block. The stop reason is None
+    when the content ended naturally.
+    """
+    out: list[dict[str, Any]] = []
+    used = 0
+    last = len(blocks) - 1
+    for i, block in enumerate(blocks):
+        kind = block["type"]
+        left = max_tokens - used
+        if kind == "text" or kind == "thinking":
+            text = block[kind]
+            if stops and kind == "text":
+                hits = [(pos, seq) for seq in stops if (pos := text.find(seq)) >= 0]
+                if hits:
+                    pos, seq = min(hits)
+                    n = sim_text.count_words(text[:pos])
+                    if n <= left:
+                        if text[:pos].strip():
+                            out.append({**block, kind: text[:pos]})
+                        return out, used + n, "stop_sequence", seq
+            n = last_words if i == last and last_words is not None else sim_text.count_words(text)
+            if n > left:
+                cut = sim_text.cut_words(text, left)
+                if cut:
+                    out.append({**block, kind: cut})
+                return out, max_tokens, "max_tokens", None
+            if n:
+                out.append(block)
+            used += n
+        else:
+            n = _json_tokens(block["input"]) if "input" in block else 0
+            if n > left:
+                return out, used, "max_tokens", None
+            out.append(block)
+            used += n
+    return out, used, None, None
+
+
+def _json_tokens(value: Any) -> int:
+    return max(1, len(orjson.dumps(value)) // 4)
+
+
+def _read_input(params: dict[str, Any]) -> tuple[int, list[Document]]:
+    """Input tokens, and the documents to cite as (document_index, block, pdf pages)."""
+    total = 0
+    system = params.get("system")
+    if isinstance(system, str):
+        total += sim_text.count_words(system)
+    elif isinstance(system, list):
+        total += sum(_block_tokens(b, "system") for b in system)
+    documents: list[Document] = []
+    doc_index = 0
+    for i, message in enumerate(params.get("messages") or ()):
+        content = message.get("content")
+        if isinstance(content, str):
+            total += sim_text.count_words(content)
+            continue
+        for j, block in enumerate(content or ()):
+            if isinstance(block, dict) and block.get("type") == "document":
+                pages = _pdf_pages(block, f"messages.{i}.content.{j}")
+                total += _document_tokens(block, pages)
+                if (block.get("citations") or {}).get("enabled"):
+                    documents.append((doc_index, block, pages))
+                doc_index += 1
+            else:
+                total += _block_tokens(block, f"messages.{i}.content.{j}")
+    total += sum(_json_tokens(tool) for tool in params.get("tools") or ())
+    return max(1, total), documents
+
+
+def _block_tokens(block: Any, path: str) -> int:
+    if not isinstance(block, dict):
+        return _json_tokens(block)
+    kind = block.get("type")
+    if kind == "text":
+        return sim_text.count_words(str(block.get("text", "")))
+    if kind == "thinking":
+        return sim_text.count_words(str(block.get("thinking", "")))
+    if kind == "image":
+        return IMAGE_TOKENS
+    if kind == "document":
+        return _document_tokens(block, _pdf_pages(block, path))
+    if kind in ("tool_use", "server_tool_use"):
+        return _json_tokens(block.get("input"))
+    if kind == "tool_result":
+        content = block.get("content")
+        if isinstance(content, list):
+            return sum(_block_tokens(b, f"{path}.content.{k}") for k, b in enumerate(content))
+        return sim_text.count_words(content) if isinstance(content, str) else 0
+    return _json_tokens(block)
+
+
+def _document_tokens(block: dict[str, Any], pages: tuple[str, ...] | None) -> int:
+    source = block.get("source") or {}
+    total = sum(sim_text.count_words(block[k]) for k in ("title", "context")
+                if isinstance(block.get(k), str))
+    if pages is not None:
+        return total + sum(sim_text.count_words(p) for p in pages)
+    if source.get("type") == "text":
+        return total + sim_text.count_words(str(source.get("data", "")))
+    if source.get("type") == "content":
+        content = source.get("content")
+        if isinstance(content, str):
+            return total + sim_text.count_words(content)
+        return total + sum(_block_tokens(b, "") for b in content or ())
+    return total + _json_tokens(source)
+
+
+def _pdf_pages(block: dict[str, Any], path: str) -> tuple[str, ...] | None:
+    source = block.get("source") or {}
+    if source.get("type") != "base64" or source.get("media_type") != "application/pdf":
+        return None
+    try:
+        return pdf.extract_pages(str(source.get("data", "")))
+    except exceptions.InvalidParams as exc:
+        raise exceptions.BackendError(
+            f"{path}.source: {exc.message}", status=400, error_type="invalid_request_error",
+        ) from exc

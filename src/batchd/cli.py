@@ -1,0 +1,47 @@
+"""The `batchd` command. Every `serve` option also reads a BATCHD_* environment variable."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from batchd import __version__, config, exceptions
+
+def _settings_options(fn: Any) -> Any:
+    for setting in reversed([s for s in config.SETTINGS if s.flag]):
+        opt = "--" + setting.name.replace("_", "-")
+        if setting.cast is config.parse_bool:
+            decl = [f"{opt}/--no-{opt[2:]}"]
+        else:
+            decl = [opt]
+        fn = click.option(
+            *decl,
+            setting.name,
+            default=None,
+            help=f"{setting.help} [env {setting.env}; default {setting.default!r}]",
+        )(fn)
+    return fn
+
+
+@click.group()
+@click.version_option(__version__, prog_name="batchd")
+def main() -> None:
+    """batchd: a self-hosted Anthropic Message Batches API server."""
+
+
+@main.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="TOML settings file [env BATCHD_CONFIG].")
+@_settings_options
+def serve(config_file: str | None, **flags: Any) -> None:
+    """Run the HTTP API and the engine (SQLite under --data-dir by default)."""
+    from batchd import server
+
+    try:
+        settings = config.load(flags, config_file=config_file)
+    except exceptions.ConfigError as exc:
+        click.echo(f"batchd: {exc.message}", err=True)
+        sys.exit(2)
+    server.serve(settings)

@@ -1,0 +1,228 @@
+"""The dispatcher: claim-after-capacity, one task per request, group-committed results, leases.
+
+Capacity is reserved before claiming (a claim never exceeds free slots), so no request sits
+leased without being worked on. Results are collected and written in group commits by one
+writer task; the store records only the first result of a request, so a request re-run after a
+crash can never get two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from typing import Any
+
+import orjson
+
+from batchd import exceptions, models, params
+from batchd.backends.router import Router
+from batchd.config import Settings
+from batchd.engine import outcomes, retry
+from batchd.store import Store
+
+logger = logging.getLogger("batchd.engine")
+
+IDLE_POLL = 0.5  # seconds between claims when nothing wakes the dispatcher
+FLUSH_INTERVAL = 0.01  # seconds results wait to share a commit
+FLUSH_MAX = 2048  # results per commit
+STOP_GRACE = 5.0  # seconds in-flight requests get to finish on shutdown
+
+
+class Dispatcher:
+    def __init__(self, settings: Settings, store: Store, router: Router) -> None:
+        self.settings = settings
+        self.store = store
+        self.router = router
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{models.new_request_id()[4:12]}"
+        self._wake = asyncio.Event()
+        self._capacity = asyncio.Event()
+        self._results: list[models.Outcome] = []
+        self._have_results = asyncio.Event()
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    def wake(self) -> None:
+        """New work exists: claim now rather than at the next poll."""
+        self._wake.set()
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    async def start(self, *, recover_all: bool = False) -> None:
+        """recover_all: this process owns the store alone (SQLite), so every lease is stale."""
+        now = time.time()
+        await self.store.recover_leases(now=now, everything=recover_all)
+        await self._maintain(now)
+        self._loops = [
+            asyncio.create_task(self._claim_loop(), name="batchd claim loop"),
+            asyncio.create_task(self._write_loop(), name="batchd result writer"),
+            asyncio.create_task(self._maintenance_loop(), name="batchd maintenance"),
+            asyncio.create_task(self._heartbeat_loop(), name="batchd heartbeat"),
+        ]
+
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        self._stopping = True
+        self._wake.set()
+        self._capacity.set()
+        claim, writer, *others = self._loops or [None, None]
+        for task in [claim, *others]:
+            if task is not None:
+                task.cancel()
+        if self._inflight:
+            _, pending = await asyncio.wait(self._inflight, timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self._flush()
+        if writer is not None:
+            writer.cancel()
+        await asyncio.gather(*(t for t in self._loops if t is not None), return_exceptions=True)
+        self._loops = []
+
+    # -- claiming -------------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        concurrency = self.settings.concurrency
+        chunk = min(self.settings.claim_chunk, concurrency)
+        while not self._stopping:
+            free = concurrency - len(self._inflight)
+            if free < max(1, chunk // 4):
+                self._capacity.clear()
+                await self._capacity.wait()
+                continue
+            self._wake.clear()
+            try:
+                claimed = await self.store.claim_requests(
+                    self.worker_id, min(free, chunk), now=time.time(), lease=self.settings.lease
+                )
+            except exceptions.StoreError as exc:
+                logger.warning("claim failed, retrying: %s", exc)
+                await asyncio.sleep(IDLE_POLL)
+                continue
+            for req in claimed:
+                task = asyncio.create_task(self._run(req), name=f"dispatch {req.batch_id}/{req.custom_id}")
+                self._inflight.add(task)
+                task.add_done_callback(self._done)
+            if len(claimed) < min(free, chunk):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(IDLE_POLL):
+                        await self._wake.wait()
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._capacity.set()
+
+    # -- running one request --------------------------------------------------------------
+
+    async def _run(self, req: models.ClaimedRequest) -> None:
+        attempts = req.attempts
+        try:
+            prepared = params.prepare(
+                _load(req.params),
+                strict=self.settings.strict,
+                default_thinking_budget=self.settings.thinking_budget,
+            )
+            route = self.router.route(prepared["model"])
+            while True:
+                attempts += 1
+                try:
+                    async with route.limit:
+                        message = await self._call(route.backend, prepared, attempts - req.attempts)
+                    outcome = outcomes.succeeded(req, message, attempts)
+                    break
+                except exceptions.BackendError as exc:
+                    delay = retry.delay_for(
+                        exc, attempts - req.attempts, base=self.settings.retry_base, ceiling=self.settings.retry_max
+                    )
+                    if not retry.should_retry(
+                        exc,
+                        attempts=attempts - req.attempts,
+                        max_attempts=self.settings.max_attempts,
+                        now=time.time(),
+                        delay=delay,
+                        deadline=req.expires_at,
+                    ):
+                        raise
+                    logger.debug("retrying %s/%s in %.2fs: %s", req.batch_id, req.custom_id, delay, exc)
+                    await asyncio.sleep(delay)
+        except (exceptions.InvalidParams, exceptions.BackendError) as exc:
+            outcome = outcomes.errored(req, exc, attempts)
+        except asyncio.CancelledError:
+            raise  # shutdown: the lease lapses and the request runs again
+        except Exception as exc:
+            logger.exception("request %s/%s failed unexpectedly", req.batch_id, req.custom_id)
+            outcome = outcomes.errored(req, exceptions.BatchdError(f"Internal error: {exc}"), attempts)
+        self._results.append(outcome)
+        self._have_results.set()
+
+    async def _call(self, backend: Any, prepared: dict[str, Any], attempt: int) -> dict[str, Any]:
+        try:
+            async with asyncio.timeout(self.settings.request_timeout):
+                message: dict[str, Any] = await backend.create_message(prepared, attempt=attempt)
+                return message
+        except TimeoutError as exc:
+            raise exceptions.BackendTimeout(
+                f"The backend did not answer within {self.settings.request_timeout:g}s"
+            ) from exc
+
+    # -- writing results ------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._have_results.wait()
+            if len(self._results) < FLUSH_MAX:
+                await asyncio.sleep(FLUSH_INTERVAL)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        while self._results:
+            chunk, self._results = self._results[:FLUSH_MAX], self._results[FLUSH_MAX:]
+            if not self._results:
+                self._have_results.clear()
+            while True:
+                try:
+                    await self.store.complete_requests(chunk, now=time.time())
+                    break
+                except exceptions.StoreError as exc:
+                    # Keep the results: the store may come back before the leases lapse.
+                    logger.warning("writing %d results failed, retrying: %s", len(chunk), exc)
+                    await asyncio.sleep(IDLE_POLL)
+
+    # -- housekeeping ---------------------------------------------------------------------
+
+    async def _maintenance_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.maintenance_interval)
+            try:
+                await self._maintain(time.time())
+            except exceptions.StoreError as exc:
+                logger.warning("maintenance failed: %s", exc)
+
+    async def _maintain(self, now: float) -> None:
+        await self.store.expire_due(now=now, grace=self.settings.expiry_grace)
+        await self.store.recover_leases(now=now)
+        await self.store.archive_due(now=now, retention=self.settings.retention)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.lease / 3)
+            try:
+                await self.store.heartbeat(self.worker_id, now=time.time(), lease=self.settings.lease)
+            except exceptions.StoreError as exc:
+                logger.warning("heartbeat failed: %s", exc)
+
+
+def _load(raw: bytes) -> dict[str, Any]:
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:  # cannot happen for stored params, but never crash
+        raise exceptions.InvalidParams(f"params: invalid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise exceptions.InvalidParams("params: Input should be a valid dictionary")
+    return value

@@ -1,0 +1,144 @@
+"""The one error hierarchy of batchd.
+
+    BatchdError                    (500 api_error)
+    ├── ConfigError                bad settings or config file; raised at start
+    ├── StoreError
+    │   ├── StoreUnavailable       (503) the database cannot be reached
+    │   ├── BatchNotFound          (404 not_found_error)
+    │   └── InvalidBatchState      (400) e.g. delete while in_progress
+    ├── ApiError                   client-facing request errors
+    │   ├── InvalidRequest         (400 invalid_request_error)
+    │   ├── AuthenticationFailed   (401 authentication_error)
+    │   ├── PermissionDenied       (403 permission_error)
+    │   ├── RouteNotFound          (404 not_found_error)
+    │   ├── MethodNotAllowed       (405 invalid_request_error)
+    │   └── RequestTooLarge        (413 request_too_large)
+    ├── InvalidParams              one request's params are invalid: an errored result, never raised
+    │                              past the engine
+    └── BackendError               one backend call failed; `retryable` says whether to try again
+        └── BackendTimeout
+
+Every class carries the HTTP `status` and Anthropic `error_type` it renders as; the message defaults
+to the class docstring. `api/errors.py` is the only place that turns them into a response.
+"""
+
+from __future__ import annotations
+
+
+class BatchdError(Exception):
+    """Internal server error."""
+
+    status: int = 500
+    error_type: str = "api_error"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or (self.__doc__ or "").strip()
+        super().__init__(self.message)
+
+
+class ConfigError(BatchdError):
+    """Invalid configuration."""
+
+
+class StoreError(BatchdError):
+    """The store failed."""
+
+
+class StoreUnavailable(StoreError):
+    """The database is unavailable; try again shortly."""
+
+    status = 503
+    error_type = "api_error"
+
+
+class BatchNotFound(StoreError):
+    """No message batch with that id exists."""
+
+    status = 404
+    error_type = "not_found_error"
+
+
+class InvalidBatchState(StoreError):
+    """The message batch is not in a state that allows this operation."""
+
+    status = 400
+    error_type = "invalid_request_error"
+
+
+class ApiError(BatchdError):
+    """The request could not be served."""
+
+
+class InvalidRequest(ApiError):
+    """Invalid request."""
+
+    status = 400
+    error_type = "invalid_request_error"
+
+
+class AuthenticationFailed(ApiError):
+    """invalid x-api-key"""
+
+    status = 401
+    error_type = "authentication_error"
+
+
+class PermissionDenied(ApiError):
+    """Your API key does not have permission to use this resource."""
+
+    status = 403
+    error_type = "permission_error"
+
+
+class RouteNotFound(ApiError):
+    """Not found."""
+
+    status = 404
+    error_type = "not_found_error"
+
+
+class MethodNotAllowed(ApiError):
+    """Method not allowed."""
+
+    status = 405
+    error_type = "invalid_request_error"
+
+
+class RequestTooLarge(ApiError):
+    """Request exceeds the maximum allowed number of bytes."""
+
+    status = 413
+    error_type = "request_too_large"
+
+
+class InvalidParams(BatchdError):
+    """The request's params are invalid."""
+
+    status = 400
+    error_type = "invalid_request_error"
+
+
+class BackendError(BatchdError):
+    """The model backend failed."""
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        status: int = 500,
+        error_type: str = "api_error",
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class BackendTimeout(BackendError):
+    """The model backend timed out."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, status=504, error_type="timeout_error", retryable=True)

@@ -1,0 +1,98 @@
+"""Domain values shared by the store, the engine and the API. Pure: no I/O."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import secrets
+from datetime import UTC, datetime
+
+_BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+class ProcessingStatus(enum.StrEnum):
+    IN_PROGRESS = "in_progress"  #: requests are pending or running
+    CANCELING = "canceling"  #: cancel asked; running requests are finishing
+    ENDED = "ended"  #: every request has its one result
+
+
+class RequestState(enum.IntEnum):
+    PENDING = 0  #: waiting for a worker
+    RUNNING = 1  #: leased by one worker until lease_until
+    DONE = 2  #: has its one result
+
+
+class ResultType(enum.StrEnum):
+    SUCCEEDED = "succeeded"
+    ERRORED = "errored"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+
+
+def new_batch_id() -> str:
+    return "msgbatch_" + "".join(secrets.choice(_BASE58) for _ in range(24))
+
+
+def new_request_id() -> str:
+    return "req_" + "".join(secrets.choice(_BASE58) for _ in range(24))
+
+
+def rfc3339(ts: float | None) -> str | None:
+    """Epoch seconds as Anthropic renders them: '2024-08-20T18:37:24.100435Z'."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RequestCounts:
+    processing: int = 0
+    succeeded: int = 0
+    errored: int = 0
+    canceled: int = 0
+    expired: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.processing + self.succeeded + self.errored + self.canceled + self.expired
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Batch:
+    id: str
+    workspace: str
+    processing_status: ProcessingStatus
+    request_counts: RequestCounts
+    created_at: float
+    expires_at: float
+    ended_at: float | None = None
+    cancel_initiated_at: float | None = None
+    archived_at: float | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ClaimedRequest:
+    """One request leased to a worker."""
+
+    batch_id: str
+    index: int  #: position in the create body; with batch_id the request's key
+    custom_id: str
+    params: bytes  #: the params JSON exactly as received
+    attempts: int  #: backend attempts already made before this claim
+    expires_at: float  #: the batch's expires_at
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Outcome:
+    """The one result of one request, ready to store."""
+
+    batch_id: str
+    index: int
+    custom_id: str
+    result_type: ResultType
+    result: bytes  #: the JSON of the `result` object of the results line
+    attempts: int = 1
+
+
+CANCELED_RESULT = b'{"type":"canceled"}'
+EXPIRED_RESULT = b'{"type":"expired"}'

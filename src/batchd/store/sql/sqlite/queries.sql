@@ -1,0 +1,64 @@
+-- name: insert_batch
+INSERT INTO batches (id, workspace, status, created_at, expires_at, n_processing)
+VALUES (?, ?, 'in_progress', ?, ?, ?);
+
+-- name: insert_request
+INSERT INTO requests (key, custom_id, params) VALUES (?, ?, ?);
+
+-- name: batch_columns
+seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
+n_processing, n_succeeded, n_errored, n_canceled, n_expired
+
+-- name: claim
+SELECT r.key, b.id, r.custom_id, r.params, r.attempts, b.expires_at
+FROM requests r JOIN batches b ON b.seq = r.key >> 32
+WHERE r.state = 0 AND b.expires_at > ? AND b.status = 'in_progress'
+ORDER BY r.key LIMIT ?;
+
+-- name: lease
+UPDATE requests SET state = 1, worker = ?, lease_until = ? WHERE key = ?;
+
+-- name: finish_request
+UPDATE requests SET state = 2, worker = NULL, lease_until = NULL, attempts = ?
+WHERE key = ? AND state != 2;
+
+-- name: insert_result
+INSERT OR IGNORE INTO results (key, type, line) VALUES (?, ?, ?);
+
+-- name: move_counts
+UPDATE batches SET n_processing = n_processing - ?, n_succeeded = n_succeeded + ?,
+    n_errored = n_errored + ?, n_canceled = n_canceled + ?, n_expired = n_expired + ?
+WHERE seq = ?;
+
+-- name: end_if_done
+UPDATE batches SET status = 'ended', ended_at = ?
+WHERE seq = ? AND n_processing = 0 AND status != 'ended';
+
+-- name: close_pending
+-- Gives every pending (or, with state 1, running) request of one batch the same terminal result.
+INSERT OR IGNORE INTO results (key, type, line)
+SELECT key, ?, CAST('{"custom_id":"' || custom_id || '","result":{"type":"' || ? || '"}}' || char(10) AS BLOB)
+FROM requests WHERE key BETWEEN ? AND ? AND state = ?;
+
+-- name: finish_state
+UPDATE requests SET state = 2, worker = NULL, lease_until = NULL
+WHERE key BETWEEN ? AND ? AND state = ?;
+
+-- name: heartbeat
+UPDATE requests SET lease_until = ? WHERE state = 1 AND worker = ?;
+
+-- name: recover_lapsed
+UPDATE requests SET state = 0, worker = NULL, lease_until = NULL
+WHERE state = 1 AND lease_until < ?;
+
+-- name: recover_all
+UPDATE requests SET state = 0, worker = NULL, lease_until = NULL WHERE state = 1;
+
+-- name: due_to_expire
+SELECT seq FROM batches WHERE status != 'ended' AND expires_at <= ?;
+
+-- name: due_to_archive
+SELECT seq FROM batches WHERE archived_at IS NULL AND status = 'ended' AND created_at <= ?;
+
+-- name: results_page
+SELECT key, line FROM results WHERE key > ? AND key <= ? ORDER BY key LIMIT ?;

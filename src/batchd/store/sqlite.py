@@ -1,0 +1,318 @@
+"""SQLiteStore: the embedded default store."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from batchd import exceptions, models
+from batchd.store import queries
+from batchd.store.sqlite_db import Database
+
+Q = queries.load("sqlite")
+KEY_BITS = 32  # a request's key is batch seq << 32 | index
+RESULTS_PAGE = 2000  # rows per results chunk
+_TYPE_COLUMN = {t: i for i, t in enumerate(models.ResultType)}
+_BATCH_SELECT = "SELECT " + Q["batch_columns"] + " FROM batches"
+
+
+def _batch(row: Sequence[Any]) -> models.Batch:
+    return models.Batch(
+        id=row[1],
+        workspace=row[2],
+        processing_status=models.ProcessingStatus(row[3]),
+        created_at=row[4],
+        expires_at=row[5],
+        ended_at=row[6],
+        cancel_initiated_at=row[7],
+        archived_at=row[8],
+        request_counts=models.RequestCounts(row[9], row[10], row[11], row[12], row[13]),
+    )
+
+
+def _key_range(seq: int) -> tuple[int, int]:
+    return seq << KEY_BITS, ((seq + 1) << KEY_BITS) - 1
+
+
+def render_line(custom_id: str, result: bytes) -> bytes:
+    return b'{"custom_id":"' + custom_id.encode() + b'","result":' + result + b"}\n"
+
+
+class SQLiteStore:
+    def __init__(self, path: str) -> None:
+        self.db = Database(path)
+
+    async def open(self) -> None:
+        await self.db.open()
+
+    async def aclose(self) -> None:
+        await self.db.aclose()
+
+    async def __aenter__(self) -> SQLiteStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- API side -------------------------------------------------------------------------
+
+    async def create_batch(
+        self,
+        *,
+        workspace: str,
+        custom_ids: Sequence[str],
+        params: Sequence[bytes | memoryview],
+        now: float,
+        expires_at: float,
+    ) -> models.Batch:
+        batch_id = models.new_batch_id()
+        return await self.db.write(
+            self._create, batch_id, workspace, custom_ids, params, now, expires_at
+        )
+
+    def _create(
+        self,
+        batch_id: str,
+        workspace: str,
+        custom_ids: Sequence[str],
+        params: Sequence[bytes | memoryview],
+        now: float,
+        expires_at: float,
+    ) -> models.Batch:
+        with self.db.transaction() as conn:
+            cur = conn.execute(Q["insert_batch"], (batch_id, workspace, now, expires_at, len(custom_ids)))
+            base = (cur.lastrowid or 0) << KEY_BITS
+            conn.executemany(
+                Q["insert_request"],
+                zip(range(base, base + len(custom_ids)), custom_ids, params, strict=True),
+            )
+        return models.Batch(
+            id=batch_id,
+            workspace=workspace,
+            processing_status=models.ProcessingStatus.IN_PROGRESS,
+            request_counts=models.RequestCounts(processing=len(custom_ids)),
+            created_at=now,
+            expires_at=expires_at,
+        )
+
+    async def get_batch(self, workspace: str, batch_id: str) -> models.Batch:
+        row = await self.db.read(_fetch_batch, workspace, batch_id)
+        return _batch(row)
+
+    async def list_batches(
+        self,
+        workspace: str,
+        *,
+        after_id: str | None = None,
+        before_id: str | None = None,
+        limit: int = 20,
+    ) -> tuple[list[models.Batch], bool]:
+        rows, has_more = await self.db.read(_list, workspace, after_id, before_id, limit)
+        return [_batch(r) for r in rows], has_more
+
+    async def cancel_batch(self, workspace: str, batch_id: str, now: float) -> models.Batch:
+        return await self.db.write(self._cancel, workspace, batch_id, now)
+
+    def _cancel(self, workspace: str, batch_id: str, now: float) -> models.Batch:
+        with self.db.transaction() as conn:
+            row = _fetch_batch(conn, workspace, batch_id)
+            if row[3] == models.ProcessingStatus.ENDED:
+                raise exceptions.InvalidBatchState(
+                    f"message batch {batch_id} has already ended and cannot be canceled"
+                )
+            if row[3] == models.ProcessingStatus.IN_PROGRESS:
+                conn.execute(
+                    "UPDATE batches SET status = 'canceling', cancel_initiated_at = ? WHERE seq = ?",
+                    (now, row[0]),
+                )
+                _close_state(conn, row[0], models.RequestState.PENDING, models.ResultType.CANCELED, now)
+            return _batch(_fetch_batch(conn, workspace, batch_id))
+
+    async def delete_batch(self, workspace: str, batch_id: str) -> None:
+        await self.db.write(self._delete, workspace, batch_id)
+
+    def _delete(self, workspace: str, batch_id: str) -> None:
+        with self.db.transaction() as conn:
+            row = _fetch_batch(conn, workspace, batch_id)
+            if row[3] != models.ProcessingStatus.ENDED:
+                raise exceptions.InvalidBatchState(
+                    f"message batch {batch_id} is still {row[3]}; cancel it and wait for it "
+                    "to end before deleting it"
+                )
+            _drop_rows(conn, row[0])
+            conn.execute("DELETE FROM batches WHERE seq = ?", (row[0],))
+
+    async def iter_results(self, workspace: str, batch_id: str) -> AsyncIterator[bytes]:
+        row = await self.db.read(_fetch_batch, workspace, batch_id)
+        if row[8] is not None:
+            raise exceptions.BatchNotFound(
+                f"results of message batch {batch_id} were archived and are no longer available"
+            )
+        if row[3] != models.ProcessingStatus.ENDED:
+            raise exceptions.InvalidBatchState(
+                f"message batch {batch_id} has not ended yet; results are available once "
+                "processing_status is ended"
+            )
+        low, high = _key_range(row[0])
+        last = low - 1
+        while True:
+            chunk, last = await self.db.read(_results_page, last, high)
+            if not chunk:
+                return
+            yield chunk
+
+    # -- engine side ----------------------------------------------------------------------
+
+    async def claim_requests(
+        self, worker_id: str, limit: int, *, now: float, lease: float
+    ) -> list[models.ClaimedRequest]:
+        return await self.db.write(self._claim, worker_id, limit, now, lease)
+
+    def _claim(self, worker_id: str, limit: int, now: float, lease: float) -> list[models.ClaimedRequest]:
+        with self.db.transaction() as conn:
+            rows = conn.execute(Q["claim"], (now, limit)).fetchall()
+            if not rows:
+                return []
+            until = now + lease
+            conn.executemany(Q["lease"], ((worker_id, until, r[0]) for r in rows))
+        mask = (1 << KEY_BITS) - 1
+        return [
+            models.ClaimedRequest(
+                batch_id=r[1], index=r[0] & mask, custom_id=r[2], params=r[3], attempts=r[4],
+                expires_at=r[5],
+            )
+            for r in rows
+        ]
+
+    async def complete_requests(self, outcomes: Sequence[models.Outcome], *, now: float) -> int:
+        if not outcomes:
+            return 0
+        return await self.db.write(self._complete, outcomes, now)
+
+    def _complete(self, outcomes: Sequence[models.Outcome], now: float) -> int:
+        recorded = 0
+        with self.db.transaction() as conn:
+            seqs = dict(
+                conn.execute(
+                    "SELECT id, seq FROM batches WHERE id IN (SELECT value FROM json_each(?))",
+                    (_json_list({o.batch_id for o in outcomes}),),
+                ).fetchall()
+            )
+            moved: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+            for o in outcomes:
+                seq = seqs.get(o.batch_id)
+                if seq is None:
+                    continue  # deleted meanwhile
+                key = (seq << KEY_BITS) | o.index
+                if conn.execute(Q["finish_request"], (o.attempts, key)).rowcount != 1:
+                    continue  # already has its result: the first one stays
+                conn.execute(Q["insert_result"], (key, o.result_type.value, render_line(o.custom_id, o.result)))
+                counts = moved[seq]
+                counts[0] += 1
+                counts[1 + _TYPE_COLUMN[o.result_type]] += 1
+                recorded += 1
+            for seq, c in moved.items():
+                conn.execute(Q["move_counts"], (c[0], c[1], c[2], c[3], c[4], seq))
+                conn.execute(Q["end_if_done"], (now, seq))
+        return recorded
+
+    async def heartbeat(self, worker_id: str, *, now: float, lease: float) -> int:
+        return await self.db.write(self._simple, Q["heartbeat"], (now + lease, worker_id))
+
+    async def recover_leases(self, *, now: float, everything: bool = False) -> int:
+        if everything:
+            return await self.db.write(self._simple, Q["recover_all"], ())
+        return await self.db.write(self._simple, Q["recover_lapsed"], (now,))
+
+    def _simple(self, sql: str, args: tuple[Any, ...]) -> int:
+        with self.db.transaction() as conn:
+            return conn.execute(sql, args).rowcount
+
+    async def expire_due(self, *, now: float, grace: float) -> int:
+        return await self.db.write(self._expire, now, grace)
+
+    def _expire(self, now: float, grace: float) -> int:
+        expired = 0
+        with self.db.transaction() as conn:
+            for (seq,) in conn.execute(Q["due_to_expire"], (now,)).fetchall():
+                expired += _close_state(conn, seq, models.RequestState.PENDING, models.ResultType.EXPIRED, now)
+            for (seq,) in conn.execute(Q["due_to_expire"], (now - grace,)).fetchall():
+                expired += _close_state(conn, seq, models.RequestState.RUNNING, models.ResultType.EXPIRED, now)
+        return expired
+
+    async def archive_due(self, *, now: float, retention: float) -> int:
+        return await self.db.write(self._archive, now, retention)
+
+    def _archive(self, now: float, retention: float) -> int:
+        with self.db.transaction() as conn:
+            seqs = [s for (s,) in conn.execute(Q["due_to_archive"], (now - retention,)).fetchall()]
+            for seq in seqs:
+                _drop_rows(conn, seq)
+                conn.execute("UPDATE batches SET archived_at = ? WHERE seq = ?", (now, seq))
+        return len(seqs)
+
+
+def _json_list(items: set[str]) -> str:
+    return "[" + ",".join(f'"{i}"' for i in items) + "]"
+
+
+def _close_state(
+    conn: sqlite3.Connection, seq: int, state: models.RequestState, result: models.ResultType, now: float
+) -> int:
+    """Gives every request of batch `seq` in `state` the terminal `result`; moves counts."""
+    low, high = _key_range(seq)
+    conn.execute(Q["close_pending"], (result.value, result.value, low, high, int(state)))
+    n = conn.execute(Q["finish_state"], (low, high, int(state))).rowcount
+    if n:
+        deltas = [0, 0, 0, 0]
+        deltas[_TYPE_COLUMN[result]] = n
+        conn.execute(Q["move_counts"], (n, *deltas, seq))
+    conn.execute(Q["end_if_done"], (now, seq))
+    return n
+
+
+def _drop_rows(conn: sqlite3.Connection, seq: int) -> None:
+    low, high = _key_range(seq)
+    conn.execute("DELETE FROM results WHERE key BETWEEN ? AND ?", (low, high))
+    conn.execute("DELETE FROM requests WHERE key BETWEEN ? AND ?", (low, high))
+
+
+def _fetch_batch(conn: sqlite3.Connection, workspace: str, batch_id: str) -> Sequence[Any]:
+    row = conn.execute(_BATCH_SELECT + " WHERE id = ?", (batch_id,)).fetchone()
+    if row is None or row[2] != workspace:
+        raise exceptions.BatchNotFound(f"message batch {batch_id} not found")
+    return row
+
+
+def _list(
+    conn: sqlite3.Connection, workspace: str, after_id: str | None, before_id: str | None, limit: int
+) -> tuple[list[Sequence[Any]], bool]:
+    if before_id is not None:
+        pivot = _fetch_batch(conn, workspace, before_id)[0]
+        rows = conn.execute(
+            _BATCH_SELECT + " WHERE workspace = ? AND seq > ? ORDER BY seq ASC LIMIT ?",
+            (workspace, pivot, limit + 1),
+        ).fetchall()
+        has_more = len(rows) > limit
+        return list(reversed(rows[:limit])), has_more
+    if after_id is not None:
+        pivot = _fetch_batch(conn, workspace, after_id)[0]
+        rows = conn.execute(
+            _BATCH_SELECT + " WHERE workspace = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+            (workspace, pivot, limit + 1),
+        ).fetchall()
+    else:
+        rows = conn.execute(
+            _BATCH_SELECT + " WHERE workspace = ? ORDER BY seq DESC LIMIT ?", (workspace, limit + 1)
+        ).fetchall()
+    return rows[:limit], len(rows) > limit
+
+
+def _results_page(conn: sqlite3.Connection, last: int, high: int) -> tuple[bytes, int]:
+    rows = conn.execute(Q["results_page"], (last, high, RESULTS_PAGE)).fetchall()
+    if not rows:
+        return b"", last
+    return b"".join(r[1] for r in rows), rows[-1][0]

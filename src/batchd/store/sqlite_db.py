@@ -1,0 +1,169 @@
+"""SQLite plumbing: one writer thread, a pool of reader threads, migrations, error translation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from batchd import exceptions
+from batchd.store import queries
+
+T = TypeVar("T")
+READER_THREADS = 4
+BUSY_TIMEOUT_MS = 30_000
+
+
+@contextlib.contextmanager
+def wrap_exceptions() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        raise exceptions.StoreError(f"store integrity error: {exc}") from exc
+    except sqlite3.Error as exc:
+        raise exceptions.StoreUnavailable(f"the database failed: {exc}") from exc
+
+
+def _connect(path: str, *, readonly: bool) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = OFF")
+    if readonly:
+        conn.execute("PRAGMA query_only = ON")
+    else:
+        conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: a commit survives power loss, not only a process crash; group commits keep
+        # the fsync count low.
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA cache_size = -65536")
+        conn.execute("PRAGMA journal_size_limit = 67108864")
+    return conn
+
+
+class Database:
+    """Serialises writes on one thread (BEGIN IMMEDIATE) and spreads reads over a few threads."""
+
+    def __init__(self, path: str, dialect: str = "sqlite") -> None:
+        self.path = path
+        self.dialect = dialect
+        self._writer: sqlite3.Connection | None = None
+        self._write_pool: ThreadPoolExecutor | None = None
+        self._read_pool: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._lock_fd: int | None = None
+
+    async def open(self) -> None:
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+            raise exceptions.ConfigError(
+                f"{self.path} is in use by another batchd process (one process per SQLite file; "
+                "use PostgreSQL to run several)"
+            ) from exc
+        self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="batchd-sqlite-writer")
+        self._read_pool = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="batchd-sqlite-reader")
+        await self.write(self._open_writer)
+
+    def _open_writer(self) -> None:
+        with wrap_exceptions():
+            self._writer = _connect(self.path, readonly=False)
+            migrate(self._writer, self.dialect)
+
+    async def aclose(self) -> None:
+        if self._write_pool is not None:
+            await self.write(self._close_writer)
+            self._write_pool.shutdown(wait=True)
+            self._write_pool = None
+        if self._read_pool is not None:
+            self._read_pool.shutdown(wait=True)
+            self._read_pool = None
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _close_writer(self) -> None:
+        if self._writer is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._writer.close()
+            self._writer = None
+
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """Runs fn(*args) on the writer thread. fn opens its own transaction via `transaction`."""
+        if self._write_pool is None:
+            raise exceptions.StoreUnavailable("the store is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._write_pool, fn, *args)
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Runs fn(conn, *args) on a reader thread with that thread's read-only connection."""
+        if self._read_pool is None:
+            raise exceptions.StoreUnavailable("the store is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._read_pool, self._with_reader, fn, args)
+
+    def _with_reader(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            with wrap_exceptions():
+                conn = _connect(self.path, readonly=True)
+            self._local.conn = conn
+            self._readers.append(conn)
+        with wrap_exceptions():
+            return fn(conn, *args)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE on the writer connection; call only on the writer thread."""
+        conn = self._writer
+        if conn is None:
+            raise exceptions.StoreUnavailable("the store is closed")
+        with wrap_exceptions():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+
+def migrate(conn: sqlite3.Connection, dialect: str) -> int:
+    """Applies every migration newer than the database's schema_version; returns the version."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    current = row[0] or 0
+    for version, script in queries.migrations(dialect):
+        if version <= current:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(script):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        current = version
+    return current
+
+
+def _statements(script: str) -> list[str]:
+    lines = [ln for ln in script.splitlines() if not ln.lstrip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

@@ -1,0 +1,115 @@
+"""A malformed batch is refused whole, in Anthropic's envelope; nothing accepted is lost."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import anthropic
+import httpx
+import pytest
+
+from tests.acceptance.conftest import simple_request, wait_ended
+from tests.acceptance.server import ServerProcess
+
+
+@pytest.mark.parametrize(
+    ("requests", "needle"),
+    [
+        ([], "at least 1 item"),
+        ([{"params": simple_request("x")["params"]}], "requests.0.custom_id: Field required"),
+        ([{"custom_id": "x"}], "requests.0.params: Field required"),
+        ([simple_request("ok"), {"custom_id": "bad id!", "params": {}}], "requests.1.custom_id"),
+        ([{"custom_id": "x" * 65, "params": {}}], "requests.0.custom_id"),
+        ([{"custom_id": "", "params": {}}], "requests.0.custom_id"),
+        ([simple_request("dup"), simple_request("dup")], "Duplicate custom_id 'dup'"),
+        ([{"custom_id": "p", "params": "not an object"}], "requests.0.params"),
+        ([{"custom_id": 5, "params": {}}], "requests.0.custom_id"),
+    ],
+)
+def test_bad_envelope_is_400(client: anthropic.Anthropic, requests: list[object], needle: str) -> None:
+    before = [b.id for b in client.messages.batches.list(limit=1000)]
+    with pytest.raises(anthropic.BadRequestError) as info:
+        client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
+    assert info.value.status_code == 400
+    assert needle in info.value.message
+    body = info.value.body
+    assert isinstance(body, dict) and body["error"]["type"] == "invalid_request_error"
+    assert info.value.request_id and info.value.request_id.startswith("req_")
+    assert [b.id for b in client.messages.batches.list(limit=1000)] == before  # nothing half-created
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"{", b"[]", b'{"requests": {}}', b'{"requests": [1]}', b"\xff\xfe"],
+)
+def test_malformed_json_is_400(server: ServerProcess, body: bytes) -> None:
+    r = httpx.post(server.base_url + "/v1/messages/batches", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["type"] == "invalid_request_error"
+
+
+def test_limits_are_configurable(server_factory: Callable[..., ServerProcess]) -> None:
+    srv = server_factory(max_requests="3", max_batch_bytes="4KB")
+    with anthropic.Anthropic(base_url=srv.base_url, api_key="k", max_retries=0) as client:
+        with pytest.raises(anthropic.BadRequestError) as info:
+            client.messages.batches.create(requests=[simple_request(f"r{i}") for i in range(4)])
+        assert "at most 3 items" in info.value.message
+        big = "x" * 5000
+        with pytest.raises(anthropic.APIStatusError) as too_large:
+            client.messages.batches.create(requests=[simple_request("big", big)])
+        assert too_large.value.status_code == 413
+        assert too_large.value.body["error"]["type"] == "request_too_large"  # type: ignore[index]
+        ok = client.messages.batches.create(requests=[simple_request(f"r{i}") for i in range(3)])
+        assert wait_ended(client, ok.id, 3).request_counts.succeeded == 3
+
+
+def test_oversized_stream_is_cut_off_without_content_length(server_factory: Callable[..., ServerProcess]) -> None:
+    srv = server_factory(max_batch_bytes="64KB")
+
+    def chunks():  # type: ignore[no-untyped-def]
+        yield b'{"requests": ['
+        for _ in range(1000):
+            yield b'{"custom_id": "a", "params": {"model": "m", "pad": "' + b"y" * 1000 + b'"}},'
+        yield b"]}"
+
+    r = httpx.post(srv.base_url + "/v1/messages/batches", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert r.json()["error"]["type"] == "request_too_large"
+    assert httpx.get(srv.base_url + "/health").status_code == 200
+
+
+def test_api_keys_and_workspace_isolation(server_factory: Callable[..., ServerProcess]) -> None:
+    srv = server_factory(api_keys="alpha-key:alpha,beta-key:beta,alpha-two:alpha")
+    with anthropic.Anthropic(base_url=srv.base_url, api_key="wrong", max_retries=0) as bad:
+        with pytest.raises(anthropic.AuthenticationError) as info:
+            bad.messages.batches.list()
+        assert info.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
+    r = httpx.get(srv.base_url + "/v1/messages/batches")
+    assert r.status_code == 401 and r.json()["type"] == "error"
+    alpha = anthropic.Anthropic(base_url=srv.base_url, api_key="alpha-key", _strict_response_validation=True)
+    alpha2 = anthropic.Anthropic(base_url=srv.base_url, api_key="alpha-two", _strict_response_validation=True)
+    beta = anthropic.Anthropic(base_url=srv.base_url, api_key="beta-key", max_retries=0)
+    batch = alpha.messages.batches.create(requests=[simple_request("a")])
+    assert alpha2.messages.batches.retrieve(batch.id).id == batch.id  # same workspace, other key
+    with pytest.raises(anthropic.NotFoundError):
+        beta.messages.batches.retrieve(batch.id)
+    with pytest.raises(anthropic.NotFoundError):
+        beta.messages.batches.cancel(batch.id)
+    assert beta.messages.batches.list().data == []
+    # The old wire (x-api-key) authenticates too.
+    r = httpx.get(f"{srv.base_url}/v1/messages/batches/{batch.id}", headers={"x-api-key": "alpha-key"})
+    assert r.status_code == 200
+    for c in (alpha, alpha2, beta):
+        c.close()
+
+
+def test_non_loopback_bind_without_keys_is_refused(tmp_path: object) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "batchd", "serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert proc.returncode == 2
+    assert "api_keys" in proc.stderr

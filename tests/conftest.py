@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _scrub_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never inherit a developer's BATCHD_* or ANTHROPIC_* settings."""
+    for name in list(os.environ):
+        if name.startswith(("BATCHD_", "ANTHROPIC_")):
+            monkeypatch.delenv(name)

@@ -1,0 +1,228 @@
+"""The store contract: every operation and invariant of ARCHITECTURE.md, per implementation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from batchd import exceptions, models
+from batchd.store import Store, open_store
+
+WS = "ws"
+NOW = 1_800_000_000.0
+
+
+@pytest.fixture(params=["sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    s = open_store(f"sqlite:///{tmp_path / 'contract.db'}")
+    await s.open()
+    yield s
+    await s.aclose()
+
+
+async def make(store: Store, n: int, *, workspace: str = WS, now: float = NOW, life: float = 100.0) -> models.Batch:
+    return await store.create_batch(
+        workspace=workspace,
+        custom_ids=[f"c{i}" for i in range(n)],
+        params=[orjson.dumps({"i": i}) for i in range(n)],
+        now=now,
+        expires_at=now + life,
+    )
+
+
+def ok(req: models.ClaimedRequest, tag: str = "x") -> models.Outcome:
+    return models.Outcome(req.batch_id, req.index, req.custom_id, models.ResultType.SUCCEEDED,
+                          orjson.dumps({"type": "succeeded", "tag": tag}))
+
+
+async def lines(store: Store, batch_id: str, workspace: str = WS) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    async for chunk in store.iter_results(workspace, batch_id):
+        assert chunk.endswith(b"\n") and b"\n\n" not in chunk
+        out.extend(orjson.loads(line) for line in chunk.splitlines())
+    return out
+
+
+async def test_create_and_get(store: Store) -> None:
+    batch = await make(store, 3)
+    got = await store.get_batch(WS, batch.id)
+    assert got == batch
+    assert got.request_counts == models.RequestCounts(processing=3)
+    assert got.processing_status is models.ProcessingStatus.IN_PROGRESS
+    with pytest.raises(exceptions.BatchNotFound):
+        await store.get_batch("other", batch.id)
+    with pytest.raises(exceptions.BatchNotFound):
+        await store.get_batch(WS, "msgbatch_missing")
+
+
+async def test_claim_leases_each_request_once_in_order(store: Store) -> None:
+    batch = await make(store, 5)
+    first = await store.claim_requests("w1", 3, now=NOW, lease=10)
+    second = await store.claim_requests("w2", 10, now=NOW, lease=10)
+    assert [r.index for r in first] == [0, 1, 2] and [r.index for r in second] == [3, 4]
+    assert first[0].params == orjson.dumps({"i": 0}) and first[0].custom_id == "c0"
+    assert first[0].batch_id == batch.id and first[0].expires_at == NOW + 100
+    assert await store.claim_requests("w3", 10, now=NOW, lease=10) == []
+
+
+async def test_first_result_wins_and_counts_move(store: Store) -> None:
+    batch = await make(store, 2)
+    claimed = await store.claim_requests("w", 10, now=NOW, lease=10)
+    assert await store.complete_requests([ok(claimed[0], "first")], now=NOW) == 1
+    assert await store.complete_requests([ok(claimed[0], "second")], now=NOW) == 0
+    got = await store.get_batch(WS, batch.id)
+    assert got.request_counts == models.RequestCounts(processing=1, succeeded=1)
+    assert got.processing_status is models.ProcessingStatus.IN_PROGRESS and got.ended_at is None
+    err = models.Outcome(batch.id, 1, "c1", models.ResultType.ERRORED, b'{"type":"errored"}')
+    assert await store.complete_requests([err, err], now=NOW + 1) == 1
+    got = await store.get_batch(WS, batch.id)
+    assert got.request_counts == models.RequestCounts(succeeded=1, errored=1)
+    assert got.processing_status is models.ProcessingStatus.ENDED and got.ended_at == NOW + 1
+    results = await lines(store, batch.id)
+    assert sorted((r["custom_id"], r["result"]["type"]) for r in results) == [("c0", "succeeded"), ("c1", "errored")]  # type: ignore[index]
+    assert [r for r in results if r["custom_id"] == "c0"][0]["result"]["tag"] == "first"  # type: ignore[index]
+
+
+async def test_results_only_after_end(store: Store) -> None:
+    batch = await make(store, 1)
+    with pytest.raises(exceptions.InvalidBatchState):
+        await lines(store, batch.id)
+
+
+async def test_cancel_turns_pending_into_canceled(store: Store) -> None:
+    batch = await make(store, 4)
+    running = await store.claim_requests("w", 1, now=NOW, lease=10)
+    canceled = await store.cancel_batch(WS, batch.id, NOW + 1)
+    assert canceled.processing_status is models.ProcessingStatus.CANCELING
+    assert canceled.cancel_initiated_at == NOW + 1
+    assert canceled.request_counts == models.RequestCounts(processing=1, canceled=3)
+    assert await store.claim_requests("w", 10, now=NOW, lease=10) == []
+    assert (await store.cancel_batch(WS, batch.id, NOW + 2)).cancel_initiated_at == NOW + 1  # idempotent
+    await store.complete_requests([ok(running[0])], now=NOW + 3)
+    ended = await store.get_batch(WS, batch.id)
+    assert ended.processing_status is models.ProcessingStatus.ENDED
+    assert ended.request_counts == models.RequestCounts(succeeded=1, canceled=3)
+    with pytest.raises(exceptions.InvalidBatchState):
+        await store.cancel_batch(WS, batch.id, NOW + 4)
+    assert len(await lines(store, batch.id)) == 4
+
+
+async def test_cancel_with_nothing_running_ends_at_once(store: Store) -> None:
+    batch = await make(store, 2)
+    canceled = await store.cancel_batch(WS, batch.id, NOW)
+    assert canceled.processing_status is models.ProcessingStatus.ENDED
+    assert canceled.ended_at == NOW
+
+
+async def test_delete_only_when_ended(store: Store) -> None:
+    batch = await make(store, 1)
+    with pytest.raises(exceptions.InvalidBatchState):
+        await store.delete_batch(WS, batch.id)
+    await store.cancel_batch(WS, batch.id, NOW)
+    with pytest.raises(exceptions.BatchNotFound):
+        await store.delete_batch("other", batch.id)
+    await store.delete_batch(WS, batch.id)
+    with pytest.raises(exceptions.BatchNotFound):
+        await store.get_batch(WS, batch.id)
+
+
+async def test_expiry_pending_then_running_after_grace(store: Store) -> None:
+    batch = await make(store, 3, life=10)
+    running = await store.claim_requests("w", 1, now=NOW, lease=100)
+    assert await store.expire_due(now=NOW + 5, grace=2) == 0
+    assert await store.expire_due(now=NOW + 10, grace=2) == 2
+    mid = await store.get_batch(WS, batch.id)
+    assert mid.request_counts == models.RequestCounts(processing=1, expired=2)
+    assert mid.processing_status is models.ProcessingStatus.IN_PROGRESS
+    assert await store.claim_requests("w", 10, now=NOW + 10, lease=10) == []
+    assert await store.expire_due(now=NOW + 12, grace=2) == 1
+    done = await store.get_batch(WS, batch.id)
+    assert done.request_counts == models.RequestCounts(expired=3)
+    assert done.processing_status is models.ProcessingStatus.ENDED
+    assert await store.complete_requests([ok(running[0])], now=NOW + 13) == 0  # too late
+    assert {r["result"]["type"] for r in await lines(store, batch.id)} == {"expired"}  # type: ignore[index]
+
+
+async def test_lapsed_leases_return_to_pending(store: Store) -> None:
+    await make(store, 2)
+    await store.claim_requests("dead", 2, now=NOW, lease=10)
+    assert await store.heartbeat("dead", now=NOW + 5, lease=10) == 2
+    assert await store.recover_leases(now=NOW + 12) == 0  # extended to NOW + 15
+    assert await store.recover_leases(now=NOW + 16) == 2
+    again = await store.claim_requests("alive", 10, now=NOW + 16, lease=10)
+    assert [r.index for r in again] == [0, 1]
+    assert await store.recover_leases(now=NOW + 17, everything=True) == 2
+
+
+async def test_archival_drops_results_keeps_batch(store: Store) -> None:
+    batch = await make(store, 1)
+    claimed = await store.claim_requests("w", 1, now=NOW, lease=10)
+    await store.complete_requests([ok(claimed[0])], now=NOW)
+    assert await store.archive_due(now=NOW + 50, retention=100) == 0
+    assert await store.archive_due(now=NOW + 100, retention=100) == 1
+    got = await store.get_batch(WS, batch.id)
+    assert got.archived_at == NOW + 100 and got.request_counts.succeeded == 1
+    with pytest.raises(exceptions.BatchNotFound, match="archived"):
+        await lines(store, batch.id)
+    assert await store.archive_due(now=NOW + 200, retention=100) == 0
+
+
+async def test_list_pages_newest_first_both_ways(store: Store) -> None:
+    ids = [(await make(store, 1)).id for _ in range(5)]
+    await make(store, 1, workspace="other")
+    newest = list(reversed(ids))
+    page, more = await store.list_batches(WS, limit=2)
+    assert [b.id for b in page] == newest[:2] and more
+    page, more = await store.list_batches(WS, after_id=newest[1], limit=2)
+    assert [b.id for b in page] == newest[2:4] and more
+    page, more = await store.list_batches(WS, after_id=newest[3], limit=2)
+    assert [b.id for b in page] == newest[4:] and not more
+    page, more = await store.list_batches(WS, before_id=newest[4], limit=2)
+    assert [b.id for b in page] == newest[2:4] and more
+    page, more = await store.list_batches(WS, before_id=newest[1], limit=2)
+    assert [b.id for b in page] == newest[:1] and not more
+    with pytest.raises(exceptions.BatchNotFound):
+        await store.list_batches("other", after_id=ids[0])
+
+
+async def test_concurrent_claims_never_share_a_request(store: Store) -> None:
+    await make(store, 500)
+    claims = await asyncio.gather(*(store.claim_requests(f"w{i}", 37, now=NOW, lease=10) for i in range(20)))
+    keys = [(r.batch_id, r.index) for c in claims for r in c]
+    assert len(keys) == len(set(keys)) == 500
+
+
+async def test_results_stream_in_chunks_with_one_line_each(store: Store) -> None:
+    batch = await make(store, 4500)
+    while claimed := await store.claim_requests("w", 1000, now=NOW, lease=10):
+        await store.complete_requests([ok(r) for r in claimed], now=NOW)
+    chunks = [c async for c in store.iter_results(WS, batch.id)]
+    assert len(chunks) >= 3  # streamed, not built whole
+    got = [orjson.loads(line)["custom_id"] for c in chunks for line in c.splitlines()]
+    assert sorted(got) == sorted(f"c{i}" for i in range(4500))
+
+
+async def test_reopen_keeps_everything(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'reopen.db'}"
+    s = open_store(url)
+    await s.open()
+    batch = await make(s, 2)
+    await s.aclose()
+    s2 = open_store(url)
+    await s2.open()
+    assert (await s2.get_batch(WS, batch.id)).request_counts.processing == 2
+    await s2.aclose()
+
+
+async def test_one_process_per_sqlite_file(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'locked.db'}"
+    first = open_store(url)
+    await first.open()
+    second = open_store(url)
+    with pytest.raises(exceptions.ConfigError, match="in use"):
+        await second.open()
+    await first.aclose()
