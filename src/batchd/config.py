@@ -29,6 +29,7 @@ DEFAULT_CLAIM_CHUNK = 256  # requests claimed per store round trip
 DEFAULT_LEASE = 60.0  # seconds a claim is held without a heartbeat
 DEFAULT_MAINTENANCE_INTERVAL = 1.0  # seconds between expiry/lease/archival sweeps
 DEFAULT_MAX_ATTEMPTS = 5  # backend attempts per request, first try included
+DEFAULT_MAX_CLAIMS = 5  # times a request may be claimed (crashed workers) before it is errored
 DEFAULT_RETRY_BASE = 0.5  # seconds, first backoff
 DEFAULT_RETRY_MAX = 30.0  # seconds, backoff ceiling
 DEFAULT_REQUEST_TIMEOUT = 600.0  # seconds per backend call
@@ -103,7 +104,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", DEFAULT_DATA_DIR, str, "Directory for the SQLite database and lock."),
     Setting("database_url", "", str, "Store URL; default sqlite:///<data_dir>/batchd.db."),
     Setting("api_keys", {}, parse_api_keys,
-            "Accepted API keys as key:workspace,...; empty accepts any key (loopback only)."),
+            "Accepted API keys as key:workspace,...; empty accepts any key (loopback only).",
+            flag=False),
     Setting("public_url", "", str, "Absolute base URL for results_url; default: a relative path."),
     Setting("max_requests", DEFAULT_MAX_REQUESTS, int, "Most requests in one batch."),
     Setting("max_batch_bytes", DEFAULT_MAX_BATCH_BYTES, parse_size, "Largest create body (e.g. 256MB)."),
@@ -121,6 +123,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("maintenance_interval", DEFAULT_MAINTENANCE_INTERVAL, parse_duration,
             "Time between expiry, lease-recovery and archival sweeps."),
     Setting("max_attempts", DEFAULT_MAX_ATTEMPTS, int, "Backend attempts per request (first included)."),
+    Setting("max_claims", DEFAULT_MAX_CLAIMS, int,
+            "Times a request may be picked up again after a crash before it is errored."),
     Setting("retry_base", DEFAULT_RETRY_BASE, parse_duration, "First retry backoff."),
     Setting("retry_max", DEFAULT_RETRY_MAX, parse_duration, "Retry backoff ceiling."),
     Setting("request_timeout", DEFAULT_REQUEST_TIMEOUT, parse_duration, "Timeout of one backend call."),
@@ -152,6 +156,7 @@ class Settings:
     lease: float = DEFAULT_LEASE
     maintenance_interval: float = DEFAULT_MAINTENANCE_INTERVAL
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    max_claims: int = DEFAULT_MAX_CLAIMS
     retry_base: float = DEFAULT_RETRY_BASE
     retry_max: float = DEFAULT_RETRY_MAX
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
@@ -175,7 +180,7 @@ class Settings:
         """Refuse settings that cannot work; returns self."""
         if not 1 <= self.port <= 65535:
             raise exceptions.ConfigError(f"port: {self.port} is not a TCP port")
-        for name in ("max_requests", "max_batch_bytes", "concurrency", "claim_chunk", "max_attempts"):
+        for name in ("max_requests", "max_batch_bytes", "concurrency", "claim_chunk", "max_attempts", "max_claims"):
             if getattr(self, name) < 1:
                 raise exceptions.ConfigError(f"{name}: must be at least 1")
         for name in ("batch_lifetime", "retention", "lease", "maintenance_interval"):

@@ -78,7 +78,7 @@ class ClaimedRequest:
     index: int  #: position in the create body; with batch_id the request's key
     custom_id: str
     params: bytes  #: the params JSON exactly as received
-    attempts: int  #: backend attempts already made before this claim
+    claims: int  #: times the request was claimed before this claim
     expires_at: float  #: the batch's expires_at
 
 
@@ -91,7 +91,6 @@ class Outcome:
     custom_id: str
     result_type: ResultType
     result: bytes  #: the JSON of the `result` object of the results line
-    attempts: int = 1
 
 
 CANCELED_RESULT = b'{"type":"canceled"}'

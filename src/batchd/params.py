@@ -270,16 +270,12 @@ def _literal(key: str, allowed: tuple[str, ...], *, nullable: bool = False) -> _
     return check
 
 
-_KIND_MESSAGES: dict[type, str] = {
-    str: params_checks.NOT_STR,
-    dict: params_checks.NOT_DICT,
-    list: params_checks.NOT_LIST,
-}
+_KIND_NAMES: dict[type, str] = {str: "string", dict: "dictionary", list: "list"}
 
 
 def _loose(key: str, *kinds: type) -> _Check:
     """A check of the JSON kind only (or null), for keys passed through unexamined."""
-    message = " or ".join(_KIND_MESSAGES[k] for k in kinds)
+    message = "Input should be a valid " + " or ".join(_KIND_NAMES[k] for k in kinds)
 
     def check(value: Any, strict: bool) -> None:
         if value is not None and type(value) not in kinds:

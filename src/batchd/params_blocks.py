@@ -251,7 +251,10 @@ def _source(source: dict[str, Any], variants: dict[str, _Fields], strict: bool) 
                 message = params_checks.one_of(allowed)
             raise params_checks.Invalid(message, kind, name)
     if strict and fields:
-        params_checks.no_extra(source, ("type", *(name for name, _ in fields)))
+        try:
+            params_checks.no_extra(source, ("type", *(name for name, _ in fields)))
+        except params_checks.Invalid as exc:
+            raise exc.under(kind) from None
 
 
 def _content_source(source: dict[str, Any], strict: bool) -> None:
@@ -268,7 +271,10 @@ def _content_source(source: dict[str, Any], strict: bool) -> None:
     except params_checks.Invalid as exc:
         raise exc.under("content") from None
     if strict:
-        params_checks.no_extra(source, ("type", "content"))
+        try:
+            params_checks.no_extra(source, ("type", "content"))
+        except params_checks.Invalid as exc:
+            raise exc.under("content") from None
 
 
 def _tool_use(block: dict[str, Any], strict: bool) -> None:

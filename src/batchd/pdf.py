@@ -4,29 +4,44 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
+import collections
+import hashlib
 import io
 
 import pypdf
 
 from batchd import exceptions
 
-# A batch often repeats one document across many requests; parsing is the expensive part.
-_CACHE_SIZE = 16
+# A batch often repeats one document in many requests, and parsing is the slow part.
+# Keyed by a digest, so the cache never holds on to the (possibly huge) documents.
+_CACHE_SIZE = 32
+_cache: collections.OrderedDict[bytes, tuple[str, ...]] = collections.OrderedDict()
 
 
-@functools.lru_cache(maxsize=_CACHE_SIZE)
 def extract_pages(data: str) -> tuple[str, ...]:
     """Return the extracted text of each page of the base64 PDF `data`, in page order.
 
     Raises `exceptions.InvalidParams` when `data` is not base64 or not a readable PDF.
     """
+    key = hashlib.blake2b(data.encode(), digest_size=16).digest()
+    pages = _cache.get(key)
+    if pages is None:
+        pages = _parse(data)
+        _cache[key] = pages
+        if len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    else:
+        _cache.move_to_end(key)
+    return pages
+
+
+def _parse(data: str) -> tuple[str, ...]:
     try:
         raw = base64.b64decode("".join(data.split()), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise exceptions.InvalidParams(f"The PDF is not valid base64: {exc}") from exc
     if not raw.startswith(b"%PDF-"):
-        raise exceptions.InvalidParams("The PDF specified was not valid: no %PDF- header.")
+        raise exceptions.InvalidParams("The PDF specified was not valid: no header.")
     try:
         reader = pypdf.PdfReader(io.BytesIO(raw))
         if reader.is_encrypted and not reader.decrypt(""):
@@ -35,4 +50,5 @@ def extract_pages(data: str) -> tuple[str, ...]:
     except exceptions.InvalidParams:
         raise
     except Exception as exc:  # pypdf raises many unrelated types for a corrupt file
-        raise exceptions.InvalidParams(f"The PDF specified was not valid: {exc}") from exc
+        message = f"The PDF specified was not valid: {exc}"
+        raise exceptions.InvalidParams(message) from exc

@@ -6,6 +6,7 @@ They are documented in `batchd.backends.simulated`.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from typing import Any
 
@@ -13,22 +14,39 @@ from batchd import exceptions
 
 _DIRECTIVE = re.compile(r"@sim:(\S*)")
 _ERRORS = {
-    "invalid_request_error": 400, "authentication_error": 401, "billing_error": 402,
-    "permission_error": 403, "not_found_error": 404, "request_too_large": 413,
-    "rate_limit_error": 429, "api_error": 500, "timeout_error": 504, "overloaded_error": 529,
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
 }
 _ERROR_ALIASES = {
     **{name: name for name in _ERRORS},
     **{name.removesuffix("_error"): name for name in _ERRORS},
     **{str(status): name for name, status in _ERRORS.items()},
-    "invalid": "invalid_request_error", "auth": "authentication_error",
+    "invalid": "invalid_request_error",
+    "auth": "authentication_error",
     "too_large": "request_too_large",
 }
 _FAILURES = {
-    "429": (429, "rate_limit_error"), "500": (500, "api_error"),
-    "503": (503, "api_error"), "529": (529, "overloaded_error"), "timeout": (504, "timeout_error"),
+    "429": (429, "rate_limit_error"),
+    "500": (500, "api_error"),
+    "503": (503, "api_error"),
+    "529": (529, "overloaded_error"),
+    "timeout": (504, "timeout_error"),
 }
-_REFUSAL_CATEGORIES = {"cyber", "bio", "frontier_llm", "reasoning_extraction", "general_harms"}
+_REFUSAL_CATEGORIES = {
+    "cyber",
+    "bio",
+    "frontier_llm",
+    "reasoning_extraction",
+    "general_harms",
+}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -49,16 +67,17 @@ NONE = Directives()
 
 
 def parse(text: str) -> Directives:
-    """Read the `@sim:` directives of `text`; raise a final 400 BackendError for bad ones."""
+    """The `@sim:` directives of `text`; a bad one raises a final 400 BackendError."""
     values: dict[str, Any] = {}
     for match in _DIRECTIVE.finditer(text):
         key, _, value = match.group(1).partition("=")
         try:
             values.update(_directive(key, value))
-        except (ValueError, KeyError) as exc:
+        except ValueError as exc:
             raise exceptions.BackendError(
                 f"Invalid simulator directive '{match.group()}': {exc}",
-                status=400, error_type="invalid_request_error",
+                status=400,
+                error_type="invalid_request_error",
             ) from exc
     return Directives(**values) if values else NONE
 
@@ -76,24 +95,28 @@ def _directive(key: str, value: str) -> dict[str, Any]:
     if key == "fail":
         code, _, times = value.partition("x")
         if code not in _FAILURES:
-            raise ValueError("expected CODE or CODExN with CODE in 429, 500, 503, 529, timeout")
+            raise ValueError(
+                "expected CODE or CODExN with CODE in 429, 500, 503, 529, timeout"
+            )
         return {"fail": code, "fail_attempts": _count(times) if times else None}
     if key == "delay":
         delay = float(value)
-        if not delay >= 0:  # also refuses nan
+        if not (math.isfinite(delay) and delay >= 0):
             raise ValueError("the delay must be a number of seconds >= 0")
         return {"delay": delay}
     if key == "tokens":
         return {"tokens": _count(value)}
     if key == "refusal":
         if value and value not in _REFUSAL_CATEGORIES:
-            raise ValueError(f"unknown category; use one of {', '.join(sorted(_REFUSAL_CATEGORIES))}")
+            raise ValueError(
+                f"unknown category; use one of {', '.join(sorted(_REFUSAL_CATEGORIES))}"
+            )
         return {"refusal": True, "refusal_category": value or None}
     if key == "tool":
         if not value:
             raise ValueError("name the tool: @sim:tool=NAME")
         return {"tool": value}
-    raise KeyError(f"unknown directive {key!r}")
+    raise ValueError(f"unknown directive {key!r}")
 
 
 def _count(value: str) -> int:
@@ -103,21 +126,27 @@ def _count(value: str) -> int:
 
 
 def raise_requested_failure(directives: Directives, attempt: int) -> None:
-    """Raise the error that `@sim:error` or `@sim:fail` asks for on this attempt, if any."""
+    """Raise what `@sim:error` or `@sim:fail` asks for on this attempt, if anything."""
     if directives.error is not None:
         raise exceptions.BackendError(
             f"Simulated {directives.error} requested by @sim:error",
-            status=_ERRORS[directives.error], error_type=directives.error, retryable=False,
+            status=_ERRORS[directives.error],
+            error_type=directives.error,
+            retryable=False,
         )
     if directives.fail is None:
         return
     if directives.fail_attempts is not None and attempt > directives.fail_attempts:
         return
     if directives.fail == "timeout":
-        raise exceptions.BackendTimeout(f"Simulated timeout requested by @sim:fail (attempt {attempt})")
+        raise exceptions.BackendTimeout(
+            f"Simulated timeout requested by @sim:fail (attempt {attempt})"
+        )
     status, error_type = _FAILURES[directives.fail]
     raise exceptions.BackendError(
         f"Simulated {status} {error_type} requested by @sim:fail (attempt {attempt})",
-        status=status, error_type=error_type, retryable=True,
+        status=status,
+        error_type=error_type,
+        retryable=True,
         retry_after=0.0 if status == 429 else None,
     )

@@ -5,21 +5,22 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import orjson
+from batchd import exceptions
+from batchd.backends import sim_blocks, sim_directives, sim_input, sim_schema, sim_text
 
-from batchd import exceptions, pdf
-from batchd.backends import sim_blocks, sim_directives, sim_text
-
-IMAGE_TOKENS = 1600  # input tokens per image, about a 1-megapixel picture
 ECHO_WORDS = 12  # words of the prompt quoted at the start of the answer
 ANSWER_WORDS = (20, 150)  # natural answer length range
 THINKING_WORDS = (30, 150)  # natural thinking length range
 
 _WORD = re.compile(r"[A-Za-z0-9][\w'-]*")
-_SERVER_TOOL_PREFIXES = ("web_search_", "web_fetch_", "code_execution_", "tool_search_tool_")
+_SERVER_TOOL_PREFIXES = (
+    "web_search_",
+    "web_fetch_",
+    "code_execution_",
+    "tool_search_tool_",
+)
+_THINKING_ON = ("enabled", "adaptive")
 _REFUSAL_TEXT = "I'm sorry, but I can't help with that request."
-
-Document = tuple[int, dict[str, Any], tuple[str, ...] | None]
 
 
 def text_of(content: Any) -> str:
@@ -27,32 +28,49 @@ def text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return " ".join(b["text"] for b in content if isinstance(b, dict)
-                        and b.get("type") == "text" and isinstance(b.get("text"), str))
+        return " ".join(
+            b["text"]
+            for b in content
+            if isinstance(b, dict)
+            and b.get("type") == "text"
+            and isinstance(b.get("text"), str)
+        )
     return ""
 
 
-def compose(params: dict[str, Any], digest: bytes, user_text: str,
-            directives: sim_directives.Directives) -> dict[str, Any]:
-    """The Message answering `params`; `user_text` is the last user text without directives."""
+def compose(
+    params: dict[str, Any],
+    digest: bytes,
+    user_text: str,
+    directives: sim_directives.Directives,
+) -> dict[str, Any]:
+    """The Message for `params`; `user_text` is the last user text minus directives."""
     rng = sim_text.Rng(int.from_bytes(digest[:8], "little"))
     max_tokens = int(params["max_tokens"])
-    input_tokens, documents = _read_input(params)
+    input_tokens, documents = sim_input.read(params)
     echo = _echo(user_text)
     natural = "end_turn"
     stop_details = container = None
     searches = 0
-    answer_words = None
+    known: dict[int, int] = {}  # block index -> word count, where already known
+    thinking_words = 0
     if directives.refusal:
-        blocks = [{"type": "text", "text": _REFUSAL_TEXT}]
+        blocks: list[dict[str, Any]] = [{"type": "text", "text": _REFUSAL_TEXT}]
         natural = "refusal"
-        stop_details = {"type": "refusal", "category": directives.refusal_category,
-                        "explanation": "Simulated refusal requested by @sim:refusal"}
+        stop_details = {
+            "type": "refusal",
+            "category": directives.refusal_category,
+            "explanation": "Simulated refusal requested by @sim:refusal",
+        }
     else:
-        blocks = _thinking(params, digest, rng, echo, max_tokens)
+        blocks, thinking_words = _thinking(params, digest, rng, echo, max_tokens)
+        if blocks:
+            known[0] = thinking_words
         tools = [t for t in params.get("tools") or () if isinstance(t, dict)]
         if tools:
-            server, cited, container, searches = _server_tools(tools, digest, rng, user_text)
+            server, cited, container, searches = _server_tools(
+                tools, digest, rng, user_text
+            )
             blocks += server
         for index, doc, pages in documents:
             blocks += sim_blocks.document_citations(index, doc, pages, rng)
@@ -64,21 +82,24 @@ def compose(params: dict[str, Any], digest: bytes, user_text: str,
         prefix = f"You asked about: {echo}\n\n" if echo else ""
         if tool is not None:
             name = str(tool.get("name"))
-            if not forced:
-                blocks.append({"type": "text", "text": f"{prefix}I'll use the {name} tool for this."})
-            tool_input = sim_blocks.tool_input(tool, rng, _WORD.findall(user_text))
-            blocks.append({"type": "tool_use", "id": "toolu_01" + sim_text.ident(digest, b"toolu"),
-                           "name": name, "input": tool_input})
+            if not forced:  # a forced call comes without a preamble, as on the real API
+                text = f"{prefix}I'll use the {name} tool for this."
+                blocks.append({"type": "text", "text": text})
+            tool_id = "toolu_01" + sim_text.ident(digest, b"toolu")
+            tool_input = sim_schema.tool_input(tool, rng, _WORD.findall(user_text))
+            blocks.append(
+                {"type": "tool_use", "id": tool_id, "name": name, "input": tool_input}
+            )
             natural = "tool_use"
         else:
             prefix = _tool_result_preface(params["messages"]) + prefix
-            text, answer_words = _answer(rng, prefix, directives.tokens)
+            text, known[len(blocks)] = _answer(rng, prefix, directives.tokens)
             blocks.append({"type": "text", "text": text})
     content, output_tokens, stop_reason, stop_sequence = _fit(
-        blocks, max_tokens, params.get("stop_sequences"), answer_words)
-    thinking_tokens = 0
-    if content and content[0]["type"] == "thinking":
-        thinking_tokens = sim_text.count_words(content[0]["thinking"])
+        blocks, max_tokens, params.get("stop_sequences"), known
+    )
+    # Thinking always fits: it takes at most half of max_tokens.
+    thinking_tokens = thinking_words if content else 0
     return {
         "id": "msg_01" + sim_text.base58(digest[8:30]),
         "type": "message",
@@ -89,19 +110,30 @@ def compose(params: dict[str, Any], digest: bytes, user_text: str,
         "stop_sequence": stop_sequence,
         "stop_details": stop_details,
         "container": container,
-        "usage": {
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
-            "server_tool_use": {"web_search_requests": searches, "web_fetch_requests": 0}
-            if searches else None,
-            "service_tier": "batch",
-            "output_tokens_details": {"thinking_tokens": thinking_tokens},
-            "inference_geo": "not_available",
-            "speed": "standard",
+        "usage": _usage(input_tokens, output_tokens, thinking_tokens, searches),
+    }
+
+
+def _usage(
+    input_tokens: int, output_tokens: int, thinking_tokens: int, searches: int
+) -> dict[str, Any]:
+    server_tool_use = None
+    if searches:
+        server_tool_use = {"web_search_requests": searches, "web_fetch_requests": 0}
+    return {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": 0,
+            "ephemeral_1h_input_tokens": 0,
         },
+        "server_tool_use": server_tool_use,
+        "service_tier": "batch",
+        "output_tokens_details": {"thinking_tokens": thinking_tokens},
+        "inference_geo": "not_available",
+        "speed": "standard",
     }
 
 
@@ -114,10 +146,10 @@ def _echo(user_text: str) -> str:
     return echo if echo[-1] in ".?!…" else echo + "."
 
 
-def _server_tools(tools: list[dict[str, Any]], digest: bytes, rng: sim_text.Rng,
-                  user_text: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
-                                           dict[str, Any] | None, int]:
-    """Web search and code execution blocks, the text citing the search, container, searches."""
+def _server_tools(
+    tools: list[dict[str, Any]], digest: bytes, rng: sim_text.Rng, user_text: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, Any] | None, int]:
+    """Search and code blocks, the text citing the search, the container, searches."""
     blocks: list[dict[str, Any]] = []
     cited: list[dict[str, Any]] = []
     container = None
@@ -127,12 +159,18 @@ def _server_tools(tools: list[dict[str, Any]], digest: bytes, rng: sim_text.Rng,
         if kind.startswith("web_search_") and not searches:
             query = " ".join(_WORD.findall(user_text)[:8]) or "latest news"
             pair, cited = sim_blocks.web_search(digest, rng, query)
-            blocks += [{"type": "text", "text": f"I'll search the web for {query}."}, *pair]
+            blocks += [
+                {"type": "text", "text": f"I'll search the web for {query}."},
+                *pair,
+            ]
             searches = 1
         elif kind.startswith("code_execution_") and container is None:
             pair, container, summary = sim_blocks.code_execution(digest, rng, kind)
-            blocks += [{"type": "text", "text": "Let me run a short calculation."}, *pair,
-                       {"type": "text", "text": summary}]
+            blocks += [
+                {"type": "text", "text": "Let me run a short calculation."},
+                *pair,
+                {"type": "text", "text": summary},
+            ]
     return blocks, cited, container, searches
 
 
@@ -147,34 +185,51 @@ def _answer(rng: sim_text.Rng, prefix: str, tokens: int | None) -> tuple[str, in
     return text.rstrip(), prefix_words + prose_words
 
 
-def _thinking(params: dict[str, Any], digest: bytes, rng: sim_text.Rng, echo: str,
-              max_tokens: int) -> list[dict[str, Any]]:
+def _thinking(
+    params: dict[str, Any], digest: bytes, rng: sim_text.Rng, echo: str, max_tokens: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The thinking block, if thinking is on, and its word count."""
     thinking = params.get("thinking")
-    if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "adaptive"):
-        return []
+    if not isinstance(thinking, dict) or thinking.get("type") not in _THINKING_ON:
+        return [], 0
     goal = rng.between(*THINKING_WORDS)
     budget = thinking.get("budget_tokens")
     if isinstance(budget, int):
         goal = min(goal, budget)
     goal = max(1, min(goal, max_tokens // 2))  # leave room for the answer
-    opening = f"The user is asking about: {echo} " if echo else "Let me work out a good answer. "
-    room = goal - sim_text.count_words(opening)
-    text = opening + sim_text.REASONING.take(rng, room, at_most=True)
-    return [{"type": "thinking", "thinking": sim_text.cut_words(text, goal).rstrip(),
-             "signature": sim_text.opaque(digest, b"signature", 192)}]
+    opening = f"The user is asking about: {echo}" if echo else "Let me think."
+    opening_words = sim_text.count_words(opening)
+    reasoning, words = sim_text.REASONING.take_counted(
+        rng, goal - opening_words, at_most=True
+    )
+    text = f"{opening} {reasoning}" if reasoning else opening
+    if opening_words + words > goal:
+        text, words = sim_text.cut_words(text, goal), goal - opening_words
+    signature = sim_text.opaque(digest, b"signature", 192)
+    block = {"type": "thinking", "thinking": text, "signature": signature}
+    return [block], opening_words + words
 
 
-def _tool_call(params: dict[str, Any], tools: list[dict[str, Any]],
-               directives: sim_directives.Directives,
-               user_text: str) -> tuple[dict[str, Any] | None, bool]:
+def _tool_call(
+    params: dict[str, Any],
+    tools: list[dict[str, Any]],
+    directives: sim_directives.Directives,
+    user_text: str,
+) -> tuple[dict[str, Any] | None, bool]:
     """The client tool to call, if any, and whether `tool_choice` forced it."""
-    client = [t for t in tools if not str(t.get("type") or "").startswith(_SERVER_TOOL_PREFIXES)]
+    client = [
+        t
+        for t in tools
+        if not str(t.get("type") or "").startswith(_SERVER_TOOL_PREFIXES)
+    ]
     by_name = {str(t.get("name")): t for t in client}
     if directives.tool is not None:
         if directives.tool not in by_name:
             raise exceptions.BackendError(
                 f"@sim:tool={directives.tool} names no tool of this request",
-                status=400, error_type="invalid_request_error")
+                status=400,
+                error_type="invalid_request_error",
+            )
         return by_name[directives.tool], False
     choice = params.get("tool_choice") or {}
     kind = choice.get("type", "auto") if isinstance(choice, dict) else "auto"
@@ -197,7 +252,11 @@ def _tool_results_of(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     last = messages[-1] if messages else {}
     if last.get("role") != "user" or not isinstance(last.get("content"), list):
         return []
-    return [b for b in last["content"] if isinstance(b, dict) and b.get("type") == "tool_result"]
+    return [
+        b
+        for b in last["content"]
+        if isinstance(b, dict) and b.get("type") == "tool_result"
+    ]
 
 
 def _tool_result_preface(messages: list[dict[str, Any]]) -> str:
@@ -207,7 +266,9 @@ def _tool_result_preface(messages: list[dict[str, Any]]) -> str:
         return ""
     names = {}
     for message in messages[:-1]:
-        if message.get("role") == "assistant" and isinstance(message.get("content"), list):
+        if message.get("role") == "assistant" and isinstance(
+            message.get("content"), list
+        ):
             for b in message["content"]:
                 if isinstance(b, dict) and b.get("type") == "tool_use":
                     names[b.get("id")] = b.get("name")
@@ -222,23 +283,26 @@ def _tool_result_preface(messages: list[dict[str, Any]]) -> str:
     return "".join(lines)
 
 
-def _fit(blocks: list[dict[str, Any]], max_tokens: int, stops: list[str] | None,
-         last_words: int | None) -> tuple[list[dict[str, Any]], int, str | None, str | None]:
-    """Apply max_tokens and stop sequences: (content, output tokens, stop reason, sequence).
+def _fit(
+    blocks: list[dict[str, Any]],
+    max_tokens: int,
+    stops: list[str] | None,
+    known: dict[int, int],
+) -> tuple[list[dict[str, Any]], int, str | None, str | None]:
+    """Apply max_tokens and stop sequences to `blocks`.
 
-    `last_words`, when known, is the word count of the last block. The stop reason is None
-    when the content ended naturally.
+    Returns the content, output tokens, stop reason (None when the content ended
+    naturally) and stop sequence. `known` maps block indexes to their word counts.
     """
     out: list[dict[str, Any]] = []
     used = 0
-    last = len(blocks) - 1
     for i, block in enumerate(blocks):
         kind = block["type"]
         left = max_tokens - used
         if kind == "text" or kind == "thinking":
             text = block[kind]
             if stops and kind == "text":
-                hits = [(pos, seq) for seq in stops if (pos := text.find(seq)) >= 0]
+                hits = [(p, seq) for seq in stops if seq and (p := text.find(seq)) >= 0]
                 if hits:
                     pos, seq = min(hits)
                     n = sim_text.count_words(text[:pos])
@@ -246,7 +310,7 @@ def _fit(blocks: list[dict[str, Any]], max_tokens: int, stops: list[str] | None,
                         if text[:pos].strip():
                             out.append({**block, kind: text[:pos]})
                         return out, used + n, "stop_sequence", seq
-            n = last_words if i == last and last_words is not None else sim_text.count_words(text)
+            n = known[i] if i in known else sim_text.count_words(text)
             if n > left:
                 cut = sim_text.cut_words(text, left)
                 if cut:
@@ -256,91 +320,9 @@ def _fit(blocks: list[dict[str, Any]], max_tokens: int, stops: list[str] | None,
                 out.append(block)
             used += n
         else:
-            n = _json_tokens(block["input"]) if "input" in block else 0
+            n = sim_input.json_tokens(block["input"]) if "input" in block else 0
             if n > left:
                 return out, used, "max_tokens", None
             out.append(block)
             used += n
     return out, used, None, None
-
-
-def _json_tokens(value: Any) -> int:
-    return max(1, len(orjson.dumps(value)) // 4)
-
-
-def _read_input(params: dict[str, Any]) -> tuple[int, list[Document]]:
-    """Input tokens, and the documents to cite as (document_index, block, pdf pages)."""
-    total = 0
-    system = params.get("system")
-    if isinstance(system, str):
-        total += sim_text.count_words(system)
-    elif isinstance(system, list):
-        total += sum(_block_tokens(b, "system") for b in system)
-    documents: list[Document] = []
-    doc_index = 0
-    for i, message in enumerate(params.get("messages") or ()):
-        content = message.get("content")
-        if isinstance(content, str):
-            total += sim_text.count_words(content)
-            continue
-        for j, block in enumerate(content or ()):
-            if isinstance(block, dict) and block.get("type") == "document":
-                pages = _pdf_pages(block, f"messages.{i}.content.{j}")
-                total += _document_tokens(block, pages)
-                if (block.get("citations") or {}).get("enabled"):
-                    documents.append((doc_index, block, pages))
-                doc_index += 1
-            else:
-                total += _block_tokens(block, f"messages.{i}.content.{j}")
-    total += sum(_json_tokens(tool) for tool in params.get("tools") or ())
-    return max(1, total), documents
-
-
-def _block_tokens(block: Any, path: str) -> int:
-    if not isinstance(block, dict):
-        return _json_tokens(block)
-    kind = block.get("type")
-    if kind == "text":
-        return sim_text.count_words(str(block.get("text", "")))
-    if kind == "thinking":
-        return sim_text.count_words(str(block.get("thinking", "")))
-    if kind == "image":
-        return IMAGE_TOKENS
-    if kind == "document":
-        return _document_tokens(block, _pdf_pages(block, path))
-    if kind in ("tool_use", "server_tool_use"):
-        return _json_tokens(block.get("input"))
-    if kind == "tool_result":
-        content = block.get("content")
-        if isinstance(content, list):
-            return sum(_block_tokens(b, f"{path}.content.{k}") for k, b in enumerate(content))
-        return sim_text.count_words(content) if isinstance(content, str) else 0
-    return _json_tokens(block)
-
-
-def _document_tokens(block: dict[str, Any], pages: tuple[str, ...] | None) -> int:
-    source = block.get("source") or {}
-    total = sum(sim_text.count_words(block[k]) for k in ("title", "context")
-                if isinstance(block.get(k), str))
-    if pages is not None:
-        return total + sum(sim_text.count_words(p) for p in pages)
-    if source.get("type") == "text":
-        return total + sim_text.count_words(str(source.get("data", "")))
-    if source.get("type") == "content":
-        content = source.get("content")
-        if isinstance(content, str):
-            return total + sim_text.count_words(content)
-        return total + sum(_block_tokens(b, "") for b in content or ())
-    return total + _json_tokens(source)
-
-
-def _pdf_pages(block: dict[str, Any], path: str) -> tuple[str, ...] | None:
-    source = block.get("source") or {}
-    if source.get("type") != "base64" or source.get("media_type") != "application/pdf":
-        return None
-    try:
-        return pdf.extract_pages(str(source.get("data", "")))
-    except exceptions.InvalidParams as exc:
-        raise exceptions.BackendError(
-            f"{path}.source: {exc.message}", status=400, error_type="invalid_request_error",
-        ) from exc

@@ -1,8 +1,8 @@
 """Text for the simulator: a cheap deterministic PRNG, prose banks and word counting.
 
-A token is a whitespace-separated word everywhere in the simulator. Prose is cut from long
-texts built once at import from a small vocabulary, so a request pays for one slice, not for
-generating words one at a time.
+A token is a whitespace-separated word everywhere in the simulator. Prose is cut from
+long texts built once at import from a small vocabulary, so a request pays for one
+slice, not for generating words one at a time.
 """
 
 from __future__ import annotations
@@ -10,14 +10,12 @@ from __future__ import annotations
 import base64
 import bisect
 import hashlib
-import itertools
 import random
 import re
 
 _MASK64 = (1 << 64) - 1
 _BASE58 = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _BASE58_TABLE = bytes(_BASE58[i % 58] for i in range(256))
-_WORD = re.compile(r"\S+")
 
 
 class Rng:
@@ -30,7 +28,9 @@ class Rng:
 
     def below(self, n: int) -> int:
         """Return an int in [0, n)."""
-        self._state = (self._state * 6364136223846793005 + 1442695040888963407) & _MASK64
+        self._state = (
+            self._state * 6364136223846793005 + 1442695040888963407
+        ) & _MASK64
         return (self._state >> 32) % n
 
     def between(self, low: int, high: int) -> int:
@@ -58,7 +58,9 @@ def opaque(digest: bytes, label: bytes, size: int = 96) -> str:
     """A deterministic base64 blob, like the API's signatures and encrypted fields."""
     chunks = []
     for i in range(0, size, 64):
-        part = hashlib.blake2b(label + bytes([i // 64]) + digest, digest_size=64).digest()
+        part = hashlib.blake2b(
+            label + bytes([i // 64]) + digest, digest_size=64
+        ).digest()
         chunks.append(part)
     return base64.b64encode(b"".join(chunks)[:size]).decode("ascii")
 
@@ -71,51 +73,40 @@ def cut_words(text: str, n: int) -> str:
     """Keep the first `n` words of `text`, with their original spacing."""
     if n <= 0:
         return ""
-    last = None
-    for last in itertools.islice(_WORD.finditer(text), n):
-        pass
-    return text if last is None else text[: last.end()]
+    parts = text.split(None, n)  # the last part is the rest, left-stripped
+    if len(parts) <= n:
+        return text.rstrip()
+    return text[: len(text) - len(parts[n])].rstrip()
 
 
-_NOUNS = [
-    ("system", "systems"), ("model", "models"), ("process", "processes"),
-    ("result", "results"), ("method", "methods"), ("question", "questions"),
-    ("pattern", "patterns"), ("request", "requests"), ("record", "records"),
-    ("network", "networks"), ("garden", "gardens"), ("river", "rivers"),
-    ("city", "cities"), ("library", "libraries"), ("engine", "engines"),
-    ("signal", "signals"), ("project", "projects"), ("market", "markets"),
-    ("team", "teams"), ("design", "designs"), ("answer", "answers"),
-    ("schedule", "schedules"), ("budget", "budgets"), ("report", "reports"),
-    ("window", "windows"), ("harbor", "harbors"), ("forest", "forests"),
-    ("planet", "planets"), ("theory", "theories"), ("sample", "samples"),
-]
-_VERBS = [
-    ("improve", "improves"), ("support", "supports"), ("describe", "describes"),
-    ("connect", "connects"), ("reduce", "reduces"), ("explain", "explains"),
-    ("follow", "follows"), ("shape", "shapes"), ("measure", "measures"),
-    ("protect", "protects"), ("change", "changes"), ("organize", "organizes"),
-    ("reveal", "reveals"), ("balance", "balances"), ("extend", "extends"),
-]
-_GERUNDS = [
-    "checking", "reading", "testing", "planning", "comparing", "reviewing",
-    "building", "tracking", "adjusting", "sorting",
-]
-_ADJECTIVES = [
-    "simple", "careful", "large", "quiet", "useful", "steady", "modern", "local",
-    "clear", "gentle", "complex", "familiar", "small", "reliable", "bright",
-    "distant", "practical", "common", "early", "broad",
-]
-_ADVERBS = [
-    "quickly", "carefully", "often", "rarely", "gradually", "clearly",
-    "usually", "quietly", "steadily", "naturally",
-]
-_DETERMINERS = ["the", "the", "the", "each", "every", "this", "that", "one"]
-_PLURAL_DETERMINERS = ["the", "the", "these", "many", "some", "most"]
-_INTROS = [
-    "In practice", "For example", "Over time", "In general", "By contrast",
-    "As a result", "In many cases", "At the same time", "Historically", "Today",
-]
-_PREPOSITIONS = ["in", "across", "near", "around", "through", "beyond", "within"]
+# Slot -> words; "a/b" gives the singular and plural (or base and third-person) forms.
+_VOCABULARY = {
+    "n": """system/systems model/models process/processes result/results method/methods
+        question/questions pattern/patterns request/requests record/records
+        network/networks garden/gardens river/rivers city/cities library/libraries
+        engine/engines signal/signals project/projects market/markets team/teams
+        design/designs answer/answers schedule/schedules budget/budgets report/reports
+        window/windows harbor/harbors forest/forests planet/planets theory/theories
+        sample/samples""",
+    "v": """improve/improves support/supports describe/describes connect/connects
+        reduce/reduces explain/explains follow/follows shape/shapes measure/measures
+        protect/protects change/changes organize/organizes reveal/reveals
+        balance/balances extend/extends""",
+    "g": """checking reading testing planning comparing reviewing building tracking
+        adjusting sorting""",
+    "a": """simple careful large quiet useful steady modern local clear gentle complex
+        familiar small reliable bright distant practical common early broad""",
+    "r": "quickly carefully often rarely gradually clearly usually quietly steadily",
+    "d": "the the the each every this that one",
+    "q": "the the these many some most",
+    "p": "in across near around through beyond within",
+    "i": """In_practice For_example Over_time In_general By_contrast As_a_result
+        In_many_cases At_the_same_time Historically Today""",
+}
+_WORDS = {
+    slot: [entry.replace("_", " ").split("/") for entry in words.split()]
+    for slot, words in _VOCABULARY.items()
+}
 
 _PROSE_TEMPLATES = [
     "{D} {a} {n} {vs} {d} {n} {p} {d} {a} {n}.",
@@ -138,24 +129,14 @@ _REASONING_TEMPLATES = [
 ]
 
 
-_SLOTS = {
-    "a": _ADJECTIVES, "r": _ADVERBS, "g": _GERUNDS, "I": _INTROS, "p": _PREPOSITIONS,
-    "d": _DETERMINERS, "q": _PLURAL_DETERMINERS,
-}
-
-
 def _sentence(rng: random.Random, template: list[str]) -> str:
+    """Fill a split template; odd items are slots (`n`, `np` plural, `D` capital...)."""
     parts = template.copy()
     for i in range(1, len(parts), 2):
         key = parts[i]
-        lower = key.lower()
-        if lower in ("n", "np"):
-            word = rng.choice(_NOUNS)[lower == "np"]
-        elif lower in ("v", "vs"):
-            word = rng.choice(_VERBS)[lower == "vs"]
-        else:
-            word = rng.choice(_SLOTS[lower if lower in _SLOTS else key])
-        parts[i] = word.capitalize() if key[0].isupper() else word
+        forms = rng.choice(_WORDS[key[0].lower()])
+        word = forms[-1] if key.lower().endswith(("np", "vs")) else forms[0]
+        parts[i] = word[0].upper() + word[1:] if key[0].isupper() else word
     return "".join(parts)
 
 
@@ -181,16 +162,21 @@ class Prose:
         self._count = sentences
 
     def take(self, rng: Rng, words: int, *, at_most: bool = False) -> str:
-        """Whole sentences totalling at least `words` words, or at most with `at_most`."""
+        """Whole sentences of at least `words` words (at most, with `at_most`)."""
         return self.take_counted(rng, words, at_most=at_most)[0]
 
-    def take_counted(self, rng: Rng, words: int, *, at_most: bool = False) -> tuple[str, int]:
+    def take_counted(
+        self, rng: Rng, words: int, *, at_most: bool = False
+    ) -> tuple[str, int]:
         """Like `take`, also returning the number of words taken."""
         if words <= 0:
             return "", 0
         start = rng.below(self._count)
         if at_most:
-            end = bisect.bisect_right(self._words, self._words[start] + words, lo=start) - 1
+            end = (
+                bisect.bisect_right(self._words, self._words[start] + words, lo=start)
+                - 1
+            )
             text = self._text[self._offsets[start] : self._offsets[end]]
             return text.rstrip(), self._words[end] - self._words[start]
         pieces = []

@@ -121,8 +121,15 @@ class Dispatcher:
     # -- running one request --------------------------------------------------------------
 
     async def _run(self, req: models.ClaimedRequest) -> None:
-        attempts = req.attempts
+        attempt = 0
         try:
+            if req.claims >= self.settings.max_claims:
+                # Every earlier worker died while running it: do not let it take down another.
+                raise exceptions.BackendError(
+                    f"The request was abandoned by {req.claims} crashed workers and is not retried",
+                    status=500,
+                    error_type="api_error",
+                )
             prepared = params.prepare(
                 _load(req.params),
                 strict=self.settings.strict,
@@ -130,34 +137,29 @@ class Dispatcher:
             )
             route = self.router.route(prepared["model"])
             while True:
-                attempts += 1
+                attempt += 1
                 try:
                     async with route.limit:
-                        message = await self._call(route.backend, prepared, attempts - req.attempts)
-                    outcome = outcomes.succeeded(req, message, attempts)
+                        message = await self._call(route.backend, prepared, attempt)
+                    outcome = outcomes.succeeded(req, message)
                     break
                 except exceptions.BackendError as exc:
-                    delay = retry.delay_for(
-                        exc, attempts - req.attempts, base=self.settings.retry_base, ceiling=self.settings.retry_max
-                    )
+                    s = self.settings
+                    delay = retry.delay_for(exc, attempt, base=s.retry_base, ceiling=s.retry_max)
                     if not retry.should_retry(
-                        exc,
-                        attempts=attempts - req.attempts,
-                        max_attempts=self.settings.max_attempts,
-                        now=time.time(),
-                        delay=delay,
-                        deadline=req.expires_at,
+                        exc, attempts=attempt, max_attempts=s.max_attempts, now=time.time(),
+                        delay=delay, deadline=req.expires_at,
                     ):
                         raise
                     logger.debug("retrying %s/%s in %.2fs: %s", req.batch_id, req.custom_id, delay, exc)
                     await asyncio.sleep(delay)
         except (exceptions.InvalidParams, exceptions.BackendError) as exc:
-            outcome = outcomes.errored(req, exc, attempts)
+            outcome = outcomes.errored(req, exc)
         except asyncio.CancelledError:
             raise  # shutdown: the lease lapses and the request runs again
         except Exception as exc:
             logger.exception("request %s/%s failed unexpectedly", req.batch_id, req.custom_id)
-            outcome = outcomes.errored(req, exceptions.BatchdError(f"Internal error: {exc}"), attempts)
+            outcome = outcomes.errored(req, exceptions.BatchdError(f"Internal error: {exc}"))
         self._results.append(outcome)
         self._have_results.set()
 

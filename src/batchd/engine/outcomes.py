@@ -9,12 +9,12 @@ import orjson
 from batchd import exceptions, models
 
 
-def succeeded(req: models.ClaimedRequest, message: dict[str, Any], attempts: int) -> models.Outcome:
+def succeeded(req: models.ClaimedRequest, message: dict[str, Any]) -> models.Outcome:
     result = b'{"type":"succeeded","message":' + orjson.dumps(message) + b"}"
-    return models.Outcome(req.batch_id, req.index, req.custom_id, models.ResultType.SUCCEEDED, result, attempts)
+    return models.Outcome(req.batch_id, req.index, req.custom_id, models.ResultType.SUCCEEDED, result)
 
 
-def errored(req: models.ClaimedRequest, error: exceptions.BatchdError, attempts: int) -> models.Outcome:
+def errored(req: models.ClaimedRequest, error: exceptions.BatchdError) -> models.Outcome:
     result = orjson.dumps(
         {
             "type": "errored",
@@ -28,4 +28,4 @@ def errored(req: models.ClaimedRequest, error: exceptions.BatchdError, attempts:
             },
         }
     )
-    return models.Outcome(req.batch_id, req.index, req.custom_id, models.ResultType.ERRORED, result, attempts)
+    return models.Outcome(req.batch_id, req.index, req.custom_id, models.ResultType.ERRORED, result)

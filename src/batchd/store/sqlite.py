@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
+
+import orjson
 
 from batchd import exceptions, models
 from batchd.store import queries
@@ -82,7 +84,7 @@ class SQLiteStore:
         now: float,
         expires_at: float,
     ) -> models.Batch:
-        with self.db.transaction() as conn:
+        with self.db.transaction(durable=True) as conn:
             cur = conn.execute(Q["insert_batch"], (batch_id, workspace, now, expires_at, len(custom_ids)))
             base = (cur.lastrowid or 0) << KEY_BITS
             conn.executemany(
@@ -117,7 +119,7 @@ class SQLiteStore:
         return await self.db.write(self._cancel, workspace, batch_id, now)
 
     def _cancel(self, workspace: str, batch_id: str, now: float) -> models.Batch:
-        with self.db.transaction() as conn:
+        with self.db.transaction(durable=True) as conn:
             row = _fetch_batch(conn, workspace, batch_id)
             if row[3] == models.ProcessingStatus.ENDED:
                 raise exceptions.InvalidBatchState(
@@ -135,7 +137,7 @@ class SQLiteStore:
         await self.db.write(self._delete, workspace, batch_id)
 
     def _delete(self, workspace: str, batch_id: str) -> None:
-        with self.db.transaction() as conn:
+        with self.db.transaction(durable=True) as conn:
             row = _fetch_batch(conn, workspace, batch_id)
             if row[3] != models.ProcessingStatus.ENDED:
                 raise exceptions.InvalidBatchState(
@@ -177,11 +179,11 @@ class SQLiteStore:
             if not rows:
                 return []
             until = now + lease
-            conn.executemany(Q["lease"], ((worker_id, until, r[0]) for r in rows))
+            conn.execute(Q["lease"], (worker_id, until, _json_list(r[0] for r in rows)))
         mask = (1 << KEY_BITS) - 1
         return [
             models.ClaimedRequest(
-                batch_id=r[1], index=r[0] & mask, custom_id=r[2], params=r[3], attempts=r[4],
+                batch_id=r[1], index=r[0] & mask, custom_id=r[2], params=r[3], claims=r[4],
                 expires_at=r[5],
             )
             for r in rows
@@ -193,7 +195,6 @@ class SQLiteStore:
         return await self.db.write(self._complete, outcomes, now)
 
     def _complete(self, outcomes: Sequence[models.Outcome], now: float) -> int:
-        recorded = 0
         with self.db.transaction() as conn:
             seqs = dict(
                 conn.execute(
@@ -201,23 +202,26 @@ class SQLiteStore:
                     (_json_list({o.batch_id for o in outcomes}),),
                 ).fetchall()
             )
+            by_key = {
+                (seqs[o.batch_id] << KEY_BITS) | o.index: o for o in outcomes if o.batch_id in seqs
+            }
+            # Only requests without a result yet move to done: the first result is final.
+            finished = conn.execute(Q["finish_requests"], (_json_list(by_key),)).fetchall()
+            if not finished:
+                return 0
+            rows = []
             moved: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
-            for o in outcomes:
-                seq = seqs.get(o.batch_id)
-                if seq is None:
-                    continue  # deleted meanwhile
-                key = (seq << KEY_BITS) | o.index
-                if conn.execute(Q["finish_request"], (o.attempts, key)).rowcount != 1:
-                    continue  # already has its result: the first one stays
-                conn.execute(Q["insert_result"], (key, o.result_type.value, render_line(o.custom_id, o.result)))
-                counts = moved[seq]
+            for (key,) in finished:
+                o = by_key[key]
+                rows.append((key, o.result_type.value, render_line(o.custom_id, o.result)))
+                counts = moved[key >> KEY_BITS]
                 counts[0] += 1
                 counts[1 + _TYPE_COLUMN[o.result_type]] += 1
-                recorded += 1
+            conn.executemany(Q["insert_result"], rows)
             for seq, c in moved.items():
                 conn.execute(Q["move_counts"], (c[0], c[1], c[2], c[3], c[4], seq))
                 conn.execute(Q["end_if_done"], (now, seq))
-        return recorded
+        return len(finished)
 
     async def heartbeat(self, worker_id: str, *, now: float, lease: float) -> int:
         return await self.db.write(self._simple, Q["heartbeat"], (now + lease, worker_id))
@@ -255,8 +259,8 @@ class SQLiteStore:
         return len(seqs)
 
 
-def _json_list(items: set[str]) -> str:
-    return "[" + ",".join(f'"{i}"' for i in items) + "]"
+def _json_list(items: Iterable[str | int]) -> str:
+    return orjson.dumps(list(items)).decode()
 
 
 def _close_state(

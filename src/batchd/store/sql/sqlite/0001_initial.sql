@@ -28,7 +28,7 @@ CREATE TABLE requests (
     state INTEGER NOT NULL DEFAULT 0,
     worker TEXT,
     lease_until REAL,
-    attempts INTEGER NOT NULL DEFAULT 0
+    claims INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX requests_by_state ON requests (state);
 

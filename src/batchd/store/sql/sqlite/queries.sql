@@ -10,17 +10,19 @@ seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_a
 n_processing, n_succeeded, n_errored, n_canceled, n_expired
 
 -- name: claim
-SELECT r.key, b.id, r.custom_id, r.params, r.attempts, b.expires_at
+SELECT r.key, b.id, r.custom_id, r.params, r.claims, b.expires_at
 FROM requests r JOIN batches b ON b.seq = r.key >> 32
 WHERE r.state = 0 AND b.expires_at > ? AND b.status = 'in_progress'
 ORDER BY r.key LIMIT ?;
 
 -- name: lease
-UPDATE requests SET state = 1, worker = ?, lease_until = ? WHERE key = ?;
+UPDATE requests SET state = 1, worker = ?, lease_until = ?, claims = claims + 1
+WHERE key IN (SELECT value FROM json_each(?));
 
--- name: finish_request
-UPDATE requests SET state = 2, worker = NULL, lease_until = NULL, attempts = ?
-WHERE key = ? AND state != 2;
+-- name: finish_requests
+UPDATE requests SET state = 2, worker = NULL, lease_until = NULL
+WHERE key IN (SELECT value FROM json_each(?)) AND state != 2
+RETURNING key;
 
 -- name: insert_result
 INSERT OR IGNORE INTO results (key, type, line) VALUES (?, ?, ?);
