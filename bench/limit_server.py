@@ -14,10 +14,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import orjson
 
 BATCH = {
-    "id": "msgbatch_limit", "type": "message_batch", "processing_status": "in_progress",
+    "id": "msgbatch_limit",
+    "type": "message_batch",
+    "processing_status": "in_progress",
     "request_counts": {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0},
-    "created_at": "2026-01-01T00:00:00Z", "expires_at": "2026-01-02T00:00:00Z",
-    "ended_at": None, "cancel_initiated_at": None, "archived_at": None, "results_url": None,
+    "created_at": "2026-01-01T00:00:00Z",
+    "expires_at": "2026-01-02T00:00:00Z",
+    "ended_at": None,
+    "cancel_initiated_at": None,
+    "archived_at": None,
+    "results_url": None,
 }
 
 
@@ -40,7 +46,9 @@ def main() -> None:
                 ((r["custom_id"], orjson.dumps(r["params"])) for r in requests),
             )
             conn.execute("COMMIT")
-            out = orjson.dumps({**BATCH, "request_counts": {**BATCH["request_counts"], "processing": len(requests)}})
+            out = orjson.dumps(
+                {**BATCH, "request_counts": {**BATCH["request_counts"], "processing": len(requests)}}
+            )
             self.send_response(200)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(out)))

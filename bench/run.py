@@ -94,7 +94,9 @@ def run_size(n: int, workdir: Path) -> dict[str, float]:
         assert srv.proc is not None
         pid = srv.proc.pid
         base_rss = rss(pid)
-        with anthropic.Anthropic(base_url=srv.base_url, api_key="bench", max_retries=0, timeout=600) as client:
+        with anthropic.Anthropic(
+            base_url=srv.base_url, api_key="bench", max_retries=0, timeout=600
+        ) as client:
             start = time.perf_counter()
             batch = client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
             create_s = time.perf_counter() - start
@@ -137,7 +139,9 @@ def run_size(n: int, workdir: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="10000,100000")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="batchd-bench-"))
@@ -149,8 +153,10 @@ def main() -> None:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"\nbatchd bench on {platform.node()}: {os.cpu_count()} CPUs, Python {platform.python_version()}\n")
-    print("| requests | body MB | create s (limit s, ratio) | server peak RSS MB (× body) | "
-          "run req/s (incl. create) | results MB at MB/s | SDK lines/s |")
+    print(
+        "| requests | body MB | create s (limit s, ratio) | server peak RSS MB (× body) | "
+        "run req/s (incl. create) | results MB at MB/s | SDK lines/s |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(

@@ -9,13 +9,11 @@ import click
 
 from batchd import __version__, config, exceptions
 
+
 def _settings_options(fn: Any) -> Any:
     for setting in reversed([s for s in config.SETTINGS if s.flag]):
         opt = "--" + setting.name.replace("_", "-")
-        if setting.cast is config.parse_bool:
-            decl = [f"{opt}/--no-{opt[2:]}"]
-        else:
-            decl = [opt]
+        decl = [f"{opt}/--no-{opt[2:]}"] if setting.cast is config.parse_bool else [opt]
         fn = click.option(
             *decl,
             setting.name,
@@ -32,8 +30,13 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
-              help="TOML settings file [env BATCHD_CONFIG].")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML settings file [env BATCHD_CONFIG].",
+)
 @_settings_options
 def serve(config_file: str | None, **flags: Any) -> None:
     """Run the HTTP API and the engine (SQLite under --data-dir by default)."""

@@ -103,33 +103,65 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("port", DEFAULT_PORT, int, "Port to bind."),
     Setting("data_dir", DEFAULT_DATA_DIR, str, "Directory for the SQLite database and lock."),
     Setting("database_url", "", str, "Store URL; default sqlite:///<data_dir>/batchd.db."),
-    Setting("api_keys", {}, parse_api_keys,
-            "Accepted API keys as key:workspace,...; empty accepts any key (loopback only).",
-            flag=False),
+    Setting(
+        "api_keys",
+        {},
+        parse_api_keys,
+        "Accepted API keys as key:workspace,...; empty accepts any key (loopback only).",
+        flag=False,
+    ),
     Setting("public_url", "", str, "Absolute base URL for results_url; default: a relative path."),
     Setting("max_requests", DEFAULT_MAX_REQUESTS, int, "Most requests in one batch."),
     Setting("max_batch_bytes", DEFAULT_MAX_BATCH_BYTES, parse_size, "Largest create body (e.g. 256MB)."),
-    Setting("batch_lifetime", DEFAULT_BATCH_LIFETIME, parse_duration,
-            "Time from creation to expires_at (e.g. 24h, 30s)."),
-    Setting("retention", DEFAULT_RETENTION, parse_duration,
-            "Time from creation until results are archived (e.g. 29d)."),
-    Setting("expiry_grace", DEFAULT_EXPIRY_GRACE, parse_duration,
-            "How long a running request may outlive expires_at before it is expired."),
-    Setting("strict", False, parse_bool,
-            "Treat everything the real API rejects (incl. the seed shorthand) as errored."),
+    Setting(
+        "batch_lifetime",
+        DEFAULT_BATCH_LIFETIME,
+        parse_duration,
+        "Time from creation to expires_at (e.g. 24h, 30s).",
+    ),
+    Setting(
+        "retention",
+        DEFAULT_RETENTION,
+        parse_duration,
+        "Time from creation until results are archived (e.g. 29d).",
+    ),
+    Setting(
+        "expiry_grace",
+        DEFAULT_EXPIRY_GRACE,
+        parse_duration,
+        "How long a running request may outlive expires_at before it is expired.",
+    ),
+    Setting(
+        "strict",
+        False,
+        parse_bool,
+        "Treat everything the real API rejects (incl. the seed shorthand) as errored.",
+    ),
     Setting("concurrency", DEFAULT_CONCURRENCY, int, "Most backend calls in flight per process."),
     Setting("claim_chunk", DEFAULT_CLAIM_CHUNK, int, "Requests claimed per store round trip."),
     Setting("lease", DEFAULT_LEASE, parse_duration, "How long a claim holds without a heartbeat."),
-    Setting("maintenance_interval", DEFAULT_MAINTENANCE_INTERVAL, parse_duration,
-            "Time between expiry, lease-recovery and archival sweeps."),
+    Setting(
+        "maintenance_interval",
+        DEFAULT_MAINTENANCE_INTERVAL,
+        parse_duration,
+        "Time between expiry, lease-recovery and archival sweeps.",
+    ),
     Setting("max_attempts", DEFAULT_MAX_ATTEMPTS, int, "Backend attempts per request (first included)."),
-    Setting("max_claims", DEFAULT_MAX_CLAIMS, int,
-            "Times a request may be picked up again after a crash before it is errored."),
+    Setting(
+        "max_claims",
+        DEFAULT_MAX_CLAIMS,
+        int,
+        "Times a request may be picked up again after a crash before it is errored.",
+    ),
     Setting("retry_base", DEFAULT_RETRY_BASE, parse_duration, "First retry backoff."),
     Setting("retry_max", DEFAULT_RETRY_MAX, parse_duration, "Retry backoff ceiling."),
     Setting("request_timeout", DEFAULT_REQUEST_TIMEOUT, parse_duration, "Timeout of one backend call."),
-    Setting("thinking_budget", DEFAULT_THINKING_BUDGET, int,
-            "budget_tokens given to the shorthand thinking {type: enabled}."),
+    Setting(
+        "thinking_budget",
+        DEFAULT_THINKING_BUDGET,
+        int,
+        "budget_tokens given to the shorthand thinking {type: enabled}.",
+    ),
     Setting("sim_latency", 0.0, parse_duration, "Simulator: latency per request."),
     Setting("sim_token_latency", 0.0, parse_duration, "Simulator: latency per output token."),
     Setting("log_level", "info", str, "Log level: debug, info, warning, error."),
@@ -180,7 +212,14 @@ class Settings:
         """Refuse settings that cannot work; returns self."""
         if not 1 <= self.port <= 65535:
             raise exceptions.ConfigError(f"port: {self.port} is not a TCP port")
-        for name in ("max_requests", "max_batch_bytes", "concurrency", "claim_chunk", "max_attempts", "max_claims"):
+        for name in (
+            "max_requests",
+            "max_batch_bytes",
+            "concurrency",
+            "claim_chunk",
+            "max_attempts",
+            "max_claims",
+        ):
             if getattr(self, name) < 1:
                 raise exceptions.ConfigError(f"{name}: must be at least 1")
         for name in ("batch_lifetime", "retention", "lease", "maintenance_interval"):

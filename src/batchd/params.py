@@ -120,14 +120,11 @@ def _check_thinking_compatible(params: dict[str, Any]) -> None:
             "`temperature` may only be set to 1 when thinking is enabled", "temperature"
         )
     if params.get("top_k") is not None:
-        raise params_checks.Invalid(
-            "`top_k` may not be set when thinking is enabled", "top_k"
-        )
+        raise params_checks.Invalid("`top_k` may not be set when thinking is enabled", "top_k")
     top_p = params.get("top_p")
     if top_p is not None and top_p < 0.95:
         raise params_checks.Invalid(
-            "`top_p` must be greater than or equal to 0.95 or unset when thinking "
-            "is enabled",
+            "`top_p` must be greater than or equal to 0.95 or unset when thinking is enabled",
             "top_p",
         )
     choice = params.get("tool_choice")
@@ -153,9 +150,7 @@ def _max_tokens(value: Any, strict: bool) -> None:
         raise params_checks.Invalid(params_checks.NOT_INT, "max_tokens")
     if value < 1:
         # The Messages API allows 0 (cache pre-warming); batches do not.
-        raise params_checks.Invalid(
-            "Input should be greater than or equal to 1", "max_tokens"
-        )
+        raise params_checks.Invalid("Input should be greater than or equal to 1", "max_tokens")
 
 
 def _unit_interval(key: str) -> _Check:
@@ -163,9 +158,7 @@ def _unit_interval(key: str) -> _Check:
         if type(value) is not float and type(value) is not int:
             raise params_checks.Invalid(params_checks.NOT_NUMBER, key)
         if value < 0:
-            raise params_checks.Invalid(
-                "Input should be greater than or equal to 0", key
-            )
+            raise params_checks.Invalid("Input should be greater than or equal to 0", key)
         if value > 1:
             raise params_checks.Invalid("Input should be less than or equal to 1", key)
 
@@ -176,9 +169,7 @@ def _top_k(value: Any, strict: bool) -> None:
     if type(value) is not int:
         raise params_checks.Invalid(params_checks.NOT_INT, "top_k")
     if value < 0:
-        raise params_checks.Invalid(
-            "Input should be greater than or equal to 0", "top_k"
-        )
+        raise params_checks.Invalid("Input should be greater than or equal to 0", "top_k")
 
 
 def _stop_sequences(value: Any, strict: bool) -> None:
@@ -232,9 +223,7 @@ def _thinking(value: Any, strict: bool) -> None:
                     message = f"Input should be greater than or equal to {budget_min}"
                     raise params_checks.Invalid(message, "budget_tokens")
             elif strict:
-                raise params_checks.Invalid(
-                    params_checks.FIELD_REQUIRED, "budget_tokens"
-                )
+                raise params_checks.Invalid(params_checks.FIELD_REQUIRED, "budget_tokens")
         if kind in _THINKING_ON:
             params_checks.optional_literal(value, "display", _THINKING_DISPLAY)
             params_checks.optional_dict(value, "block_binding")

@@ -20,10 +20,7 @@ IMAGE_MEDIA_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 EMPTY_TEXT = "text content blocks must be non-empty"
 BLANK_TEXT = "text content blocks must contain non-whitespace text"
 EMPTY_USER = "user messages must have non-empty content"
-EMPTY_MESSAGE = (
-    "all messages must have non-empty content except for the optional final "
-    "assistant message"
-)
+EMPTY_MESSAGE = "all messages must have non-empty content except for the optional final assistant message"
 TRAILING_SPACE = "final assistant content cannot end with trailing whitespace"
 NOT_CONTENT = "Input should be a valid string or a list of content blocks"
 
@@ -33,12 +30,8 @@ _CACHE = "cache_control"
 _TEXT_KEYS = frozenset({"type", "text", "citations", _CACHE})
 _IMAGE_KEYS = frozenset({"type", "source", _CACHE, "transformations"})
 _DOCUMENT_KEYS = frozenset({"type", "source", _CACHE, "citations", "context", "title"})
-_TOOL_USE_KEYS = frozenset(
-    {"type", "id", "input", "name", _CACHE, "caller", "toolset_name"}
-)
-_TOOL_RESULT_KEYS = frozenset(
-    {"type", "tool_use_id", _CACHE, "content", "is_error", "toolset_name"}
-)
+_TOOL_USE_KEYS = frozenset({"type", "id", "input", "name", _CACHE, "caller", "toolset_name"})
+_TOOL_RESULT_KEYS = frozenset({"type", "tool_use_id", _CACHE, "content", "is_error", "toolset_name"})
 _THINKING_KEYS = frozenset({"type", "thinking", "signature"})
 _REDACTED_KEYS = frozenset({"type", "data"})
 _CHAT_MESSAGE_KEYS = frozenset({"role", "content"})
@@ -65,13 +58,10 @@ def check_messages(messages: Any, strict: bool) -> None:
         raise params_checks.Invalid(params_checks.NOT_LIST, "messages")
     count = len(messages)
     if count == 0:
-        raise params_checks.Invalid(
-            "List should have at least 1 item after validation, not 0", "messages"
-        )
+        raise params_checks.Invalid("List should have at least 1 item after validation, not 0", "messages")
     if count > MAX_MESSAGES:
         raise params_checks.Invalid(
-            f"List should have at most {MAX_MESSAGES} items after validation, "
-            f"not {count}",
+            f"List should have at most {MAX_MESSAGES} items after validation, not {count}",
             "messages",
         )
     last = count - 1
@@ -86,9 +76,7 @@ def check_system(system: Any, strict: bool) -> None:
     if type(system) is str:
         return
     if type(system) is not list:
-        raise params_checks.Invalid(
-            "Input should be a valid string or a list of text blocks", "system"
-        )
+        raise params_checks.Invalid("Input should be a valid string or a list of text blocks", "system")
     for i, block in enumerate(system):
         try:
             if type(block) is not dict:
@@ -96,9 +84,7 @@ def check_system(system: Any, strict: bool) -> None:
             if block.get("type") != "text":
                 missing = "type" not in block
                 raise params_checks.Invalid(
-                    params_checks.FIELD_REQUIRED
-                    if missing
-                    else "Input should be 'text'",
+                    params_checks.FIELD_REQUIRED if missing else "Input should be 'text'",
                     "type",
                 )
             _text(block, strict)
@@ -130,9 +116,7 @@ def _message(message: Any, final: bool, strict: bool) -> None:
         )
 
 
-def _chat_content(
-    message: dict[str, Any], role: str, final: bool, strict: bool
-) -> None:
+def _chat_content(message: dict[str, Any], role: str, final: bool, strict: bool) -> None:
     content = message.get("content")
     if type(content) is str:
         if not content:
@@ -152,9 +136,7 @@ def _chat_content(
                 raise params_checks.Invalid(TRAILING_SPACE)
     else:
         missing = "content" not in message
-        raise params_checks.Invalid(
-            params_checks.FIELD_REQUIRED if missing else NOT_CONTENT, "content"
-        )
+        raise params_checks.Invalid(params_checks.FIELD_REQUIRED if missing else NOT_CONTENT, "content")
 
 
 def _empty(role: str, final: bool) -> None:
@@ -164,9 +146,7 @@ def _empty(role: str, final: bool) -> None:
         raise params_checks.Invalid(EMPTY_MESSAGE)
 
 
-def _blocks(
-    blocks: list[Any], table: dict[str, BlockCheck], tags: str, strict: bool
-) -> None:
+def _blocks(blocks: list[Any], table: dict[str, BlockCheck], tags: str, strict: bool) -> None:
     """Check each block of a content list against `table` (block type -> check)."""
     for j, block in enumerate(blocks):
         try:
@@ -265,9 +245,7 @@ def _content_source(source: dict[str, Any], strict: bool) -> None:
             return
         if type(content) is not str:
             missing = "content" not in source
-            raise params_checks.Invalid(
-                params_checks.FIELD_REQUIRED if missing else NOT_CONTENT, "content"
-            )
+            raise params_checks.Invalid(params_checks.FIELD_REQUIRED if missing else NOT_CONTENT, "content")
     except params_checks.Invalid as exc:
         raise exc.under("content") from None
     if strict:

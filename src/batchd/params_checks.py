@@ -62,8 +62,7 @@ def bad_tag(obj: dict[str, Any], expected: str) -> Invalid:
         return Invalid(NO_TAG)
     tag = obj["type"]
     return Invalid(
-        f"Input tag '{tag}' found using 'type' does not match any of the expected "
-        f"tags: {expected}",
+        f"Input tag '{tag}' found using 'type' does not match any of the expected tags: {expected}",
         "type",
     )
 

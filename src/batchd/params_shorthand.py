@@ -18,18 +18,14 @@ CODE_EXECUTION_TOOL = "code_execution_20250825"
 KEYS = frozenset({"web_search", "code_execution", "citations"})
 
 _SWITCH = ("enabled", "disabled")
-_TOOL_OPTIONS = frozenset(
-    {"allowed_callers", "cache_control", "defer_loading", "strict"}
-)
+_TOOL_OPTIONS = frozenset({"allowed_callers", "cache_control", "defer_loading", "strict"})
 _OPTIONS = {
-    "web_search": _TOOL_OPTIONS
-    | {"allowed_domains", "blocked_domains", "max_uses", "user_location"},
+    "web_search": _TOOL_OPTIONS | {"allowed_domains", "blocked_domains", "max_uses", "user_location"},
     "code_execution": _TOOL_OPTIONS,
     "citations": frozenset[str](),
 }
 _NOT_SWITCH = (
-    f"{params_checks.NOT_DICT}; the batchd shorthand takes "
-    '{"type": "enabled"} or {"type": "disabled"}'
+    f'{params_checks.NOT_DICT}; the batchd shorthand takes {{"type": "enabled"}} or {{"type": "disabled"}}'
 )
 
 _ROWS = (
@@ -131,9 +127,7 @@ def _switch(key: str, value: Any) -> dict[str, Any] | None:
     kind = value.get("type")
     if type(kind) is not str or kind not in _SWITCH:
         missing = "type" not in value
-        message = (
-            params_checks.FIELD_REQUIRED if missing else params_checks.one_of(_SWITCH)
-        )
+        message = params_checks.FIELD_REQUIRED if missing else params_checks.one_of(_SWITCH)
         raise params_checks.Invalid(message, key, "type")
     allowed = _OPTIONS[key]
     for option in value:
@@ -144,9 +138,7 @@ def _switch(key: str, value: Any) -> dict[str, Any] | None:
     return {k: v for k, v in value.items() if k != "type"}
 
 
-def _add_tool(
-    out: dict[str, Any], key: str, tool_type: str, options: dict[str, Any]
-) -> None:
+def _add_tool(out: dict[str, Any], key: str, tool_type: str, options: dict[str, Any]) -> None:
     tools: list[dict[str, Any]] = out.get("tools", [])
     prefix = key + "_"
     for j, tool in enumerate(tools):
@@ -154,9 +146,7 @@ def _add_tool(
         if type(kind) is str and kind.startswith(prefix):
             return
         if tool.get("name") == key:
-            raise params_checks.Invalid(
-                f"cannot add the {key} tool: tools.{j} is already named '{key}'", key
-            )
+            raise params_checks.Invalid(f"cannot add the {key} tool: tools.{j} is already named '{key}'", key)
     out["tools"] = [*tools, {"type": tool_type, "name": key, **options}]
 
 

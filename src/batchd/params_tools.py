@@ -100,8 +100,7 @@ def check_tools(tools: Any, strict: bool) -> None:
             continue
         if name in seen:
             raise params_checks.Invalid(
-                f"Tool names must be unique; '{name}' is also the name of "
-                f"tools.{seen[name]}",
+                f"Tool names must be unique; '{name}' is also the name of tools.{seen[name]}",
                 "tools",
                 i,
                 "name",
@@ -133,9 +132,7 @@ def check_tool_choice_target(name: str, tools: list[dict[str, Any]]) -> None:
         kind = tool.get("type")
         if type(kind) is str and kind.startswith(TOOLSET_PREFIXES):
             return  # a toolset's tool names are only known to the server behind it
-    raise params_checks.Invalid(
-        f"Tool '{name}' not found in tools", "tool_choice", "tool", "name"
-    )
+    raise params_checks.Invalid(f"Tool '{name}' not found in tools", "tool_choice", "tool", "name")
 
 
 def check_web_search_options(options: dict[str, Any]) -> None:
@@ -145,9 +142,7 @@ def check_web_search_options(options: dict[str, Any]) -> None:
         if type(max_uses) is not int:
             raise params_checks.Invalid(params_checks.NOT_INT, "max_uses")
         if max_uses < 1:
-            raise params_checks.Invalid(
-                "Input should be greater than or equal to 1", "max_uses"
-            )
+            raise params_checks.Invalid("Input should be greater than or equal to 1", "max_uses")
     for key in ("allowed_domains", "blocked_domains"):
         value = options.get(key)
         if value is not None:
@@ -155,10 +150,7 @@ def check_web_search_options(options: dict[str, Any]) -> None:
                 params_checks.str_list(value)
             except params_checks.Invalid as exc:
                 raise exc.under(key) from None
-    if (
-        options.get("allowed_domains") is not None
-        and options.get("blocked_domains") is not None
-    ):
+    if options.get("allowed_domains") is not None and options.get("blocked_domains") is not None:
         raise params_checks.Invalid(
             "cannot be combined with allowed_domains; set at most one of them",
             "blocked_domains",
@@ -169,11 +161,7 @@ def check_web_search_options(options: dict[str, Any]) -> None:
             raise params_checks.Invalid(params_checks.NOT_DICT, "user_location")
         if location.get("type") != "approximate":
             missing = "type" not in location
-            message = (
-                params_checks.FIELD_REQUIRED
-                if missing
-                else "Input should be 'approximate'"
-            )
+            message = params_checks.FIELD_REQUIRED if missing else "Input should be 'approximate'"
             raise params_checks.Invalid(message, "user_location", "type")
     params_checks.optional_dict(options, "cache_control")
 
@@ -199,15 +187,11 @@ def _tool(tool: Any, strict: bool) -> str | None:
 def _custom(tool: dict[str, Any], strict: bool) -> str:
     name = params_checks.require_str(tool, "name")
     if _NAME.fullmatch(name) is None:
-        raise params_checks.Invalid(
-            f"String should match pattern '{TOOL_NAME_PATTERN}'", "name"
-        )
+        raise params_checks.Invalid(f"String should match pattern '{TOOL_NAME_PATTERN}'", "name")
     schema = params_checks.require_dict(tool, "input_schema")
     if schema.get("type") != "object":
         missing = "type" not in schema
-        message = (
-            params_checks.FIELD_REQUIRED if missing else "Input should be 'object'"
-        )
+        message = params_checks.FIELD_REQUIRED if missing else "Input should be 'object'"
         raise params_checks.Invalid(message, "input_schema", "type")
     params_checks.optional_str(tool, "description")
     params_checks.optional_dict(tool, "cache_control")

@@ -8,8 +8,6 @@ import collections
 import hashlib
 import io
 
-import pypdf
-
 from batchd import exceptions
 
 # A batch often repeats one document in many requests, and parsing is the slow part.
@@ -43,6 +41,8 @@ def _parse(data: str) -> tuple[str, ...]:
     if not raw.startswith(b"%PDF-"):
         raise exceptions.InvalidParams("The PDF specified was not valid: no header.")
     try:
+        import pypdf  # imported on first use: it costs ~0.5 s at start-up
+
         reader = pypdf.PdfReader(io.BytesIO(raw))
         if reader.is_encrypted and not reader.decrypt(""):
             raise exceptions.InvalidParams("The PDF specified is password protected.")

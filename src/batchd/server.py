@@ -31,7 +31,9 @@ def build_app(settings: Settings) -> Starlette:
         # A SQLite file is locked to this process, so any lease left in it is from a dead one.
         await engine.start(recover_all=settings.store_url.startswith("sqlite"))
         app.state.engine = engine
-        logger.info("batchd ready on http://%s:%d (store %s)", settings.host, settings.port, settings.store_url)
+        logger.info(
+            "batchd ready on http://%s:%d (store %s)", settings.host, settings.port, settings.store_url
+        )
         try:
             yield
         finally:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import pytest
@@ -16,7 +16,12 @@ MODEL = "claude-sonnet-4-5-20250929"
 def simple_request(custom_id: str, text: str = "Hello there", **params: object) -> dict[str, object]:
     return {
         "custom_id": custom_id,
-        "params": {"model": MODEL, "max_tokens": 256, "messages": [{"role": "user", "content": text}], **params},
+        "params": {
+            "model": MODEL,
+            "max_tokens": 256,
+            "messages": [{"role": "user", "content": text}],
+            **params,
+        },
     }
 
 
@@ -33,7 +38,9 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     started: list[ServerProcess] = []
 
     def make(**env: str) -> ServerProcess:
-        proc = ServerProcess(tmp_path / f"data{len(started)}", {f"BATCHD_{k.upper()}": v for k, v in env.items()})
+        proc = ServerProcess(
+            tmp_path / f"data{len(started)}", {f"BATCHD_{k.upper()}": v for k, v in env.items()}
+        )
         started.append(proc.start())
         return proc
 

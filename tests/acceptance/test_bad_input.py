@@ -43,7 +43,9 @@ def test_bad_envelope_is_400(client: anthropic.Anthropic, requests: list[object]
     [b"", b"{", b"[]", b'{"requests": {}}', b'{"requests": [1]}', b"\xff\xfe"],
 )
 def test_malformed_json_is_400(server: ServerProcess, body: bytes) -> None:
-    r = httpx.post(server.base_url + "/v1/messages/batches", content=body, headers={"content-type": "application/json"})
+    r = httpx.post(
+        server.base_url + "/v1/messages/batches", content=body, headers={"content-type": "application/json"}
+    )
     assert r.status_code == 400, r.text
     assert r.json()["error"]["type"] == "invalid_request_error"
 
@@ -63,7 +65,9 @@ def test_limits_are_configurable(server_factory: Callable[..., ServerProcess]) -
         assert wait_ended(client, ok.id, 3).request_counts.succeeded == 3
 
 
-def test_oversized_stream_is_cut_off_without_content_length(server_factory: Callable[..., ServerProcess]) -> None:
+def test_oversized_stream_is_cut_off_without_content_length(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
     srv = server_factory(max_batch_bytes="64KB")
 
     def chunks():  # type: ignore[no-untyped-def]
@@ -72,7 +76,9 @@ def test_oversized_stream_is_cut_off_without_content_length(server_factory: Call
             yield b'{"custom_id": "a", "params": {"model": "m", "pad": "' + b"y" * 1000 + b'"}},'
         yield b"]}"
 
-    r = httpx.post(srv.base_url + "/v1/messages/batches", content=chunks(), headers={"content-type": "application/json"})
+    r = httpx.post(
+        srv.base_url + "/v1/messages/batches", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert r.status_code == 413
     assert r.json()["error"]["type"] == "request_too_large"
     assert httpx.get(srv.base_url + "/health").status_code == 200
@@ -109,7 +115,9 @@ def test_non_loopback_bind_without_keys_is_refused(tmp_path: object) -> None:
 
     proc = subprocess.run(
         [sys.executable, "-m", "batchd", "serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode == 2
     assert "api_keys" in proc.stderr

@@ -40,7 +40,9 @@ def test_create_retrieve_results_roundtrip(client: anthropic.Anthropic) -> None:
 
 
 def test_beta_client_and_raw_wire(client: anthropic.Anthropic, server: ServerProcess) -> None:
-    batch = client.beta.messages.batches.create(requests=[simple_request("b1")], betas=["message-batches-2024-09-24"])
+    batch = client.beta.messages.batches.create(
+        requests=[simple_request("b1")], betas=["message-batches-2024-09-24"]
+    )
     ended = wait_ended(client, batch.id, 1)
     lines = list(client.beta.messages.batches.results(ended.id))
     assert [line.custom_id for line in lines] == ["b1"]
@@ -71,7 +73,9 @@ def test_old_sdk_wire_x_api_key_and_beta_query(server: ServerProcess) -> None:
         listed = http.get("/v1/messages/batches?beta=true&limit=5")
         assert batch_id in [b["id"] for b in listed.json()["data"]]
     with anthropic.Anthropic(
-        base_url=server.base_url, api_key="old-key", _strict_response_validation=True,
+        base_url=server.base_url,
+        api_key="old-key",
+        _strict_response_validation=True,
         default_headers={"anthropic-version": "2023-06-01", "x-api-key": "old-key"},
     ) as old:
         batch = wait_ended(old, batch_id, 1)
@@ -141,7 +145,9 @@ def test_delete_rules(client: anthropic.Anthropic) -> None:
 
 
 @pytest.mark.parametrize("route", ["retrieve", "cancel", "delete", "results"])
-def test_unknown_batch_is_404_in_envelope(client: anthropic.Anthropic, server: ServerProcess, route: str) -> None:
+def test_unknown_batch_is_404_in_envelope(
+    client: anthropic.Anthropic, server: ServerProcess, route: str
+) -> None:
     with httpx.Client(base_url=server.base_url) as http:
         path = "/v1/messages/batches/msgbatch_nope"
         response = {

@@ -27,8 +27,14 @@ def test_errored_results_do_not_hurt_neighbours(server_factory: Callable[..., Se
     client = make_client(srv.base_url)
     requests = [
         simple_request("good"),
-        {"custom_id": "no-max-tokens", "params": {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}},
-        {"custom_id": "bad-role", "params": {"model": MODEL, "max_tokens": 5, "messages": [{"role": "robot", "content": "x"}]}},
+        {
+            "custom_id": "no-max-tokens",
+            "params": {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
+        },
+        {
+            "custom_id": "bad-role",
+            "params": {"model": MODEL, "max_tokens": 5, "messages": [{"role": "robot", "content": "x"}]},
+        },
         simple_request("final-error", "please fail @sim:error=overloaded_error"),
         simple_request("transient", "recover @sim:fail=529x2"),
         simple_request("exhausted", "never @sim:fail=429"),
@@ -80,7 +86,9 @@ def test_cancel_mid_run(server_factory: Callable[..., ServerProcess]) -> None:
 
 
 def test_expiry(server_factory: Callable[..., ServerProcess]) -> None:
-    srv = server_factory(concurrency="2", batch_lifetime="2s", expiry_grace="1s", maintenance_interval="100ms")
+    srv = server_factory(
+        concurrency="2", batch_lifetime="2s", expiry_grace="1s", maintenance_interval="100ms"
+    )
     client = make_client(srv.base_url)
     requests = [simple_request("quick")] + [simple_request(f"slow{i}", "@sim:delay=30") for i in range(5)]
     batch = client.messages.batches.create(requests=requests)

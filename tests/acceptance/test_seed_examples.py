@@ -47,7 +47,9 @@ def wait(client: anthropic.Anthropic, batch_id: str) -> anthropic.types.beta.mes
         time.sleep(POLL)
 
 
-def test_basic_batch_then_wait_and_results(client: anthropic.Anthropic, capsys: pytest.CaptureFixture[str]) -> None:
+def test_basic_batch_then_wait_and_results(
+    client: anthropic.Anthropic, capsys: pytest.CaptureFixture[str]
+) -> None:
     batch = client.beta.messages.batches.create(
         requests=[
             {
@@ -126,7 +128,14 @@ def test_mixed_beta_features(client: anthropic.Anthropic) -> None:
                     {
                         "role": "user",
                         "content": [
-                            {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": pdf_data}},
+                            {
+                                "type": "document",
+                                "source": {
+                                    "type": "base64",
+                                    "media_type": "application/pdf",
+                                    "data": pdf_data,
+                                },
+                            },
                             {"type": "text", "text": "Summarize with citations"},
                         ],
                     }
@@ -174,15 +183,17 @@ def test_large_scale_beta_batch(client: anthropic.Anthropic, capsys: pytest.Capt
     # Process thousands of requests with beta features
     requests = []
     for i in range(5000):
-        requests.append({
-            "custom_id": f"request-{i}",
-            "params": {
-                "model": "claude-sonnet-4-5-20250929",
-                "max_tokens": 2048,
-                "thinking": {"type": "enabled"},
-                "messages": [{"role": "user", "content": f"Task {i}: ..."}]
+        requests.append(
+            {
+                "custom_id": f"request-{i}",
+                "params": {
+                    "model": "claude-sonnet-4-5-20250929",
+                    "max_tokens": 2048,
+                    "thinking": {"type": "enabled"},
+                    "messages": [{"role": "user", "content": f"Task {i}: ..."}],
+                },
             }
-        })
+        )
 
     batch = client.beta.messages.batches.create(requests=requests)
     print(f"Created batch {batch.id} with {len(requests)} requests")
@@ -224,8 +235,8 @@ def test_async_batch_operations(server: ServerProcess, monkeypatch: pytest.Monke
                         "model": "claude-sonnet-4-5-20250929",
                         "max_tokens": 2048,
                         "thinking": {"type": "enabled"},
-                        "messages": [{"role": "user", "content": "Task 1"}]
-                    }
+                        "messages": [{"role": "user", "content": "Task 1"}],
+                    },
                 },
                 {
                     "custom_id": "async-2",
@@ -233,9 +244,9 @@ def test_async_batch_operations(server: ServerProcess, monkeypatch: pytest.Monke
                         "model": "claude-sonnet-4-5-20250929",
                         "max_tokens": 2048,
                         "web_search": {"type": "enabled"},
-                        "messages": [{"role": "user", "content": "Task 2"}]
-                    }
-                }
+                        "messages": [{"role": "user", "content": "Task 2"}],
+                    },
+                },
             ]
         )
 
@@ -259,11 +270,19 @@ def test_async_batch_operations(server: ServerProcess, monkeypatch: pytest.Monke
     assert all(r.result.type == "succeeded" for r in results)
 
 
-def test_cancel_delete_list_and_error_handling(client: anthropic.Anthropic, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cancel_delete_list_and_error_handling(
+    client: anthropic.Anthropic, capsys: pytest.CaptureFixture[str]
+) -> None:
     slow = client.beta.messages.batches.create(
         requests=[
-            {"custom_id": f"slow-{i}", "params": {"model": "claude-sonnet-4-5-20250929", "max_tokens": 64,
-             "messages": [{"role": "user", "content": "@sim:delay=0.5"}]}}
+            {
+                "custom_id": f"slow-{i}",
+                "params": {
+                    "model": "claude-sonnet-4-5-20250929",
+                    "max_tokens": 64,
+                    "messages": [{"role": "user", "content": "@sim:delay=0.5"}],
+                },
+            }
             for i in range(600)
         ]
     )
@@ -310,7 +329,10 @@ def test_cancel_delete_list_and_error_handling(client: anthropic.Anthropic, caps
 def test_handle_all_result_types(client: anthropic.Anthropic) -> None:
     batch = client.beta.messages.batches.create(
         requests=[
-            {"custom_id": "ok", "params": {"model": "m", "max_tokens": 32, "messages": [{"role": "user", "content": "hi"}]}},
+            {
+                "custom_id": "ok",
+                "params": {"model": "m", "max_tokens": 32, "messages": [{"role": "user", "content": "hi"}]},
+            },
             {"custom_id": "bad", "params": {"model": "m", "messages": [{"role": "user", "content": "hi"}]}},
         ]
     )

@@ -24,7 +24,9 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     await s.aclose()
 
 
-async def make(store: Store, n: int, *, workspace: str = WS, now: float = NOW, life: float = 100.0) -> models.Batch:
+async def make(
+    store: Store, n: int, *, workspace: str = WS, now: float = NOW, life: float = 100.0
+) -> models.Batch:
     return await store.create_batch(
         workspace=workspace,
         custom_ids=[f"c{i}" for i in range(n)],
@@ -35,8 +37,13 @@ async def make(store: Store, n: int, *, workspace: str = WS, now: float = NOW, l
 
 
 def ok(req: models.ClaimedRequest, tag: str = "x") -> models.Outcome:
-    return models.Outcome(req.batch_id, req.index, req.custom_id, models.ResultType.SUCCEEDED,
-                          orjson.dumps({"type": "succeeded", "tag": tag}))
+    return models.Outcome(
+        req.batch_id,
+        req.index,
+        req.custom_id,
+        models.ResultType.SUCCEEDED,
+        orjson.dumps({"type": "succeeded", "tag": tag}),
+    )
 
 
 async def lines(store: Store, batch_id: str, workspace: str = WS) -> list[dict[str, object]]:
@@ -83,8 +90,11 @@ async def test_first_result_wins_and_counts_move(store: Store) -> None:
     assert got.request_counts == models.RequestCounts(succeeded=1, errored=1)
     assert got.processing_status is models.ProcessingStatus.ENDED and got.ended_at == NOW + 1
     results = await lines(store, batch.id)
-    assert sorted((r["custom_id"], r["result"]["type"]) for r in results) == [("c0", "succeeded"), ("c1", "errored")]  # type: ignore[index]
-    assert [r for r in results if r["custom_id"] == "c0"][0]["result"]["tag"] == "first"  # type: ignore[index]
+    assert sorted((r["custom_id"], r["result"]["type"]) for r in results) == [
+        ("c0", "succeeded"),
+        ("c1", "errored"),
+    ]  # type: ignore[index]
+    assert next(r for r in results if r["custom_id"] == "c0")["result"]["tag"] == "first"  # type: ignore[index]
 
 
 async def test_results_only_after_end(store: Store) -> None:

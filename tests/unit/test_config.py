@@ -64,7 +64,10 @@ def test_api_keys_and_redacted_repr() -> None:
     assert "sekrit" not in repr(s) and "<2 keys>" in repr(s)
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("250ms", 0.25), ("30s", 30), ("5m", 300), ("24h", 86400), ("29d", 2505600), ("12", 12)])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("250ms", 0.25), ("30s", 30), ("5m", 300), ("24h", 86400), ("29d", 2505600), ("12", 12)],
+)
 def test_durations(text: str, seconds: float) -> None:
     assert config.parse_duration(text) == seconds
 

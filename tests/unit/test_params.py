@@ -205,9 +205,7 @@ def _sdk_validate(schemas: Schemas, value: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("name", SEEDS)
-def test_expanded_seed_params_match_the_sdk_schema(
-    name: str, sdk_schemas: Schemas
-) -> None:
+def test_expanded_seed_params_match_the_sdk_schema(name: str, sdk_schemas: Schemas) -> None:
     _sdk_validate(sdk_schemas, params.prepare(SEEDS[name]))
 
 
@@ -294,9 +292,7 @@ VALID: dict[str, dict[str, Any]] = {
             },
         ],
     ),
-    "tool_choice tool": request(
-        tools=[TOOL], tool_choice={"type": "tool", "name": "get_weather"}
-    ),
+    "tool_choice tool": request(tools=[TOOL], tool_choice={"type": "tool", "name": "get_weather"}),
     "server tools": request(
         tools=[
             WEB_SEARCH | {"max_uses": 3, "allowed_domains": ["example.com"]},
@@ -416,9 +412,7 @@ def test_valid_params_are_returned_as_they_are(name: str, strict: bool) -> None:
 
 # -- each rule rejects with the real API's message, at the right path ------------------
 
-BAD_TYPE = (
-    "Input tag 'foo' found using 'type' does not match any of the expected tags: "
-)
+BAD_TYPE = "Input tag 'foo' found using 'type' does not match any of the expected tags: "
 IMAGE_TYPES = "Input should be 'image/jpeg', 'image/png', 'image/gif' or 'image/webp'"
 
 
@@ -485,8 +479,7 @@ REJECTED: list[tuple[str, Any, str]] = [
     (
         "content type",
         request(messages=[{"role": "user", "content": 5}]),
-        "messages.0.content: Input should be a valid string or a list of content "
-        "blocks",
+        "messages.0.content: Input should be a valid string or a list of content blocks",
     ),
     (
         "empty user string",
@@ -558,8 +551,7 @@ REJECTED: list[tuple[str, Any, str]] = [
     (
         "blank text block",
         request(messages=user({"type": "text", "text": " "})),
-        "messages.0.content.0.text: text content blocks must contain non-whitespace "
-        "text",
+        "messages.0.content.0.text: text content blocks must contain non-whitespace text",
     ),
     (
         "text missing",
@@ -578,9 +570,7 @@ REJECTED: list[tuple[str, Any, str]] = [
     ),
     (
         "image media type",
-        request(
-            messages=user(_bad_image(type="base64", media_type="image/bmp", data="x"))
-        ),
+        request(messages=user(_bad_image(type="base64", media_type="image/bmp", data="x"))),
         "messages.0.content.0.image.source.base64.media_type: " + IMAGE_TYPES,
     ),
     (
@@ -607,8 +597,7 @@ REJECTED: list[tuple[str, Any, str]] = [
     (
         "image file_id type",
         request(messages=user(_bad_image(type="file", file_id=1))),
-        "messages.0.content.0.image.source.file.file_id: Input should be a valid "
-        "string",
+        "messages.0.content.0.image.source.file.file_id: Input should be a valid string",
     ),
     (
         "document pdf media type",
@@ -624,8 +613,7 @@ REJECTED: list[tuple[str, Any, str]] = [
                 }
             )
         ),
-        "messages.0.content.0.document.source.base64.media_type: "
-        "Input should be 'application/pdf'",
+        "messages.0.content.0.document.source.base64.media_type: Input should be 'application/pdf'",
     ),
     (
         "document text data",
@@ -677,8 +665,7 @@ REJECTED: list[tuple[str, Any, str]] = [
                 }
             )
         ),
-        "messages.0.content.0.document.citations.enabled: Input should be a valid "
-        "boolean",
+        "messages.0.content.0.document.citations.enabled: Input should be a valid boolean",
     ),
     (
         "document title",
@@ -700,9 +687,7 @@ REJECTED: list[tuple[str, Any, str]] = [
     ),
     (
         "tool_use input",
-        request(
-            messages=user({"type": "tool_use", "id": "i", "name": "t", "input": []})
-        ),
+        request(messages=user({"type": "tool_use", "id": "i", "name": "t", "input": []})),
         "messages.0.content.0.tool_use.input: Input should be a valid dictionary",
     ),
     (
@@ -721,22 +706,17 @@ REJECTED: list[tuple[str, Any, str]] = [
                 }
             )
         ),
-        "messages.0.content.0.tool_result.content.0.image.source.base64.media_type: "
-        + IMAGE_TYPES,
+        "messages.0.content.0.tool_result.content.0.image.source.base64.media_type: " + IMAGE_TYPES,
     ),
     (
         "tool_result content type",
-        request(
-            messages=user({"type": "tool_result", "tool_use_id": "t", "content": 5})
-        ),
+        request(messages=user({"type": "tool_result", "tool_use_id": "t", "content": 5})),
         "messages.0.content.0.tool_result.content: "
         "Input should be a valid string or a list of content blocks",
     ),
     (
         "tool_result is_error",
-        request(
-            messages=user({"type": "tool_result", "tool_use_id": "t", "is_error": "no"})
-        ),
+        request(messages=user({"type": "tool_result", "tool_use_id": "t", "is_error": "no"})),
         "messages.0.content.0.tool_result.is_error: Input should be a valid boolean",
     ),
     (
@@ -765,8 +745,7 @@ REJECTED: list[tuple[str, Any, str]] = [
                 {"role": "user", "content": "x"},
             ]
         ),
-        "messages.0.content: Input should be a valid string or a list of content "
-        "blocks",
+        "messages.0.content: Input should be a valid string or a list of content blocks",
     ),
     (
         "system type",
@@ -897,14 +876,12 @@ REJECTED: list[tuple[str, Any, str]] = [
     (
         "thinking budget over max_tokens",
         request(max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 2048}),
-        "thinking.enabled.budget_tokens: "
-        "`max_tokens` must be greater than `thinking.budget_tokens`",
+        "thinking.enabled.budget_tokens: `max_tokens` must be greater than `thinking.budget_tokens`",
     ),
     (
         "thinking display",
         request(thinking={"type": "adaptive", "display": "full"}),
-        "thinking.adaptive.display: Input should be 'summarized', 'omitted' or "
-        "'updates'",
+        "thinking.adaptive.display: Input should be 'summarized', 'omitted' or 'updates'",
     ),
     (
         "thinking and temperature",
@@ -924,9 +901,7 @@ REJECTED: list[tuple[str, Any, str]] = [
     (
         "thinking and top_p",
         _thinking(top_p=0.9),
-        "top_p: `top_p` must be greater than or equal to 0.95 or unset when thinking "
-        "is "
-        "enabled",
+        "top_p: `top_p` must be greater than or equal to 0.95 or unset when thinking is enabled",
     ),
     (
         "thinking and forced tool use",
@@ -983,8 +958,7 @@ REJECTED: list[tuple[str, Any, str]] = [
     (
         "server tool option",
         request(tools=[WEB_SEARCH | {"max_uses": 0}]),
-        "tools.0.web_search_20250305.max_uses: Input should be greater than or equal "
-        "to 1",
+        "tools.0.web_search_20250305.max_uses: Input should be greater than or equal to 1",
     ),
     (
         "mcp toolset server",
@@ -994,8 +968,7 @@ REJECTED: list[tuple[str, Any, str]] = [
     (
         "duplicate tool names",
         request(tools=[TOOL, WEB_SEARCH, TOOL]),
-        "tools.2.name: Tool names must be unique; 'get_weather' is also the name of "
-        "tools.0",
+        "tools.2.name: Tool names must be unique; 'get_weather' is also the name of tools.0",
     ),
     (
         "tool_choice type",
@@ -1028,12 +1001,8 @@ REJECTED: list[tuple[str, Any, str]] = [
 
 
 @pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict"])
-@pytest.mark.parametrize(
-    ("value", "expected"), [r[1:] for r in REJECTED], ids=[r[0] for r in REJECTED]
-)
-def test_invalid_params_are_rejected_at_their_path(
-    value: Any, expected: str, strict: bool
-) -> None:
+@pytest.mark.parametrize(("value", "expected"), [r[1:] for r in REJECTED], ids=[r[0] for r in REJECTED])
+def test_invalid_params_are_rejected_at_their_path(value: Any, expected: str, strict: bool) -> None:
     message = error_of(value, strict=strict)
     # The union-tag messages list every expected tag; the tables give their start.
     if "expected tags: " in expected and expected.endswith(", "):
@@ -1087,9 +1056,7 @@ STRICT_ONLY: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"), [r[1:] for r in STRICT_ONLY], ids=[r[0] for r in STRICT_ONLY]
-)
+@pytest.mark.parametrize(("value", "expected"), [r[1:] for r in STRICT_ONLY], ids=[r[0] for r in STRICT_ONLY])
 def test_strict_mode_rejects_extra_keys_that_lenient_mode_tolerates(
     value: dict[str, Any], expected: str
 ) -> None:
@@ -1124,12 +1091,8 @@ def test_lenient_mode_drops_unknown_top_level_keys() -> None:
         (3000, 512, 512),
     ],
 )
-def test_shorthand_thinking_budget_stays_below_max_tokens(
-    max_tokens: int, default: int, budget: int
-) -> None:
-    value = request(
-        max_tokens=max_tokens, thinking={"type": "enabled", "display": "omitted"}
-    )
+def test_shorthand_thinking_budget_stays_below_max_tokens(max_tokens: int, default: int, budget: int) -> None:
+    value = request(max_tokens=max_tokens, thinking={"type": "enabled", "display": "omitted"})
     out = params.prepare(value, default_thinking_budget=default)
     assert out["thinking"] == {
         "type": "enabled",
@@ -1140,9 +1103,7 @@ def test_shorthand_thinking_budget_stays_below_max_tokens(
 
 def test_shorthand_thinking_is_still_thinking() -> None:
     value = request(thinking={"type": "enabled"}, temperature=0)
-    expected = (
-        "temperature: `temperature` may only be set to 1 when thinking is enabled"
-    )
+    expected = "temperature: `temperature` may only be set to 1 when thinking is enabled"
     assert error_of(value) == expected
 
 
@@ -1152,9 +1113,7 @@ def test_shorthand_web_search_options_go_into_the_tool() -> None:
         "allowed_domains": ["example.com"],
         "user_location": {"type": "approximate", "city": "Paris"},
     }
-    out = params.prepare(
-        request(tools=[TOOL], web_search={"type": "enabled", **options})
-    )
+    out = params.prepare(request(tools=[TOOL], web_search={"type": "enabled", **options}))
     assert out["tools"] == [TOOL, WEB_SEARCH | options]
     assert "web_search" not in out
 
@@ -1170,9 +1129,7 @@ def test_shorthand_web_search_options_go_into_the_tool() -> None:
     ],
 )
 def test_shorthand_tools_are_not_added_twice(tools: list[dict[str, Any]]) -> None:
-    value = request(
-        tools=tools, web_search={"type": "enabled"}, code_execution={"type": "enabled"}
-    )
+    value = request(tools=tools, web_search={"type": "enabled"}, code_execution={"type": "enabled"})
     out = params.prepare(value)
     assert out == request(tools=tools)
     assert out["tools"] is tools
@@ -1287,12 +1244,8 @@ SHORTHAND_ERRORS: list[tuple[str, dict[str, Any], str]] = [
     ),
     (
         "allowed and blocked domains",
-        request(
-            web_search={"type": "enabled", "allowed_domains": [], "blocked_domains": []}
-        ),
-        "web_search.blocked_domains: cannot be combined with allowed_domains; set at "
-        "most "
-        "one of them",
+        request(web_search={"type": "enabled", "allowed_domains": [], "blocked_domains": []}),
+        "web_search.blocked_domains: cannot be combined with allowed_domains; set at most one of them",
     ),
     (
         "user_location",
@@ -1302,8 +1255,7 @@ SHORTHAND_ERRORS: list[tuple[str, dict[str, Any], str]] = [
     (
         "name taken by a custom tool",
         request(tools=[TOOL | {"name": "web_search"}], web_search={"type": "enabled"}),
-        "web_search: cannot add the web_search tool: tools.0 is already named "
-        "'web_search'",
+        "web_search: cannot add the web_search tool: tools.0 is already named 'web_search'",
     ),
 ]
 
@@ -1348,9 +1300,7 @@ def test_the_callers_params_are_never_mutated(value: dict[str, Any]) -> None:
     snapshot = copy.deepcopy(value)
     out = params.prepare(value)
     assert value == snapshot
-    assert (
-        params.prepare(out, strict=True) == out
-    )  # the expansion is plain Messages API
+    assert params.prepare(out, strict=True) == out  # the expansion is plain Messages API
 
 
 def test_shorthand_doc_describes_the_extension() -> None:

@@ -187,17 +187,11 @@ def conforms(value: Any, schema: dict[str, Any], root: dict[str, Any]) -> bool:
             return False
         return all(conforms(v, schema.get("items", {}), root) for v in value)
     if isinstance(value, str):
-        if (
-            not schema.get("minLength", 0)
-            <= len(value)
-            <= schema.get("maxLength", 10**9)
-        ):
+        if not schema.get("minLength", 0) <= len(value) <= schema.get("maxLength", 10**9):
             return False
         if schema.get("format") == "email" and "@" not in value:
             return False
-        return schema.get("format") != "date" or bool(
-            re.fullmatch(r"\d{4}-\d\d-\d\d", value)
-        )
+        return schema.get("format") != "date" or bool(re.fullmatch(r"\d{4}-\d\d-\d\d", value))
     if isinstance(value, int | float) and not isinstance(value, bool):
         return (
             schema.get("minimum", -1e18) <= value <= schema.get("maximum", 1e18)
@@ -222,22 +216,16 @@ def _is_type(value: Any, kind: str) -> bool:
 def test_the_schema_checker_can_fail() -> None:
     assert not conforms({"name": "x"}, RICH_SCHEMA, RICH_SCHEMA)
     assert not conforms(5, {"type": "integer", "exclusiveMaximum": 5}, {})
-    assert conforms(
-        {"a": 1, "b": True}, RICH_SCHEMA["properties"]["extra"], RICH_SCHEMA
-    )
+    assert conforms({"a": 1, "b": True}, RICH_SCHEMA["properties"]["extra"], RICH_SCHEMA)
 
 
 # -- plain answers ---------------------------------------------------------------------
 
 
 async def test_plain_answer(backend: simulated.SimulatedBackend) -> None:
-    msg = check(
-        await backend.create_message(request("Tell me about tidal pools, please"))
-    )
+    msg = check(await backend.create_message(request("Tell me about tidal pools, please")))
     assert types(msg) == ["text"]
-    assert msg["content"][0]["text"].startswith(
-        "You asked about: Tell me about tidal pools"
-    )
+    assert msg["content"][0]["text"].startswith("You asked about: Tell me about tidal pools")
     assert msg["stop_reason"] == "end_turn"
     assert msg["stop_sequence"] is None and msg["stop_details"] is None
     assert msg["container"] is None
@@ -252,9 +240,7 @@ async def test_plain_answer(backend: simulated.SimulatedBackend) -> None:
 async def test_same_params_same_message_whatever_the_order(
     backend: simulated.SimulatedBackend,
 ) -> None:
-    params = request(
-        "What is a lighthouse?", temperature=0.5, metadata={"user_id": "u1"}
-    )
+    params = request("What is a lighthouse?", temperature=0.5, metadata={"user_id": "u1"})
     reordered = dict(reversed(list(params.items())))
     first = await backend.create_message(params)
     await backend.create_message(request("something else entirely"))
@@ -303,9 +289,7 @@ async def test_lengths_vary_between_requests(
 async def test_input_tokens_count_system_messages_and_tools(
     backend: simulated.SimulatedBackend,
 ) -> None:
-    params = request(
-        "four words right here", system=[{"type": "text", "text": "be brief"}]
-    )
+    params = request("four words right here", system=[{"type": "text", "text": "be brief"}])
     params["messages"] = [
         {"role": "user", "content": "one two"},
         {"role": "assistant", "content": [{"type": "text", "text": "three"}]},
@@ -350,11 +334,7 @@ async def test_latency_and_token_latency_are_slept() -> None:
 async def test_max_tokens_truncates_exactly(
     backend: simulated.SimulatedBackend,
 ) -> None:
-    msg = check(
-        await backend.create_message(
-            {**request("go on @sim:tokens=50"), "max_tokens": 10}
-        )
-    )
+    msg = check(await backend.create_message({**request("go on @sim:tokens=50"), "max_tokens": 10}))
     assert msg["stop_reason"] == "max_tokens"
     assert len(texts(msg).split()) == 10 == msg["usage"]["output_tokens"]
 
@@ -362,11 +342,7 @@ async def test_max_tokens_truncates_exactly(
 async def test_natural_length_within_max_tokens_ends_turn(
     backend: simulated.SimulatedBackend,
 ) -> None:
-    msg = check(
-        await backend.create_message(
-            {**request("go on @sim:tokens=10"), "max_tokens": 10}
-        )
-    )
+    msg = check(await backend.create_message({**request("go on @sim:tokens=10"), "max_tokens": 10}))
     assert msg["stop_reason"] == "end_turn"
     assert len(texts(msg).split()) == 10
 
@@ -374,9 +350,7 @@ async def test_natural_length_within_max_tokens_ends_turn(
 async def test_stop_sequence_cuts_before_it(
     backend: simulated.SimulatedBackend,
 ) -> None:
-    params = request(
-        "Describe zebras and their stripes", stop_sequences=["NEVER", "zebras"]
-    )
+    params = request("Describe zebras and their stripes", stop_sequences=["NEVER", "zebras"])
     msg = check(await backend.create_message(params))
     assert msg["stop_reason"] == "stop_sequence"
     assert msg["stop_sequence"] == "zebras"
@@ -387,18 +361,14 @@ async def test_stop_sequence_cuts_before_it(
 async def test_stop_sequence_that_never_occurs(
     backend: simulated.SimulatedBackend,
 ) -> None:
-    msg = check(
-        await backend.create_message(request("Describe zebras", stop_sequences=["§§"]))
-    )
+    msg = check(await backend.create_message(request("Describe zebras", stop_sequences=["§§"])))
     assert msg["stop_reason"] == "end_turn" and msg["stop_sequence"] is None
 
 
 async def test_max_tokens_wins_over_a_later_stop_sequence(
     backend: simulated.SimulatedBackend,
 ) -> None:
-    params = request(
-        "one two three four five six zebra", stop_sequences=["zebra"], max_tokens=5
-    )
+    params = request("one two three four five six zebra", stop_sequences=["zebra"], max_tokens=5)
     msg = check(await backend.create_message(params))
     assert msg["stop_reason"] == "max_tokens" and msg["stop_sequence"] is None
     assert texts(msg) == "You asked about: one two"
@@ -407,22 +377,14 @@ async def test_max_tokens_wins_over_a_later_stop_sequence(
 # -- thinking --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "thinking", [{"type": "enabled", "budget_tokens": 40}, {"type": "adaptive"}]
-)
-async def test_thinking_block_leads(
-    backend: simulated.SimulatedBackend, thinking: dict[str, Any]
-) -> None:
-    msg = check(
-        await backend.create_message(request("Why is the sky blue?", thinking=thinking))
-    )
+@pytest.mark.parametrize("thinking", [{"type": "enabled", "budget_tokens": 40}, {"type": "adaptive"}])
+async def test_thinking_block_leads(backend: simulated.SimulatedBackend, thinking: dict[str, Any]) -> None:
+    msg = check(await backend.create_message(request("Why is the sky blue?", thinking=thinking)))
     assert types(msg) == ["thinking", "text"]
     block = msg["content"][0]
     words = len(block["thinking"].split())
     assert 0 < words <= thinking.get("budget_tokens", 1024)
-    assert block["thinking"].startswith(
-        "The user is asking about: Why is the sky blue?"
-    )
+    assert block["thinking"].startswith("The user is asking about: Why is the sky blue?")
     assert len(block["signature"]) > 100
     base64.b64decode(block["signature"], validate=True)
     assert msg["usage"]["output_tokens_details"] == {"thinking_tokens": words}
@@ -431,9 +393,7 @@ async def test_thinking_block_leads(
 async def test_thinking_leaves_room_for_the_answer(
     backend: simulated.SimulatedBackend,
 ) -> None:
-    params = request(
-        "Why?", thinking={"type": "enabled", "budget_tokens": 1024}, max_tokens=30
-    )
+    params = request("Why?", thinking={"type": "enabled", "budget_tokens": 1024}, max_tokens=30)
     msg = check(await backend.create_message(params))
     assert types(msg) == ["thinking", "text"]
     assert len(msg["content"][0]["thinking"].split()) <= 15
@@ -441,21 +401,15 @@ async def test_thinking_leaves_room_for_the_answer(
 
 
 async def test_disabled_thinking(backend: simulated.SimulatedBackend) -> None:
-    msg = check(
-        await backend.create_message(request("Why?", thinking={"type": "disabled"}))
-    )
+    msg = check(await backend.create_message(request("Why?", thinking={"type": "disabled"})))
     assert types(msg) == ["text"]
 
 
 # -- client tools ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "prompt", [f"prompt number {i} about people" for i in range(8)]
-)
-async def test_tool_input_satisfies_the_schema(
-    backend: simulated.SimulatedBackend, prompt: str
-) -> None:
+@pytest.mark.parametrize("prompt", [f"prompt number {i} about people" for i in range(8)])
+async def test_tool_input_satisfies_the_schema(backend: simulated.SimulatedBackend, prompt: str) -> None:
     tool = {"name": "record_person", "input_schema": RICH_SCHEMA}
     params = request(
         prompt,
@@ -495,9 +449,7 @@ def test_tool_input_bounds(schema: dict[str, Any]) -> None:
 
 async def test_tool_choice_any(backend: simulated.SimulatedBackend) -> None:
     msg = check(
-        await backend.create_message(
-            request("hi", tools=[WEATHER_TOOL], tool_choice={"type": "any"})
-        )
+        await backend.create_message(request("hi", tools=[WEATHER_TOOL], tool_choice={"type": "any"}))
     )
     assert types(msg) == ["tool_use"]
     assert conforms(msg["content"][0]["input"], WEATHER_TOOL["input_schema"], {})
@@ -506,11 +458,7 @@ async def test_tool_choice_any(backend: simulated.SimulatedBackend) -> None:
 async def test_auto_calls_a_tool_the_prompt_names(
     backend: simulated.SimulatedBackend,
 ) -> None:
-    msg = check(
-        await backend.create_message(
-            request("Please get weather for Lisbon", tools=[WEATHER_TOOL])
-        )
-    )
+    msg = check(await backend.create_message(request("Please get weather for Lisbon", tools=[WEATHER_TOOL])))
     assert types(msg) == ["text", "tool_use"]
     assert msg["stop_reason"] == "tool_use"
     assert "get_weather" in msg["content"][0]["text"]
@@ -519,18 +467,14 @@ async def test_auto_calls_a_tool_the_prompt_names(
 async def test_auto_without_a_mention_answers(
     backend: simulated.SimulatedBackend,
 ) -> None:
-    msg = check(
-        await backend.create_message(request("Hello there", tools=[WEATHER_TOOL]))
-    )
+    msg = check(await backend.create_message(request("Hello there", tools=[WEATHER_TOOL])))
     assert types(msg) == ["text"] and msg["stop_reason"] == "end_turn"
 
 
 async def test_tool_choice_none_never_calls(
     backend: simulated.SimulatedBackend,
 ) -> None:
-    params = request(
-        "use get_weather now", tools=[WEATHER_TOOL], tool_choice={"type": "none"}
-    )
+    params = request("use get_weather now", tools=[WEATHER_TOOL], tool_choice={"type": "none"})
     assert types(check(await backend.create_message(params))) == ["text"]
 
 
@@ -582,18 +526,14 @@ async def test_anthropic_defined_client_tools_get_a_plausible_input(
     backend: simulated.SimulatedBackend,
 ) -> None:
     bash = {"type": "bash_20250124", "name": "bash"}
-    msg = check(
-        await backend.create_message(request("hi @sim:tool=bash", tools=[bash]))
-    )
+    msg = check(await backend.create_message(request("hi @sim:tool=bash", tools=[bash])))
     assert msg["content"][-1]["input"] == {"command": "ls -la"}
 
 
 async def test_forced_tool_past_max_tokens_is_dropped(
     backend: simulated.SimulatedBackend,
 ) -> None:
-    params = request(
-        "hi", tools=[WEATHER_TOOL], tool_choice={"type": "any"}, max_tokens=1
-    )
+    params = request("hi", tools=[WEATHER_TOOL], tool_choice={"type": "any"}, max_tokens=1)
     msg = check(await backend.create_message(params))
     assert msg["content"] == [] and msg["stop_reason"] == "max_tokens"
 
@@ -608,12 +548,7 @@ PLAIN = (
 
 
 def citations_of(msg: dict[str, Any]) -> list[dict[str, Any]]:
-    return [
-        c
-        for b in msg["content"]
-        if b["type"] == "text"
-        for c in b.get("citations") or []
-    ]
+    return [c for b in msg["content"] if b["type"] == "text" for c in b.get("citations") or []]
 
 
 async def test_char_location_citations(backend: simulated.SimulatedBackend) -> None:
@@ -629,9 +564,7 @@ async def test_char_location_citations(backend: simulated.SimulatedBackend) -> N
     }
     msg = check(
         await backend.create_message(
-            request(
-                [ignored, cited, {"type": "text", "text": "What lives in tidal pools?"}]
-            )
+            request([ignored, cited, {"type": "text", "text": "What lives in tidal pools?"}])
         )
     )
     found = citations_of(msg)
@@ -656,9 +589,7 @@ async def test_content_block_location_citations(
         "citations": {"enabled": True},
         "source": {"type": "content", "content": content},
     }
-    msg = check(
-        await backend.create_message(request([doc, {"type": "text", "text": "Facts?"}]))
-    )
+    msg = check(await backend.create_message(request([doc, {"type": "text", "text": "Facts?"}])))
     found = citations_of(msg)
     assert found
     for c in found:
@@ -690,9 +621,7 @@ async def test_page_location_citations(backend: simulated.SimulatedBackend) -> N
         "citations": {"enabled": True},
         "source": {"type": "base64", "media_type": "application/pdf", "data": data},
     }
-    msg = check(
-        await backend.create_message(request([doc, {"type": "text", "text": "Fruit?"}]))
-    )
+    msg = check(await backend.create_message(request([doc, {"type": "text", "text": "Fruit?"}])))
     found = citations_of(msg)
     assert found
     for c in found:
@@ -727,16 +656,12 @@ SEARCH = {"type": "web_search_20250305", "name": "web_search", "max_uses": 3}
 
 
 async def test_web_search(backend: simulated.SimulatedBackend) -> None:
-    msg = check(
-        await backend.create_message(request("latest tidal research", tools=[SEARCH]))
-    )
+    msg = check(await backend.create_message(request("latest tidal research", tools=[SEARCH])))
     kinds = types(msg)
     assert kinds[:3] == ["text", "server_tool_use", "web_search_tool_result"]
     call, result = msg["content"][1], msg["content"][2]
     assert re.fullmatch(f"srvtoolu_{ID_BODY}", call["id"])
-    assert call["name"] == "web_search" and call["input"] == {
-        "query": "latest tidal research"
-    }
+    assert call["name"] == "web_search" and call["input"] == {"query": "latest tidal research"}
     assert result["tool_use_id"] == call["id"]
     urls = {r["url"]: r["title"] for r in result["content"]}
     assert 3 <= len(urls) <= 5
@@ -759,13 +684,9 @@ def expected_stdout(program: str) -> str:
 
 async def test_code_execution_through_bash(backend: simulated.SimulatedBackend) -> None:
     tool = {"type": "code_execution_20250825", "name": "code_execution"}
-    msg = check(
-        await backend.create_message(request("average some numbers", tools=[tool]))
-    )
+    msg = check(await backend.create_message(request("average some numbers", tools=[tool])))
     call = next(b for b in msg["content"] if b["type"] == "server_tool_use")
-    result = next(
-        b for b in msg["content"] if b["type"] == "bash_code_execution_tool_result"
-    )
+    result = next(b for b in msg["content"] if b["type"] == "bash_code_execution_tool_result")
     assert call["name"] == "bash_code_execution" and result["tool_use_id"] == call["id"]
     program = call["input"]["command"].split("\n", 1)[1].rsplit("EOF", 1)[0]
     assert result["content"]["type"] == "bash_code_execution_result"
@@ -777,13 +698,9 @@ async def test_code_execution_through_bash(backend: simulated.SimulatedBackend) 
 
 async def test_legacy_code_execution(backend: simulated.SimulatedBackend) -> None:
     tool = {"type": "code_execution_20250522", "name": "code_execution"}
-    msg = check(
-        await backend.create_message(request("average some numbers", tools=[tool]))
-    )
+    msg = check(await backend.create_message(request("average some numbers", tools=[tool])))
     call = next(b for b in msg["content"] if b["type"] == "server_tool_use")
-    result = next(
-        b for b in msg["content"] if b["type"] == "code_execution_tool_result"
-    )
+    result = next(b for b in msg["content"] if b["type"] == "code_execution_tool_result")
     assert call["name"] == "code_execution" and result["tool_use_id"] == call["id"]
     assert result["content"]["type"] == "code_execution_result"
     assert result["content"]["stdout"] == expected_stdout(call["input"]["code"])
@@ -809,9 +726,7 @@ async def test_everything_at_once(backend: simulated.SimulatedBackend) -> None:
     msg = check(await backend.create_message(params))
     kinds = types(msg)
     assert kinds[0] == "thinking" and kinds[-1] == "tool_use"
-    assert kinds.index("web_search_tool_result") < kinds.index(
-        "bash_code_execution_tool_result"
-    )
+    assert kinds.index("web_search_tool_result") < kinds.index("bash_code_execution_tool_result")
     kinds_of_citations = {c["type"] for c in citations_of(msg)}
     assert kinds_of_citations == {"char_location", "web_search_result_location"}
     assert msg["stop_reason"] == "tool_use" and msg["container"] is not None
@@ -846,9 +761,7 @@ async def test_error_directive(
 ) -> None:
     for attempt in (1, 5):
         with pytest.raises(exceptions.BackendError) as caught:
-            await backend.create_message(
-                request(f"hi @sim:error={value}"), attempt=attempt
-            )
+            await backend.create_message(request(f"hi @sim:error={value}"), attempt=attempt)
         assert (caught.value.status, caught.value.error_type) == (status, error_type)
         assert caught.value.retryable is False
         assert caught.value.message == f"Simulated {error_type} requested by @sim:error"
@@ -885,13 +798,9 @@ async def test_fail_forever(
 ) -> None:
     for attempt in (1, 2, 50):
         with pytest.raises(exceptions.BackendError) as caught:
-            await backend.create_message(
-                request(f"@sim:fail={code} hi"), attempt=attempt
-            )
+            await backend.create_message(request(f"@sim:fail={code} hi"), attempt=attempt)
         assert (caught.value.status, caught.value.error_type) == (status, error_type)
-        assert (
-            caught.value.retryable is True and caught.value.retry_after == retry_after
-        )
+        assert caught.value.retryable is True and caught.value.retry_after == retry_after
 
 
 async def test_fail_timeout(backend: simulated.SimulatedBackend) -> None:
@@ -931,28 +840,16 @@ async def test_refusal_directive(backend: simulated.SimulatedBackend) -> None:
     msg = check(await backend.create_message(request("do it @sim:refusal")))
     assert msg["stop_reason"] == "refusal"
     assert types(msg) == ["text"] and "@sim" not in texts(msg)
-    assert (
-        msg["stop_details"]["type"] == "refusal"
-        and msg["stop_details"]["category"] is None
-    )
+    assert msg["stop_details"]["type"] == "refusal" and msg["stop_details"]["category"] is None
     cyber = check(await backend.create_message(request("do it @sim:refusal=cyber")))
     assert cyber["stop_details"]["category"] == "cyber"
 
 
 async def test_tool_directive(backend: simulated.SimulatedBackend) -> None:
-    msg = check(
-        await backend.create_message(
-            request("hello @sim:tool=get_weather", tools=[WEATHER_TOOL])
-        )
-    )
-    assert (
-        types(msg) == ["text", "tool_use"]
-        and msg["content"][1]["name"] == "get_weather"
-    )
+    msg = check(await backend.create_message(request("hello @sim:tool=get_weather", tools=[WEATHER_TOOL])))
+    assert types(msg) == ["text", "tool_use"] and msg["content"][1]["name"] == "get_weather"
     with pytest.raises(exceptions.BackendError) as caught:
-        await backend.create_message(
-            request("hello @sim:tool=nope", tools=[WEATHER_TOOL])
-        )
+        await backend.create_message(request("hello @sim:tool=nope", tools=[WEATHER_TOOL]))
     assert caught.value.status == 400 and caught.value.retryable is False
 
 

@@ -26,9 +26,7 @@ def workspace(request: Request, keys: dict[str, str]) -> str:
         return DEFAULT_WORKSPACE
     key = api_key(request)
     if key is None:
-        raise exceptions.AuthenticationFailed(
-            "x-api-key header is required (or Authorization: Bearer <key>)"
-        )
+        raise exceptions.AuthenticationFailed("x-api-key header is required (or Authorization: Bearer <key>)")
     found = keys.get(key)
     if found is None:
         raise exceptions.AuthenticationFailed("invalid x-api-key")

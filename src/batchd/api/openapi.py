@@ -124,7 +124,10 @@ def document() -> dict[str, Any]:
                 "createMessageBatch",
                 "Create a message batch",
                 {"200": batch_ok},
-                requestBody={"required": True, "content": {"application/json": {"schema": _ref("CreateRequest")}}},
+                requestBody={
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("CreateRequest")}},
+                },
             ),
             "get": _op(
                 "listMessageBatches",
@@ -133,16 +136,23 @@ def document() -> dict[str, Any]:
                 parameters=[
                     {"name": "after_id", "in": "query", "schema": {"type": "string"}},
                     {"name": "before_id", "in": "query", "schema": {"type": "string"}},
-                    {"name": "limit", "in": "query",
-                     "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20},
+                    },
                 ],
             ),
         },
         "/v1/messages/batches/{message_batch_id}": {
-            "get": _op("retrieveMessageBatch", "Retrieve a message batch", {"200": batch_ok}, parameters=[_ID]),
+            "get": _op(
+                "retrieveMessageBatch", "Retrieve a message batch", {"200": batch_ok}, parameters=[_ID]
+            ),
             "delete": _op(
-                "deleteMessageBatch", "Delete an ended message batch",
-                {"200": _ok(_ref("DeletedMessageBatch"))}, parameters=[_ID],
+                "deleteMessageBatch",
+                "Delete an ended message batch",
+                {"200": _ok(_ref("DeletedMessageBatch"))},
+                parameters=[_ID],
             ),
         },
         "/v1/messages/batches/{message_batch_id}/cancel": {
@@ -150,8 +160,10 @@ def document() -> dict[str, Any]:
         },
         "/v1/messages/batches/{message_batch_id}/results": {
             "get": _op(
-                "getMessageBatchResults", "Stream the results of an ended batch as JSONL",
-                {"200": _ok(_ref("ResultLine"), "application/x-jsonl")}, parameters=[_ID],
+                "getMessageBatchResults",
+                "Stream the results of an ended batch as JSONL",
+                {"200": _ok(_ref("ResultLine"), "application/x-jsonl")},
+                parameters=[_ID],
             ),
         },
     }
@@ -161,7 +173,9 @@ def document() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "responses": {"Error": {"description": "Error", "content": {"application/json": {"schema": _ref("Error")}}}},
+            "responses": {
+                "Error": {"description": "Error", "content": {"application/json": {"schema": _ref("Error")}}}
+            },
             "securitySchemes": {
                 "ApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
                 "Bearer": {"type": "http", "scheme": "bearer"},

@@ -23,9 +23,7 @@ class Router:
     def from_settings(cls, settings: Settings) -> Router:
         from batchd.backends.simulated import SimulatedBackend
 
-        sim = SimulatedBackend(
-            latency=settings.sim_latency, token_latency=settings.sim_token_latency
-        )
+        sim = SimulatedBackend(latency=settings.sim_latency, token_latency=settings.sim_token_latency)
         return cls(Route(sim, asyncio.Semaphore(settings.concurrency)))
 
     def route(self, model: str) -> Route:

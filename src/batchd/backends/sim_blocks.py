@@ -69,9 +69,7 @@ def document_citations(
     return blocks
 
 
-def _char_citations(
-    data: str, base: dict[str, Any], rng: sim_text.Rng
-) -> list[dict[str, Any]]:
+def _char_citations(data: str, base: dict[str, Any], rng: sim_text.Rng) -> list[dict[str, Any]]:
     return [
         {"type": "char_location", "cited_text": data[a:b], **base,
          "start_char_index": a, "end_char_index": b}
@@ -79,18 +77,12 @@ def _char_citations(
     ]  # fmt: skip
 
 
-def _block_citations(
-    content: Any, base: dict[str, Any], rng: sim_text.Rng
-) -> list[dict[str, Any]]:
-    blocks = (
-        [{"type": "text", "text": content}] if isinstance(content, str) else content
-    )
+def _block_citations(content: Any, base: dict[str, Any], rng: sim_text.Rng) -> list[dict[str, Any]]:
+    blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
     usable = [
         (i, i + 1)
         for i, b in enumerate(blocks or ())
-        if isinstance(b, dict)
-        and b.get("type") == "text"
-        and str(b.get("text")).strip()
+        if isinstance(b, dict) and b.get("type") == "text" and str(b.get("text")).strip()
     ]
     return [
         {"type": "content_block_location", "cited_text": blocks[i]["text"], **base,
@@ -99,9 +91,7 @@ def _block_citations(
     ]  # fmt: skip
 
 
-def _page_citations(
-    pages: tuple[str, ...], base: dict[str, Any], rng: sim_text.Rng
-) -> list[dict[str, Any]]:
+def _page_citations(pages: tuple[str, ...], base: dict[str, Any], rng: sim_text.Rng) -> list[dict[str, Any]]:
     citations = []
     usable = [(p, p + 1) for p, text in enumerate(pages) if sentence_spans(text)]
     for p, _ in _pick(usable, rng):
@@ -153,9 +143,7 @@ def web_search(
         },
         {"type": "web_search_tool_result", "tool_use_id": tool_id, "content": results},
     ]
-    cited: list[dict[str, Any]] = [
-        {"type": "text", "text": "Here is what the search found:"}
-    ]
+    cited: list[dict[str, Any]] = [{"type": "text", "text": "Here is what the search found:"}]
     for i, result in enumerate(results[:2]):
         sentence = sim_text.PROSE.take(rng, 8).split(". ")[0].rstrip(".")
         lead = rng.choice(_SNIPPET_LEADS).format(query=query, topic=topic)

@@ -95,9 +95,7 @@ def _directive(key: str, value: str) -> dict[str, Any]:
     if key == "fail":
         code, _, times = value.partition("x")
         if code not in _FAILURES:
-            raise ValueError(
-                "expected CODE or CODExN with CODE in 429, 500, 503, 529, timeout"
-            )
+            raise ValueError("expected CODE or CODExN with CODE in 429, 500, 503, 529, timeout")
         return {"fail": code, "fail_attempts": _count(times) if times else None}
     if key == "delay":
         delay = float(value)
@@ -108,9 +106,7 @@ def _directive(key: str, value: str) -> dict[str, Any]:
         return {"tokens": _count(value)}
     if key == "refusal":
         if value and value not in _REFUSAL_CATEGORIES:
-            raise ValueError(
-                f"unknown category; use one of {', '.join(sorted(_REFUSAL_CATEGORIES))}"
-            )
+            raise ValueError(f"unknown category; use one of {', '.join(sorted(_REFUSAL_CATEGORIES))}")
         return {"refusal": True, "refusal_category": value or None}
     if key == "tool":
         if not value:
@@ -139,9 +135,7 @@ def raise_requested_failure(directives: Directives, attempt: int) -> None:
     if directives.fail_attempts is not None and attempt > directives.fail_attempts:
         return
     if directives.fail == "timeout":
-        raise exceptions.BackendTimeout(
-            f"Simulated timeout requested by @sim:fail (attempt {attempt})"
-        )
+        raise exceptions.BackendTimeout(f"Simulated timeout requested by @sim:fail (attempt {attempt})")
     status, error_type = _FAILURES[directives.fail]
     raise exceptions.BackendError(
         f"Simulated {status} {error_type} requested by @sim:fail (attempt {attempt})",

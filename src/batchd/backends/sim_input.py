@@ -73,20 +73,14 @@ def _block_tokens(block: Any, path: str) -> int:
     if kind == "tool_result":
         content = block.get("content")
         if isinstance(content, list):
-            return sum(
-                _block_tokens(b, f"{path}.content.{k}") for k, b in enumerate(content)
-            )
+            return sum(_block_tokens(b, f"{path}.content.{k}") for k, b in enumerate(content))
         return sim_text.count_words(content) if isinstance(content, str) else 0
     return json_tokens(block)
 
 
 def _document_tokens(block: dict[str, Any], pages: tuple[str, ...] | None) -> int:
     source = block.get("source") or {}
-    total = sum(
-        sim_text.count_words(block[k])
-        for k in ("title", "context")
-        if isinstance(block.get(k), str)
-    )
+    total = sum(sim_text.count_words(block[k]) for k in ("title", "context") if isinstance(block.get(k), str))
     if pages is not None:
         return total + sum(sim_text.count_words(p) for p in pages)
     if source.get("type") == "text":

@@ -31,9 +31,7 @@ def text_of(content: Any) -> str:
         return " ".join(
             b["text"]
             for b in content
-            if isinstance(b, dict)
-            and b.get("type") == "text"
-            and isinstance(b.get("text"), str)
+            if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
         )
     return ""
 
@@ -68,9 +66,7 @@ def compose(
             known[0] = thinking_words
         tools = [t for t in params.get("tools") or () if isinstance(t, dict)]
         if tools:
-            server, cited, container, searches = _server_tools(
-                tools, digest, rng, user_text
-            )
+            server, cited, container, searches = _server_tools(tools, digest, rng, user_text)
             blocks += server
         for index, doc, pages in documents:
             blocks += sim_blocks.document_citations(index, doc, pages, rng)
@@ -87,9 +83,7 @@ def compose(
                 blocks.append({"type": "text", "text": text})
             tool_id = "toolu_01" + sim_text.ident(digest, b"toolu")
             tool_input = sim_schema.tool_input(tool, rng, _WORD.findall(user_text))
-            blocks.append(
-                {"type": "tool_use", "id": tool_id, "name": name, "input": tool_input}
-            )
+            blocks.append({"type": "tool_use", "id": tool_id, "name": name, "input": tool_input})
             natural = "tool_use"
         else:
             prefix = _tool_result_preface(params["messages"]) + prefix
@@ -114,9 +108,7 @@ def compose(
     }
 
 
-def _usage(
-    input_tokens: int, output_tokens: int, thinking_tokens: int, searches: int
-) -> dict[str, Any]:
+def _usage(input_tokens: int, output_tokens: int, thinking_tokens: int, searches: int) -> dict[str, Any]:
     server_tool_use = None
     if searches:
         server_tool_use = {"web_search_requests": searches, "web_fetch_requests": 0}
@@ -139,7 +131,7 @@ def _usage(
 
 def _echo(user_text: str) -> str:
     """The first words of the prompt, closed with punctuation; "" for no words."""
-    words = user_text.split()
+    words = user_text.split(None, ECHO_WORDS)  # the rest stays one unsplit string
     if not words:
         return ""
     echo = " ".join(words[:ECHO_WORDS]) + ("…" if len(words) > ECHO_WORDS else "")
@@ -199,9 +191,7 @@ def _thinking(
     goal = max(1, min(goal, max_tokens // 2))  # leave room for the answer
     opening = f"The user is asking about: {echo}" if echo else "Let me think."
     opening_words = sim_text.count_words(opening)
-    reasoning, words = sim_text.REASONING.take_counted(
-        rng, goal - opening_words, at_most=True
-    )
+    reasoning, words = sim_text.REASONING.take_counted(rng, goal - opening_words, at_most=True)
     text = f"{opening} {reasoning}" if reasoning else opening
     if opening_words + words > goal:
         text, words = sim_text.cut_words(text, goal), goal - opening_words
@@ -217,11 +207,7 @@ def _tool_call(
     user_text: str,
 ) -> tuple[dict[str, Any] | None, bool]:
     """The client tool to call, if any, and whether `tool_choice` forced it."""
-    client = [
-        t
-        for t in tools
-        if not str(t.get("type") or "").startswith(_SERVER_TOOL_PREFIXES)
-    ]
+    client = [t for t in tools if not str(t.get("type") or "").startswith(_SERVER_TOOL_PREFIXES)]
     by_name = {str(t.get("name")): t for t in client}
     if directives.tool is not None:
         if directives.tool not in by_name:
@@ -252,11 +238,7 @@ def _tool_results_of(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     last = messages[-1] if messages else {}
     if last.get("role") != "user" or not isinstance(last.get("content"), list):
         return []
-    return [
-        b
-        for b in last["content"]
-        if isinstance(b, dict) and b.get("type") == "tool_result"
-    ]
+    return [b for b in last["content"] if isinstance(b, dict) and b.get("type") == "tool_result"]
 
 
 def _tool_result_preface(messages: list[dict[str, Any]]) -> str:
@@ -266,9 +248,7 @@ def _tool_result_preface(messages: list[dict[str, Any]]) -> str:
         return ""
     names = {}
     for message in messages[:-1]:
-        if message.get("role") == "assistant" and isinstance(
-            message.get("content"), list
-        ):
+        if message.get("role") == "assistant" and isinstance(message.get("content"), list):
             for b in message["content"]:
                 if isinstance(b, dict) and b.get("type") == "tool_use":
                     names[b.get("id")] = b.get("name")

@@ -21,9 +21,7 @@ _CANNED_INPUTS: tuple[tuple[str, dict[str, Any]], ...] = (
 )
 
 
-def tool_input(
-    tool: dict[str, Any], rng: sim_text.Rng, words: list[str]
-) -> dict[str, Any]:
+def tool_input(tool: dict[str, Any], rng: sim_text.Rng, words: list[str]) -> dict[str, Any]:
     """An input for `tool` that satisfies its `input_schema` (or a canned one)."""
     schema = tool.get("input_schema")
     if not isinstance(schema, dict):
@@ -55,9 +53,7 @@ def _value(
         options = [o for o in schema.get(key) or [] if isinstance(o, dict)]
         usable = [o for o in options if o.get("type") != "null"] or options
         if usable:
-            return _value(
-                usable[rng.below(len(usable))], root, rng, words, name, depth + 1
-            )
+            return _value(usable[rng.below(len(usable))], root, rng, words, name, depth + 1)
     kind = schema.get("type")
     if isinstance(kind, list):
         kinds = [k for k in kind if k != "null"] or kind
@@ -79,9 +75,7 @@ def _value(
     return _string(schema, rng, words, name)
 
 
-def _resolve(
-    schema: dict[str, Any], root: dict[str, Any], depth: int
-) -> dict[str, Any]:
+def _resolve(schema: dict[str, Any], root: dict[str, Any], depth: int) -> dict[str, Any]:
     """Follow local `$ref`s and merge `allOf` parts into one schema."""
     for _ in range(_MAX_DEPTH):
         ref = schema.get("$ref")
@@ -158,11 +152,7 @@ def _number(schema: dict[str, Any], rng: sim_text.Rng, *, integer: bool) -> int 
     if isinstance(ex_low, int | float) and not isinstance(ex_low, bool):
         low = max(low, ex_low + step) if isinstance(low, int | float) else ex_low + step
     if isinstance(ex_high, int | float) and not isinstance(ex_high, bool):
-        high = (
-            min(high, ex_high - step)
-            if isinstance(high, int | float)
-            else ex_high - step
-        )
+        high = min(high, ex_high - step) if isinstance(high, int | float) else ex_high - step
     if low is None:
         low = 0 if high is None or high >= 0 else high - 100
     if high is None:
@@ -177,14 +167,10 @@ def _number(schema: dict[str, Any], rng: sim_text.Rng, *, integer: bool) -> int 
         return value
     if high <= low:
         return low
-    return min(
-        max(round(low + (high - low) * rng.below(10_001) / 10_000, 2), low), high
-    )
+    return min(max(round(low + (high - low) * rng.below(10_001) / 10_000, 2), low), high)
 
 
-def _string(
-    schema: dict[str, Any], rng: sim_text.Rng, words: list[str], name: str
-) -> str:
+def _string(schema: dict[str, Any], rng: sim_text.Rng, words: list[str], name: str) -> str:
     fmt = schema.get("format", "")
     key = name.lower()
     pool = words or ["example"]

@@ -28,9 +28,7 @@ class Rng:
 
     def below(self, n: int) -> int:
         """Return an int in [0, n)."""
-        self._state = (
-            self._state * 6364136223846793005 + 1442695040888963407
-        ) & _MASK64
+        self._state = (self._state * 6364136223846793005 + 1442695040888963407) & _MASK64
         return (self._state >> 32) % n
 
     def between(self, low: int, high: int) -> int:
@@ -58,9 +56,7 @@ def opaque(digest: bytes, label: bytes, size: int = 96) -> str:
     """A deterministic base64 blob, like the API's signatures and encrypted fields."""
     chunks = []
     for i in range(0, size, 64):
-        part = hashlib.blake2b(
-            label + bytes([i // 64]) + digest, digest_size=64
-        ).digest()
+        part = hashlib.blake2b(label + bytes([i // 64]) + digest, digest_size=64).digest()
         chunks.append(part)
     return base64.b64encode(b"".join(chunks)[:size]).decode("ascii")
 
@@ -165,18 +161,13 @@ class Prose:
         """Whole sentences of at least `words` words (at most, with `at_most`)."""
         return self.take_counted(rng, words, at_most=at_most)[0]
 
-    def take_counted(
-        self, rng: Rng, words: int, *, at_most: bool = False
-    ) -> tuple[str, int]:
+    def take_counted(self, rng: Rng, words: int, *, at_most: bool = False) -> tuple[str, int]:
         """Like `take`, also returning the number of words taken."""
         if words <= 0:
             return "", 0
         start = rng.below(self._count)
         if at_most:
-            end = (
-                bisect.bisect_right(self._words, self._words[start] + words, lo=start)
-                - 1
-            )
+            end = bisect.bisect_right(self._words, self._words[start] + words, lo=start) - 1
             text = self._text[self._offsets[start] : self._offsets[end]]
             return text.rstrip(), self._words[end] - self._words[start]
         pieces = []

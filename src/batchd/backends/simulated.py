@@ -83,15 +83,11 @@ class SimulatedBackend:
         self.latency = latency
         self.token_latency = token_latency
 
-    async def create_message(
-        self, params: dict[str, Any], *, attempt: int = 1
-    ) -> dict[str, Any]:
+    async def create_message(self, params: dict[str, Any], *, attempt: int = 1) -> dict[str, Any]:
         """Answer `params` (a validated Messages request); `attempt` counts from 1."""
         digest = _digest(params)
         messages = params.get("messages") or []
-        last_user = next(
-            (m for m in reversed(messages) if m.get("role") == "user"), None
-        )
+        last_user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
         user_text = sim_message.text_of(last_user.get("content")) if last_user else ""
         directives = sim_directives.NONE
         if "@sim:" in user_text:

@@ -28,7 +28,13 @@ def delay_for(
 
 
 def should_retry(
-    error: exceptions.BackendError, *, attempts: int, max_attempts: int, now: float, delay: float, deadline: float
+    error: exceptions.BackendError,
+    *,
+    attempts: int,
+    max_attempts: int,
+    now: float,
+    delay: float,
+    deadline: float,
 ) -> bool:
     """Retry only retryable errors, within the attempt budget and before the batch expires."""
     return error.retryable and attempts < max_attempts and now + delay < deadline

@@ -59,9 +59,7 @@ class Store(Protocol):
         self, worker_id: str, limit: int, *, now: float, lease: float
     ) -> list[models.ClaimedRequest]: ...
 
-    async def complete_requests(
-        self, outcomes: Sequence[models.Outcome], *, now: float
-    ) -> int:
+    async def complete_requests(self, outcomes: Sequence[models.Outcome], *, now: float) -> int:
         """Records the outcomes of requests that have none yet; returns how many were recorded."""
         ...
 

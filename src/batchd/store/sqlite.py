@@ -71,9 +71,7 @@ class SQLiteStore:
         expires_at: float,
     ) -> models.Batch:
         batch_id = models.new_batch_id()
-        return await self.db.write(
-            self._create, batch_id, workspace, custom_ids, params, now, expires_at
-        )
+        return await self.db.write(self._create, batch_id, workspace, custom_ids, params, now, expires_at)
 
     def _create(
         self,
@@ -183,7 +181,11 @@ class SQLiteStore:
         mask = (1 << KEY_BITS) - 1
         return [
             models.ClaimedRequest(
-                batch_id=r[1], index=r[0] & mask, custom_id=r[2], params=r[3], claims=r[4],
+                batch_id=r[1],
+                index=r[0] & mask,
+                custom_id=r[2],
+                params=r[3],
+                claims=r[4],
                 expires_at=r[5],
             )
             for r in rows
@@ -202,9 +204,7 @@ class SQLiteStore:
                     (_json_list({o.batch_id for o in outcomes}),),
                 ).fetchall()
             )
-            by_key = {
-                (seqs[o.batch_id] << KEY_BITS) | o.index: o for o in outcomes if o.batch_id in seqs
-            }
+            by_key = {(seqs[o.batch_id] << KEY_BITS) | o.index: o for o in outcomes if o.batch_id in seqs}
             # Only requests without a result yet move to done: the first result is final.
             finished = conn.execute(Q["finish_requests"], (_json_list(by_key),)).fetchall()
             if not finished:
@@ -242,9 +242,13 @@ class SQLiteStore:
         expired = 0
         with self.db.transaction() as conn:
             for (seq,) in conn.execute(Q["due_to_expire"], (now,)).fetchall():
-                expired += _close_state(conn, seq, models.RequestState.PENDING, models.ResultType.EXPIRED, now)
+                expired += _close_state(
+                    conn, seq, models.RequestState.PENDING, models.ResultType.EXPIRED, now
+                )
             for (seq,) in conn.execute(Q["due_to_expire"], (now - grace,)).fetchall():
-                expired += _close_state(conn, seq, models.RequestState.RUNNING, models.ResultType.EXPIRED, now)
+                expired += _close_state(
+                    conn, seq, models.RequestState.RUNNING, models.ResultType.EXPIRED, now
+                )
         return expired
 
     async def archive_due(self, *, now: float, retention: float) -> int:

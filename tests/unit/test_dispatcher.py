@@ -1,0 +1,246 @@
+"""The dispatcher on a real SQLite store with scripted backends."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from batchd import config, exceptions, models
+from batchd.backends.router import Route, Router
+from batchd.engine import Dispatcher
+from batchd.store import Store, open_store
+
+WS = "default"
+
+
+class Scripted:
+    """A backend whose behaviour per attempt is given by a function of (params, attempt)."""
+
+    name = "scripted"
+
+    def __init__(self, behaviour: Any) -> None:
+        self.behaviour = behaviour
+        self.calls: list[tuple[str, int]] = []
+
+    async def create_message(self, params: dict[str, Any], *, attempt: int = 1) -> dict[str, Any]:
+        text = params["messages"][0]["content"]
+        self.calls.append((text, attempt))
+        return await self.behaviour(text, attempt)
+
+    async def aclose(self) -> None:
+        pass
+
+
+def message(text: str) -> dict[str, Any]:
+    return {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "m",
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 1, "output_tokens": 1},
+    }
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    s = open_store(f"sqlite:///{tmp_path / 'd.db'}")
+    await s.open()
+    yield s
+    await s.aclose()
+
+
+async def run_batch(
+    store: Store, backend: Scripted, texts: list[str], timeout: float = 10, **env: str
+) -> dict[str, Any]:
+    settings = config.load(environ={f"BATCHD_{k.upper()}": v for k, v in env.items()})
+    params = [
+        orjson.dumps({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": t}]})
+        for t in texts
+    ]
+    now = time.time()
+    batch = await store.create_batch(
+        workspace=WS,
+        custom_ids=[f"r{i}" for i in range(len(texts))],
+        params=params,
+        now=now,
+        expires_at=now + 100,
+    )
+    engine = Dispatcher(settings, store, Router(Route(backend, asyncio.Semaphore(settings.concurrency))))
+    await engine.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while (await store.get_batch(WS, batch.id)).processing_status != models.ProcessingStatus.ENDED:
+            assert time.monotonic() < deadline, "batch did not end"
+            await asyncio.sleep(0.01)
+    finally:
+        await engine.stop()
+    out = {}
+    async for chunk in store.iter_results(WS, batch.id):
+        for line in chunk.splitlines():
+            row = orjson.loads(line)
+            out[row["custom_id"]] = row["result"]
+    return out
+
+
+async def test_retries_transient_errors_then_succeeds(store: Store) -> None:
+    async def flaky(text: str, attempt: int) -> dict[str, Any]:
+        if attempt < 3:
+            raise exceptions.BackendError("busy", status=529, error_type="overloaded_error", retryable=True)
+        return message(text)
+
+    backend = Scripted(flaky)
+    results = await run_batch(store, backend, ["a"], retry_base="1ms", retry_max="5ms")
+    assert results["r0"]["type"] == "succeeded"
+    assert backend.calls == [("a", 1), ("a", 2), ("a", 3)]
+
+
+async def test_gives_up_after_max_attempts_with_the_upstream_error(store: Store) -> None:
+    async def always(text: str, attempt: int) -> dict[str, Any]:
+        raise exceptions.BackendError(
+            "slow down", status=429, error_type="rate_limit_error", retryable=True, retry_after=0.001
+        )
+
+    backend = Scripted(always)
+    results = await run_batch(store, backend, ["a"], max_attempts="4")
+    assert len(backend.calls) == 4
+    assert results["r0"]["error"]["error"] == {"type": "rate_limit_error", "message": "slow down"}
+
+
+async def test_final_errors_are_not_retried(store: Store) -> None:
+    async def final(text: str, attempt: int) -> dict[str, Any]:
+        raise exceptions.BackendError("no", status=400, error_type="invalid_request_error")
+
+    backend = Scripted(final)
+    results = await run_batch(store, backend, ["a"])
+    assert len(backend.calls) == 1 and results["r0"]["type"] == "errored"
+
+
+async def test_call_timeout_is_a_retryable_timeout_error(store: Store) -> None:
+    async def hang_first(text: str, attempt: int) -> dict[str, Any]:
+        if attempt == 1:
+            await asyncio.sleep(30)
+        return message(text)
+
+    backend = Scripted(hang_first)
+    results = await run_batch(store, backend, ["a", "b"], request_timeout="200ms", retry_base="1ms")
+    assert {r["type"] for r in results.values()} == {"succeeded"}
+    assert sorted(backend.calls) == [("a", 1), ("a", 2), ("b", 1), ("b", 2)]
+
+    async def hang(text: str, attempt: int) -> dict[str, Any]:
+        await asyncio.sleep(30)
+        return message(text)
+
+    results = await run_batch(
+        store, Scripted(hang), ["c"], request_timeout="100ms", retry_base="1ms", max_attempts="2"
+    )
+    assert results["r0"]["error"]["error"]["type"] == "timeout_error"
+
+
+async def test_invalid_params_do_not_reach_the_backend(store: Store) -> None:
+    async def ok(text: str, attempt: int) -> dict[str, Any]:
+        return message(text)
+
+    backend = Scripted(ok)
+    settings = config.load(environ={})
+    now = time.time()
+    batch = await store.create_batch(
+        workspace=WS,
+        custom_ids=["bad", "good"],
+        now=now,
+        expires_at=now + 100,
+        params=[
+            b'{"model": "m", "messages": []}',
+            b'{"model": "m", "max_tokens": 3, "messages": [{"role": "user", "content": "x"}]}',
+        ],
+    )
+    engine = Dispatcher(settings, store, Router(Route(backend, asyncio.Semaphore(4))))
+    await engine.start()
+    for _ in range(500):
+        if (await store.get_batch(WS, batch.id)).processing_status == "ended":
+            break
+        await asyncio.sleep(0.01)
+    await engine.stop()
+    assert backend.calls == [("x", 1)]
+    got = await store.get_batch(WS, batch.id)
+    assert got.request_counts == models.RequestCounts(succeeded=1, errored=1)
+
+
+async def test_concurrency_is_bounded(store: Store) -> None:
+    running = 0
+    peak = 0
+
+    async def slow(text: str, attempt: int) -> dict[str, Any]:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        return message(text)
+
+    results = await run_batch(
+        store, Scripted(slow), [str(i) for i in range(60)], concurrency="7", claim_chunk="3"
+    )
+    assert len(results) == 60
+    assert peak == 7
+
+
+async def test_requests_abandoned_by_crashed_workers_are_errored(store: Store) -> None:
+    now = time.time()
+    batch = await store.create_batch(
+        workspace=WS,
+        custom_ids=["poison"],
+        now=now,
+        expires_at=now + 100,
+        params=[b'{"model": "m", "max_tokens": 3, "messages": [{"role": "user", "content": "x"}]}'],
+    )
+    for _ in range(2):  # two workers claim it and die
+        assert await store.claim_requests("dead", 10, now=now, lease=1)
+        await store.recover_leases(now=now, everything=True)
+
+    async def ok(text: str, attempt: int) -> dict[str, Any]:
+        return message(text)
+
+    backend = Scripted(ok)
+    engine = Dispatcher(
+        config.load(environ={"BATCHD_MAX_CLAIMS": "2"}), store, Router(Route(backend, asyncio.Semaphore(4)))
+    )
+    await engine.start()
+    for _ in range(500):
+        if (await store.get_batch(WS, batch.id)).processing_status == "ended":
+            break
+        await asyncio.sleep(0.01)
+    await engine.stop()
+    assert backend.calls == []
+    assert (await store.get_batch(WS, batch.id)).request_counts.errored == 1
+
+
+async def test_stop_leaves_unfinished_work_for_the_next_start(store: Store) -> None:
+    async def slow(text: str, attempt: int) -> dict[str, Any]:
+        await asyncio.sleep(30)
+        return message(text)
+
+    now = time.time()
+    batch = await store.create_batch(
+        workspace=WS,
+        custom_ids=["a"],
+        now=now,
+        expires_at=now + 100,
+        params=[b'{"model": "m", "max_tokens": 3, "messages": [{"role": "user", "content": "x"}]}'],
+    )
+    engine = Dispatcher(config.load(environ={}), store, Router(Route(Scripted(slow), asyncio.Semaphore(4))))
+    await engine.start()
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    await engine.stop(grace=0.1)
+    assert time.monotonic() - started < 2
+    assert (await store.get_batch(WS, batch.id)).request_counts.processing == 1
+    assert await store.recover_leases(now=time.time(), everything=True) == 1
