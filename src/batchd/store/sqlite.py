@@ -15,7 +15,7 @@ from batchd.store.sqlite_db import Database
 
 Q = queries.load("sqlite")
 KEY_BITS = 32  # a request's key is batch seq << 32 | index
-RESULTS_PAGE = 2000  # rows per results chunk
+RESULTS_PAGE = 4096  # rows per results chunk (~4 MB for 1 KB results)
 _TYPE_COLUMN = {t: i for i, t in enumerate(models.ResultType)}
 _BATCH_SELECT = "SELECT " + Q["batch_columns"] + " FROM batches"
 
