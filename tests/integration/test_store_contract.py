@@ -207,13 +207,13 @@ async def test_concurrent_claims_never_share_a_request(store: Store) -> None:
 
 
 async def test_results_stream_in_chunks_with_one_line_each(store: Store) -> None:
-    batch = await make(store, 4500)
+    batch = await make(store, 10_000)
     while claimed := await store.claim_requests("w", 1000, now=NOW, lease=10):
         await store.complete_requests([ok(r) for r in claimed], now=NOW)
     chunks = [c async for c in store.iter_results(WS, batch.id)]
-    assert len(chunks) >= 3  # streamed, not built whole
+    assert len(chunks) >= 2  # streamed, not built whole
     got = [orjson.loads(line)["custom_id"] for c in chunks for line in c.splitlines()]
-    assert sorted(got) == sorted(f"c{i}" for i in range(4500))
+    assert sorted(got) == sorted(f"c{i}" for i in range(10_000))
 
 
 async def test_reopen_keeps_everything(tmp_path: Path) -> None:
