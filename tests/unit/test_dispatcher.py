@@ -58,6 +58,28 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     await s.aclose()
 
 
+SIMPLE = b'{"model": "m", "max_tokens": 3, "messages": [{"role": "user", "content": "x"}]}'
+
+
+async def make_batch(store: Store, params: list[bytes]) -> models.Batch:
+    now = time.time()
+    return await store.create_batch(
+        workspace=WS,
+        custom_ids=[f"r{i}" for i in range(len(params))],
+        params=params,
+        now=now,
+        expires_at=now + 100,
+    )
+
+
+async def until_ended(store: Store, batch_id: str, timeout: float = 10) -> models.Batch:
+    deadline = time.monotonic() + timeout
+    while (batch := await store.get_batch(WS, batch_id)).processing_status != models.ProcessingStatus.ENDED:
+        assert time.monotonic() < deadline, "batch did not end"
+        await asyncio.sleep(0.01)
+    return batch
+
+
 async def run_batch(
     store: Store, backend: Scripted, texts: list[str], timeout: float = 10, **env: str
 ) -> dict[str, Any]:
@@ -66,21 +88,11 @@ async def run_batch(
         orjson.dumps({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": t}]})
         for t in texts
     ]
-    now = time.time()
-    batch = await store.create_batch(
-        workspace=WS,
-        custom_ids=[f"r{i}" for i in range(len(texts))],
-        params=params,
-        now=now,
-        expires_at=now + 100,
-    )
+    batch = await make_batch(store, params)
     engine = Dispatcher(settings, store, Router(Route(backend, asyncio.Semaphore(settings.concurrency))))
     await engine.start()
     try:
-        deadline = time.monotonic() + timeout
-        while (await store.get_batch(WS, batch.id)).processing_status != models.ProcessingStatus.ENDED:
-            assert time.monotonic() < deadline, "batch did not end"
-            await asyncio.sleep(0.01)
+        await until_ended(store, batch.id, timeout)
     finally:
         await engine.stop()
     out = {}
@@ -151,23 +163,10 @@ async def test_invalid_params_do_not_reach_the_backend(store: Store) -> None:
 
     backend = Scripted(ok)
     settings = config.load(environ={})
-    now = time.time()
-    batch = await store.create_batch(
-        workspace=WS,
-        custom_ids=["bad", "good"],
-        now=now,
-        expires_at=now + 100,
-        params=[
-            b'{"model": "m", "messages": []}',
-            b'{"model": "m", "max_tokens": 3, "messages": [{"role": "user", "content": "x"}]}',
-        ],
-    )
+    batch = await make_batch(store, [b'{"model": "m", "messages": []}', SIMPLE])
     engine = Dispatcher(settings, store, Router(Route(backend, asyncio.Semaphore(4))))
     await engine.start()
-    for _ in range(500):
-        if (await store.get_batch(WS, batch.id)).processing_status == "ended":
-            break
-        await asyncio.sleep(0.01)
+    await until_ended(store, batch.id)
     await engine.stop()
     assert backend.calls == [("x", 1)]
     got = await store.get_batch(WS, batch.id)
@@ -194,14 +193,8 @@ async def test_concurrency_is_bounded(store: Store) -> None:
 
 
 async def test_requests_abandoned_by_crashed_workers_are_errored(store: Store) -> None:
-    now = time.time()
-    batch = await store.create_batch(
-        workspace=WS,
-        custom_ids=["poison"],
-        now=now,
-        expires_at=now + 100,
-        params=[b'{"model": "m", "max_tokens": 3, "messages": [{"role": "user", "content": "x"}]}'],
-    )
+    batch = await make_batch(store, [SIMPLE])
+    now = batch.created_at
     for _ in range(2):  # two workers claim it and die
         assert await store.claim_requests("dead", 10, now=now, lease=1)
         await store.recover_leases(now=now, everything=True)
@@ -214,10 +207,7 @@ async def test_requests_abandoned_by_crashed_workers_are_errored(store: Store) -
         config.load(environ={"BATCHD_MAX_CLAIMS": "2"}), store, Router(Route(backend, asyncio.Semaphore(4)))
     )
     await engine.start()
-    for _ in range(500):
-        if (await store.get_batch(WS, batch.id)).processing_status == "ended":
-            break
-        await asyncio.sleep(0.01)
+    await until_ended(store, batch.id)
     await engine.stop()
     assert backend.calls == []
     assert (await store.get_batch(WS, batch.id)).request_counts.errored == 1
@@ -228,14 +218,7 @@ async def test_stop_leaves_unfinished_work_for_the_next_start(store: Store) -> N
         await asyncio.sleep(30)
         return message(text)
 
-    now = time.time()
-    batch = await store.create_batch(
-        workspace=WS,
-        custom_ids=["a"],
-        now=now,
-        expires_at=now + 100,
-        params=[b'{"model": "m", "max_tokens": 3, "messages": [{"role": "user", "content": "x"}]}'],
-    )
+    batch = await make_batch(store, [SIMPLE])
     engine = Dispatcher(config.load(environ={}), store, Router(Route(Scripted(slow), asyncio.Semaphore(4))))
     await engine.start()
     await asyncio.sleep(0.1)
