@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import anthropic
 import httpx
@@ -121,3 +122,31 @@ def test_non_loopback_bind_without_keys_is_refused(tmp_path: object) -> None:
     )
     assert proc.returncode == 2
     assert "api_keys" in proc.stderr
+
+
+def test_config_file_sets_limits(server_factory: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    toml = tmp_path / "batchd.toml"
+    toml.write_text('[batchd]\nmax_requests = 2\nbatch_lifetime = "90s"\n')
+    srv = server_factory(config=str(toml))
+    with anthropic.Anthropic(base_url=srv.base_url, api_key="k", max_retries=0) as client:
+        with pytest.raises(anthropic.BadRequestError, match="at most 2 items"):
+            client.messages.batches.create(requests=[simple_request(f"r{i}") for i in range(3)])
+        batch = client.messages.batches.create(requests=[simple_request("a"), simple_request("b")])
+        assert (batch.expires_at - batch.created_at).total_seconds() == pytest.approx(90, abs=0.01)
+
+
+def test_bad_config_file_is_a_clear_start_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    toml = tmp_path / "bad.toml"
+    toml.write_text("batch_lifetime = 'whenever'\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "batchd", "serve", "--config", str(toml), "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert "batch_lifetime" in proc.stderr and "not a duration" in proc.stderr
+    assert "Traceback" not in proc.stderr
