@@ -61,8 +61,18 @@ def opaque(digest: bytes, label: bytes, size: int = 96) -> str:
     return base64.b64encode(b"".join(chunks)[:size]).decode("ascii")
 
 
+_NOT_SINGLE_SPACED = re.compile(r"[^\S ]|  ")
+
+
 def count_words(text: str) -> int:
-    return len(text.split())
+    """The number of whitespace-separated words, as len(text.split()) counts them."""
+    text = text.strip()
+    if not text:
+        return 0
+    if _NOT_SINGLE_SPACED.search(text):
+        return len(text.split())
+    # Single-spaced text (most prompts): count separators instead of building every word.
+    return text.count(" ") + 1
 
 
 def cut_words(text: str, n: int) -> str:
