@@ -1,0 +1,130 @@
+"""PostgreSQL plumbing: a connection pool, migrations under an advisory lock, LISTEN, error translation.
+
+Every driver error leaves this module as a StoreError: a constraint violation as StoreError, anything
+else (server down, connection reset, deadlock, timeout) as StoreUnavailable, which the API renders
+as a 503 and the engine retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import asyncpg
+
+from batchd import exceptions
+from batchd.store import queries
+
+logger = logging.getLogger("batchd.store")
+
+MIGRATE_LOCK = 7439000  # advisory lock key held while migrating (several processes may start at once)
+WORK_CHANNEL = "batchd_work"  # NOTIFY channel: new or recovered work exists
+CONNECT_TIMEOUT = 5.0  # seconds to open one connection
+COMMAND_TIMEOUT = 30.0  # seconds one statement may take; a connection caught in a restart can hang
+POOL_MAX = 10  # connections per process
+LISTEN_CHECK = 1.0  # seconds between checks that the LISTEN connection is alive
+CLOSE_TIMEOUT = 10.0  # seconds to wait for borrowed connections at close
+
+
+@contextlib.contextmanager
+def wrap_exceptions() -> Iterator[None]:
+    try:
+        yield
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise exceptions.StoreError(f"store integrity error: {exc}") from exc
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        raise exceptions.StoreUnavailable(f"the database is unavailable: {exc}") from exc
+
+
+class Database:
+    """A pool of connections to one PostgreSQL database, migrated on open."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self._pool: asyncpg.Pool | None = None
+        self._listener: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        with wrap_exceptions():
+            self._pool = await asyncpg.create_pool(
+                self.dsn,
+                min_size=1,
+                max_size=POOL_MAX,
+                timeout=CONNECT_TIMEOUT,
+                command_timeout=COMMAND_TIMEOUT,
+            )
+            async with self._pool.acquire() as conn:
+                await migrate(conn)
+
+    async def aclose(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.gather(self._listener, return_exceptions=True)
+            self._listener = None
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            try:
+                await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT)
+            except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                pool.terminate()
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        if self._pool is None:
+            raise exceptions.StoreUnavailable("the store is closed")
+        with wrap_exceptions():
+            async with self._pool.acquire(timeout=CONNECT_TIMEOUT) as conn:
+                yield conn
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        async with self.connection() as conn:
+            with wrap_exceptions():
+                async with conn.transaction():
+                    yield conn
+
+    async def listen(self, callback: Callable[[], None]) -> None:
+        """Calls `callback` on every NOTIFY on the work channel, reconnecting as needed."""
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen_loop(callback), name="batchd store listener")
+
+    async def _listen_loop(self, callback: Callable[[], None]) -> None:
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT)
+                await conn.add_listener(WORK_CHANNEL, lambda *_: callback())
+                callback()  # work may have arrived while nobody listened
+                while not conn.is_closed():
+                    await asyncio.sleep(LISTEN_CHECK)
+                    await conn.execute("SELECT 1")
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+                logger.debug("LISTEN connection lost, reconnecting: %s", exc)
+                await asyncio.sleep(LISTEN_CHECK)
+            finally:
+                if conn is not None and not conn.is_closed():
+                    conn.terminate()
+
+
+async def migrate(conn: asyncpg.Connection) -> int:
+    """Applies every migration newer than the database's schema_version; returns the version.
+
+    Several processes may start at once: a session advisory lock makes them take turns, so each
+    migration runs exactly once.
+    """
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATE_LOCK)
+    try:
+        await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY)")
+        current: int = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
+        for version, script in queries.migrations("postgres"):
+            if version <= current:
+                continue
+            async with conn.transaction():
+                await conn.execute(script)
+                await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", version)
+            current = version
+        return current
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATE_LOCK)

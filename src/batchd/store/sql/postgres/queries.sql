@@ -1,0 +1,150 @@
+-- name: insert_batch
+INSERT INTO batches (id, workspace, status, created_at, expires_at, n_processing)
+VALUES ($1, $2, 'in_progress', $3, $4, $5)
+RETURNING seq;
+
+-- name: notify_work
+-- Wakes every listening dispatcher once the transaction commits.
+SELECT pg_notify('batchd_work', '');
+
+-- name: fetch_batch
+SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
+    n_processing, n_succeeded, n_errored, n_canceled, n_expired
+FROM batches WHERE id = $1;
+
+-- name: lock_batch
+SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
+    n_processing, n_succeeded, n_errored, n_canceled, n_expired
+FROM batches WHERE id = $1 FOR UPDATE;
+
+-- name: list_first
+SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
+    n_processing, n_succeeded, n_errored, n_canceled, n_expired
+FROM batches WHERE workspace = $1 ORDER BY seq DESC LIMIT $2;
+
+-- name: list_after
+SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
+    n_processing, n_succeeded, n_errored, n_canceled, n_expired
+FROM batches WHERE workspace = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3;
+
+-- name: list_before
+SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
+    n_processing, n_succeeded, n_errored, n_canceled, n_expired
+FROM batches WHERE workspace = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3;
+
+-- name: set_canceling
+UPDATE batches SET status = 'canceling', cancel_initiated_at = $2 WHERE seq = $1;
+
+-- name: delete_results
+DELETE FROM results WHERE key BETWEEN $1 AND $2;
+
+-- name: delete_requests
+DELETE FROM requests WHERE key BETWEEN $1 AND $2;
+
+-- name: delete_batch
+DELETE FROM batches WHERE seq = $1;
+
+-- name: set_archived
+UPDATE batches SET archived_at = $2 WHERE seq = $1;
+
+-- name: claim_lock
+-- Serialises claims fleet-wide while a fleet concurrency limit is set, so the count below holds.
+SELECT pg_advisory_xact_lock(7439001);
+
+-- name: count_running
+SELECT count(*) FROM requests WHERE state = 1;
+
+-- name: claim
+-- SKIP LOCKED: concurrent claimers never wait for each other and never take the same request.
+-- The batch check is a per-row subquery, not a join, so the plan is always a walk of the pending
+-- index in key order that stops at the limit (a join plan may sort every pending row when the
+-- statistics lag behind a large create).
+-- $5 is a floor: the scan starts at the store's last claim instead of walking the index entries
+-- of every request done since the last vacuum (see PostgresStore.claim_requests).
+WITH picked AS (
+    SELECT r.key FROM requests r
+    WHERE r.state = 0 AND r.key >= $5
+        AND (SELECT b.status = 'in_progress' AND b.expires_at > $1 FROM batches b WHERE b.seq = r.key >> 32)
+    ORDER BY r.key LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE requests r SET state = 1, worker = $3, lease_until = $4, claims = r.claims + 1
+FROM picked, batches b
+WHERE r.key = picked.key AND b.seq = r.key >> 32
+RETURNING r.key, b.id, r.custom_id, r.params, r.claims - 1, b.expires_at;
+
+-- name: lock_batches_by_id
+-- Batch rows are always locked first and in seq order: no deadlock between writers.
+SELECT id, seq FROM batches WHERE id = ANY($1::text[]) ORDER BY seq FOR UPDATE;
+
+-- name: finish_requests
+UPDATE requests SET state = 2, worker = NULL, lease_until = NULL
+WHERE key = ANY($1::bigint[]) AND state <> 2
+RETURNING key;
+
+-- name: insert_results
+INSERT INTO results (key, type, line)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[])
+ON CONFLICT (key) DO NOTHING;
+
+-- name: move_counts
+UPDATE batches SET n_processing = n_processing - $2, n_succeeded = n_succeeded + $3,
+    n_errored = n_errored + $4, n_canceled = n_canceled + $5, n_expired = n_expired + $6
+WHERE seq = $1;
+
+-- name: end_if_done
+UPDATE batches SET status = 'ended', ended_at = $2
+WHERE seq = $1 AND n_processing = 0 AND status <> 'ended';
+
+-- name: close_state
+-- Gives every request of one batch in state $3 the terminal result $4, in one statement.
+WITH closed AS (
+    UPDATE requests SET state = 2, worker = NULL, lease_until = NULL
+    WHERE key BETWEEN $1 AND $2 AND state = $3
+    RETURNING key, custom_id
+), written AS (
+    INSERT INTO results (key, type, line)
+    SELECT key, $4::text,
+        convert_to('{"custom_id":"' || custom_id || '","result":{"type":"' || $4::text || '"}}' || chr(10), 'UTF8')
+    FROM closed
+    ON CONFLICT (key) DO NOTHING
+)
+SELECT count(*) FROM closed;
+
+-- name: heartbeat
+-- Rows locked by a writer are being finished right now: skip them rather than wait.
+UPDATE requests SET lease_until = $1
+WHERE key IN (SELECT key FROM requests WHERE state = 1 AND worker = $2 FOR UPDATE SKIP LOCKED);
+
+-- name: maintenance_lock
+-- One process at a time runs each sweep; the others skip it (whoever gets there does it).
+SELECT pg_try_advisory_xact_lock($1);
+
+-- name: recover_lapsed
+UPDATE requests SET state = 0, worker = NULL, lease_until = NULL
+WHERE key IN (
+    SELECT key FROM requests WHERE state = 1 AND lease_until < $1 FOR UPDATE SKIP LOCKED
+);
+
+-- name: due_to_expire
+SELECT seq, expires_at FROM batches WHERE status <> 'ended' AND expires_at <= $1
+ORDER BY seq FOR UPDATE SKIP LOCKED;
+
+-- name: recover_all
+UPDATE requests SET state = 0, worker = NULL, lease_until = NULL WHERE state = 1;
+
+-- name: due_to_archive
+SELECT seq FROM batches WHERE archived_at IS NULL AND status = 'ended' AND created_at <= $1
+ORDER BY seq FOR UPDATE SKIP LOCKED;
+
+-- name: results_page
+SELECT key, line FROM results WHERE key > $1 AND key <= $2 ORDER BY key LIMIT $3;
+
+-- name: list_results
+-- One page of a batch's requests (key range), each with its result if any; optional filters.
+SELECT r.key, r.custom_id, r.state, s.type, s.line
+FROM requests r LEFT JOIN results s ON s.key = r.key
+WHERE r.key > $1 AND r.key <= $2
+    AND ($3::text IS NULL OR r.custom_id = $3)
+    AND ($4::text IS NULL OR s.type = $4)
+ORDER BY r.key LIMIT $5;

@@ -1,0 +1,62 @@
+"""`batchd worker`: the engine without the API, for scale-out on PostgreSQL.
+
+Any number of workers and `batchd serve` processes share one PostgreSQL database: they claim work
+with `FOR UPDATE SKIP LOCKED`, renew their leases by heartbeat, recover each other's lapsed leases,
+and hear about new batches through LISTEN/NOTIFY. SIGTERM or SIGINT stops a worker cleanly: it stops
+claiming, lets in-flight requests finish for a few seconds, writes their results and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from batchd import exceptions, store
+from batchd.backends.router import Router
+from batchd.config import Settings
+from batchd.engine import Dispatcher
+
+logger = logging.getLogger("batchd")
+
+
+def check(settings: Settings) -> None:
+    """A worker needs a store shared between processes: SQLite belongs to one `batchd serve`."""
+    if not settings.store_url.startswith(("postgresql://", "postgres://")):
+        raise exceptions.ConfigError(
+            "database_url: batchd worker needs a PostgreSQL database_url (postgresql://…); "
+            "a SQLite store is owned by one `batchd serve` process, which runs its own engine"
+        )
+
+
+async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Runs one dispatcher until `stop` is set (by default: until SIGTERM or SIGINT)."""
+    check(settings)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    the_store = store.open_store(settings.store_url, fleet_concurrency=settings.fleet_concurrency)
+    await the_store.open()
+    router = Router.from_settings(settings)
+    engine = Dispatcher(settings, the_store, router)
+    try:
+        await engine.start()
+        logger.info(
+            "batchd worker %s ready (store %s)", engine.worker_id, store.redacted_url(settings.store_url)
+        )
+        await stop.wait()
+    finally:
+        await engine.stop()
+        await router.aclose()
+        await the_store.aclose()
+        logger.info("batchd worker stopped")
+
+
+def main(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    asyncio.run(run(settings))
