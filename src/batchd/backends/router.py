@@ -1,33 +1,134 @@
-"""Model name -> backend. Today every model routes to the built-in simulator."""
+"""Model name -> route: the first `[[routes]]` entry whose `model` matches, else the default.
+
+The default is the simulator, or llama.cpp on the `gguf` model when one is given.
+
+Each route owns its backend (one HTTP client per upstream) and a semaphore bounding the calls in
+flight to it; the dispatcher's global `concurrency` bounds them all together.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+from collections.abc import Mapping
 
+from batchd import exceptions, routes
 from batchd.backends.base import Backend
 from batchd.config import Settings
+from batchd.routes import RouteConfig
 
 
 @dataclasses.dataclass
 class Route:
     backend: Backend
     limit: asyncio.Semaphore  #: in-flight calls allowed to this backend
+    config: RouteConfig | None = None  #: None: the default (the simulator, or llama.cpp with --gguf)
 
 
 class Router:
-    def __init__(self, default: Route) -> None:
+    def __init__(self, default: Route, routes: tuple[Route, ...] = ()) -> None:
         self.default = default
+        self.routes = routes
+        self._cache: dict[str, Route] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Router:
+    def from_settings(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> Router:
+        """Build every route's backend; raises ConfigError for what only shows at start."""
         from batchd.backends.simulated import SimulatedBackend
 
+        environ = os.environ if environ is None else environ
+        check(settings, environ)  # before any client is opened or model loaded
         sim = SimulatedBackend(latency=settings.sim_latency, token_latency=settings.sim_token_latency)
-        return cls(Route(sim, asyncio.Semaphore(settings.concurrency)))
+        default = Route(sim, asyncio.Semaphore(settings.concurrency))
+        if settings.gguf:
+            from batchd.backends.llamacpp import LlamaCppBackend
+
+            llama = LlamaCppBackend(
+                settings.gguf,
+                parallel=settings.gguf_parallel,
+                ctx=settings.gguf_ctx,
+                timeout=settings.request_timeout,
+                threads=settings.gguf_threads,
+            )
+            default = Route(llama, asyncio.Semaphore(settings.gguf_parallel))
+        built = []
+        for c in settings.routes:
+            if c.backend == "llamacpp":  # the one llama.cpp server: share its slots
+                built.append(Route(default.backend, default.limit, c))
+            else:
+                built.append(
+                    Route(build_backend(c, settings, environ, sim), asyncio.Semaphore(c.concurrency), c)
+                )
+        return cls(default, tuple(built))
 
     def route(self, model: str) -> Route:
-        return self.default
+        found = self._cache.get(model)
+        if found is None:
+            found = next((r for r in self.routes if r.config and r.config.matches(model)), self.default)
+            if len(self._cache) < 4096:
+                self._cache[model] = found
+        return found
 
     async def aclose(self) -> None:
-        await self.default.backend.aclose()
+        closed: set[int] = set()
+        for route in (*self.routes, self.default):
+            if id(route.backend) not in closed:
+                closed.add(id(route.backend))
+                await route.backend.aclose()
+
+
+def check(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+    """Refuse at start what the routes need but cannot get: unset keys, a missing --gguf."""
+    routes.check(settings.routes, environ)
+    for config in settings.routes:
+        if config.backend == "llamacpp" and not settings.gguf:
+            raise exceptions.ConfigError(
+                f"routes ({config.model}): the llamacpp backend needs a model: set gguf (--gguf FILE)"
+            )
+    if settings.gguf:
+        if not os.path.isfile(settings.gguf):
+            raise exceptions.ConfigError(f"gguf: {settings.gguf} is not a file")
+        try:
+            import xllamacpp  # noqa: F401
+        except ImportError:
+            raise exceptions.ConfigError(
+                "gguf: running a GGUF model needs the xllamacpp wheel: pip install 'batchd[llamacpp]'"
+            ) from None
+
+
+def build_backend(
+    config: RouteConfig, settings: Settings, environ: Mapping[str, str], sim: Backend
+) -> Backend:
+    timeout = config.timeout or settings.request_timeout
+    headers = dict(config.headers)
+    if config.backend == "simulated":
+        return sim
+    if config.backend == "anthropic":
+        from batchd.backends.anthropic import AnthropicBackend
+
+        return AnthropicBackend(
+            config.base_url,
+            upstream_model=config.upstream_model,
+            api_key=config.api_key(environ),
+            auth=config.auth or "x-api-key",
+            betas=config.betas,
+            reasoning=config.reasoning or "none",
+            headers=headers,
+            concurrency=config.concurrency,
+            timeout=timeout,
+        )
+    if config.backend == "openai":
+        from batchd.backends.openai import OpenAIBackend
+
+        return OpenAIBackend(
+            config.base_url,
+            upstream_model=config.upstream_model,
+            api_key=config.api_key(environ),
+            auth=config.auth or "bearer",
+            reasoning=config.reasoning or "chat_template_kwargs",
+            headers=headers,
+            concurrency=config.concurrency,
+            timeout=timeout,
+        )
+    raise exceptions.ConfigError(f"routes ({config.model}): unknown backend {config.backend!r}")

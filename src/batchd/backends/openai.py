@@ -1,0 +1,62 @@
+"""The `openai` backend: any `/v1/chat/completions` endpoint, translated both ways.
+
+The translation lives in `openai_request` (Messages -> chat completion) and `openai_response`
+(chat completion -> Message); what cannot be translated fails the request with a precise
+`invalid_request_error` before anything is sent.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from batchd.backends import openai_request, openai_response
+from batchd.backends.http import Upstream
+
+
+class OpenAIBackend:
+    name = "openai"
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        upstream_model: str = "",
+        api_key: str | None = None,
+        auth: str = "bearer",
+        reasoning: str = "chat_template_kwargs",
+        headers: dict[str, str] | None = None,
+        concurrency: int = 64,
+        timeout: float = 600.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        fixed = dict(headers or {})
+        if api_key:
+            if (auth or "bearer") == "bearer":
+                fixed["authorization"] = f"Bearer {api_key}"
+            else:
+                fixed["x-api-key"] = api_key
+        self.upstream_model = upstream_model
+        self.reasoning = reasoning
+        self.upstream = Upstream(
+            "openai upstream",
+            base_url,
+            concurrency=concurrency,
+            timeout=timeout,
+            headers=fixed,
+            transport=transport,
+        )
+
+    async def create_message(
+        self, params: dict[str, Any], *, attempt: int = 1, betas: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
+        requested = params["model"]
+        body = openai_request.to_chat(
+            params, model=self.upstream_model or requested, reasoning=self.reasoning
+        )
+        data, _ = await self.upstream.post_json("/chat/completions", body)
+        return openai_response.to_message(data, model=requested, params=params, upstream=self.upstream.name)
+
+    async def aclose(self) -> None:
+        await self.upstream.aclose()

@@ -1,0 +1,182 @@
+"""The routing table: `[[routes]]` in the TOML config (or JSON in BATCHD_ROUTES), checked at start.
+
+    [[routes]]
+    model = "claude-*"                    # exact name or glob (fnmatch: * ? [seq])
+    backend = "openai"                    # simulated (default) | anthropic | openai | llamacpp
+    base_url = "http://127.0.0.1:8000/v1"
+    upstream_model = "Qwen/Qwen3-8B"      # optional; default: the requested name
+    api_key_env = "VLLM_API_KEY"          # optional; the key itself never sits in the file
+    concurrency = 64                      # in-flight requests to this upstream
+    timeout = "600s"
+
+The first route whose `model` matches wins; unmatched models go to the simulator (a last route
+with `model = "*"` is the way to configure another default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from batchd import exceptions
+
+BACKENDS = ("simulated", "anthropic", "openai", "llamacpp")
+HTTP_BACKENDS = ("anthropic", "openai")
+DEFAULT_ROUTE_CONCURRENCY = 64  # in-flight requests per upstream
+REASONING_STYLES = ("chat_template_kwargs", "reasoning_effort", "both", "none")
+AUTH_STYLES = ("x-api-key", "bearer")
+_GLOB = re.compile(r"[*?\[]")
+_KEYS = frozenset(
+    {
+        "model",
+        "backend",
+        "base_url",
+        "upstream_model",
+        "api_key_env",
+        "concurrency",
+        "timeout",
+        "auth",
+        "reasoning",
+        "betas",
+        "headers",
+    }
+)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RouteConfig:
+    """One `[[routes]]` entry, validated."""
+
+    model: str
+    backend: str
+    base_url: str = ""
+    upstream_model: str = ""
+    api_key_env: str = ""
+    concurrency: int = DEFAULT_ROUTE_CONCURRENCY
+    timeout: float | None = None  #: seconds; None: the request_timeout setting
+    auth: str = ""  #: x-api-key | bearer; default x-api-key for anthropic, bearer for openai
+    #: how thinking is switched on or off upstream; default chat_template_kwargs for openai, none for
+    #: anthropic (llama.cpp's and vLLM's /v1/messages need chat_template_kwargs to turn it off)
+    reasoning: str = ""
+    betas: tuple[str, ...] = ()  #: anthropic: extra anthropic-beta values sent on every call
+    headers: tuple[tuple[str, str], ...] = ()  #: extra HTTP headers sent on every call
+
+    @property
+    def is_glob(self) -> bool:
+        return bool(_GLOB.search(self.model))
+
+    def matches(self, model: str) -> bool:
+        if self.is_glob:
+            return fnmatch.fnmatchcase(model, self.model)
+        return model == self.model
+
+    def api_key(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """The upstream key, read from the environment variable `api_key_env` names."""
+        if not self.api_key_env:
+            return None
+        environ = os.environ if environ is None else environ
+        key = environ.get(self.api_key_env)
+        if not key:
+            raise exceptions.ConfigError(
+                f"routes ({self.model}): api_key_env names {self.api_key_env}, which is not set"
+            )
+        return key
+
+
+def parse_routes(value: Any) -> tuple[RouteConfig, ...]:
+    """A list of tables (TOML) or a JSON array (env) -> validated routes. Raises ValueError."""
+    if isinstance(value, str | bytes):
+        if not str(value).strip():
+            return ()
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"routes: not a JSON array of route objects: {exc}") from exc
+    if isinstance(value, tuple) and all(isinstance(r, RouteConfig) for r in value):
+        return value
+    if not isinstance(value, list):
+        raise ValueError("routes: must be a list of route tables ([[routes]])")
+    return tuple(_parse_route(i, item) for i, item in enumerate(value))
+
+
+def _parse_route(index: int, item: Any) -> RouteConfig:
+    where = f"routes[{index}]"
+    if not isinstance(item, dict):
+        raise ValueError(f"{where}: must be a table with model and backend")
+    if "api_key" in item or "key" in item:
+        raise ValueError(
+            f"{where}: the key never sits in the file: set api_key_env to the variable holding it"
+        )
+    unknown = sorted(set(item) - _KEYS)
+    if unknown:
+        raise ValueError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(_KEYS))})")
+    if not isinstance(item.get("model"), str) or not item["model"]:
+        raise ValueError(f"{where}: model is required and must be a non-empty string")
+    where = f"{where} ({item['model']})"
+    backend = item.get("backend", "simulated")
+    if backend not in BACKENDS:
+        raise ValueError(f"{where}: backend {backend!r} is not one of {', '.join(BACKENDS)}")
+    strings = {}
+    for key in ("base_url", "upstream_model", "api_key_env", "auth", "reasoning"):
+        if key in item:
+            if not isinstance(item[key], str):
+                raise ValueError(f"{where}: {key} must be a string")
+            strings[key] = item[key]
+    base_url = strings.get("base_url", "").rstrip("/")
+    if backend in HTTP_BACKENDS:
+        if not base_url:
+            raise ValueError(f"{where}: base_url is required for the {backend} backend")
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"{where}: base_url {base_url!r} must start with http:// or https://")
+    elif base_url:
+        raise ValueError(f"{where}: base_url is not used by the {backend} backend")
+    concurrency = item.get("concurrency", DEFAULT_ROUTE_CONCURRENCY)
+    if type(concurrency) is not int or concurrency < 1:
+        raise ValueError(f"{where}: concurrency must be an integer of at least 1")
+    timeout = None
+    if "timeout" in item:
+        from batchd.config import parse_duration
+
+        try:
+            timeout = parse_duration(item["timeout"])
+        except ValueError as exc:
+            raise ValueError(f"{where}: timeout: {exc}") from None
+        if timeout <= 0:
+            raise ValueError(f"{where}: timeout must be positive")
+    auth = strings.get("auth", "")
+    if auth and auth not in AUTH_STYLES:
+        raise ValueError(f"{where}: auth {auth!r} is not one of {', '.join(AUTH_STYLES)}")
+    reasoning = strings.get("reasoning", "")
+    if reasoning and reasoning not in REASONING_STYLES:
+        raise ValueError(f"{where}: reasoning {reasoning!r} is not one of {', '.join(REASONING_STYLES)}")
+    betas = item.get("betas", [])
+    if not isinstance(betas, list) or not all(isinstance(b, str) for b in betas):
+        raise ValueError(f"{where}: betas must be a list of strings")
+    headers = item.get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise ValueError(f"{where}: headers must be a table of strings")
+    return RouteConfig(
+        model=item["model"],
+        backend=backend,
+        base_url=base_url,
+        upstream_model=strings.get("upstream_model", ""),
+        api_key_env=strings.get("api_key_env", ""),
+        concurrency=concurrency,
+        timeout=timeout,
+        auth=auth,
+        reasoning=reasoning,
+        betas=tuple(betas),
+        headers=tuple((str(k), v) for k, v in headers.items()),
+    )
+
+
+def check(routes: tuple[RouteConfig, ...], environ: Mapping[str, str] | None = None) -> None:
+    """What can only be checked against the environment at start: every named key is set."""
+    for route in routes:
+        route.api_key(environ)

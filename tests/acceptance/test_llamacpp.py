@@ -1,0 +1,135 @@
+"""Real llama.cpp (the xllamacpp wheel) serving a tiny scripted model, through batchd and the SDK.
+
+- `batchd serve --gguf` runs llama.cpp inside batchd (the `llamacpp` backend);
+- a separate llama.cpp server on loopback is reached through the `openai` and `anthropic` routes.
+
+The model (tests/acceptance/tiny_gguf.py) answers a thinking request with a `<think>` block and a
+`<tool_call>`, and any other request with ANSWER, so every translation step is checked exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("xllamacpp", reason="the llamacpp tests need the xllamacpp wheel")
+pytest.importorskip("gguf", reason="building the tiny model needs the gguf package")
+pytest.importorskip("tokenizers", reason="building the tiny model needs the tokenizers package")
+
+from tests.acceptance import tiny_gguf
+from tests.acceptance.conftest import make_client, wait_ended
+from tests.acceptance.server import ServerProcess
+
+TOOLS = [
+    {
+        "name": "get_weather",
+        "description": "Weather of a city",
+        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    }
+]
+THINKING = {"type": "enabled", "budget_tokens": 1024}
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_gguf.build(tmp_path_factory.mktemp("gguf") / "tiny.gguf")
+
+
+@pytest.fixture(scope="module")
+def llama(model: Path) -> Iterator[str]:
+    """A standalone llama.cpp server (real llama-server code) on a free loopback port."""
+    from batchd.backends.llamacpp import load_server
+
+    server = load_server(str(model), parallel=2, ctx=2048, threads=1)
+    yield str(server.listening_address).rstrip("/")
+    del server
+
+
+def params(model: str, text: str, **extra: Any) -> dict[str, Any]:
+    return {"model": model, "max_tokens": 2048, "messages": [{"role": "user", "content": text}], **extra}
+
+
+def check_results(results: dict[str, Any]) -> None:
+    tool = results["tool"]
+    assert tool.type == "succeeded", tool
+    blocks = tool.message.content
+    assert [b.type for b in blocks] == ["thinking", "tool_use"]
+    assert blocks[0].thinking.startswith("The user wants the weather")
+    assert (blocks[1].name, blocks[1].input) == ("get_weather", {"city": "Paris"})
+    assert tool.message.stop_reason == "tool_use"
+    assert tool.message.usage.input_tokens + tool.message.usage.cache_read_input_tokens > 100
+    plain = results["plain"]
+    assert plain.type == "succeeded", plain
+    assert [b.text for b in plain.message.content] == [tiny_gguf.ANSWER]
+    assert plain.message.stop_reason == "end_turn"
+    short = results["short"]
+    assert short.type == "succeeded" and short.message.stop_reason == "max_tokens"
+
+
+def batch_requests(model: str) -> list[dict[str, Any]]:
+    round_trip = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}
+            ],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "18C, sunny"}],
+        },
+    ]
+    return [
+        {"custom_id": "tool", "params": params(model, "Weather in Paris?", tools=TOOLS, thinking=THINKING)},
+        {"custom_id": "plain", "params": params(model, "hello there", system="Be brief.")},
+        {"custom_id": "short", "params": {**params(model, "hello"), "max_tokens": 1}},
+        {"custom_id": "round", "params": {**params(model, ""), "messages": round_trip, "tools": TOOLS}},
+    ]
+
+
+def run_batch(base_url: str, model: str) -> dict[str, Any]:
+    with make_client(base_url, timeout=60) as client:
+        reqs = batch_requests(model)
+        batch = client.messages.batches.create(requests=reqs)  # type: ignore[arg-type]
+        wait_ended(client, batch.id, len(reqs), timeout=60)
+        return {r.custom_id: r.result for r in client.messages.batches.results(batch.id)}
+
+
+def test_serve_gguf(model: Path, tmp_path: Path) -> None:
+    proc = ServerProcess(tmp_path / "d", {"BATCHD_GGUF": str(model), "BATCHD_GGUF_PARALLEL": "2"}).start()
+    try:
+        results = run_batch(proc.base_url, "any-model-name")
+        check_results(results)
+        assert results["round"].type == "succeeded"
+        with make_client(proc.base_url, timeout=60) as client:
+            m = client.messages.create(**params("claude-whatever", "hi"))  # type: ignore[arg-type]
+            assert m.content[0].text == tiny_gguf.ANSWER  # type: ignore[union-attr]
+    finally:
+        assert proc.stop() == 0
+
+
+@pytest.mark.parametrize("backend", ["openai", "anthropic"])
+def test_routes_to_llama_server(llama: str, tmp_path: Path, backend: str) -> None:
+    config = tmp_path / "batchd.toml"
+    base_url = llama + ("/v1" if backend == "openai" else "")
+    config.write_text(
+        f'[[routes]]\nmodel = "tiny-*"\nbackend = "{backend}"\nbase_url = "{base_url}"\nconcurrency = 2\n'
+        'reasoning = "chat_template_kwargs"\n'  # what llama.cpp needs to turn thinking off
+    )
+    proc = ServerProcess(tmp_path / "d", {"BATCHD_CONFIG": str(config)}).start()
+    try:
+        results = run_batch(proc.base_url, "tiny-1")
+        check_results(results)
+        assert results["round"].type == "succeeded"
+        with make_client(proc.base_url, timeout=60) as client:
+            with client.messages.stream(
+                **params("tiny-2", "Weather?", tools=TOOLS, thinking=THINKING)
+            ) as stream:  # type: ignore[arg-type]
+                final = stream.get_final_message()
+            assert [b.type for b in final.content] == ["thinking", "tool_use"]
+    finally:
+        assert proc.stop() == 0

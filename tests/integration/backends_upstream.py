@@ -1,0 +1,202 @@
+"""A real loopback upstream speaking `/v1/messages` and `/v1/chat/completions`, with faults on demand.
+
+Words in the last user message script the answer to that request (counted per distinct text, so
+they work whatever order a batch runs in):
+
+- `fail=STATUSxN`: answer the first N calls with HTTP STATUS (Anthropic or OpenAI error body)
+- `retry_after=S` / `retry_after_ms=MS`: add that header to those failures
+- `stall=SxN`: hold the first N calls S seconds before answering
+- `call=NAME`: answer with a tool call to NAME
+- `think`: include reasoning (`reasoning_content`) in chat completions
+- `badjson`: answer a 200 whose body is not JSON (first call only)
+
+Every request received is recorded (path, headers, JSON body) in `Upstream.calls`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import orjson
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+_FAIL = re.compile(r"fail=(\d{3})x(\d+)")
+_STALL = re.compile(r"stall=([\d.]+)x(\d+)")
+_RA = re.compile(r"retry_after=([\d.]+)")
+_RAMS = re.compile(r"retry_after_ms=(\d+)")
+_CALL = re.compile(r"call=(\w+)")
+_ERROR_TYPES = {
+    429: "rate_limit_error",
+    529: "overloaded_error",
+    500: "api_error",
+    503: "api_error",
+    400: "invalid_request_error",
+    401: "authentication_error",
+    408: "timeout_error",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") in ("user", "tool"):
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            return " ".join(p.get("text", "") for p in content or [] if isinstance(p, dict))
+    return ""
+
+
+class Upstream:
+    def __init__(self) -> None:
+        self.port = _free_port()
+        self.calls: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+        self.seen: Counter[str] = Counter()
+        self.arrivals: dict[str, list[float]] = {}  # monotonic arrival times per message text
+        self.inflight = 0
+        self.max_inflight = 0
+        app = Starlette(
+            routes=[
+                Route("/v1/messages", self.messages, methods=["POST"]),
+                Route("/v1/chat/completions", self.chat, methods=["POST"]),
+            ]
+        )
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error", lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> Upstream:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            assert time.monotonic() < deadline, "upstream did not start"
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+    async def _fault(self, text: str, openai: bool) -> Response | None:
+        self.seen[text] += 1
+        self.arrivals.setdefault(text, []).append(time.monotonic())
+        n = self.seen[text]
+        stall = _STALL.search(text)
+        if stall and n <= int(stall.group(2)):
+            await asyncio.sleep(float(stall.group(1)))
+        fail = _FAIL.search(text)
+        if fail and n <= int(fail.group(2)):
+            status = int(fail.group(1))
+            headers = {}
+            if m := _RA.search(text):
+                headers["retry-after"] = m.group(1)
+            if m := _RAMS.search(text):
+                headers["retry-after-ms"] = m.group(1)
+            kind = _ERROR_TYPES.get(status, "api_error")
+            message = f"injected {status} on call {n}"
+            if openai:
+                body = {
+                    "error": {
+                        "message": message,
+                        "type": "server_error" if status >= 500 else kind,
+                        "code": status,
+                    }
+                }
+            else:
+                body = {"type": "error", "error": {"type": kind, "message": message}}
+            return Response(
+                orjson.dumps(body), status_code=status, headers=headers, media_type="application/json"
+            )
+        if "badjson" in text and n == 1:
+            return Response(b"<html>oops</html>", status_code=200, media_type="text/html")
+        return None
+
+    async def _record(self, request: Request) -> dict[str, Any]:
+        body = orjson.loads(await request.body())
+        self.calls.append((request.url.path, dict(request.headers), body))
+        return body
+
+    async def messages(self, request: Request) -> Response:
+        body = await self._record(request)
+        self.inflight += 1
+        self.max_inflight = max(self.max_inflight, self.inflight)
+        try:
+            text = _last_user_text(body["messages"])
+            fault = await self._fault(text, openai=False)
+            if fault is not None:
+                return fault
+            content: list[dict[str, Any]] = [{"type": "text", "text": f"echo: {text}"}]
+            stop = "end_turn"
+            if m := _CALL.search(text):
+                content.append({"type": "tool_use", "id": "toolu_up1", "name": m.group(1), "input": {"q": 1}})
+                stop = "tool_use"
+            message = {
+                "id": "msg_upstream1",
+                "type": "message",
+                "role": "assistant",
+                "model": body["model"],
+                "content": content,
+                "stop_reason": stop,
+                "stop_sequence": None,
+                "usage": {"input_tokens": 7, "output_tokens": 3},
+            }
+            return Response(orjson.dumps(message), media_type="application/json")
+        finally:
+            self.inflight -= 1
+
+    async def chat(self, request: Request) -> Response:
+        body = await self._record(request)
+        self.inflight += 1
+        self.max_inflight = max(self.max_inflight, self.inflight)
+        try:
+            text = _last_user_text(body["messages"])
+            fault = await self._fault(text, openai=True)
+            if fault is not None:
+                return fault
+            message: dict[str, Any] = {"role": "assistant", "content": f"echo: {text}"}
+            finish = "stop"
+            if "think" in text and (body.get("chat_template_kwargs") or {}).get("enable_thinking"):
+                message["reasoning_content"] = "thinking about it"
+            if m := _CALL.search(text):
+                message["tool_calls"] = [
+                    {
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": m.group(1), "arguments": '{"q": 1}'},
+                    }
+                ]
+                finish = "tool_calls"
+            answer = {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "model": body["model"],
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                "usage": {
+                    "prompt_tokens": 10,
+                    "completion_tokens": 4,
+                    "total_tokens": 14,
+                    "prompt_tokens_details": {"cached_tokens": 6},
+                },
+            }
+            return Response(orjson.dumps(answer), media_type="application/json")
+        finally:
+            self.inflight -= 1
