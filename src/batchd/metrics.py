@@ -1,0 +1,115 @@
+"""Prometheus metrics: one `Metrics` object (and registry) per app, so nothing leaks between apps.
+
+The dispatcher calls `result`, `backend_latency`, `retry` and `claimed` on its hot path; each is a
+dict lookup of a cached labeled child and an increment, never a label resolution per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, exposition, generate_latest
+
+CONTENT_TYPE = exposition.CONTENT_TYPE_LATEST
+MAX_MODELS = 64  # distinct model labels kept; later ones count as "other" (models are user input)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+SIZE_BUCKETS = (1, 10, 100, 1_000, 10_000, 100_000)
+BYTES_BUCKETS = tuple(float(4**i * 1024) for i in range(10))  # 1 KiB .. 256 MiB
+HTTP_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self._requests = Counter(
+            "batchd_requests", "Requests that got their result, by result type and model",
+            ["result", "model"], registry=r,
+        )  # fmt: skip
+        self._latency = Histogram(
+            "batchd_backend_latency_seconds", "Duration of one backend call (every attempt), by model",
+            ["model"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self._retries = Counter(
+            "batchd_retries", "Backend attempts that failed and were retried, by error type",
+            ["error_type"], registry=r,
+        )  # fmt: skip
+        self._claimed = Counter("batchd_claimed_requests", "Requests claimed from the store", registry=r)
+        self._inflight = Gauge("batchd_inflight_requests", "Requests claimed and not finished", registry=r)
+        self._calling = Gauge("batchd_backend_calls_in_progress", "Backend calls in progress", registry=r)
+        self._queued = Gauge(
+            "batchd_queued_requests",
+            "Claimed requests waiting for a backend slot or a retry backoff (queue depth)",
+            registry=r,
+        )
+        self._batches = Counter("batchd_batches_created", "Batches created", registry=r)
+        self._batch_requests = Histogram(
+            "batchd_batch_create_requests", "Requests per created batch", buckets=SIZE_BUCKETS, registry=r
+        )
+        self._batch_bytes = Histogram(
+            "batchd_batch_create_bytes",
+            "Body size of each create, in bytes",
+            buckets=BYTES_BUCKETS,
+            registry=r,
+        )
+        self._http = Counter(
+            "batchd_http_requests", "HTTP requests served, by method, route and status",
+            ["method", "route", "status"], registry=r,
+        )  # fmt: skip
+        self._http_latency = Histogram(
+            "batchd_http_request_duration_seconds", "Time to answer an HTTP request, by route",
+            ["route"], buckets=HTTP_BUCKETS, registry=r,
+        )  # fmt: skip
+        self._children: dict[Any, Any] = {}
+        self._models: set[str] = set()
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def _model(self, model: object) -> str:
+        name = model if isinstance(model, str) else "unknown"
+        if name not in self._models:
+            if len(self._models) >= MAX_MODELS:
+                return "other"
+            self._models.add(name)
+        return name
+
+    # -- engine ---------------------------------------------------------------------------
+
+    def result(self, result_type: str, model: object) -> None:
+        self._child(self._requests, str(result_type), self._model(model)).inc()
+
+    def backend_latency(self, model: object, seconds: float) -> None:
+        self._child(self._latency, self._model(model)).observe(seconds)
+
+    def retry(self, error_type: str) -> None:
+        self._child(self._retries, error_type).inc()
+
+    def claimed(self, n: int) -> None:
+        if n:
+            self._claimed.inc(n)
+
+    def watch_engine(self, inflight: Callable[[], int], calling: Callable[[], int]) -> None:
+        """Gauges read at scrape time from the engine (nothing to update on the hot path)."""
+        self._inflight.set_function(lambda: float(inflight()))
+        self._calling.set_function(lambda: float(calling()))
+        self._queued.set_function(lambda: float(max(0, inflight() - calling())))
+
+    # -- API ------------------------------------------------------------------------------
+
+    def batch_created(self, requests: int, body_bytes: int) -> None:
+        self._batches.inc()
+        self._batch_requests.observe(requests)
+        self._batch_bytes.observe(body_bytes)
+
+    def http_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self._child(self._http, method, route, str(status)).inc()
+        self._child(self._http_latency, route).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
