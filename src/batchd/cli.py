@@ -7,11 +7,11 @@ from typing import Any
 
 import click
 
-from batchd import __version__, config, exceptions
+from batchd import __version__, client_cli, config, exceptions
 
 
-def _settings_options(fn: Any) -> Any:
-    for setting in reversed([s for s in config.SETTINGS if s.flag]):
+def _settings_options(fn: Any, skip: frozenset[str] = frozenset()) -> Any:
+    for setting in reversed([s for s in config.SETTINGS if s.flag and s.name not in skip]):
         opt = "--" + setting.name.replace("_", "-")
         decl = [f"{opt}/--no-{opt[2:]}"] if setting.cast is config.parse_bool else [opt]
         fn = click.option(
@@ -29,6 +29,9 @@ def main() -> None:
     """batchd: a self-hosted Anthropic Message Batches API server."""
 
 
+client_cli.register(main)  # submit, ls, show, watch, results, cancel, delete
+
+
 @main.command()
 @click.option(
     "--config",
@@ -44,7 +47,43 @@ def serve(config_file: str | None, **flags: Any) -> None:
 
     try:
         settings = config.load(flags, config_file=config_file)
+        from batchd.backends import router
+
+        router.check(settings)  # a bad routing table stops the start with a clear message
     except exceptions.ConfigError as exc:
         click.echo(f"batchd: {exc.message}", err=True)
         sys.exit(2)
     server.serve(settings)
+
+
+def _worker_options(fn: Any) -> Any:
+    return _settings_options(fn, skip=frozenset({"host", "port"}))
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML settings file [env BATCHD_CONFIG].",
+)
+@_worker_options
+def worker(config_file: str | None, **flags: Any) -> None:
+    """Run the engine without the API, sharing a PostgreSQL --database-url with other processes."""
+    from batchd import worker as worker_module
+
+    try:
+        settings = config.load(flags, config_file=config_file)
+        from batchd.backends import router
+
+        router.check(settings)
+        worker_module.check(settings)
+    except exceptions.ConfigError as exc:
+        click.echo(f"batchd: {exc.message}", err=True)
+        sys.exit(2)
+    try:
+        worker_module.main(settings)
+    except exceptions.StoreError as exc:
+        click.echo(f"batchd: {exc.message}", err=True)
+        sys.exit(1)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from batchd import exceptions
+from batchd import exceptions, routes
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -138,6 +138,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Treat everything the real API rejects (incl. the seed shorthand) as errored.",
     ),
     Setting("concurrency", DEFAULT_CONCURRENCY, int, "Most backend calls in flight per process."),
+    Setting(
+        "fleet_concurrency",
+        0,
+        int,
+        "PostgreSQL: most requests running at once across all processes (0: no fleet limit).",
+    ),
     Setting("claim_chunk", DEFAULT_CLAIM_CHUNK, int, "Requests claimed per store round trip."),
     Setting("lease", DEFAULT_LEASE, parse_duration, "How long a claim holds without a heartbeat."),
     Setting(
@@ -165,6 +171,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sim_latency", 0.0, parse_duration, "Simulator: latency per request."),
     Setting("sim_token_latency", 0.0, parse_duration, "Simulator: latency per output token."),
     Setting("log_level", "info", str, "Log level: debug, info, warning, error."),
+    Setting(
+        "group_prefixes",
+        False,
+        parse_bool,
+        "Dispatch requests that share a prompt prefix together (see docs/backends.md).",
+    ),
+    Setting("gguf", "", str, "Run llama.cpp inside batchd on this GGUF file; every model routes to it."),
+    Setting("gguf_parallel", 4, int, "--gguf: parallel slots, i.e. calls in flight to llama.cpp."),
+    Setting("gguf_ctx", 4096, int, "--gguf: context size of each slot, in tokens."),
+    Setting("gguf_threads", 0, int, "--gguf: CPU threads for llama.cpp (0: its default)."),
+    Setting(
+        "routes",
+        (),
+        routes.parse_routes,
+        "Routing table: [[routes]] tables in the config file, or a JSON array of them.",
+        flag=False,
+    ),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -184,6 +207,7 @@ class Settings:
     expiry_grace: float = DEFAULT_EXPIRY_GRACE
     strict: bool = False
     concurrency: int = DEFAULT_CONCURRENCY
+    fleet_concurrency: int = 0  # requests running at once across every process; 0: unlimited
     claim_chunk: int = DEFAULT_CLAIM_CHUNK
     lease: float = DEFAULT_LEASE
     maintenance_interval: float = DEFAULT_MAINTENANCE_INTERVAL
@@ -196,6 +220,12 @@ class Settings:
     sim_latency: float = 0.0
     sim_token_latency: float = 0.0
     log_level: str = "info"
+    group_prefixes: bool = False
+    gguf: str = ""
+    gguf_parallel: int = 4
+    gguf_ctx: int = 4096
+    gguf_threads: int = 0
+    routes: tuple[routes.RouteConfig, ...] = ()
 
     def __repr__(self) -> str:
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
@@ -219,9 +249,13 @@ class Settings:
             "claim_chunk",
             "max_attempts",
             "max_claims",
+            "gguf_parallel",
+            "gguf_ctx",
         ):
             if getattr(self, name) < 1:
                 raise exceptions.ConfigError(f"{name}: must be at least 1")
+        if self.fleet_concurrency < 0:
+            raise exceptions.ConfigError("fleet_concurrency: must be 0 (no limit) or more")
         for name in ("batch_lifetime", "retention", "lease", "maintenance_interval"):
             if getattr(self, name) <= 0:
                 raise exceptions.ConfigError(f"{name}: must be positive")
@@ -260,7 +294,10 @@ def load(
                 table = tomllib.load(fh)
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise exceptions.ConfigError(f"config file {config_file}: {exc}") from exc
-        for key, value in table.get("batchd", table).items():
+        section = table.get("batchd", table)
+        if section is not table and "routes" in table and "routes" not in section:
+            section = {**section, "routes": table["routes"]}  # [[routes]] next to [batchd]
+        for key, value in section.items():
             if key not in _BY_NAME:
                 if isinstance(value, dict | list):
                     continue  # sections such as [[routes]] belong to other readers

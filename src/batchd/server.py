@@ -20,19 +20,23 @@ logger = logging.getLogger("batchd")
 
 def build_app(settings: Settings) -> Starlette:
     """The ASGI app; its lifespan opens the store and runs the engine."""
-    the_store = store.open_store(settings.store_url)
+    the_store = store.open_store(settings.store_url, fleet_concurrency=settings.fleet_concurrency)
     app = api.create_app(settings, the_store)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         await the_store.open()
         router = Router.from_settings(settings)
-        engine = Dispatcher(settings, the_store, router)
+        engine = Dispatcher(settings, the_store, router, metrics=app.state.metrics)
         # A SQLite file is locked to this process, so any lease left in it is from a dead one.
         await engine.start(recover_all=settings.store_url.startswith("sqlite"))
         app.state.engine = engine
+        app.state.router = router  # /v1/messages and /v1/models use the same routes
         logger.info(
-            "batchd ready on http://%s:%d (store %s)", settings.host, settings.port, settings.store_url
+            "batchd ready on http://%s:%d (store %s)",
+            settings.host,
+            settings.port,
+            store.redacted_url(settings.store_url),
         )
         try:
             yield
@@ -57,7 +61,7 @@ def serve(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
-        access_log=settings.log_level.lower() == "debug",
+        access_log=False,  # batchd.access logs each request with its request id instead
         lifespan="on",
         timeout_graceful_shutdown=10,
     )

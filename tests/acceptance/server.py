@@ -83,3 +83,50 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait(10)
+
+
+class WorkerProcess:
+    """A real `batchd worker` process (no HTTP port): ready once it logs that it is."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("BATCHD_", "ANTHROPIC_"))}
+        self.env.update({**(env or {}), "BATCHD_LOG_LEVEL": "info"})
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / "worker.log"
+
+    def start(self, wait: bool = True) -> WorkerProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        starts = self.log().count("ready (store")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "batchd", "worker"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while wait and self.log().count("ready (store") == starts:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"batchd worker exited with {self.proc.returncode}:\n{self.log()}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"batchd worker did not start within {STARTUP_TIMEOUT}s:\n{self.log()}")
+            time.sleep(0.05)
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(10)

@@ -177,4 +177,7 @@ def test_openapi_describes_every_route(server: ServerProcess) -> None:
         "/v1/messages/batches/{message_batch_id}",
         "/v1/messages/batches/{message_batch_id}/cancel",
         "/v1/messages/batches/{message_batch_id}/results",
+        "/v1/messages",
+        "/v1/models",
+        "/v1/models/{model_id}",
     }

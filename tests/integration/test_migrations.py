@@ -3,6 +3,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from batchd.store import queries
 from batchd.store.sqlite_db import migrate
 
@@ -16,8 +18,10 @@ def test_fresh_database_gets_every_migration_once(tmp_path: Path) -> None:
     latest = max(v for v, _ in queries.migrations("sqlite"))
     assert migrate(conn, "sqlite") == latest
     assert {"batches", "requests", "results", "schema_version"} <= tables(conn)
-    conn.execute("INSERT INTO batches (id, workspace, status, created_at, expires_at, n_processing) "
-                 "VALUES ('b', 'w', 'in_progress', 0, 1, 0)")
+    conn.execute(
+        "INSERT INTO batches (id, workspace, status, created_at, expires_at, n_processing) "
+        "VALUES ('b', 'w', 'in_progress', 0, 1, 0)"
+    )
     assert migrate(conn, "sqlite") == latest  # idempotent: nothing re-applied, nothing lost
     assert conn.execute("SELECT count(*) FROM batches").fetchone()[0] == 1
     assert [r[0] for r in conn.execute("SELECT version FROM schema_version")] == [
@@ -25,12 +29,16 @@ def test_fresh_database_gets_every_migration_once(tmp_path: Path) -> None:
     ]
 
 
-def test_migrations_are_numbered_without_gaps() -> None:
-    versions = [v for v, _ in queries.migrations("sqlite")]
-    assert versions == list(range(1, len(versions) + 1))
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
+def test_migrations_are_numbered_without_gaps(dialect: str) -> None:
+    versions = [v for v, _ in queries.migrations(dialect)]
+    assert versions and versions == list(range(1, len(versions) + 1))
 
 
 def test_named_queries_load() -> None:
     q = queries.load("sqlite")
     assert {"claim", "finish_requests", "insert_result", "close_pending", "results_page"} <= set(q)
+    assert all(sql and not sql.endswith(";") for sql in q.values())
+    q = queries.load("postgres")
+    assert {"claim", "finish_requests", "insert_results", "close_state", "results_page"} <= set(q)
     assert all(sql and not sql.endswith(";") for sql in q.values())

@@ -11,17 +11,26 @@ import pytest
 
 from batchd import exceptions, models
 from batchd.store import Store, open_store
+from tests.integration import pg
 
 WS = "ws"
 NOW = 1_800_000_000.0
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    s = open_store(f"sqlite:///{tmp_path / 'contract.db'}")
+    if request.param == "sqlite":
+        s = open_store(f"sqlite:///{tmp_path / 'contract.db'}")
+        await s.open()
+        yield s
+        await s.aclose()
+        return
+    name, url = await pg.create_database()
+    s = open_store(url)
     await s.open()
     yield s
     await s.aclose()
+    await pg.drop_database(name)
 
 
 async def make(
@@ -214,6 +223,26 @@ async def test_results_stream_in_chunks_with_one_line_each(store: Store) -> None
     assert len(chunks) >= 2  # streamed, not built whole
     got = [orjson.loads(line)["custom_id"] for c in chunks for line in c.splitlines()]
     assert sorted(got) == sorted(f"c{i}" for i in range(10_000))
+
+
+async def test_list_results_pages_and_filters(store: Store) -> None:
+    batch = await make(store, 5)
+    claimed = await store.claim_requests("w", 2, now=NOW, lease=10)
+    await store.complete_requests([ok(claimed[0])], now=NOW)
+    page, more = await store.list_results(WS, batch.id, limit=3)
+    assert [e.index for e in page] == [0, 1, 2] and more
+    assert page[0].result_type is models.ResultType.SUCCEEDED and page[0].line
+    assert orjson.loads(page[0].line)["custom_id"] == "c0"
+    assert page[1].state is models.RequestState.RUNNING and page[1].line is None
+    assert page[2].state is models.RequestState.PENDING and page[2].result_type is None
+    page, more = await store.list_results(WS, batch.id, after_index=2, limit=3)
+    assert [e.index for e in page] == [3, 4] and not more
+    page, _ = await store.list_results(WS, batch.id, custom_id="c4")
+    assert [e.custom_id for e in page] == ["c4"]
+    page, _ = await store.list_results(WS, batch.id, result_type=models.ResultType.SUCCEEDED)
+    assert [e.index for e in page] == [0]
+    with pytest.raises(exceptions.BatchNotFound):
+        await store.list_results("other", batch.id)
 
 
 async def test_reopen_keeps_everything(tmp_path: Path) -> None:

@@ -52,7 +52,9 @@ BODY = b'{"requests":[{"custom_id":"a","params":{}}]}'
         (exceptions.InvalidBatchState(), 400, "invalid_request_error"),
     ],
 )
-def test_envelope_on_every_route(method: str, path: str, exc: Exception, status: int, error_type: str) -> None:
+def test_envelope_on_every_route(
+    method: str, path: str, exc: Exception, status: int, error_type: str
+) -> None:
     app = create_app(config.Settings(), BrokenStore(exc))  # type: ignore[arg-type]
     with TestClient(app, raise_server_exceptions=False) as client:
         r = client.request(method, path, content=BODY if method == "POST" else None)
@@ -70,7 +72,9 @@ def test_auth_is_checked_first_on_every_route(method: str, path: str) -> None:
     settings = config.Settings(api_keys={"good": "w"})
     app = create_app(settings, BrokenStore(RuntimeError("must not be reached")))  # type: ignore[arg-type]
     with TestClient(app) as client:
-        r = client.request(method, path, headers={"x-api-key": "bad"}, content=BODY if method == "POST" else None)
+        r = client.request(
+            method, path, headers={"x-api-key": "bad"}, content=BODY if method == "POST" else None
+        )
     assert r.status_code == 401
     assert r.json()["error"] == {"type": "authentication_error", "message": "invalid x-api-key"}
 

@@ -58,6 +58,7 @@ async def create(request: Request) -> Response:
         now=now,
         expires_at=now + settings.batch_lifetime,
     )
+    request.app.state.metrics.batch_created(len(parsed.requests), len(body))
     del parsed, body
     engine = request.app.state.engine
     if engine is not None:

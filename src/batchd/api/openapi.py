@@ -167,6 +167,39 @@ def document() -> dict[str, Any]:
             ),
         },
     }
+    paths["/v1/messages"] = {
+        "post": _op(
+            "createMessage",
+            "Create a message now through the same routes as batches (stream: true answers with SSE)",
+            {"200": _ok({"type": "object", "description": "An Anthropic Message object"})},
+            requestBody={
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"type": "object", "description": "Messages API params"}}
+                },
+            },
+        )
+    }
+    model = {
+        "type": "object",
+        "required": ["id", "type"],
+        "properties": {"id": {"type": "string"}, "type": {"const": "model"}},
+    }
+    paths["/v1/models"] = {
+        "get": _op(
+            "listModels",
+            "The models the routing table serves",
+            {"200": _ok({"type": "object", "properties": {"data": {"type": "array", "items": model}}})},
+        )
+    }
+    paths["/v1/models/{model_id}"] = {
+        "get": _op(
+            "retrieveModel",
+            "One routed model",
+            {"200": _ok(model)},
+            parameters=[{"name": "model_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        )
+    }
     return {
         "openapi": "3.1.0",
         "info": {"title": "batchd Message Batches API", "version": __version__},

@@ -19,9 +19,11 @@ from typing import Any
 import orjson
 
 from batchd import exceptions, models, params
+from batchd.backends import prefix
 from batchd.backends.router import Router
 from batchd.config import Settings
 from batchd.engine import outcomes, retry
+from batchd.metrics import Metrics
 from batchd.store import Store
 
 logger = logging.getLogger("batchd.engine")
@@ -33,8 +35,11 @@ STOP_GRACE = 5.0  # seconds in-flight requests get to finish on shutdown
 
 
 class Dispatcher:
-    def __init__(self, settings: Settings, store: Store, router: Router) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, router: Router, metrics: Metrics | None = None
+    ) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self.store = store
         self.router = router
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{models.new_request_id()[4:12]}"
@@ -47,6 +52,7 @@ class Dispatcher:
         self._timed_out: set[asyncio.Task[Any]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
+        self.metrics.watch_engine(lambda: len(self._inflight), lambda: len(self._deadlines))
 
     def wake(self) -> None:
         """New work exists: claim now rather than at the next poll."""
@@ -61,6 +67,9 @@ class Dispatcher:
         now = time.time()
         await self.store.recover_leases(now=now, everything=recover_all)
         await self._maintain(now)
+        listen = getattr(self.store, "listen", None)  # PostgreSQL: other processes announce new work
+        if listen is not None:
+            await listen(self.wake)
         self._loops = [
             asyncio.create_task(self._claim_loop(), name="batchd claim loop"),
             asyncio.create_task(self._write_loop(), name="batchd result writer"),
@@ -108,6 +117,9 @@ class Dispatcher:
                 logger.warning("claim failed, retrying: %s", exc)
                 await asyncio.sleep(IDLE_POLL)
                 continue
+            self.metrics.claimed(len(claimed))
+            if self.settings.group_prefixes:
+                claimed = prefix.order(claimed)  # shared prompt prefixes run together (prefix caches)
             for req in claimed:
                 task = asyncio.create_task(self._run(req), name=f"dispatch {req.batch_id}/{req.custom_id}")
                 self._inflight.add(task)
@@ -125,6 +137,7 @@ class Dispatcher:
 
     async def _run(self, req: models.ClaimedRequest) -> None:
         attempt = 0
+        model: object = None
         try:
             if req.claims >= self.settings.max_claims:
                 # Every earlier worker died while running it: do not let it take down another.
@@ -138,6 +151,7 @@ class Dispatcher:
                 strict=self.settings.strict,
                 default_thinking_budget=self.settings.thinking_budget,
             )
+            model = prepared["model"]
             route = self.router.route(prepared["model"])
             while True:
                 attempt += 1
@@ -158,6 +172,7 @@ class Dispatcher:
                         deadline=req.expires_at,
                     ):
                         raise
+                    self.metrics.retry(exc.error_type)
                     logger.debug("retrying %s/%s in %.2fs: %s", req.batch_id, req.custom_id, delay, exc)
                     await asyncio.sleep(delay)
         except (exceptions.InvalidParams, exceptions.BackendError) as exc:
@@ -169,13 +184,15 @@ class Dispatcher:
             outcome = outcomes.errored(req, exceptions.BatchdError(f"Internal error: {exc}"))
         self._results.append(outcome)
         self._have_results.set()
+        self.metrics.result(outcome.result_type, model)
 
     async def _call(self, backend: Any, prepared: dict[str, Any], attempt: int) -> dict[str, Any]:
         # One watchdog enforces every call's deadline: far cheaper per call than a timeout
         # context, which matters at thousands of requests a second.
         task = asyncio.current_task()
         assert task is not None
-        self._deadlines[task] = time.monotonic() + self.settings.request_timeout
+        start = time.monotonic()
+        self._deadlines[task] = start + self.settings.request_timeout
         try:
             message: dict[str, Any] = await backend.create_message(prepared, attempt=attempt)
             return message
@@ -189,6 +206,7 @@ class Dispatcher:
             ) from None
         finally:
             del self._deadlines[task]
+            self.metrics.backend_latency(prepared.get("model"), time.monotonic() - start)
 
     async def _watchdog_loop(self) -> None:
         interval = min(1.0, self.settings.request_timeout / 4)

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import urllib.parse
+
 from batchd import exceptions
 from batchd.store.base import Store
 
 
-def open_store(url: str) -> Store:
-    """A Store for `sqlite:///path` (or a bare path). PostgreSQL arrives with the scale-out work."""
+def open_store(url: str, *, fleet_concurrency: int = 0) -> Store:
+    """A Store for `sqlite:///path` (or a bare path) or `postgresql://...`.
+
+    fleet_concurrency: PostgreSQL only; most requests running at once across every process.
+    """
     if url.startswith("sqlite:///"):
         from batchd.store.sqlite import SQLiteStore
 
         return SQLiteStore(url.removeprefix("sqlite:///"))
     if url.startswith(("postgresql://", "postgres://")):
-        raise exceptions.ConfigError("database_url: PostgreSQL is not supported yet")
+        try:
+            from batchd.store.postgres import PostgresStore
+        except ImportError as exc:  # pragma: no cover - the driver is an optional extra
+            raise exceptions.ConfigError(
+                "database_url: PostgreSQL needs the asyncpg driver (pip install 'batchd[postgres]')"
+            ) from exc
+        return PostgresStore(url, fleet_concurrency=fleet_concurrency)
     if "://" not in url:
         from batchd.store.sqlite import SQLiteStore
 
@@ -21,4 +32,13 @@ def open_store(url: str) -> Store:
     raise exceptions.ConfigError(f"database_url: unsupported scheme in {url!r}")
 
 
-__all__ = ["Store", "open_store"]
+def redacted_url(url: str) -> str:
+    """The store URL without its password, for logs."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(":" + parts.password + "@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+__all__ = ["Store", "open_store", "redacted_url"]

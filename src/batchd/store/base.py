@@ -5,10 +5,14 @@ Invariants the implementations enforce (see ARCHITECTURE.md):
 - the transaction that writes results also moves `request_counts` and ends the batch when
   nothing is pending or running, so counts always add up and `ended` means done;
 - `create_batch` returns only after every request is durably committed.
+
+A store shared by several processes (PostgreSQL) also offers `async def listen(callback)`: it calls
+`callback()` whenever any process announces new work; the dispatcher uses it when present.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
@@ -72,3 +76,36 @@ class Store(Protocol):
     async def expire_due(self, *, now: float, grace: float) -> int: ...
 
     async def archive_due(self, *, now: float, retention: float) -> int: ...
+
+    # -- dashboard side (added for issue 5) -----------------------------------------------
+
+    async def list_results(
+        self,
+        workspace: str,
+        batch_id: str,
+        *,
+        after_index: int | None = None,
+        limit: int = 50,
+        custom_id: str | None = None,
+        result_type: models.ResultType | None = None,
+    ) -> tuple[list[RequestEntry], bool]:
+        """One page of a batch's requests in create order, each with its result line if it has one.
+
+        after_index: only requests whose `index` (position in the create body) is greater.
+        custom_id: only the request with exactly this custom_id.
+        result_type: only requests that have a result of this type.
+        Returns (page, has_more). Raises BatchNotFound (unknown id or another workspace's
+        batch). An archived batch has no rows left and returns ([], False).
+        """
+        ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RequestEntry:
+    """One request of a batch as the dashboard lists it."""
+
+    index: int  #: position in the create body
+    custom_id: str
+    state: models.RequestState
+    result_type: models.ResultType | None  #: None until the request has its result
+    line: bytes | None  #: the request's results JSONL line (newline included), once it has one

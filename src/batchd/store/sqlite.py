@@ -11,6 +11,7 @@ import orjson
 
 from batchd import exceptions, models
 from batchd.store import queries
+from batchd.store.base import RequestEntry
 from batchd.store.sqlite_db import Database
 
 Q = queries.load("sqlite")
@@ -262,6 +263,22 @@ class SQLiteStore:
                 conn.execute("UPDATE batches SET archived_at = ? WHERE seq = ?", (now, seq))
         return len(seqs)
 
+    # -- dashboard side -------------------------------------------------------------------
+
+    async def list_results(
+        self,
+        workspace: str,
+        batch_id: str,
+        *,
+        after_index: int | None = None,
+        limit: int = 50,
+        custom_id: str | None = None,
+        result_type: models.ResultType | None = None,
+    ) -> tuple[list[RequestEntry], bool]:
+        return await self.db.read(
+            _list_results, workspace, batch_id, after_index, limit, custom_id, result_type
+        )
+
 
 def _json_list(items: Iterable[str | int]) -> str:
     return orjson.dumps(list(items)).decode()
@@ -324,3 +341,32 @@ def _results_page(conn: sqlite3.Connection, last: int, high: int) -> tuple[bytes
     if not rows:
         return b"", last
     return b"".join(r[1] for r in rows), rows[-1][0]
+
+
+def _list_results(
+    conn: sqlite3.Connection,
+    workspace: str,
+    batch_id: str,
+    after_index: int | None,
+    limit: int,
+    custom_id: str | None,
+    result_type: models.ResultType | None,
+) -> tuple[list[RequestEntry], bool]:
+    low, high = _key_range(_fetch_batch(conn, workspace, batch_id)[0])
+    after = low - 1 if after_index is None else low + after_index
+    kind = None if result_type is None else result_type.value
+    rows = conn.execute(
+        Q["list_results"], (after, high, custom_id, custom_id, kind, kind, limit + 1)
+    ).fetchall()
+    mask = (1 << KEY_BITS) - 1
+    entries = [
+        RequestEntry(
+            index=r[0] & mask,
+            custom_id=r[1],
+            state=models.RequestState(r[2]),
+            result_type=None if r[3] is None else models.ResultType(r[3]),
+            line=r[4],
+        )
+        for r in rows[:limit]
+    ]
+    return entries, len(rows) > limit

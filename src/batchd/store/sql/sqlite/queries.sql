@@ -64,3 +64,12 @@ SELECT seq FROM batches WHERE archived_at IS NULL AND status = 'ended' AND creat
 
 -- name: results_page
 SELECT key, line FROM results WHERE key > ? AND key <= ? ORDER BY key LIMIT ?;
+
+-- name: list_results
+-- One page of a batch's requests (key range), each with its result if any; optional filters.
+SELECT r.key, r.custom_id, r.state, s.type, s.line
+FROM requests r LEFT JOIN results s ON s.key = r.key
+WHERE r.key > ? AND r.key <= ?
+    AND (? IS NULL OR r.custom_id = ?)
+    AND (? IS NULL OR s.type = ?)
+ORDER BY r.key LIMIT ?;
