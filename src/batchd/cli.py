@@ -32,28 +32,39 @@ def main() -> None:
 client_cli.register(main)  # submit, ls, show, watch, results, cancel, delete
 
 
-@main.command()
-@click.option(
+_config_option = click.option(
     "--config",
     "config_file",
     type=click.Path(dir_okay=False),
     default=None,
     help="TOML settings file [env BATCHD_CONFIG].",
 )
+
+
+def _settings(flags: dict[str, Any], config_file: str | None, *, worker: bool = False) -> config.Settings:
+    """Settings from flags, env and file, checked; a bad one ends the command with exit 2."""
+    from batchd import worker as worker_module
+    from batchd.backends import router
+
+    try:
+        settings = config.load(flags, config_file=config_file)
+        router.check(settings)  # a bad routing table stops the start with a clear message
+        if worker:
+            worker_module.check(settings)
+    except exceptions.ConfigError as exc:
+        click.echo(f"batchd: {exc.message}", err=True)
+        sys.exit(2)
+    return settings
+
+
+@main.command()
+@_config_option
 @_settings_options
 def serve(config_file: str | None, **flags: Any) -> None:
     """Run the HTTP API and the engine (SQLite under --data-dir by default)."""
     from batchd import server
 
-    try:
-        settings = config.load(flags, config_file=config_file)
-        from batchd.backends import router
-
-        router.check(settings)  # a bad routing table stops the start with a clear message
-    except exceptions.ConfigError as exc:
-        click.echo(f"batchd: {exc.message}", err=True)
-        sys.exit(2)
-    server.serve(settings)
+    server.serve(_settings(flags, config_file))
 
 
 def _worker_options(fn: Any) -> Any:
@@ -61,27 +72,13 @@ def _worker_options(fn: Any) -> Any:
 
 
 @main.command()
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="TOML settings file [env BATCHD_CONFIG].",
-)
+@_config_option
 @_worker_options
 def worker(config_file: str | None, **flags: Any) -> None:
     """Run the engine without the API, sharing a PostgreSQL --database-url with other processes."""
     from batchd import worker as worker_module
 
-    try:
-        settings = config.load(flags, config_file=config_file)
-        from batchd.backends import router
-
-        router.check(settings)
-        worker_module.check(settings)
-    except exceptions.ConfigError as exc:
-        click.echo(f"batchd: {exc.message}", err=True)
-        sys.exit(2)
+    settings = _settings(flags, config_file, worker=True)
     try:
         worker_module.main(settings)
     except exceptions.StoreError as exc:

@@ -21,10 +21,9 @@ from typing import Any
 import asyncpg
 
 from batchd import exceptions, models
-from batchd.store import queries
+from batchd.store import layout, queries
 from batchd.store.base import RequestEntry
 from batchd.store.postgres_db import Database
-from batchd.store.sqlite import _TYPE_COLUMN, KEY_BITS, RESULTS_PAGE, _batch, _key_range, render_line
 
 Q = queries.load("postgres")
 EXPIRE_LOCK, RECOVER_LOCK, ARCHIVE_LOCK = 7439002, 7439003, 7439004  # advisory lock keys of the sweeps
@@ -81,7 +80,7 @@ class PostgresStore:
             seq = await conn.fetchval(
                 Q["insert_batch"], batch_id, workspace, now, expires_at, len(custom_ids)
             )
-            base = seq << KEY_BITS
+            base = seq << layout.KEY_BITS
             await conn.copy_records_to_table(
                 "requests",
                 records=zip(range(base, base + len(custom_ids)), custom_ids, params, strict=True),
@@ -99,7 +98,7 @@ class PostgresStore:
 
     async def get_batch(self, workspace: str, batch_id: str) -> models.Batch:
         async with self.db.connection() as conn:
-            return _batch(await _fetch_batch(conn, workspace, batch_id))
+            return layout.batch(await _fetch_batch(conn, workspace, batch_id))
 
     async def list_batches(
         self,
@@ -113,13 +112,13 @@ class PostgresStore:
             if before_id is not None:
                 pivot = (await _fetch_batch(conn, workspace, before_id))[0]
                 rows = await conn.fetch(Q["list_before"], workspace, pivot, limit + 1)
-                return [_batch(r) for r in reversed(rows[:limit])], len(rows) > limit
+                return [layout.batch(r) for r in reversed(rows[:limit])], len(rows) > limit
             if after_id is not None:
                 pivot = (await _fetch_batch(conn, workspace, after_id))[0]
                 rows = await conn.fetch(Q["list_after"], workspace, pivot, limit + 1)
             else:
                 rows = await conn.fetch(Q["list_first"], workspace, limit + 1)
-        return [_batch(r) for r in rows[:limit]], len(rows) > limit
+        return [layout.batch(r) for r in rows[:limit]], len(rows) > limit
 
     async def cancel_batch(self, workspace: str, batch_id: str, now: float) -> models.Batch:
         async with self.db.transaction() as conn:
@@ -131,7 +130,7 @@ class PostgresStore:
             if row[3] == models.ProcessingStatus.IN_PROGRESS:
                 await conn.execute(Q["set_canceling"], row[0], now)
                 await _close_state(conn, row[0], models.RequestState.PENDING, models.ResultType.CANCELED, now)
-            return _batch(await _fetch_batch(conn, workspace, batch_id))
+            return layout.batch(await _fetch_batch(conn, workspace, batch_id))
 
     async def delete_batch(self, workspace: str, batch_id: str) -> None:
         async with self.db.transaction() as conn:
@@ -147,21 +146,13 @@ class PostgresStore:
     async def iter_results(self, workspace: str, batch_id: str) -> AsyncIterator[bytes]:
         async with self.db.connection() as conn:
             row = await _fetch_batch(conn, workspace, batch_id)
-        if row[8] is not None:
-            raise exceptions.BatchNotFound(
-                f"results of message batch {batch_id} were archived and are no longer available"
-            )
-        if row[3] != models.ProcessingStatus.ENDED:
-            raise exceptions.InvalidBatchState(
-                f"message batch {batch_id} has not ended yet; results are available once "
-                "processing_status is ended"
-            )
-        low, high = _key_range(row[0])
+        layout.check_results_available(row, batch_id)
+        low, high = layout.key_range(row[0])
         last = low - 1
         while True:
             # Keyset pages, one short query each: constant memory, no long-lived cursor.
             async with self.db.connection() as conn:
-                rows = await conn.fetch(Q["results_page"], last, high, RESULTS_PAGE)
+                rows = await conn.fetch(Q["results_page"], last, high, layout.RESULTS_PAGE)
             if not rows:
                 return
             last = rows[-1][0]
@@ -180,7 +171,7 @@ class PostgresStore:
                 if limit <= 0:
                     return []
             rows = await self._claim(conn, now, limit, worker_id, now + lease)
-        mask = (1 << KEY_BITS) - 1
+        mask = (1 << layout.KEY_BITS) - 1
         return [
             models.ClaimedRequest(
                 batch_id=r[1], index=r[0] & mask, custom_id=r[2], params=r[3], claims=r[4], expires_at=r[5]
@@ -217,7 +208,9 @@ class PostgresStore:
             return 0
         async with self.db.transaction() as conn:
             seqs = dict(await conn.fetch(Q["lock_batches_by_id"], list({o.batch_id for o in outcomes})))
-            by_key = {(seqs[o.batch_id] << KEY_BITS) | o.index: o for o in outcomes if o.batch_id in seqs}
+            by_key = {
+                (seqs[o.batch_id] << layout.KEY_BITS) | o.index: o for o in outcomes if o.batch_id in seqs
+            }
             # Only requests without a result yet move to done: the first result is final.
             finished = await conn.fetch(Q["finish_requests"], list(by_key))
             if not finished:
@@ -228,10 +221,10 @@ class PostgresStore:
                 o = by_key[key]
                 keys.append(key)
                 types.append(o.result_type.value)
-                rendered.append(render_line(o.custom_id, o.result))
-                counts = moved[key >> KEY_BITS]
+                rendered.append(layout.render_line(o.custom_id, o.result))
+                counts = moved[key >> layout.KEY_BITS]
                 counts[0] += 1
-                counts[1 + _TYPE_COLUMN[o.result_type]] += 1
+                counts[1 + layout.TYPE_COLUMN[o.result_type]] += 1
             await conn.execute(Q["insert_results"], keys, types, rendered)
             for seq in sorted(moved):
                 await conn.execute(Q["move_counts"], seq, *moved[seq])
@@ -297,11 +290,11 @@ class PostgresStore:
         result_type: models.ResultType | None = None,
     ) -> tuple[list[RequestEntry], bool]:
         async with self.db.connection() as conn:
-            low, high = _key_range((await _fetch_batch(conn, workspace, batch_id))[0])
+            low, high = layout.key_range((await _fetch_batch(conn, workspace, batch_id))[0])
             after = low - 1 if after_index is None else low + after_index
             kind = None if result_type is None else result_type.value
             rows = await conn.fetch(Q["list_results"], after, high, custom_id, kind, limit + 1)
-        mask = (1 << KEY_BITS) - 1
+        mask = (1 << layout.KEY_BITS) - 1
         entries = [
             RequestEntry(
                 index=r[0] & mask,
@@ -322,18 +315,18 @@ async def _close_state(
 
     The caller holds the batch row lock.
     """
-    low, high = _key_range(seq)
+    low, high = layout.key_range(seq)
     n: int = await conn.fetchval(Q["close_state"], low, high, int(state), result.value)
     if n:
         deltas = [0, 0, 0, 0]
-        deltas[_TYPE_COLUMN[result]] = n
+        deltas[layout.TYPE_COLUMN[result]] = n
         await conn.execute(Q["move_counts"], seq, n, *deltas)
     await conn.execute(Q["end_if_done"], seq, now)
     return n
 
 
 async def _drop_rows(conn: asyncpg.Connection, seq: int) -> None:
-    low, high = _key_range(seq)
+    low, high = layout.key_range(seq)
     await conn.execute(Q["delete_results"], low, high)
     await conn.execute(Q["delete_requests"], low, high)
 

@@ -10,37 +10,12 @@ from typing import Any
 import orjson
 
 from batchd import exceptions, models
-from batchd.store import queries
+from batchd.store import layout, queries
 from batchd.store.base import RequestEntry
 from batchd.store.sqlite_db import Database
 
 Q = queries.load("sqlite")
-KEY_BITS = 32  # a request's key is batch seq << 32 | index
-RESULTS_PAGE = 4096  # rows per results chunk (~4 MB for 1 KB results)
-_TYPE_COLUMN = {t: i for i, t in enumerate(models.ResultType)}
 _BATCH_SELECT = "SELECT " + Q["batch_columns"] + " FROM batches"
-
-
-def _batch(row: Sequence[Any]) -> models.Batch:
-    return models.Batch(
-        id=row[1],
-        workspace=row[2],
-        processing_status=models.ProcessingStatus(row[3]),
-        created_at=row[4],
-        expires_at=row[5],
-        ended_at=row[6],
-        cancel_initiated_at=row[7],
-        archived_at=row[8],
-        request_counts=models.RequestCounts(row[9], row[10], row[11], row[12], row[13]),
-    )
-
-
-def _key_range(seq: int) -> tuple[int, int]:
-    return seq << KEY_BITS, ((seq + 1) << KEY_BITS) - 1
-
-
-def render_line(custom_id: str, result: bytes) -> bytes:
-    return b'{"custom_id":"' + custom_id.encode() + b'","result":' + result + b"}\n"
 
 
 class SQLiteStore:
@@ -85,7 +60,7 @@ class SQLiteStore:
     ) -> models.Batch:
         with self.db.transaction(durable=True) as conn:
             cur = conn.execute(Q["insert_batch"], (batch_id, workspace, now, expires_at, len(custom_ids)))
-            base = (cur.lastrowid or 0) << KEY_BITS
+            base = (cur.lastrowid or 0) << layout.KEY_BITS
             conn.executemany(
                 Q["insert_request"],
                 zip(range(base, base + len(custom_ids)), custom_ids, params, strict=True),
@@ -101,7 +76,7 @@ class SQLiteStore:
 
     async def get_batch(self, workspace: str, batch_id: str) -> models.Batch:
         row = await self.db.read(_fetch_batch, workspace, batch_id)
-        return _batch(row)
+        return layout.batch(row)
 
     async def list_batches(
         self,
@@ -112,7 +87,7 @@ class SQLiteStore:
         limit: int = 20,
     ) -> tuple[list[models.Batch], bool]:
         rows, has_more = await self.db.read(_list, workspace, after_id, before_id, limit)
-        return [_batch(r) for r in rows], has_more
+        return [layout.batch(r) for r in rows], has_more
 
     async def cancel_batch(self, workspace: str, batch_id: str, now: float) -> models.Batch:
         return await self.db.write(self._cancel, workspace, batch_id, now)
@@ -130,7 +105,7 @@ class SQLiteStore:
                     (now, row[0]),
                 )
                 _close_state(conn, row[0], models.RequestState.PENDING, models.ResultType.CANCELED, now)
-            return _batch(_fetch_batch(conn, workspace, batch_id))
+            return layout.batch(_fetch_batch(conn, workspace, batch_id))
 
     async def delete_batch(self, workspace: str, batch_id: str) -> None:
         await self.db.write(self._delete, workspace, batch_id)
@@ -148,16 +123,8 @@ class SQLiteStore:
 
     async def iter_results(self, workspace: str, batch_id: str) -> AsyncIterator[bytes]:
         row = await self.db.read(_fetch_batch, workspace, batch_id)
-        if row[8] is not None:
-            raise exceptions.BatchNotFound(
-                f"results of message batch {batch_id} were archived and are no longer available"
-            )
-        if row[3] != models.ProcessingStatus.ENDED:
-            raise exceptions.InvalidBatchState(
-                f"message batch {batch_id} has not ended yet; results are available once "
-                "processing_status is ended"
-            )
-        low, high = _key_range(row[0])
+        layout.check_results_available(row, batch_id)
+        low, high = layout.key_range(row[0])
         last = low - 1
         while True:
             chunk, last = await self.db.read(_results_page, last, high)
@@ -179,7 +146,7 @@ class SQLiteStore:
                 return []
             until = now + lease
             conn.execute(Q["lease"], (worker_id, until, _json_list(r[0] for r in rows)))
-        mask = (1 << KEY_BITS) - 1
+        mask = (1 << layout.KEY_BITS) - 1
         return [
             models.ClaimedRequest(
                 batch_id=r[1],
@@ -205,7 +172,9 @@ class SQLiteStore:
                     (_json_list({o.batch_id for o in outcomes}),),
                 ).fetchall()
             )
-            by_key = {(seqs[o.batch_id] << KEY_BITS) | o.index: o for o in outcomes if o.batch_id in seqs}
+            by_key = {
+                (seqs[o.batch_id] << layout.KEY_BITS) | o.index: o for o in outcomes if o.batch_id in seqs
+            }
             # Only requests without a result yet move to done: the first result is final.
             finished = conn.execute(Q["finish_requests"], (_json_list(by_key),)).fetchall()
             if not finished:
@@ -214,10 +183,10 @@ class SQLiteStore:
             moved: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
             for (key,) in finished:
                 o = by_key[key]
-                rows.append((key, o.result_type.value, render_line(o.custom_id, o.result)))
-                counts = moved[key >> KEY_BITS]
+                rows.append((key, o.result_type.value, layout.render_line(o.custom_id, o.result)))
+                counts = moved[key >> layout.KEY_BITS]
                 counts[0] += 1
-                counts[1 + _TYPE_COLUMN[o.result_type]] += 1
+                counts[1 + layout.TYPE_COLUMN[o.result_type]] += 1
             conn.executemany(Q["insert_result"], rows)
             for seq, c in moved.items():
                 conn.execute(Q["move_counts"], (c[0], c[1], c[2], c[3], c[4], seq))
@@ -288,19 +257,19 @@ def _close_state(
     conn: sqlite3.Connection, seq: int, state: models.RequestState, result: models.ResultType, now: float
 ) -> int:
     """Gives every request of batch `seq` in `state` the terminal `result`; moves counts."""
-    low, high = _key_range(seq)
+    low, high = layout.key_range(seq)
     conn.execute(Q["close_pending"], (result.value, result.value, low, high, int(state)))
     n = conn.execute(Q["finish_state"], (low, high, int(state))).rowcount
     if n:
         deltas = [0, 0, 0, 0]
-        deltas[_TYPE_COLUMN[result]] = n
+        deltas[layout.TYPE_COLUMN[result]] = n
         conn.execute(Q["move_counts"], (n, *deltas, seq))
     conn.execute(Q["end_if_done"], (now, seq))
     return n
 
 
 def _drop_rows(conn: sqlite3.Connection, seq: int) -> None:
-    low, high = _key_range(seq)
+    low, high = layout.key_range(seq)
     conn.execute("DELETE FROM results WHERE key BETWEEN ? AND ?", (low, high))
     conn.execute("DELETE FROM requests WHERE key BETWEEN ? AND ?", (low, high))
 
@@ -337,7 +306,7 @@ def _list(
 
 
 def _results_page(conn: sqlite3.Connection, last: int, high: int) -> tuple[bytes, int]:
-    rows = conn.execute(Q["results_page"], (last, high, RESULTS_PAGE)).fetchall()
+    rows = conn.execute(Q["results_page"], (last, high, layout.RESULTS_PAGE)).fetchall()
     if not rows:
         return b"", last
     return b"".join(r[1] for r in rows), rows[-1][0]
@@ -352,13 +321,13 @@ def _list_results(
     custom_id: str | None,
     result_type: models.ResultType | None,
 ) -> tuple[list[RequestEntry], bool]:
-    low, high = _key_range(_fetch_batch(conn, workspace, batch_id)[0])
+    low, high = layout.key_range(_fetch_batch(conn, workspace, batch_id)[0])
     after = low - 1 if after_index is None else low + after_index
     kind = None if result_type is None else result_type.value
     rows = conn.execute(
         Q["list_results"], (after, high, custom_id, custom_id, kind, kind, limit + 1)
     ).fetchall()
-    mask = (1 << KEY_BITS) - 1
+    mask = (1 << layout.KEY_BITS) - 1
     entries = [
         RequestEntry(
             index=r[0] & mask,
