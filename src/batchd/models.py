@@ -80,6 +80,7 @@ class ClaimedRequest:
     params: bytes  #: the params JSON exactly as received
     claims: int  #: times the request was claimed before this claim
     expires_at: float  #: the batch's expires_at
+    key: int = 0  #: the store's handle for the request (heartbeats name the leases they renew)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -91,6 +92,7 @@ class Outcome:
     custom_id: str
     result_type: ResultType
     result: bytes  #: the JSON of the `result` object of the results line
+    key: int = 0  #: the ClaimedRequest's key, while the dispatcher renews its lease
 
 
 CANCELED_RESULT = b'{"type":"canceled"}'

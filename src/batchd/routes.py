@@ -6,7 +6,8 @@
     base_url = "http://127.0.0.1:8000/v1"
     upstream_model = "Qwen/Qwen3-8B"      # optional; default: the requested name
     api_key_env = "VLLM_API_KEY"          # optional; the key itself never sits in the file
-    concurrency = 64                      # in-flight requests to this upstream
+    concurrency = 64                      # in-flight requests to this upstream, per process
+    fleet_concurrency = 16                # optional, PostgreSQL: in flight across every process
     timeout = "600s"
 
 The first route whose `model` matches wins; unmatched models go to the simulator (a last route
@@ -40,6 +41,7 @@ _KEYS = frozenset(
         "upstream_model",
         "api_key_env",
         "concurrency",
+        "fleet_concurrency",
         "timeout",
         "auth",
         "reasoning",
@@ -59,6 +61,7 @@ class RouteConfig:
     upstream_model: str = ""
     api_key_env: str = ""
     concurrency: int = DEFAULT_ROUTE_CONCURRENCY
+    fleet_concurrency: int = 0  #: calls in flight across every process sharing the database; 0: none
     timeout: float | None = None  #: seconds; None: the request_timeout setting
     auth: str = ""  #: x-api-key | bearer; default x-api-key for anthropic, bearer for openai
     #: how thinking is switched on or off upstream; default chat_template_kwargs for openai, none for
@@ -139,6 +142,9 @@ def _parse_route(index: int, item: Any) -> RouteConfig:
     concurrency = item.get("concurrency", DEFAULT_ROUTE_CONCURRENCY)
     if type(concurrency) is not int or concurrency < 1:
         raise ValueError(f"{where}: concurrency must be an integer of at least 1")
+    fleet_concurrency = item.get("fleet_concurrency", 0)
+    if type(fleet_concurrency) is not int or fleet_concurrency < 0:
+        raise ValueError(f"{where}: fleet_concurrency must be an integer: 0 (no limit) or more")
     timeout = None
     if "timeout" in item:
         from batchd.config import parse_duration
@@ -168,6 +174,7 @@ def _parse_route(index: int, item: Any) -> RouteConfig:
         upstream_model=strings.get("upstream_model", ""),
         api_key_env=strings.get("api_key_env", ""),
         concurrency=concurrency,
+        fleet_concurrency=fleet_concurrency,
         timeout=timeout,
         auth=auth,
         reasoning=reasoning,

@@ -101,7 +101,7 @@ async def test_racing_transitions_never_double_count(fleet: Callable[..., Postgr
             stores[3].expire_due(now=late, grace=1),
             stores[2].cancel_batch(WS, batch.id, late),
             stores[3].recover_leases(now=late),
-            stores[0].heartbeat("w", now=late, lease=100),
+            stores[0].heartbeat("w", [r.key for r in claimed], now=late, lease=100),
             return_exceptions=True,
         )
         # Only a cancel that lost the race to the end may fail: no deadlock, no other error.

@@ -168,13 +168,26 @@ async def test_expiry_pending_then_running_after_grace(store: Store) -> None:
 
 async def test_lapsed_leases_return_to_pending(store: Store) -> None:
     await make(store, 2)
-    await store.claim_requests("dead", 2, now=NOW, lease=10)
-    assert await store.heartbeat("dead", now=NOW + 5, lease=10) == 2
+    held = await store.claim_requests("dead", 2, now=NOW, lease=10)
+    assert await store.heartbeat("dead", [r.key for r in held], now=NOW + 5, lease=10) == 2
     assert await store.recover_leases(now=NOW + 12) == 0  # extended to NOW + 15
     assert await store.recover_leases(now=NOW + 16) == 2
     again = await store.claim_requests("alive", 10, now=NOW + 16, lease=10)
     assert [r.index for r in again] == [0, 1]
     assert await store.recover_leases(now=NOW + 17, everything=True) == 2
+
+
+async def test_heartbeat_renews_only_the_leases_named(store: Store) -> None:
+    """A claim whose answer never reached the worker is not renewed: it lapses and runs again."""
+    await make(store, 3)
+    claimed = await store.claim_requests("w", 3, now=NOW, lease=10)
+    assert len({r.key for r in claimed}) == 3
+    assert await store.heartbeat("w", [claimed[0].key], now=NOW + 5, lease=10) == 1
+    assert await store.heartbeat("other", [claimed[1].key], now=NOW + 5, lease=10) == 0
+    assert await store.heartbeat("w", [], now=NOW + 5, lease=10) == 0
+    assert await store.recover_leases(now=NOW + 12) == 2  # the two not renewed
+    again = await store.claim_requests("w2", 10, now=NOW + 12, lease=10)
+    assert sorted(r.index for r in again) == sorted(r.index for r in claimed[1:])
 
 
 async def test_archival_drops_results_keeps_batch(store: Store) -> None:

@@ -192,6 +192,49 @@ async def test_concurrency_is_bounded(store: Store) -> None:
     assert peak == 7
 
 
+async def test_fleet_limited_routes_call_inside_a_store_slot(store: Store) -> None:
+    held: list[object] = []
+    events: list[str] = []
+
+    async def acquire_slot(name: str, limit: int, *, deadline: float) -> object:
+        assert (name, limit) == ("m", 2) and deadline > time.monotonic()
+        events.append("wait")
+        if events.count("wait") == 1:  # a full fleet: the first try times out, its retry gets a slot
+            raise TimeoutError
+        held.append(object())
+        events.append("acquire")
+        return held[-1]
+
+    async def release_slot(token: object) -> None:
+        held.remove(token)
+        events.append("release")
+
+    async def answer(text: str, attempt: int) -> dict[str, Any]:
+        assert len(held) == 1
+        events.append("call")
+        return message(text)
+
+    store.acquire_slot = acquire_slot  # type: ignore[attr-defined]
+    store.release_slot = release_slot  # type: ignore[attr-defined]
+    settings = config.load(
+        environ={"BATCHD_ROUTES": '[{"model": "m", "fleet_concurrency": 2}]', "BATCHD_RETRY_BASE": "0.1s"}
+    )
+    router = Router.from_settings(settings)
+    backend = Scripted(answer)
+    router.routes[0].backend = backend
+    batch = await make_batch(store, [SIMPLE])
+    engine = Dispatcher(settings, store, router)
+    await engine.start()
+    try:
+        ended = await until_ended(store, batch.id)
+    finally:
+        await engine.stop()
+        await router.aclose()
+    assert ended.request_counts.succeeded == 1
+    assert events == ["wait", "wait", "acquire", "call", "release"] and not held
+    assert backend.calls == [("x", 2)]  # the slot timeout was a retryable error, then it ran
+
+
 async def test_requests_abandoned_by_crashed_workers_are_errored(store: Store) -> None:
     batch = await make_batch(store, [SIMPLE])
     now = batch.created_at

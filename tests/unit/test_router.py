@@ -73,6 +73,21 @@ def test_routes_from_env_json() -> None:
     assert settings.routes[0].matches("anything")
 
 
+async def test_fleet_concurrency_caps_the_process_semaphore() -> None:
+    settings = config.load(
+        environ={
+            "BATCHD_ROUTES": '[{"model": "a", "concurrency": 8, "fleet_concurrency": 3}, {"model": "b"}]'
+        }
+    )
+    assert [r.fleet_concurrency for r in settings.routes] == [3, 0]
+    router = Router.from_settings(settings)
+    try:
+        assert router.route("a").limit._value == 3  # no one process can use more than the fleet's
+        assert router.route("b").limit._value == 64
+    finally:
+        await router.aclose()
+
+
 def test_first_match_wins() -> None:
     routes = parse_routes([{"model": "a*", "backend": "simulated"}, {"model": "ab*", "backend": "simulated"}])
     assert [r.matches("abc") for r in routes] == [True, True]
@@ -89,6 +104,14 @@ def test_first_match_wins() -> None:
         (
             {"model": "x", "backend": "openai", "base_url": "http://h", "concurrency": 0},
             "concurrency must be",
+        ),
+        (
+            {"model": "x", "backend": "openai", "base_url": "http://h", "fleet_concurrency": -1},
+            "fleet_concurrency must be an integer",
+        ),
+        (
+            {"model": "x", "backend": "openai", "base_url": "http://h", "fleet_concurrency": "4"},
+            "fleet_concurrency must be an integer",
         ),
         (
             {"model": "x", "backend": "openai", "base_url": "http://h", "timeout": "soon"},

@@ -3,7 +3,9 @@
 The default is the simulator, or llama.cpp on the `gguf` model when one is given.
 
 Each route owns its backend (one HTTP client per upstream) and a semaphore bounding the calls in
-flight to it; the dispatcher's global `concurrency` bounds them all together.
+flight to it (never more than its `fleet_concurrency`, which no one process can exceed); the
+dispatcher's global `concurrency` bounds them all together, and on PostgreSQL the store's slots
+bound a route's calls across the fleet.
 """
 
 from __future__ import annotations
@@ -57,9 +59,8 @@ class Router:
             if c.backend == "llamacpp":  # the one llama.cpp server: share its slots
                 built.append(Route(default.backend, default.limit, c))
             else:
-                built.append(
-                    Route(build_backend(c, settings, environ, sim), asyncio.Semaphore(c.concurrency), c)
-                )
+                limit = min(c.concurrency, c.fleet_concurrency or c.concurrency)
+                built.append(Route(build_backend(c, settings, environ, sim), asyncio.Semaphore(limit), c))
         return cls(default, tuple(built))
 
     def route(self, model: str) -> Route:

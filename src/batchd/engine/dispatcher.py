@@ -50,8 +50,14 @@ class Dispatcher:
         self._inflight: set[asyncio.Task[None]] = set()
         self._deadlines: dict[asyncio.Task[Any], float] = {}  # monotonic deadline of each backend call
         self._timed_out: set[asyncio.Task[Any]] = set()
+        # Keys of the requests this process holds (running, or result not yet written): the
+        # heartbeat renews exactly these leases.
+        self._held: set[int] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._stopping = False
+        # PostgreSQL: fleet-wide slots for routes with a fleet_concurrency (one SQLite process needs none)
+        self._acquire_slot = getattr(store, "acquire_slot", None)
+        self._release_slot = getattr(store, "release_slot", None)
         self.metrics.watch_engine(lambda: len(self._inflight), lambda: len(self._deadlines))
 
     def wake(self) -> None:
@@ -121,6 +127,7 @@ class Dispatcher:
             if self.settings.group_prefixes:
                 claimed = prefix.order(claimed)  # shared prompt prefixes run together (prefix caches)
             for req in claimed:
+                self._held.add(req.key)
                 task = asyncio.create_task(self._run(req), name=f"dispatch {req.batch_id}/{req.custom_id}")
                 self._inflight.add(task)
                 task.add_done_callback(self._done)
@@ -157,7 +164,10 @@ class Dispatcher:
                 attempt += 1
                 try:
                     async with route.limit:
-                        message = await self._call(route.backend, prepared, attempt)
+                        if route.config is not None and route.config.fleet_concurrency and self._acquire_slot:
+                            message = await self._call_in_slot(route, prepared, attempt)
+                        else:
+                            message = await self._call(route.backend, prepared, attempt)
                     outcome = outcomes.succeeded(req, message)
                     break
                 except exceptions.BackendError as exc:
@@ -208,6 +218,24 @@ class Dispatcher:
             del self._deadlines[task]
             self.metrics.backend_latency(prepared.get("model"), time.monotonic() - start)
 
+    async def _call_in_slot(self, route: Any, prepared: dict[str, Any], attempt: int) -> dict[str, Any]:
+        """_call holding one of the route's fleet-wide slots (waiting for one up to request_timeout)."""
+        assert self._acquire_slot is not None and self._release_slot is not None
+        name, limit, wait = route.config.model, route.config.fleet_concurrency, self.settings.request_timeout
+        try:
+            token = await self._acquire_slot(name, limit, deadline=time.monotonic() + wait)
+        except TimeoutError:
+            raise exceptions.BackendError(
+                f"No fleet-wide slot of route {name} came free within {wait:g}s",
+                status=529,
+                error_type="overloaded_error",
+                retryable=True,
+            ) from None
+        try:
+            return await self._call(route.backend, prepared, attempt)
+        finally:
+            await self._release_slot(token)
+
     async def _watchdog_loop(self) -> None:
         interval = min(1.0, self.settings.request_timeout / 4)
         while True:
@@ -235,6 +263,7 @@ class Dispatcher:
             while True:
                 try:
                     await self.store.complete_requests(chunk, now=time.time())
+                    self._held.difference_update(o.key for o in chunk)
                     break
                 except exceptions.StoreError as exc:
                     # Keep the results: the store may come back before the leases lapse.
@@ -260,7 +289,9 @@ class Dispatcher:
         while True:
             await asyncio.sleep(self.settings.lease / 3)
             try:
-                await self.store.heartbeat(self.worker_id, now=time.time(), lease=self.settings.lease)
+                await self.store.heartbeat(
+                    self.worker_id, list(self._held), now=time.time(), lease=self.settings.lease
+                )
             except exceptions.StoreError as exc:
                 logger.warning("heartbeat failed: %s", exc)
 

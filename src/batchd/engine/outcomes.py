@@ -11,7 +11,9 @@ from batchd import exceptions, models
 
 def succeeded(req: models.ClaimedRequest, message: dict[str, Any]) -> models.Outcome:
     result = b'{"type":"succeeded","message":' + orjson.dumps(message) + b"}"
-    return models.Outcome(req.batch_id, req.index, req.custom_id, models.ResultType.SUCCEEDED, result)
+    return models.Outcome(
+        req.batch_id, req.index, req.custom_id, models.ResultType.SUCCEEDED, result, req.key
+    )
 
 
 def errored(req: models.ClaimedRequest, error: exceptions.BatchdError) -> models.Outcome:
@@ -28,4 +30,4 @@ def errored(req: models.ClaimedRequest, error: exceptions.BatchdError) -> models
             },
         }
     )
-    return models.Outcome(req.batch_id, req.index, req.custom_id, models.ResultType.ERRORED, result)
+    return models.Outcome(req.batch_id, req.index, req.custom_id, models.ResultType.ERRORED, result, req.key)

@@ -67,7 +67,13 @@ class Store(Protocol):
         """Records the outcomes of requests that have none yet; returns how many were recorded."""
         ...
 
-    async def heartbeat(self, worker_id: str, *, now: float, lease: float) -> int: ...
+    async def heartbeat(self, worker_id: str, keys: Sequence[int], *, now: float, lease: float) -> int:
+        """Renews the leases of `keys` (ClaimedRequest.key) that `worker_id` still holds.
+
+        Only the requests a worker really has in hand: a claim whose answer was lost (the
+        connection dropped after COMMIT) must lapse and return to pending, not live forever.
+        """
+        ...
 
     async def recover_leases(self, *, now: float, everything: bool = False) -> int:
         """Returns lapsed (or, with everything, all) running requests to pending."""

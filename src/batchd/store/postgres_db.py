@@ -23,6 +23,9 @@ MIGRATE_LOCK = 7439000  # advisory lock key held while migrating (several proces
 WORK_CHANNEL = "batchd_work"  # NOTIFY channel: new or recovered work exists
 CONNECT_TIMEOUT = 5.0  # seconds to open one connection
 COMMAND_TIMEOUT = 30.0  # seconds one statement may take; a connection caught in a restart can hang
+# The server ends a session left idle inside a transaction (a client wedged mid-claim would
+# otherwise keep its rows locked, and SKIP LOCKED claims would pass them over forever).
+SERVER_SETTINGS = {"idle_in_transaction_session_timeout": "20000"}  # milliseconds
 POOL_MAX = 10  # connections per process
 LISTEN_CHECK = 1.0  # seconds between checks that the LISTEN connection is alive
 CLOSE_TIMEOUT = 10.0  # seconds to wait for borrowed connections at close
@@ -54,6 +57,7 @@ class Database:
                 max_size=POOL_MAX,
                 timeout=CONNECT_TIMEOUT,
                 command_timeout=COMMAND_TIMEOUT,
+                server_settings=SERVER_SETTINGS,
             )
             async with self._pool.acquire() as conn:
                 await migrate(conn)

@@ -155,6 +155,7 @@ class SQLiteStore:
                 params=r[3],
                 claims=r[4],
                 expires_at=r[5],
+                key=r[0],
             )
             for r in rows
         ]
@@ -193,8 +194,10 @@ class SQLiteStore:
                 conn.execute(Q["end_if_done"], (now, seq))
         return len(finished)
 
-    async def heartbeat(self, worker_id: str, *, now: float, lease: float) -> int:
-        return await self.db.write(self._simple, Q["heartbeat"], (now + lease, worker_id))
+    async def heartbeat(self, worker_id: str, keys: Sequence[int], *, now: float, lease: float) -> int:
+        if not keys:
+            return 0
+        return await self.db.write(self._simple, Q["heartbeat"], (now + lease, worker_id, _json_list(keys)))
 
     async def recover_leases(self, *, now: float, everything: bool = False) -> int:
         if everything:

@@ -114,7 +114,10 @@ SELECT count(*) FROM closed;
 -- name: heartbeat
 -- Rows locked by a writer are being finished right now: skip them rather than wait.
 UPDATE requests SET lease_until = $1
-WHERE key IN (SELECT key FROM requests WHERE state = 1 AND worker = $2 FOR UPDATE SKIP LOCKED);
+WHERE key IN (
+    SELECT key FROM requests WHERE key = ANY($3::bigint[]) AND state = 1 AND worker = $2
+    FOR UPDATE SKIP LOCKED
+);
 
 -- name: maintenance_lock
 -- One process at a time runs each sweep; the others skip it (whoever gets there does it).

@@ -47,7 +47,8 @@ UPDATE requests SET state = 2, worker = NULL, lease_until = NULL
 WHERE key BETWEEN ? AND ? AND state = ?;
 
 -- name: heartbeat
-UPDATE requests SET lease_until = ? WHERE state = 1 AND worker = ?;
+UPDATE requests SET lease_until = ?
+WHERE state = 1 AND worker = ? AND key IN (SELECT value FROM json_each(?));
 
 -- name: recover_lapsed
 UPDATE requests SET state = 0, worker = NULL, lease_until = NULL
