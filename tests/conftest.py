@@ -9,5 +9,5 @@ import pytest
 def _scrub_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never inherit a developer's BATCHD_* or ANTHROPIC_* settings."""
     for name in list(os.environ):
-        if name.startswith(("BATCHD_", "ANTHROPIC_")):
+        if name.startswith(("BATCHD_", "ANTHROPIC_")) and not name.startswith("BATCHD_TEST_"):
             monkeypatch.delenv(name)
