@@ -84,3 +84,24 @@ def wait_ended(client: anthropic.Anthropic, batch_id: str, expected: int, timeou
             return batch
         assert time.monotonic() < deadline, f"batch {batch_id} did not end: {batch}"
         time.sleep(0.05)
+
+
+def assert_recovered(
+    base_url: str,
+    batch_id: str,
+    n: int,
+    snapshots: list[dict[int, bytes]],
+    final: Callable[[], dict[int, bytes]],
+) -> None:
+    """After crashes: the batch ends, every request has exactly one result, none changed once written."""
+    assert snapshots[0], "the first kill should land after some results were written"
+    with make_client(base_url) as client:
+        ended = wait_ended(client, batch_id, n, timeout=180)
+        assert ended.request_counts.succeeded == n
+        ids = [line.custom_id for line in client.messages.batches.results(batch_id)]
+    assert len(ids) == n and set(ids) == {f"req-{i}" for i in range(n)}
+    written = final()
+    assert len(written) == n
+    for snap in snapshots:
+        for key, line in snap.items():
+            assert written[key] == line, "a written result changed after a crash"
