@@ -24,6 +24,8 @@ def test_decode_keeps_params_bytes_verbatim() -> None:
     ("payload", "needle"),
     [
         (b"", "requests: Field required"),
+        (b" \r\n\t ", "requests: Field required"),
+        (bytearray(b"\n\n"), "requests: Field required"),
         (b"{}", "requests: Field required"),
         (b"nope", "not valid JSON"),
         (body([]), "at least 1 item"),

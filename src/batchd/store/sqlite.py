@@ -16,6 +16,7 @@ from batchd.store.sqlite_db import Database
 
 Q = queries.load("sqlite")
 _BATCH_SELECT = "SELECT " + Q["batch_columns"] + " FROM batches"
+CREATE_CACHE_KIB = 8192  # writer page cache during a create: bounds its memory above the body's
 
 
 class SQLiteStore:
@@ -58,7 +59,7 @@ class SQLiteStore:
         now: float,
         expires_at: float,
     ) -> models.Batch:
-        with self.db.transaction(durable=True) as conn:
+        with self.db.cache_limit(CREATE_CACHE_KIB), self.db.transaction(durable=True) as conn:
             cur = conn.execute(Q["insert_batch"], (batch_id, workspace, now, expires_at, len(custom_ids)))
             base = (cur.lastrowid or 0) << layout.KEY_BITS
             conn.executemany(
