@@ -21,6 +21,11 @@ import orjson
 
 from batchd import exceptions
 
+try:
+    from batchd.backends.http_pool import lean_mounts
+except ImportError:  # no httptools (uvicorn without [standard]): httpx's own transport
+    lean_mounts = None  # type: ignore[assignment]
+
 CONNECT_TIMEOUT = 10.0  # seconds, capped by the route's timeout
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 ANTHROPIC_ERROR_TYPES = frozenset(
@@ -131,12 +136,16 @@ class Upstream:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        # Plain-http upstreams (engines on this host or LAN) go through the lean transport: httpx's
+        # own costs more CPU per call than a small engine's answer (see http_pool).
+        mounts = lean_mounts(concurrency) if transport is None and lean_mounts is not None else None
         self.client = httpx.AsyncClient(
             base_url=self.base_url,
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout)),
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
             transport=transport,
+            mounts=mounts,
             follow_redirects=False,
         )
 

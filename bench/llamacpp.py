@@ -1,0 +1,288 @@
+"""End to end against a real llama.cpp server: batchd next to a raw client and a peer, in one run.
+
+    python -m bench.llamacpp --n 2000          # quick
+    python -m bench.llamacpp                   # 10,000 requests
+
+One standalone llama.cpp server (the xllamacpp wheel, the tiny test model, 16 slots) is started in
+its own process and shared by three clients in turn, each sending the same N chat requests
+(distinct short prompts, max_tokens 8) at concurrency 16, timed from submit to all results
+available:
+
+- the limit: a minimal asyncio client (httpx, as batchd's backend uses) posting chat completions;
+- batchd: one Anthropic batch through the official `anthropic` SDK to `batchd serve` (SQLite), whose
+  `openai` route sends them to llama.cpp;
+- the peer: LiteLLM (bench/peer_litellm.py), its OpenAI batch JSONL run against a `hosted_vllm`
+  deployment on the same server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.acceptance.server import ServerProcess  # noqa: E402
+
+from bench.common import Row, table  # noqa: E402
+
+SLOTS = 16  # llama.cpp slots, and every client's concurrency
+MAX_TOKENS = 8
+MODEL = "tiny"
+SYSTEM = "Answer in a few words."
+
+_SERVE = """
+import sys, time
+from batchd.backends.llamacpp import load_server
+gguf, parallel, ctx, threads, cache_ram = sys.argv[1], *map(int, sys.argv[2:])
+ram = cache_ram if cache_ram >= 0 else None
+server = load_server(gguf, parallel=parallel, ctx=ctx, threads=threads, cache_ram_mib=ram)
+print(str(server.listening_address).rstrip("/"), flush=True)
+sys.stdin.read()  # serve until the parent closes our stdin
+"""
+
+
+@contextlib.contextmanager
+def llama_server(
+    gguf: Path, *, parallel: int = SLOTS, ctx: int = 1024, threads: int = -1, cache_ram: int = -1
+) -> Iterator[str]:
+    """A llama.cpp server in its own process (so its threads never share a GIL with a client).
+
+    cache_ram: llama.cpp's host-memory prompt cache in MiB; -1 keeps llama.cpp's default.
+    """
+    args = [str(gguf), str(parallel), str(ctx), str(threads)]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SERVE, *args, str(cache_ram)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().decode().strip()
+        if not line.startswith("http"):
+            raise RuntimeError(f"llama.cpp did not start (exit {proc.wait()})")
+        wait_healthy(line)
+        yield line
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def wait_healthy(base_url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(base_url + "/health", timeout=2).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"llama.cpp at {base_url} never became healthy")
+
+
+def build_model(tmp: Path) -> Path:
+    from tests.acceptance import tiny_gguf
+
+    return tiny_gguf.build(tmp / "tiny.gguf")
+
+
+def prompts(n: int) -> list[tuple[str, str]]:
+    """(custom_id, user text): distinct short prompts, so no two requests are the same."""
+    return [(f"req-{i}", f"Request {i}: what is {i} plus {i % 97}?") for i in range(n)]
+
+
+# -- the limit: a minimal asyncio client --------------------------------------------------------
+
+
+async def _raw(base_url: str, items: list[tuple[str, str]], concurrency: int) -> tuple[float, int]:
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    ok = 0
+    queue = iter(items)
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=600) as client:
+
+        async def worker() -> None:
+            nonlocal ok
+            for _, text in queue:  # the workers share one iterator: each item is sent once
+                body = {
+                    "model": MODEL,
+                    "max_tokens": MAX_TOKENS,
+                    "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}],
+                }
+                response = await client.post("/v1/chat/completions", json=body)
+                if response.status_code == 200 and response.json()["choices"]:
+                    ok += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - started, ok
+
+
+def run_raw(base_url: str, items: list[tuple[str, str]], concurrency: int = SLOTS) -> dict[str, float]:
+    seconds, ok = asyncio.run(_raw(base_url, items, concurrency))
+    return {"seconds": seconds, "succeeded": ok}
+
+
+# -- batchd -------------------------------------------------------------------------------------
+
+
+def run_batchd(
+    base_url: str,
+    items: list[tuple[str, str]],
+    concurrency: int = SLOTS,
+    env: dict[str, str] | None = None,
+    profile: Path | None = None,
+) -> dict[str, float]:
+    """One Anthropic batch through a fresh `batchd serve` whose `openai` route goes to `base_url`.
+
+    profile: record the server with py-spy into this SVG while the batch runs.
+    """
+    requests = [
+        {
+            "custom_id": cid,
+            "params": {
+                "model": MODEL,
+                "max_tokens": MAX_TOKENS,
+                "system": SYSTEM,
+                "messages": [{"role": "user", "content": text}],
+            },
+        }
+        for cid, text in items
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "batchd.toml"
+        config.write_text(
+            f'[[routes]]\nmodel = "*"\nbackend = "openai"\nbase_url = "{base_url}/v1"\n'
+            f"concurrency = {concurrency}\n"
+        )
+        proc = ServerProcess(Path(tmp) / "data", {"BATCHD_CONFIG": str(config), **(env or {})}).start()
+        try:
+            client = anthropic.Anthropic(base_url=proc.base_url, api_key="bench", max_retries=0, timeout=600)
+            spy = None
+            if profile is not None:
+                assert proc.proc is not None
+                fmt = "raw" if profile.suffix == ".txt" else "flamegraph"
+                pid = str(proc.proc.pid)
+                cmd = ["py-spy", "record", "-p", pid, "-o", str(profile), "-r", "100", "-f", fmt]
+                cmd.append("--nonblocking")
+                spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+                time.sleep(1)
+            started = time.perf_counter()
+            batch = client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
+            while client.messages.batches.retrieve(batch.id).processing_status != "ended":
+                time.sleep(0.05)
+            results = client.messages.batches.results(batch.id)
+            ok = sum(1 for line in results if line.result.type == "succeeded")
+            seconds = time.perf_counter() - started
+            client.close()
+            if spy is not None:
+                spy.send_signal(2)  # SIGINT: py-spy writes its flame graph
+                spy.wait(30)
+        finally:
+            proc.stop()
+    return {"seconds": seconds, "succeeded": ok}
+
+
+# -- the scenario -------------------------------------------------------------------------------
+
+
+def _rate(n: int, r: dict[str, Any]) -> str:
+    return f"{n / r['seconds']:.0f} req/s ({r['seconds']:.1f} s, {int(r['succeeded'])} ok)"
+
+
+def run(n: int, *, peer: bool = True, threads: int = -1) -> list[Row]:
+    """Scenario 1: rows for batchd vs the raw client and vs the peer, each measured in this run."""
+    from bench import peer_litellm
+
+    items = prompts(n)
+    label = f"llama.cpp e2e, {n:,} requests, {SLOTS} slots, max_tokens {MAX_TOKENS}"
+    with tempfile.TemporaryDirectory() as tmp:
+        gguf = build_model(Path(tmp))
+        with llama_server(gguf, threads=threads) as base_url:
+            run_raw(base_url, items[: min(200, n)])  # warm llama.cpp up once for everyone
+            raw = run_raw(base_url, items)
+            print(f"raw client: {_rate(n, raw)}", file=sys.stderr)
+            ours = run_batchd(base_url, items)
+            print(f"batchd:     {_rate(n, ours)}", file=sys.stderr)
+            theirs: dict[str, Any] | None = None
+            peer_note = ""
+            if peer:
+                try:
+                    theirs = peer_litellm.run_batch(base_url, items, concurrency=SLOTS, max_tokens=MAX_TOKENS)
+                    peer_note = theirs.get("mode", "")
+                    print(f"peer:       {_rate(n, theirs)} [{peer_note}]", file=sys.stderr)
+                except peer_litellm.PeerUnavailable as exc:
+                    peer_note = str(exc)
+                    print(f"peer: not measured: {exc}", file=sys.stderr)
+    ratio = raw["seconds"] / ours["seconds"]
+    rows = [
+        Row(
+            scenario=label + " vs raw client",
+            batchd=_rate(n, ours),
+            compared="raw httpx client " + _rate(n, raw),
+            ratio=f"{ratio:.2f}×",
+            target="≥ 0.9× raw client",
+            met=ratio >= 0.9 and ours["succeeded"] == n,
+        )
+    ]
+    if theirs is not None:
+        peer_ratio = theirs["seconds"] / ours["seconds"]
+        rows.append(
+            Row(
+                scenario=label + " vs peer",
+                batchd=_rate(n, ours),
+                compared=f"{peer_note} {_rate(n, theirs)}",
+                ratio=f"{peer_ratio:.2f}×",
+                target="ahead of the peer",
+                met=peer_ratio > 1.0,
+            )
+        )
+    else:
+        rows.append(
+            Row(
+                scenario=label + " vs peer",
+                batchd=_rate(n, ours),
+                compared=f"LiteLLM not measured: {peer_note}",
+                ratio="—",
+                target="ahead of the peer",
+                met=None,
+            )
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--no-peer", action="store_true", help="skip LiteLLM")
+    parser.add_argument("--threads", type=int, default=-1, help="llama.cpp CPU threads (default: all)")
+    parser.add_argument("--profile", type=Path, help="only run batchd, under py-spy, into this SVG")
+    args = parser.parse_args()
+    if args.profile:
+        with tempfile.TemporaryDirectory() as tmp, llama_server(build_model(Path(tmp))) as base_url:
+            print(run_batchd(base_url, prompts(args.n), profile=args.profile))
+        return
+    print(table(run(args.n, peer=not args.no_peer, threads=args.threads)))
+
+
+if __name__ == "__main__":
+    main()
