@@ -2,6 +2,8 @@
 it into SQLite in one transaction, answering with a MessageBatch so the SDK call completes.
 
 Run: python bench/limit_server.py PORT DB_PATH
+
+It prints "ready" once it listens, then "body BYTES" for each create it answers.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ import sqlite3
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import orjson
 
-BATCH = {
+BATCH: dict[str, Any] = {
     "id": "msgbatch_limit",
     "type": "message_batch",
     "processing_status": "in_progress",
@@ -54,6 +57,7 @@ def main() -> None:
             self.send_header("content-length", str(len(out)))
             self.end_headers()
             self.wfile.write(out)
+            print("body", len(body), flush=True)
 
         def do_GET(self) -> None:
             self.send_response(200)

@@ -1,0 +1,336 @@
+"""`python -m bench`: every benchmark scenario in one run, side by side with what it is compared with.
+
+    python -m bench                  # the quick profile (~2 minutes)
+    python -m bench --full           # the issue's sizes (≤ 15 minutes on 2 cores)
+    python -m bench --only create,e2e --size create=2000 --out /dev/null
+
+Each scenario runs in its own process (a crash or a hang costs its rows, not the run), one after the
+other. Progress goes to stderr, the Markdown table to stdout and, with the machine it ran on, to
+docs/benchmarks.md. A scenario that cannot run or fails gives a row saying so, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, Row, missing, table
+
+
+@dataclass(frozen=True)
+class Scenario:
+    module: str
+    title: str  # the row's scenario cell when it yields no figures
+    target: str
+    quick: int  # requests in each profile
+    full: int
+    unit: str = "requests"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+SCENARIOS = {
+    # name: module, title, target, quick size, full size
+    "create": Scenario(
+        "bench.create_e2e", "create via the SDK", "≤ 1.5× limit; RSS ≤ 2× body", 10_000, 100_000
+    ),
+    "e2e": Scenario("bench.create_e2e", "end to end, simulator", "≥ 10,000 req/s", 10_000, 100_000),
+    "llamacpp": Scenario(
+        "bench.llamacpp", "end to end, llama.cpp", "≥ 0.9× raw; ahead of peer", 2_000, 10_000
+    ),
+    "prefix": Scenario("bench.prefix", "shared prefixes, llama.cpp", "grouping measurably faster", 64, 256),
+    "download": Scenario("bench.download", "results download", "≥ 200 MB/s, RSS flat", 10_000, 100_000),
+    "latency": Scenario("bench.latency", "retrieve/list under load", "p99 ≤ 20 ms", 10_000, 100_000),
+    "postgres": Scenario(
+        "bench.postgres", "PostgreSQL, 1/2/4 workers", "scales with workers", 10_000, 100_000
+    ),
+}
+SCENARIO_ORDER = list(dict.fromkeys(s.module for s in SCENARIOS.values()))
+TIMEOUT = {"quick": 300.0, "full": 600.0}  # seconds per scenario process
+
+
+@dataclass
+class Job:
+    names: list[str]
+    scenario: Scenario
+    n: int
+    kwargs: dict[str, Any]
+
+
+def jobs(names: list[str], profile: str, sizes: dict[str, int]) -> list[Job]:
+    out: list[Job] = []
+    for name in names:
+        sc = SCENARIOS[name]
+        n = sizes.get(name, getattr(sc, profile))
+        if name in ("create", "e2e"):
+            # One module, one batch: created next to the limit, then run end to end.
+            parts: list[str] = [p for p in ("create", "e2e") if p in names]
+            if name != parts[0]:
+                continue
+            n = sizes.get(parts[0], sizes.get(parts[-1], n))
+            out.append(Job(parts, sc, n, {"parts": parts}))
+        else:
+            out.append(Job([name], sc, n, dict(sc.kwargs)))
+    return out
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def run_job(job: Job, timeout: float) -> list[Row]:
+    """Run one scenario module in a child process; rows in every case."""
+    with tempfile.TemporaryDirectory(prefix="batchd-bench-") as tmp:
+        out = Path(tmp) / "rows.json"
+        args = [job.scenario.module, str(job.n), json.dumps(job.kwargs), str(out)]
+        # Its stdout joins our stderr: stdout carries only the table.
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench", "--child", *args],
+            cwd=ROOT,
+            stdout=sys.stderr,
+            start_new_session=True,  # its own process group: a timeout ends it and its servers
+        )
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            _end_group(proc)
+            return [_missing(job, f"failed: still running after {timeout:.0f} s, stopped")]
+        if not out.exists():
+            return [_missing(job, f"failed: the scenario process exited with code {proc.returncode}")]
+        result = json.loads(out.read_text())
+    if "unavailable" in result:
+        return [_missing(job, f"not available: {result['unavailable']}")]
+    if "error" in result:
+        return [_missing(job, f"failed: {result['error']}")]
+    return [Row.from_dict(r) for r in result["rows"]]
+
+
+def _end_group(proc: subprocess.Popen[bytes]) -> None:
+    for sig, wait in ((signal.SIGTERM, 20.0), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(wait)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _missing(job: Job, why: str) -> Row:
+    title = " and ".join(SCENARIOS[name].title for name in job.names)
+    target = "; ".join(SCENARIOS[name].target for name in job.names)
+    return missing(f"{title}, {job.n:,} {job.scenario.unit}", why, target)
+
+
+def child(module_name: str, n: int, kwargs: dict[str, Any], out: Path) -> int:
+    """The scenario process: run `module.run(n, **kwargs)` and leave its rows as JSON in `out`."""
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            out.write_text(json.dumps({"unavailable": f"{module_name.replace('.', '/')}.py does not exist"}))
+        else:
+            out.write_text(json.dumps({"unavailable": f"{exc.name} is not installed"}))
+        return 0
+    try:
+        rows = module.run(n, **kwargs)
+        if not isinstance(rows, list) or not all(isinstance(r, Row) for r in rows):
+            raise TypeError(f"{module_name}.run() returned {type(rows).__name__}, not a list of Row")
+    except Exception as exc:
+        traceback.print_exc()
+        out.write_text(json.dumps({"error": f"{type(exc).__name__}: {exc}"[:300]}))
+        return 1
+    out.write_text(json.dumps({"rows": [r.to_dict() for r in rows]}))
+    return 0
+
+
+@dataclass
+class Machine:
+    """What the figures were measured on, for the report's header."""
+
+    facts: dict[str, str]
+    load_start: float
+    started: str
+    seconds: float = 0.0
+    load_end: float = 0.0
+
+    @classmethod
+    def here(cls) -> Machine:
+        return cls(_facts(), os.getloadavg()[0], time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+
+    def finish(self, seconds: float) -> None:
+        self.seconds, self.load_end = seconds, os.getloadavg()[0]
+
+
+def _facts() -> dict[str, str]:
+    import platform
+    import sqlite3
+    from importlib import metadata
+
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")]
+    meminfo = Path("/proc/meminfo").read_text() if Path("/proc/meminfo").exists() else ""
+    kib = next((int(line.split()[1]) for line in meminfo.splitlines() if line.startswith("MemTotal:")), 0)
+    try:
+        from bench.postgres import server_version
+
+        postgres = server_version()
+    except Exception as exc:
+        postgres = f"not reachable ({type(exc).__name__})"
+
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return {
+        "CPU": f"{models[0] if models else platform.processor() or 'unknown'}, {os.cpu_count()} cores",
+        "RAM": f"{kib / 1024**2:.1f} GiB",
+        "OS": f"{platform.system()} {platform.release()}",
+        "Python": platform.python_version(),
+        "SQLite": sqlite3.sqlite_version,
+        "PostgreSQL": postgres,
+        "Packages": (
+            f"anthropic {version('anthropic')}, xllamacpp (llama.cpp) {version('xllamacpp')}, "
+            f"LiteLLM {version('litellm')}"
+        ),
+        "Commit": _commit(),
+    }
+
+
+def _commit() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    changed = git("status", "--porcelain", "--", "src", "bench").splitlines()
+    if changed:
+        return f"{commit} plus uncommitted changes to {len(changed)} file(s) under src/ and bench/"
+    return commit
+
+
+NOTES = "## What limits it"
+NOTES_PLACEHOLDER = (
+    "Notes on what bounds each figure on this machine go here. This section is kept as written when the\n"
+    "file is regenerated.\n"
+)
+
+
+def _how(module_name: str) -> str:
+    """How a scenario measures, from its module's docstring (usage lines left out)."""
+    try:
+        doc = importlib.import_module(module_name).__doc__ or ""
+    except Exception:
+        return ""
+    paragraphs = [p for p in doc.strip().split("\n\n") if not p.startswith("    ")]
+    return "\n\n".join(paragraphs).strip()
+
+
+def render(command: str, machine: Machine, rows: list[Row], modules: set[str], previous: str) -> str:
+    facts = "\n".join(f"- {key}: {value}" for key, value in machine.facts.items())
+    how = "\n\n".join(
+        f"### `{m.replace('.', '/')}.py`\n\n{text}"
+        for m in SCENARIO_ORDER
+        if m in modules and (text := _how(m))
+    )
+    notes = previous[previous.index(NOTES) :] if NOTES in previous else f"{NOTES}\n\n{NOTES_PLACEHOLDER}"
+    return f"""# Benchmarks
+
+Written by `{command}` on {machine.started}; the run took {machine.seconds / 60:.1f} minutes. Run it
+again with `python -m bench` (quick profile) or `python -m bench --full` (the issue's sizes); see
+the README's Benchmarks section.
+
+## Machine
+
+{facts}
+- Load average (1 min): {machine.load_start:.1f} at the start, {machine.load_end:.1f} at the end. The
+  machine is shared: single figures move between runs, so compare the ratios measured in the same run.
+
+## Results
+
+Each figure is compared with its baseline measured in the same run, on the same machine. The ratio
+is batchd's figure divided by the compared one (below 1 is better for times, above 1 for rates).
+"met" is the issue's target: ✓ met, ✗ not met, — no target or not measured.
+
+{table(rows)}
+
+## How each figure is measured
+
+{how}
+
+{notes.rstrip()}
+"""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    profile = parser.add_mutually_exclusive_group()
+    profile.add_argument("--quick", dest="profile", action="store_const", const="quick", help="(default)")
+    profile.add_argument("--full", dest="profile", action="store_const", const="full")
+    parser.set_defaults(profile="quick")
+    parser.add_argument(
+        "--only", default=",".join(SCENARIOS), help="comma-separated scenarios (default: all)"
+    )
+    parser.add_argument(
+        "--size", action="append", default=[], metavar="NAME=N", help="override one scenario's size"
+    )
+    parser.add_argument("--timeout", type=float, help="seconds per scenario (quick 300, full 600)")
+    parser.add_argument("--out", default="docs/benchmarks.md", help="Markdown report to write")
+    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    args.names = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = [name for name in args.names if name not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
+    args.sizes = {}
+    for item in args.size:
+        name, _, value = item.partition("=")
+        if name not in SCENARIOS or not value.isdigit():
+            parser.error(f"--size {item}: expected NAME=N with NAME one of {', '.join(SCENARIOS)}")
+        args.sizes[name] = int(value)
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.child:
+        module, n, kwargs, out = args.child
+        return child(module, int(n), json.loads(kwargs), Path(out))
+    command = "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv)
+    timeout = args.timeout or TIMEOUT[args.profile]
+    started = time.monotonic()
+    machine = Machine.here()
+    rows: list[Row] = []
+    for job in jobs(args.names, args.profile, args.sizes):
+        log(f"{','.join(job.names)}: {job.n:,} {job.scenario.unit} ...")
+        t0 = time.monotonic()
+        got = run_job(job, timeout)
+        rows.extend(got)
+        log(f"{','.join(job.names)}: {time.monotonic() - t0:.0f} s")
+    machine.finish(time.monotonic() - started)
+    print(table(rows))
+    if args.out:
+        path = Path(args.out)
+        modules = {job.scenario.module for job in jobs(args.names, args.profile, args.sizes)}
+        previous = path.read_text() if path.exists() else ""
+        path.write_text(render(command.strip(), machine, rows, modules, previous))
+        log(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
