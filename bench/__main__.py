@@ -12,6 +12,7 @@ docs/benchmarks.md. A scenario that cannot run or fails gives a row saying so, a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import os
@@ -78,7 +79,12 @@ def jobs(names: list[str], profile: str, sizes: dict[str, int]) -> list[Job]:
             if name != parts[0]:
                 continue
             n = sizes.get(parts[0], sizes.get(parts[-1], n))
-            out.append(Job(parts, sc, n, {"parts": parts}))
+            both = dataclasses.replace(
+                sc,
+                title=" and ".join(SCENARIOS[p].title for p in parts),
+                target="; ".join(SCENARIOS[p].target for p in parts),
+            )
+            out.append(Job(parts, both, n, {"parts": parts}))
         else:
             out.append(Job([name], sc, n, dict(sc.kwargs)))
     return out
@@ -128,9 +134,7 @@ def _end_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _missing(job: Job, why: str) -> Row:
-    title = " and ".join(SCENARIOS[name].title for name in job.names)
-    target = "; ".join(SCENARIOS[name].target for name in job.names)
-    return missing(f"{title}, {job.n:,} {job.scenario.unit}", why, target)
+    return missing(f"{job.scenario.title}, {job.n:,} {job.scenario.unit}", why, job.scenario.target)
 
 
 def child(module_name: str, n: int, kwargs: dict[str, Any], out: Path) -> int:
