@@ -207,11 +207,20 @@ def _facts() -> dict[str, str]:
         "SQLite": sqlite3.sqlite_version,
         "PostgreSQL": postgres,
         "Packages": (
-            f"anthropic {version('anthropic')}, xllamacpp (llama.cpp) {version('xllamacpp')}, "
-            f"LiteLLM {version('litellm')}"
+            f"anthropic {version('anthropic')}, xllamacpp (llama.cpp) {version('xllamacpp')}, LiteLLM "
+            + (litellm if (litellm := version("litellm")) != "not installed" else _litellm_own_venv())
         ),
         "Commit": _commit(),
     }
+
+
+def _litellm_own_venv() -> str:
+    try:  # the llama.cpp scenario's peer installs a pinned LiteLLM into a virtualenv of its own
+        from bench import peer_litellm
+
+        return f"{peer_litellm.PIN} (its own virtualenv, installed on first use)"
+    except Exception:
+        return "not installed"
 
 
 def _commit() -> str:
@@ -252,15 +261,18 @@ def render(command: str, machine: Machine, rows: list[Row], modules: set[str], p
     notes = previous[previous.index(NOTES) :] if NOTES in previous else f"{NOTES}\n\n{NOTES_PLACEHOLDER}"
     return f"""# Benchmarks
 
-Written by `{command}` on {machine.started}; the run took {machine.seconds / 60:.1f} minutes. Run it
-again with `python -m bench` (quick profile) or `python -m bench --full` (the issue's sizes); see
-the README's Benchmarks section.
+Written by `python -m bench` (quick profile, about 2 minutes) or `python -m bench --full` (the
+issue's sizes, at most 15 minutes on 2 cores); see the README's Benchmarks section. Do not edit by
+hand but for the last section.
 
 ## Machine
 
+- Command: `{command}`
+- Date: {machine.started}; the run took {machine.seconds / 60:.1f} minutes
 {facts}
-- Load average (1 min): {machine.load_start:.1f} at the start, {machine.load_end:.1f} at the end. The
-  machine is shared: single figures move between runs, so compare the ratios measured in the same run.
+- Load average (1 min): {machine.load_start:.1f} at the start, {machine.load_end:.1f} at the end, on
+  {os.cpu_count()} cores. Where the machine is shared, single figures move between runs: compare the
+  ratios, which are measured in the same run.
 
 ## Results
 
