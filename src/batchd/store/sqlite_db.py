@@ -37,7 +37,9 @@ def _connect(path: str, *, readonly: bool) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys = OFF")
     if readonly:
         conn.execute("PRAGMA query_only = ON")
-        conn.execute("PRAGMA mmap_size = 1073741824")  # results downloads read straight from the page cache
+        # No mmap: every page a download read through a mapping would count in the server's RSS
+        # (100 MB of results: +240 MB over four reader connections), for no measurable speed-up.
+        conn.execute("PRAGMA mmap_size = 0")
     else:
         conn.execute("PRAGMA journal_mode = WAL")
         # NORMAL survives a process crash (kill -9) at every commit; `transaction(durable=True)`
