@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 import uvicorn
 from starlette.applications import Starlette
 
-from batchd import api, store
+from batchd import api, debug, store
 from batchd.backends.router import Router
 from batchd.config import Settings
 from batchd.engine import Dispatcher
@@ -25,6 +25,7 @@ def build_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        debug.install()
         await the_store.open()
         router = Router.from_settings(settings)
         engine = Dispatcher(settings, the_store, router, metrics=app.state.metrics)

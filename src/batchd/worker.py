@@ -12,7 +12,7 @@ import asyncio
 import logging
 import signal
 
-from batchd import exceptions, store
+from batchd import debug, exceptions, store
 from batchd.backends.router import Router
 from batchd.config import Settings
 from batchd.engine import Dispatcher
@@ -37,7 +37,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
+    debug.install()
     the_store = store.open_store(settings.store_url, fleet_concurrency=settings.fleet_concurrency)
     await the_store.open()
     router = Router.from_settings(settings)
@@ -53,16 +53,6 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         await router.aclose()
         await the_store.aclose()
         logger.info("batchd worker stopped")
-
-
-def _dump_tasks() -> None:
-    """SIGUSR1: log where every task of the engine is waiting (for a worker that seems stuck)."""
-    import io
-
-    for task in asyncio.all_tasks():
-        out = io.StringIO()
-        task.print_stack(limit=8, file=out)
-        logger.warning("task %s:\n%s", task.get_name(), out.getvalue())
 
 
 def main(settings: Settings) -> None:

@@ -34,13 +34,16 @@ DOWN_FOR = 3.0  # seconds the database stays down
 
 
 def _cluster() -> list[str]:
-    """`pg_ctlcluster` arguments for the local cluster, or skip."""
-    host = urllib.parse.urlsplit(pg.ADMIN_URL).hostname
-    etc = Path("/etc/postgresql")
-    if shutil.which("pg_ctlcluster") is None or host not in {"127.0.0.1", "localhost"} or not etc.is_dir():
+    """`pg_ctlcluster` arguments for the local cluster serving the test database's port, or skip."""
+    parts = urllib.parse.urlsplit(pg.ADMIN_URL)
+    if shutil.which("pg_lsclusters") is None or parts.hostname not in {"127.0.0.1", "localhost"}:
         pytest.skip("restarting PostgreSQL needs a local cluster managed by pg_ctlcluster")
-    versions = sorted(p.name for p in etc.iterdir())
-    return ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main"]
+    listing = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=True)
+    for line in listing.stdout.splitlines():
+        version, name, port, *_ = line.split()
+        if int(port) == (parts.port or 5432):
+            return ["pg_ctlcluster", "--skip-systemctl-redirect", version, name]
+    pytest.skip(f"no local cluster listens on port {parts.port}")
 
 
 def _pg(cluster: list[str], action: str) -> None:

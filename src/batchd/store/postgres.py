@@ -110,8 +110,10 @@ class PostgresStore:
         )
 
     async def get_batch(self, workspace: str, batch_id: str) -> models.Batch:
-        async with self.db.connection() as conn:
+        async def read(conn: asyncpg.Connection) -> models.Batch:
             return layout.batch(await _fetch_batch(conn, workspace, batch_id))
+
+        return await self.db.read(read)
 
     async def list_batches(
         self,
@@ -121,7 +123,7 @@ class PostgresStore:
         before_id: str | None = None,
         limit: int = 20,
     ) -> tuple[list[models.Batch], bool]:
-        async with self.db.connection() as conn:
+        async def read(conn: asyncpg.Connection) -> tuple[list[models.Batch], bool]:
             if before_id is not None:
                 pivot = (await _fetch_batch(conn, workspace, before_id))[0]
                 rows = await conn.fetch(Q["list_before"], workspace, pivot, limit + 1)
@@ -131,7 +133,9 @@ class PostgresStore:
                 rows = await conn.fetch(Q["list_after"], workspace, pivot, limit + 1)
             else:
                 rows = await conn.fetch(Q["list_first"], workspace, limit + 1)
-        return [layout.batch(r) for r in rows[:limit]], len(rows) > limit
+            return [layout.batch(r) for r in rows[:limit]], len(rows) > limit
+
+        return await self.db.read(read)
 
     async def cancel_batch(self, workspace: str, batch_id: str, now: float) -> models.Batch:
         async with self.db.transaction() as conn:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import TypeVar
 
 import asyncpg
 
@@ -18,6 +19,7 @@ from batchd import exceptions
 from batchd.store import queries
 
 logger = logging.getLogger("batchd.store")
+T = TypeVar("T")
 
 MIGRATE_LOCK = 7439000  # advisory lock key held while migrating (several processes may start at once)
 WORK_CHANNEL = "batchd_work"  # NOTIFY channel: new or recovered work exists
@@ -31,14 +33,33 @@ LISTEN_CHECK = 1.0  # seconds between checks that the LISTEN connection is alive
 CLOSE_TIMEOUT = 10.0  # seconds to wait for borrowed connections at close
 
 
+# What the driver raises when the server or the connection fails. InternalClientError is a
+# connection left in a protocol state the driver cannot continue from (seen after a server restart:
+# "cannot switch to state 15; another operation (2) is in progress"); it is not an InterfaceError.
+BROKEN_CONNECTION = (asyncpg.InterfaceError, asyncpg.InternalClientError, asyncpg.PostgresConnectionError)
+DRIVER_ERRORS = (asyncpg.PostgresError, *BROKEN_CONNECTION, OSError, TimeoutError)
+
+
 @contextlib.contextmanager
 def wrap_exceptions() -> Iterator[None]:
     try:
         yield
     except asyncpg.IntegrityConstraintViolationError as exc:
         raise exceptions.StoreError(f"store integrity error: {exc}") from exc
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+    except DRIVER_ERRORS as exc:
         raise exceptions.StoreUnavailable(f"the database is unavailable: {exc}") from exc
+
+
+def _leaves_broken(exc: BaseException) -> bool:
+    """Whether a connection may be mid-operation or dead after `exc` (raised or translated)."""
+    unsafe = (*BROKEN_CONNECTION, OSError, TimeoutError, asyncio.CancelledError)
+    return isinstance(exc, unsafe) or isinstance(exc.__cause__, unsafe)
+
+
+def _is_broken(exc: BaseException) -> bool:
+    """Whether `exc` says the connection itself is gone (not a timeout, not a server refusing)."""
+    dead = (*BROKEN_CONNECTION, ConnectionResetError, BrokenPipeError, asyncpg.AdminShutdownError)
+    return isinstance(exc, dead) or isinstance(exc.__cause__, dead)
 
 
 class Database:
@@ -71,7 +92,7 @@ class Database:
             pool, self._pool = self._pool, None
             try:
                 await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT)
-            except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            except DRIVER_ERRORS:
                 pool.terminate()
 
     @contextlib.asynccontextmanager
@@ -80,7 +101,34 @@ class Database:
             raise exceptions.StoreUnavailable("the store is closed")
         with wrap_exceptions():
             async with self._pool.acquire(timeout=CONNECT_TIMEOUT) as conn:
-                yield conn
+                try:
+                    yield conn
+                except BaseException as exc:
+                    if _is_broken(exc):
+                        # Probably a server restart: every idle connection is as dead as this one.
+                        await self._pool.expire_connections()
+                    if _leaves_broken(exc):
+                        # Never hand a connection in an unknown state to the next caller: the
+                        # pool replaces a terminated connection with a fresh one. (One the driver
+                        # saw close is already detached from the pool.)
+                        with contextlib.suppress(asyncpg.InterfaceError):
+                            conn.terminate()
+                    raise
+
+    async def read(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Runs a read-only `fn` on a connection, once more on a fresh one if the first was dead.
+
+        After a server restart the pool's idle connections are closed at the other end, and only
+        the first statement on each finds out: a read can safely run again instead of failing.
+        """
+        try:
+            async with self.connection() as conn:
+                return await fn(conn)
+        except exceptions.StoreUnavailable as exc:
+            if not _is_broken(exc):
+                raise
+        async with self.connection() as conn:
+            return await fn(conn)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
@@ -103,8 +151,8 @@ class Database:
                 callback()  # work may have arrived while nobody listened
                 while not conn.is_closed():
                     await asyncio.sleep(LISTEN_CHECK)
-                    await conn.execute("SELECT 1")
-            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+                    await conn.execute("SELECT 1", timeout=CONNECT_TIMEOUT)  # a silently dead link too
+            except DRIVER_ERRORS as exc:
                 logger.debug("LISTEN connection lost, reconnecting: %s", exc)
                 await asyncio.sleep(LISTEN_CHECK)
             finally:

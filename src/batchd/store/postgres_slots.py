@@ -27,6 +27,8 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from batchd.store import postgres_db
+
 logger = logging.getLogger("batchd.store")
 
 CONNECT_TIMEOUT = 5.0  # seconds to open the slot connection
@@ -37,7 +39,7 @@ SLOT_POLL = 0.05  # seconds between tries while every slot is taken; a local rel
 TRY_SLOTS = "SELECT s FROM unnest($2::int[]) AS s WHERE pg_try_advisory_lock($1, s) LIMIT 1"
 UNLOCK_SLOT = "SELECT pg_advisory_unlock($1, $2)"
 T = TypeVar("T")
-_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+_ERRORS = postgres_db.DRIVER_ERRORS
 
 
 def route_key(name: str) -> int:
