@@ -295,17 +295,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     profile = parser.add_mutually_exclusive_group()
-    profile.add_argument("--quick", dest="profile", action="store_const", const="quick", help="(default)")
-    profile.add_argument("--full", dest="profile", action="store_const", const="full")
+    for name, what in (("quick", "the default, ~2 minutes"), ("full", "the issue's sizes, ≤ 15 minutes")):
+        sizes = ", ".join(f"{key} {getattr(sc, name):,}" for key, sc in SCENARIOS.items())
+        profile.add_argument(
+            f"--{name}", dest="profile", action="store_const", const=name, help=f"{what}: {sizes}"
+        )
     parser.set_defaults(profile="quick")
     parser.add_argument(
-        "--only", default=",".join(SCENARIOS), help="comma-separated scenarios (default: all)"
+        "--only", default=",".join(SCENARIOS), help=f"comma-separated of {','.join(SCENARIOS)} (default: all)"
     )
     parser.add_argument(
         "--size", action="append", default=[], metavar="NAME=N", help="override one scenario's size"
     )
     parser.add_argument("--timeout", type=float, help="seconds per scenario (quick 300, full 600)")
-    parser.add_argument("--out", default="docs/benchmarks.md", help="Markdown report to write")
+    parser.add_argument(
+        "--out", default=str(ROOT / "docs" / "benchmarks.md"), help="report file (default: %(default)s)"
+    )
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.names = [s.strip() for s in args.only.split(",") if s.strip()]
