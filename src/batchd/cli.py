@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any
 
@@ -59,7 +60,7 @@ def _settings(flags: dict[str, Any], config_file: str | None, *, worker: bool = 
 
 @main.command()
 @_config_option
-@_settings_options
+@functools.partial(_settings_options, skip=frozenset({"metrics_port"}))  # serve has /metrics
 def serve(config_file: str | None, **flags: Any) -> None:
     """Run the HTTP API and the engine (SQLite under --data-dir by default)."""
     from batchd import server
@@ -68,7 +69,7 @@ def serve(config_file: str | None, **flags: Any) -> None:
 
 
 def _worker_options(fn: Any) -> Any:
-    return _settings_options(fn, skip=frozenset({"host", "port"}))
+    return _settings_options(fn, skip=frozenset({"port"}))
 
 
 @main.command()

@@ -101,6 +101,12 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("host", DEFAULT_HOST, str, "Address to bind."),
     Setting("port", DEFAULT_PORT, int, "Port to bind."),
+    Setting(
+        "metrics_port",
+        0,
+        int,
+        "batchd worker: serve Prometheus metrics on this port at --host (0: off).",
+    ),
     Setting("data_dir", DEFAULT_DATA_DIR, str, "Directory for the SQLite database and lock."),
     Setting("database_url", "", str, "Store URL; default sqlite:///<data_dir>/batchd.db."),
     Setting(
@@ -196,6 +202,7 @@ _BY_NAME = {s.name: s for s in SETTINGS}
 class Settings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
+    metrics_port: int = 0
     data_dir: str = DEFAULT_DATA_DIR
     database_url: str = ""
     api_keys: dict[str, str] = dataclasses.field(default_factory=dict)

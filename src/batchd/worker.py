@@ -11,11 +11,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import Any
+
+import prometheus_client
 
 from batchd import debug, exceptions, store
 from batchd.backends.router import Router
 from batchd.config import Settings
 from batchd.engine import Dispatcher
+from batchd.metrics import Metrics
 
 logger = logging.getLogger("batchd")
 
@@ -41,7 +45,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     the_store = store.open_store(settings.store_url, fleet_concurrency=settings.fleet_concurrency)
     await the_store.open()
     router = Router.from_settings(settings)
-    engine = Dispatcher(settings, the_store, router)
+    metrics = Metrics()
+    engine = Dispatcher(settings, the_store, router, metrics=metrics)
+    exporter = _serve_metrics(metrics, settings) if settings.metrics_port else None
     try:
         await engine.start()
         logger.info(
@@ -52,7 +58,18 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         await engine.stop()
         await router.aclose()
         await the_store.aclose()
+        if exporter is not None:
+            exporter.shutdown()
         logger.info("batchd worker stopped")
+
+
+def _serve_metrics(metrics: Metrics, settings: Settings) -> Any:
+    """Prometheus's own exporter, in a thread: GET any path -> the worker's metrics."""
+    server, _ = prometheus_client.start_http_server(
+        settings.metrics_port, addr=settings.host, registry=metrics.registry
+    )
+    logger.info("metrics on http://%s:%d/metrics", settings.host, settings.metrics_port)
+    return server
 
 
 def main(settings: Settings) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx
 import pytest
 
 from batchd import config, exceptions, models, worker
 from batchd.store import open_store
+from tests.acceptance.server import free_port
 from tests.integration import pg
 from tests.integration.test_store_contract import WS, lines
 
@@ -17,7 +19,10 @@ pytestmark = pytest.mark.postgres
 
 async def test_worker_runs_batches_then_stops_cleanly() -> None:
     name, url = await pg.create_database()
-    settings = config.load({"database_url": url, "sim_latency": 0.001}, environ={})
+    metrics_port = free_port()
+    settings = config.load(
+        {"database_url": url, "sim_latency": 0.001, "metrics_port": metrics_port}, environ={}
+    )
     store = open_store(url)
     await store.open()
     stop = asyncio.Event()
@@ -37,6 +42,10 @@ async def test_worker_runs_batches_then_stops_cleanly() -> None:
             await asyncio.sleep(0.05)
         assert got.request_counts == models.RequestCounts(succeeded=300)
         assert len(await lines(store, batch.id)) == 300
+        async with httpx.AsyncClient() as http:  # the worker's own Prometheus endpoint
+            scraped = (await http.get(f"http://127.0.0.1:{metrics_port}/metrics")).text
+        assert 'batchd_requests_total{model="m",result="succeeded"} 300.0' in scraped, scraped
+        assert "batchd_claimed_requests_total 300.0" in scraped
     finally:
         stop.set()
         await asyncio.wait_for(running, 30)
