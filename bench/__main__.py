@@ -49,7 +49,7 @@ SCENARIOS = {
     "llamacpp": Scenario(
         "bench.llamacpp", "end to end, llama.cpp", "≥ 0.9× raw; ahead of peer", 2_000, 10_000
     ),
-    "prefix": Scenario("bench.prefix", "shared prefixes, llama.cpp", "grouping measurably faster", 64, 256),
+    "prefix": Scenario("bench.prefix", "shared prefixes, llama.cpp", "grouping measurably faster", 128, 256),
     "download": Scenario("bench.download", "results download", "≥ 200 MB/s, RSS flat", 10_000, 100_000),
     "latency": Scenario("bench.latency", "retrieve/list under load", "p99 ≤ 20 ms", 10_000, 100_000),
     "postgres": Scenario(
