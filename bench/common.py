@@ -5,6 +5,7 @@ share: the standard request set, a server's memory, and rows for a scenario that
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,12 @@ def vm_hwm(pid: int) -> int:
 def rss(pid: int) -> int:
     """Current resident set size of a live process, bytes."""
     return _status_bytes(pid, "VmRSS")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a live process has used, all its threads, seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def ratio(x: float, y: float) -> str:

@@ -11,7 +11,7 @@ three rounds (limit, then batchd, each a fresh process), large ones one round. P
 batchd process's VmHWM after the create (its idle figure is read before); it is judged against the
 body from 50,000 requests on, below which the idle process outweighs the body. End to end is counted
 from the create's answer to the batch's own `ended_at` (server clock, same machine), so the polling
-interval does not blur it.
+interval does not blur it; the server's CPU time over that span gives the cores it kept busy.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any
 import anthropic
 from tests.acceptance.server import ServerProcess, free_port
 
-from bench.common import ROOT, Row, make_requests, ratio, rss, vm_hwm
+from bench.common import ROOT, Row, cpu_seconds, make_requests, ratio, rss, vm_hwm
 
 SMALL = 20_000  # at most this many requests: best of ROUNDS create rounds
 ROUNDS = 3
@@ -98,11 +98,11 @@ def run(n: int, parts: Sequence[str] = ("create", "e2e")) -> list[Row]:
                     start = time.perf_counter()
                     batch = client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
                     seconds = time.perf_counter() - start
-                    answered = time.time()
+                    answered, cpu = time.time(), cpu_seconds(pid)
                     creates.append(Create(seconds, limits[-1].body if limits else 0, vm_hwm(pid), idle))
                     log(f"round {round_ + 1}: batchd {seconds:.2f} s")
                     if "e2e" in parts and round_ == rounds - 1:
-                        rows.append(_e2e(client, batch.id, n, started, answered, pid))
+                        rows.append(_e2e(client, batch.id, n, (started, answered, cpu), pid))
             finally:
                 srv.stop()
     if "create" in parts:
@@ -110,9 +110,8 @@ def run(n: int, parts: Sequence[str] = ("create", "e2e")) -> list[Row]:
     return rows
 
 
-def _e2e(
-    client: anthropic.Anthropic, batch_id: str, n: int, started: float, answered: float, pid: int
-) -> Row:
+def _e2e(client: anthropic.Anthropic, batch_id: str, n: int, at: tuple[float, float, float], pid: int) -> Row:
+    started, answered, cpu = at  # wall clock at the create call and at its answer; server CPU then
     deadline = time.monotonic() + RUN_TIMEOUT
     while (batch := client.messages.batches.retrieve(batch_id)).processing_status != "ended":
         if time.monotonic() > deadline:
@@ -121,14 +120,15 @@ def _e2e(
     assert batch.ended_at is not None
     if batch.request_counts.succeeded != n:
         raise RuntimeError(f"expected {n} succeeded, got {batch.request_counts}")
+    busy = cpu_seconds(pid) - cpu  # a few idle polls after the end add next to nothing
     ended = batch.ended_at.timestamp()
     rps = n / (ended - answered)
     log(f"end to end {rps:,.0f} req/s")
     return Row(
         scenario=f"end to end, zero-latency simulator, {n:,} requests",
         batchd=(
-            f"{rps:,.0f} req/s ({n / (ended - started):,.0f} incl. create; "
-            f"server peak RSS {vm_hwm(pid) / 1e6:.0f} MB)"
+            f"{rps:,.0f} req/s ({n / (ended - started):,.0f} incl. create; server used "
+            f"{busy / (ended - answered):.2f} cores, peak RSS {vm_hwm(pid) / 1e6:.0f} MB)"
         ),
         compared="—",
         ratio="—",
