@@ -48,12 +48,12 @@ def written_results(url: str) -> dict[int, bytes]:
     return asyncio.run(fetch())
 
 
-def wait_progress(base_url: str, batch_id: str, timeout: float = 60.0) -> None:
-    """Waits until some results are written, so the first crash lands mid-batch even under load."""
+def wait_progress(base_url: str, batch_id: str, timeout: float = 60.0, *, more_than: int = 0) -> None:
+    """Waits until more than `more_than` results are written, so a crash lands mid-batch even under load."""
     deadline = time.monotonic() + timeout
     with make_client(base_url) as client:
-        while client.messages.batches.retrieve(batch_id).request_counts.succeeded == 0:
-            assert time.monotonic() < deadline, "no result written"
+        while client.messages.batches.retrieve(batch_id).request_counts.succeeded <= more_than:
+            assert time.monotonic() < deadline, "no progress"
             time.sleep(0.05)
 
 

@@ -7,15 +7,25 @@ from typing import Any
 
 import pytest
 
+from batchd import config, exceptions
+from batchd.backends.router import Route, Router
+from batchd.engine import Dispatcher, dispatcher
 from batchd.store import Store
-from tests.unit.test_dispatcher import Scripted, message, run_batch, store  # noqa: F401 - fixture
+from tests.unit.test_dispatcher import (  # noqa: F401 - store is a fixture
+    SIMPLE,
+    Scripted,
+    make_batch,
+    message,
+    run_batch,
+    store,
+)
 
 
 class Untranslated(Exception):
     """Stands in for a driver error the store let through (as asyncpg's InternalClientError was)."""
 
 
-def fail_once(store: Store, method: str) -> list[int]:
+def fail_once(store: Store, method: str) -> list[int]:  # noqa: F811
     """Makes `store.<method>` raise Untranslated on its first call; returns the call counter."""
     real = getattr(store, method)
     calls = [0]
@@ -49,3 +59,24 @@ async def test_an_untranslated_store_error_does_not_stop_the_engine(
     assert sorted(results) == sorted(f"r{i}" for i in range(80))
     assert all(r["type"] == "succeeded" for r in results.values())
     assert "Untranslated" in caplog.text  # logged with its traceback, not swallowed
+
+
+async def test_stop_gives_up_writing_to_a_store_that_stays_down(
+    store: Store,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SIGTERM while the database is down: the process exits; the unwritten requests run again later."""
+    monkeypatch.setattr(dispatcher, "STOP_FLUSH", 0.3)
+    batch = await make_batch(store, [SIMPLE] * 3)
+    settings = config.load(environ={})
+    engine = Dispatcher(settings, store, Router(Route(Scripted(answer), asyncio.Semaphore(4))))
+
+    async def down(*args: Any, **kwargs: Any) -> Any:
+        raise exceptions.StoreUnavailable("the database is unavailable: connection refused")
+
+    store.complete_requests = down  # type: ignore[method-assign]
+    await engine.start()
+    await asyncio.sleep(0.2)  # answered, but nothing can be written
+    await asyncio.wait_for(engine.stop(), 5)
+    got = await store.get_batch("default", batch.id)
+    assert got.request_counts.processing == 3  # nothing written, nothing lost: leases will lapse
