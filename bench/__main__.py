@@ -37,7 +37,7 @@ class Scenario:
     quick: int  # requests in each profile
     full: int
     unit: str = "requests"
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    quick_kwargs: dict[str, Any] = field(default_factory=dict)  # passed to run() in the quick profile
 
 
 SCENARIOS = {
@@ -47,7 +47,12 @@ SCENARIOS = {
     ),
     "e2e": Scenario("bench.create_e2e", "end to end, simulator", "≥ 10,000 req/s", 10_000, 100_000),
     "llamacpp": Scenario(
-        "bench.llamacpp", "end to end, llama.cpp", "≥ 0.9× raw; ahead of peer", 2_000, 10_000
+        "bench.llamacpp",
+        "end to end, llama.cpp",
+        "≥ 0.9× raw; ahead of peer",
+        2_000,
+        10_000,
+        quick_kwargs={"rounds": 1},  # full: the module's best of its default rounds
     ),
     "prefix": Scenario("bench.prefix", "shared prefixes, llama.cpp", "grouping measurably faster", 128, 256),
     "download": Scenario("bench.download", "results download", "≥ 200 MB/s, RSS flat", 10_000, 100_000),
@@ -86,7 +91,7 @@ def jobs(names: list[str], profile: str, sizes: dict[str, int]) -> list[Job]:
             )
             out.append(Job(parts, both, n, {"parts": parts}))
         else:
-            out.append(Job([name], sc, n, dict(sc.kwargs)))
+            out.append(Job([name], sc, n, dict(sc.quick_kwargs) if profile == "quick" else {}))
     return out
 
 
@@ -168,13 +173,33 @@ class Machine:
     started: str
     seconds: float = 0.0
     load_end: float = 0.0
+    others: float | None = None  # cores the rest of the machine kept busy during the run, on average
+    _cpu: tuple[float, float] = (0.0, 0.0)
 
     @classmethod
     def here(cls) -> Machine:
-        return cls(_facts(), os.getloadavg()[0], time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+        started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        machine = cls(_facts(), os.getloadavg()[0], started)
+        machine._cpu = _cpu_now()
+        return machine
 
     def finish(self, seconds: float) -> None:
         self.seconds, self.load_end = seconds, os.getloadavg()[0]
+        busy, ours = (end - start for end, start in zip(_cpu_now(), self._cpu, strict=True))
+        if busy > 0 and seconds > 0:
+            self.others = max(0.0, busy - ours) / seconds
+
+
+def _cpu_now() -> tuple[float, float]:
+    """CPU seconds the whole machine has been busy, and those of this process and its waited children."""
+    try:
+        jiffies = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return (0.0, 0.0)
+    user, nice, system, _idle, _iowait, irq, softirq, steal = jiffies
+    t = os.times()
+    ours = t.user + t.system + t.children_user + t.children_system
+    return ((user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK"), ours)
 
 
 def _facts() -> dict[str, str]:
@@ -258,6 +283,13 @@ def render(command: str, machine: Machine, rows: list[Row], modules: set[str], p
         for m in SCENARIO_ORDER
         if m in modules and (text := _how(m))
     )
+    others = (
+        "not measured"
+        if machine.others is None
+        else f"the rest of the machine kept {machine.others:.2f} of the {os.cpu_count()} cores busy on "
+        "average during the run"
+        + (" (PostgreSQL's work for the postgres rows included)" if "bench.postgres" in modules else "")
+    )
     notes = previous[previous.index(NOTES) :] if NOTES in previous else f"{NOTES}\n\n{NOTES_PLACEHOLDER}"
     return f"""# Benchmarks
 
@@ -270,9 +302,9 @@ hand but for the last section.
 - Command: `{command}`
 - Date: {machine.started}; the run took {machine.seconds / 60:.1f} minutes
 {facts}
-- Load average (1 min): {machine.load_start:.1f} at the start, {machine.load_end:.1f} at the end, on
-  {os.cpu_count()} cores. Where the machine is shared, single figures move between runs: compare the
-  ratios, which are measured in the same run.
+- Other load: {others}; load average (1 min) {machine.load_start:.1f} at the start,
+  {machine.load_end:.1f} at the end. Where the machine is shared, single figures move between runs:
+  compare the ratios, which are measured in the same run.
 
 ## Results
 

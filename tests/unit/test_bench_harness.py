@@ -52,6 +52,8 @@ def test_create_and_e2e_share_one_job_and_profiles_set_sizes() -> None:
         (["create", "e2e"], 10_000, {"parts": ["create", "e2e"]}),
         (["postgres"], 10_000, {}),
     ]
+    assert harness.jobs(["llamacpp"], "quick", {})[0].kwargs == {"rounds": 1}
+    assert harness.jobs(["llamacpp"], "full", {})[0].kwargs == {}
     (only,) = harness.jobs(["e2e"], "full", {"e2e": 500})
     assert (only.names, only.n, only.kwargs) == (["e2e"], 500, {"parts": ["e2e"]})
     assert [j.n for j in harness.jobs(list(harness.SCENARIOS), "full", {})] == [
@@ -114,9 +116,11 @@ def test_the_report_keeps_the_notes_written_under_what_limits_it() -> None:
     assert "- CPU: test CPU, 2 cores" in first and "1.5 minutes" in first
     assert table(rows) in first and "create \\| 10" in first  # a pipe would split the cell
     assert "### `bench/create_e2e.py`" in first
-    assert harness.NOTES_PLACEHOLDER.splitlines()[0] in first
+    assert harness.NOTES_PLACEHOLDER.splitlines()[0] in first and "Other load: not measured" in first
     noted = first.replace(harness.NOTES_PLACEHOLDER, "Create is bound by the SDK's own JSON encoding.\n")
+    machine.others = 0.25
     second = harness.render("python -m bench --full", machine, rows, set(), previous=noted)
+    assert "the rest of the machine kept 0.25 of the" in second
     assert second.endswith("## What limits it\n\nCreate is bound by the SDK's own JSON encoding.\n")
     assert "`python -m bench --full`" in second
 
