@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import subprocess
 import sys
 import tempfile
@@ -63,6 +64,21 @@ def llama_server(
 
     cache_ram: llama.cpp's host-memory prompt cache in MiB; -1 keeps llama.cpp's default.
     """
+    with llama_process(gguf, parallel=parallel, ctx=ctx, threads=threads, cache_ram=cache_ram) as (url, _):
+        yield url
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def llama_process(
+    gguf: Path, *, parallel: int = SLOTS, ctx: int = 1024, threads: int = -1, cache_ram: int = -1
+) -> Iterator[tuple[str, int]]:
+    """llama_server, also giving the server's pid."""
     args = [str(gguf), str(parallel), str(ctx), str(threads)]
     proc = subprocess.Popen(
         [sys.executable, "-c", _SERVE, *args, str(cache_ram)],
@@ -77,7 +93,7 @@ def llama_server(
         if not line.startswith("http"):
             raise RuntimeError(f"llama.cpp did not start (exit {proc.wait()})")
         wait_healthy(line)
-        yield line
+        yield line, proc.pid
     finally:
         assert proc.stdin is not None
         proc.stdin.close()
