@@ -61,6 +61,10 @@ class Router:
             else:
                 limit = min(c.concurrency, c.fleet_concurrency or c.concurrency)
                 built.append(Route(build_backend(c, settings, environ, sim), asyncio.Semaphore(limit), c))
+        if settings.group_prefixes:  # engine routes admit their calls prefix by prefix
+            from batchd.backends.prefix import schedule_routes
+
+            default, built = schedule_routes(default, built, settings)
         return cls(default, tuple(built))
 
     def route(self, model: str) -> Route:
