@@ -116,6 +116,9 @@ def run_job(job: Job, timeout: float) -> list[Row]:
         except subprocess.TimeoutExpired:
             _end_group(proc)
             return [_missing(job, f"failed: still running after {timeout:.0f} s, stopped")]
+        except BaseException:  # Ctrl-C reaches only our process group, not the scenario's
+            _end_group(proc)
+            raise
         if not out.exists():
             return [_missing(job, f"failed: the scenario process exited with code {proc.returncode}")]
         result = json.loads(out.read_text())

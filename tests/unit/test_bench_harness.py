@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -98,6 +99,25 @@ def test_a_hung_scenario_is_stopped_with_the_processes_it_started(fakes: Path) -
     (row,) = harness.run_job(job("fake_hang"), timeout=3)
     assert row.batchd == "failed: still running after 3 s, stopped"
     server = int((fakes / "server.pid").read_text())
+    deadline = time.monotonic() + 10
+    while _alive(server) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(server)
+
+
+def test_interrupting_the_run_stops_the_scenario_and_its_processes(fakes: Path) -> None:
+    script = (
+        "from bench import __main__ as h\n"
+        "h.run_job(h.Job(['fake'], h.Scenario('fake_hang', 'fake', 't', 1, 2), 3, {}), timeout=60)\n"
+    )
+    harness_proc = subprocess.Popen([sys.executable, "-c", script], cwd=harness.ROOT)
+    pid_file = fakes / "server.pid"
+    deadline = time.monotonic() + 30
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server = int(pid_file.read_text())
+    harness_proc.send_signal(signal.SIGINT)  # what Ctrl-C sends, to the harness's group only
+    assert harness_proc.wait(30) != 0
     deadline = time.monotonic() + 10
     while _alive(server) and time.monotonic() < deadline:
         time.sleep(0.05)
