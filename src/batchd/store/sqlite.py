@@ -76,7 +76,7 @@ class SQLiteStore:
         )
 
     async def get_batch(self, workspace: str, batch_id: str) -> models.Batch:
-        row = await self.db.read(_fetch_batch, workspace, batch_id)
+        row = await self.db.read_inline(_fetch_batch, workspace, batch_id)
         return layout.batch(row)
 
     async def list_batches(
@@ -87,7 +87,7 @@ class SQLiteStore:
         before_id: str | None = None,
         limit: int = 20,
     ) -> tuple[list[models.Batch], bool]:
-        rows, has_more = await self.db.read(_list, workspace, after_id, before_id, limit)
+        rows, has_more = await self.db.read_inline(_list, workspace, after_id, before_id, limit)
         return [layout.batch(r) for r in rows], has_more
 
     async def cancel_batch(self, workspace: str, batch_id: str, now: float) -> models.Batch:

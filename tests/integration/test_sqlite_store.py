@@ -1,7 +1,10 @@
-"""SQLiteStore's create path: a bulk insert under a capped page cache, then the cache as it was."""
+"""SQLiteStore: create under a capped page cache, and reads inline on the event loop that never wait there."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import threading
 from pathlib import Path
 
 import orjson
@@ -56,4 +59,39 @@ async def test_a_failed_create_rolls_back_and_restores_the_cache(tmp_path: Path)
         assert await writer_cache_size(store) == before
         assert await store.list_batches("ws") == ([], False)
     finally:
+        await store.aclose()
+
+
+async def test_an_inline_read_that_meets_a_lock_moves_to_a_reader_thread(tmp_path: Path) -> None:
+    """Retrieve and list read on the event loop's thread, but never wait there for a lock."""
+    path = str(tmp_path / "inline.db")
+    store = SQLiteStore(path)
+    await store.open()
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        batch = await store.create_batch(
+            workspace="ws", custom_ids=["a"], params=[b"{}"], now=NOW, expires_at=NOW + 100
+        )
+        assert (await store.get_batch("ws", batch.id)).id == batch.id  # read inline
+        loop_thread = threading.current_thread().name
+
+        def take_write_lock(conn: sqlite3.Connection) -> str:
+            # A real SQLITE_BUSY: another connection holds the write lock.
+            conn.execute("PRAGMA query_only = OFF")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("ROLLBACK")
+            finally:
+                conn.execute("PRAGMA query_only = ON")
+            return threading.current_thread().name
+
+        other.execute("BEGIN IMMEDIATE")
+        read = asyncio.ensure_future(store.db.read_inline(take_write_lock))
+        await asyncio.sleep(0.2)
+        assert not read.done()  # waiting on a reader thread; this loop ran the sleep meanwhile
+        other.execute("ROLLBACK")
+        assert await read != loop_thread
+        assert (await store.get_batch("ws", batch.id)).id == batch.id
+    finally:
+        other.close()
         await store.aclose()
