@@ -31,7 +31,7 @@ if str(ROOT) not in sys.path:
 import anthropic  # noqa: E402
 from tests.acceptance.server import ServerProcess  # noqa: E402
 
-from bench.common import Row  # noqa: E402
+from bench.common import Row, table  # noqa: E402
 from bench.llamacpp import build_model, cpu_seconds, llama_process  # noqa: E402
 
 SLOTS = 16
@@ -131,32 +131,53 @@ def describe(r: dict[str, float]) -> str:
     )
 
 
-def run(n: int, *, prefixes: int = 32, rounds: int = 1, gguf: Path | None = None) -> list[Row]:
-    """Scenario 2: the same batch grouped and in arrival order, each order's fastest round."""
+CONFIGS = [
+    # (the workload's number of prompts as a function of n, llama.cpp's --cache-ram, what it models)
+    ("interleaved", -1, "llama.cpp's default host-memory prompt cache"),
+    ("interleaved", 0, "no host prompt cache (--cache-ram 0): the slots' KV only, as a GPU engine"),
+    ("common", -1, "llama.cpp's default host-memory prompt cache"),
+]
+
+
+def run(n: int, *, rounds: int = 2, gguf: Path | None = None) -> list[Row]:
+    """Scenario 2: the same batch grouped and in arrival order, in turns, each order's fastest round.
+
+    Three workloads: min(32, n/8) ~1,000-token prompts interleaved, with llama.cpp's default host
+    prompt cache and without it; and one prompt common to all n requests.
+    """
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         model = gguf or build_model(Path(tmp))
-        requests = make_requests(n, prefixes)
-        best: dict[bool, dict[str, float]] = {}
-        for _ in range(rounds):
-            for grouped in (False, True):
-                r = measure(model, requests, grouped=grouped)
-                print(f"{'grouped' if grouped else 'arrival'}: {describe(r)}", file=sys.stderr)
-                if grouped not in best or r["seconds"] < best[grouped]["seconds"]:
-                    best[grouped] = r
-    arrival, grouped_r = best[False], best[True]
-    speedup = arrival["seconds"] / grouped_r["seconds"]
-    shape = f"{prefixes} prompts × {n // prefixes}" if prefixes > 1 else "one common prompt"
-    return [
-        Row(
-            scenario=f"shared ~1,000-token system prompts ({shape}, interleaved), {n} requests, "
-            f"llama.cpp {SLOTS} slots",
-            batchd=f"--group-prefixes: {describe(grouped_r)}",
-            compared=f"arrival order: {describe(arrival)}",
-            ratio=f"{speedup:.2f}×",
-            target="grouping measurably faster",
-            met=speedup >= 1.05 and grouped_r["succeeded"] == n,
-        )
-    ]
+        for shape, cache_ram, what in CONFIGS:
+            prefixes = min(32, max(1, n // 8)) if shape == "interleaved" else 1
+            requests = make_requests(n, prefixes)
+            best: dict[bool, dict[str, float]] = {}
+            for _ in range(rounds):
+                for grouped in (False, True):
+                    r = measure(model, requests, grouped=grouped, cache_ram=cache_ram)
+                    print(
+                        f"{shape} {cache_ram} {'grouped' if grouped else 'arrival'}: {describe(r)}",
+                        file=sys.stderr,
+                    )
+                    if grouped not in best or r["seconds"] < best[grouped]["seconds"]:
+                        best[grouped] = r
+            arrival, grouped_r = best[False], best[True]
+            speedup = arrival["seconds"] / grouped_r["seconds"]
+            label = (
+                f"{prefixes} prompts × {n // prefixes}, interleaved" if prefixes > 1 else "one common prompt"
+            )
+            rows.append(
+                Row(
+                    scenario=f"shared ~1,000-token system prompts ({label}), {n} requests, llama.cpp "
+                    f"{SLOTS} slots, {what}",
+                    batchd=f"--group-prefixes: {describe(grouped_r)}",
+                    compared=f"arrival order: {describe(arrival)}",
+                    ratio=f"{speedup:.2f}×",
+                    target="grouping measurably faster",
+                    met=speedup >= 1.05 and grouped_r["succeeded"] == n,
+                )
+            )
+    return rows
 
 
 def main() -> None:
@@ -178,7 +199,11 @@ def main() -> None:
         help="llama.cpp host prompt cache, MiB (default: llama.cpp's own; 0: only the slots' KV cache)",
     )
     parser.add_argument("--only", choices=["arrival", "grouped"], help="run one order only")
+    parser.add_argument("--scenario", action="store_true", help="the benchmark's three workloads (run(n))")
     args = parser.parse_args()
+    if args.scenario:
+        print(table(run(args.n, rounds=args.rounds, gguf=args.gguf)))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         gguf = args.gguf or build_model(Path(tmp))
         requests = make_requests(args.n, args.prefixes, args.words)
