@@ -162,3 +162,14 @@ def test_the_command_line_writes_the_report(tmp_path: Path) -> None:
     report = out.read_text()
     assert row in report and "- PostgreSQL: not reachable (ConnectionRefusedError)" in report
     assert "python -m bench --only postgres --size postgres=5 --out" in report
+
+
+def test_the_create_and_end_to_end_scenario_runs_against_a_real_server() -> None:
+    from bench import create_e2e
+
+    create, memory, e2e = create_e2e.run(30)
+    assert create.scenario.startswith("create 30 requests (") and create.compared.startswith("limit ")
+    assert memory.met is None and "judged from 50,000 requests" in memory.target  # too small to judge
+    assert e2e.scenario == "end to end, zero-latency simulator, 30 requests" and "req/s" in e2e.batchd
+    (only_e2e,) = create_e2e.run(10, parts=["e2e"])
+    assert only_e2e.scenario == "end to end, zero-latency simulator, 10 requests"
