@@ -162,11 +162,13 @@ def run(n: int) -> list[Row]:
             rows.append(_worker_row(workers, per_run, rps, previous))
             previous = (workers, rps)
         env = {"BATCHD_SIM_LATENCY": COST_LATENCY}
-        costs = {}
-        for size in (max(1, n // 10), n):
+        costs: dict[int, float] = {}
+        for size in sorted({max(1, n // 10), n}):
             r = run_once(size, COST_WORKERS, env, COST_CONCURRENCY, workdir)
             costs[size] = r["total"] / size
             log(f"{size:,} requests: {costs[size] * 1e6:,.0f} µs per request")
+        if len(costs) < 2:
+            return rows
         (small, c_small), (large, c_large) = costs.items()
         rows.append(
             Row(
