@@ -253,7 +253,9 @@ def run(n: int, *, peer: bool = True, threads: int = -1, rounds: int = 2) -> lis
     peer_note = ""
     with tempfile.TemporaryDirectory() as tmp:
         gguf = build_model(Path(tmp))
-        with llama_server(gguf, threads=threads) as base_url:
+        # No host-memory prompt cache: every prompt here is distinct, so it never hits, and it would
+        # grow by one saved prompt per request, making each later client slower than the one before.
+        with llama_server(gguf, threads=threads, cache_ram=0) as base_url:
             run_raw(base_url, items[: min(200, n)])  # warm llama.cpp up once for everyone
             for _ in range(rounds):
                 keep("raw client", run_raw(base_url, items))
