@@ -175,3 +175,21 @@ async def test_at_most_max_connections(server: Callable[[Handler], Awaitable[str
     await asyncio.gather(*(up.post_json("/x", {}) for _ in range(12)))
     await up.aclose()
     assert peak == 3
+
+
+def test_lean_transport_only_for_plain_http_without_a_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    def lean(up: Upstream) -> bool:
+        return any(isinstance(m, LeanTransport) for m in up.client._mounts.values())  # type: ignore[attr-defined]
+
+    assert lean(Upstream("u", "http://h", concurrency=2, timeout=5))
+    assert not lean(
+        Upstream(
+            "u",
+            "http://h",
+            concurrency=2,
+            timeout=5,
+            transport=httpx.MockTransport(lambda r: httpx.Response(200)),
+        )
+    )
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy:3128")
+    assert not lean(Upstream("u", "http://h", concurrency=2, timeout=5))

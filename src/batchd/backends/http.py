@@ -13,6 +13,7 @@ from the status. An `x-should-retry` header, as Anthropic sends, overrides the s
 from __future__ import annotations
 
 import email.utils
+import os
 import time
 from typing import Any
 
@@ -138,7 +139,10 @@ class Upstream:
         self.timeout = timeout
         # Plain-http upstreams (engines on this host or LAN) go through the lean transport: httpx's
         # own costs more CPU per call than a small engine's answer (see http_pool).
-        mounts = lean_mounts(concurrency) if transport is None and lean_mounts is not None else None
+        # (Not when an HTTP proxy is configured in the environment: httpx's transport honours it.)
+        proxied = any(os.environ.get(v) for v in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"))
+        lean = transport is None and lean_mounts is not None and not proxied
+        mounts = lean_mounts(concurrency) if lean else None
         self.client = httpx.AsyncClient(
             base_url=self.base_url,
             headers=headers,
