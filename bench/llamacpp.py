@@ -8,11 +8,14 @@ its own process and shared by three clients in turn, each sending the same N cha
 (distinct short prompts, max_tokens 8) at concurrency 16, timed from submit to all results
 available:
 
-- the limit: a minimal asyncio client (httpx, as batchd's backend uses) posting chat completions;
+- the limit: a minimal asyncio client (httpx) posting chat completions; the same client over
+  batchd's own HTTP transport (backends/http_pool.py) is measured and shown next to it;
 - batchd: one Anthropic batch through the official `anthropic` SDK to `batchd serve` (SQLite), whose
   `openai` route sends them to llama.cpp;
 - the peer: LiteLLM (bench/peer_litellm.py), its OpenAI batch JSONL run against a `hosted_vllm`
-  deployment on the same server.
+  deployment on the same server (the result names the mode that ran: proxy or router).
+
+They take turns twice (the peer once: it is the slowest) and each one's fastest turn counts.
 """
 
 from __future__ import annotations
