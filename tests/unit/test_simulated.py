@@ -237,6 +237,22 @@ async def test_plain_answer(backend: simulated.SimulatedBackend) -> None:
     assert usage["server_tool_use"] is None
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["", " ", "one", " one ", "one two", "one  two", "  a b  ", "a\tb", "a\nb\n", "a\x1cb", "a \x1f b",
+     "a\x0b\x0cb\r", "caf\u00e9 au lait", "a\u00a0b", "a\u2003b c", "a\x85b", "a\u3000 b", "x " * 300],
+)  # fmt: skip
+def test_count_words_counts_as_split_does(text: str) -> None:
+    assert sim_text.count_words(text) == len(text.split())
+
+
+def test_count_words_knows_every_space_character() -> None:
+    spaces = [chr(c) for c in range(0x110000) if chr(c).isspace()]
+    for space in spaces:
+        assert sim_text.count_words(f"a{space}b{space}") == 2, hex(ord(space))
+        assert sim_text.count_words(f"{space}a b") == 2, hex(ord(space))
+
+
 async def test_same_params_same_message_whatever_the_order(
     backend: simulated.SimulatedBackend,
 ) -> None:

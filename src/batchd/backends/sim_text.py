@@ -61,18 +61,22 @@ def opaque(digest: bytes, label: bytes, size: int = 96) -> str:
     return base64.b64encode(b"".join(chunks)[:size]).decode("ascii")
 
 
-_NOT_SINGLE_SPACED = re.compile(r"[^\S ]|  ")
+# Every byte that str.split() takes for whitespace in ASCII text (\t\n\v\f\r, \x1c-\x1f) -> b" ".
+_ASCII_SPACES = bytes(32 if chr(b).isspace() else b for b in range(128)) + bytes(range(128, 256))
 
 
 def count_words(text: str) -> int:
     """The number of whitespace-separated words, as len(text.split()) counts them."""
-    text = text.strip()
-    if not text:
-        return 0
-    if _NOT_SINGLE_SPACED.search(text):
+    if not text.isascii():
         return len(text.split())
-    # Single-spaced text (most prompts): count separators instead of building every word.
-    return text.count(" ") + 1
+    # ASCII (most prompts): count separators in C rather than building every word; one
+    # translation makes every kind of whitespace a space, so single-spaced text needs no split.
+    spaced = text.encode("ascii").translate(_ASCII_SPACES)
+    if b"  " in spaced:
+        return len(spaced.split())
+    if not spaced:
+        return 0
+    return spaced.count(b" ") + 1 - (spaced[0] == 32) - (spaced[-1] == 32)
 
 
 def cut_words(text: str, n: int) -> str:
