@@ -13,7 +13,9 @@ import pytest
 
 from batchd import config, exceptions, models
 from batchd.backends.router import Route, Router
+from batchd.backends.simulated import SimulatedBackend
 from batchd.engine import Dispatcher
+from batchd.metrics import Metrics
 from batchd.store import Store, open_store
 
 WS = "default"
@@ -270,3 +272,140 @@ async def test_stop_leaves_unfinished_work_for_the_next_start(store: Store) -> N
     assert time.monotonic() - started < 2
     assert (await store.get_batch(WS, batch.id)).request_counts.processing == 1
     assert await store.recover_leases(now=time.time(), everything=True) == 1
+
+
+class CountingSimulator(SimulatedBackend):
+    """The real simulator, counting how the dispatcher called it."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.answered: list[int] = []  # attempts answered in line, synchronously
+        self.awaited: list[int] = []  # attempts awaited as a task's backend call
+
+    def answer(self, params: dict[str, Any], *, attempt: int = 1) -> tuple[dict[str, Any], float]:
+        self.answered.append(attempt)
+        return super().answer(params, attempt=attempt)
+
+    async def create_message(self, params: dict[str, Any], *, attempt: int = 1) -> dict[str, Any]:
+        self.awaited.append(attempt)
+        message, pause = super().answer(params, attempt=attempt)  # as the simulator's own, uncounted
+        if pause > 0:
+            await asyncio.sleep(pause)
+        return message
+
+
+def sim_params(text: str, **extra: Any) -> bytes:
+    return orjson.dumps(
+        {"model": "m", "max_tokens": 16, "messages": [{"role": "user", "content": text}], **extra}
+    )
+
+
+async def run_on(store: Store, backend: Any, params: list[bytes], **env: str) -> tuple[models.Batch, Metrics]:
+    settings = config.load(environ={f"BATCHD_{k.upper()}": v for k, v in env.items()})
+    batch = await make_batch(store, params)
+    metrics = Metrics()
+    route = Route(backend, asyncio.Semaphore(settings.concurrency))
+    engine = Dispatcher(settings, store, Router(route), metrics=metrics)
+    await engine.start()
+    try:
+        return await until_ended(store, batch.id), metrics
+    finally:
+        await engine.stop()
+
+
+async def results_of(store: Store, batch_id: str) -> dict[str, Any]:
+    out = {}
+    async for chunk in store.iter_results(WS, batch_id):
+        for line in chunk.splitlines():
+            row = orjson.loads(line)
+            out[row["custom_id"]] = row["result"]
+    return out
+
+
+async def test_an_instant_backend_is_answered_in_line_with_the_task_path_s_results(store: Store) -> None:
+    params = [sim_params(f"question {i}") for i in range(50)]
+    inline = CountingSimulator()
+    batch, _ = await run_on(store, inline, params)
+    assert batch.request_counts.succeeded == 50
+    assert len(inline.answered) == 50 and inline.awaited == []
+
+    # The same simulator behind a latency (never in line) gives the very same results.
+    delayed = CountingSimulator(latency=0.001)
+    other, _ = await run_on(store, delayed, params)
+    assert len(delayed.awaited) == 50
+    first, second = await results_of(store, batch.id), await results_of(store, other.id)
+    assert first == second and {r["type"] for r in first.values()} == {"succeeded"}
+
+
+async def test_in_line_outcomes_keep_retries_delays_and_errors(store: Store) -> None:
+    backend = CountingSimulator()
+    params = [
+        sim_params("plain"),
+        sim_params("@sim:fail=529x2 then fine"),
+        sim_params("@sim:error=invalid_request"),
+        sim_params("@sim:delay=0.05 slow"),
+        sim_params("@sim:fail=429"),
+        b'{"model": "m", "messages": []}',
+    ]
+    batch, metrics = await run_on(store, backend, params, retry_base="1ms", retry_max="5ms", max_attempts="3")
+    assert batch.request_counts == models.RequestCounts(succeeded=3, errored=3)
+    results = await results_of(store, batch.id)
+    assert [results[f"r{i}"]["type"] for i in range(6)] == [
+        "succeeded", "succeeded", "errored", "succeeded", "errored", "errored",
+    ]  # fmt: skip
+    assert results["r2"]["error"]["error"]["type"] == "invalid_request_error"
+    assert results["r4"]["error"]["error"]["type"] == "rate_limit_error"
+    assert results["r5"]["error"]["error"]["message"] == "max_tokens: Field required"
+    # Attempt 1 of every valid request in line; the retries and the delayed request in tasks.
+    assert backend.answered == [1, 1, 1, 1, 1]
+    assert sorted(backend.awaited) == [1, 2, 2, 3, 3]
+    registry = metrics.registry
+    assert registry.get_sample_value("batchd_retries_total", {"error_type": "overloaded_error"}) == 2
+    assert registry.get_sample_value("batchd_retries_total", {"error_type": "rate_limit_error"}) == 2
+    assert registry.get_sample_value("batchd_requests_total", {"result": "succeeded", "model": "m"}) == 3
+    # Every call but the in-line one that found a delay to wait (its task's call counts).
+    assert registry.get_sample_value("batchd_backend_latency_seconds_count", {"model": "m"}) == 9
+
+
+async def test_a_full_route_is_not_overtaken_in_line(store: Store) -> None:
+    backend = CountingSimulator()
+    settings = config.load(environ={})
+    limit = asyncio.Semaphore(1)
+    await limit.acquire()  # the route's one slot is taken: requests must wait for it in tasks
+    batch = await make_batch(store, [sim_params("a"), sim_params("b")])
+    engine = Dispatcher(settings, store, Router(Route(backend, limit)))
+    await engine.start()
+    try:
+        await asyncio.sleep(0.2)
+        assert backend.answered == [] and backend.awaited == []
+        assert engine.inflight == 2
+        limit.release()
+        await until_ended(store, batch.id)
+    finally:
+        await engine.stop()
+    assert backend.answered == [] and backend.awaited == [1, 1]
+
+
+async def test_claims_never_exceed_the_free_capacity(store: Store) -> None:
+    async def slow(text: str, attempt: int) -> dict[str, Any]:
+        await asyncio.sleep(0.005)
+        return message(text)
+
+    settings = config.load(environ={"BATCHD_CONCURRENCY": "6", "BATCHD_CLAIM_CHUNK": "4"})
+    batch = await make_batch(store, [SIMPLE] * 60)
+    engine = Dispatcher(settings, store, Router(Route(Scripted(slow), asyncio.Semaphore(6))))
+    claim = store.claim_requests
+    held: list[int] = []  # at each claim: what it may bring plus what the engine holds unsettled
+
+    async def watched_claim(worker_id: str, limit: int, **kwargs: Any) -> list[models.ClaimedRequest]:
+        held.append(limit + engine.claimed)
+        return await claim(worker_id, limit, **kwargs)
+
+    store.claim_requests = watched_claim  # type: ignore[method-assign]
+    await engine.start()
+    try:
+        got = await until_ended(store, batch.id)
+    finally:
+        await engine.stop()
+    assert got.request_counts.succeeded == 60
+    assert len(held) >= 15 and max(held) <= 6

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from batchd import exceptions, routes
 from batchd.backends.base import Backend
@@ -26,6 +27,18 @@ class Route:
     backend: Backend
     limit: asyncio.Semaphore  #: in-flight calls allowed to this backend
     config: RouteConfig | None = None  #: None: the default (the simulator, or llama.cpp with --gguf)
+
+    @property
+    def answer(self) -> Callable[..., tuple[dict[str, Any], float]] | None:
+        """The backend's synchronous `answer(params, attempt=)`, when it answers without I/O.
+
+        It returns the Message and the pause due before it (a requested delay), or raises
+        BackendError as `create_message` would. The dispatcher calls it in line, without a task.
+        """
+        if getattr(self.backend, "instant", False):
+            answer: Callable[..., tuple[dict[str, Any], float]] = self.backend.answer  # type: ignore[attr-defined]
+            return answer
+        return None
 
 
 class Router:

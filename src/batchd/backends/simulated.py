@@ -83,8 +83,20 @@ class SimulatedBackend:
         self.latency = latency
         self.token_latency = token_latency
 
+    @property
+    def instant(self) -> bool:
+        """No latency of its own: `answer` is the whole call unless a request asks for a delay."""
+        return self.latency == 0 and self.token_latency == 0
+
     async def create_message(self, params: dict[str, Any], *, attempt: int = 1) -> dict[str, Any]:
         """Answer `params` (a validated Messages request); `attempt` counts from 1."""
+        message, pause = self.answer(params, attempt=attempt)
+        if pause > 0:
+            await asyncio.sleep(pause)
+        return message
+
+    def answer(self, params: dict[str, Any], *, attempt: int = 1) -> tuple[dict[str, Any], float]:
+        """The Message for `params` and the seconds to wait before giving it; raises as the API fails."""
         digest = _digest(params)
         messages = params.get("messages") or []
         last_user = next((m for m in reversed(messages) if m.get("role") == "user"), None)
@@ -98,9 +110,7 @@ class SimulatedBackend:
         pause = self.latency + directives.delay
         if self.token_latency:
             pause += self.token_latency * message["usage"]["output_tokens"]
-        if pause > 0:
-            await asyncio.sleep(pause)
-        return message
+        return message, pause
 
     async def aclose(self) -> None:
         return None

@@ -9,6 +9,7 @@ crash can never get two.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import os
@@ -20,7 +21,7 @@ import orjson
 
 from batchd import exceptions, models, params
 from batchd.backends import prefix
-from batchd.backends.router import Router
+from batchd.backends.router import Route, Router
 from batchd.config import Settings
 from batchd.engine import outcomes, retry
 from batchd.metrics import Metrics
@@ -31,6 +32,7 @@ logger = logging.getLogger("batchd.engine")
 IDLE_POLL = 0.5  # seconds between claims when nothing wakes the dispatcher
 FLUSH_INTERVAL = 0.01  # seconds results wait to share a commit
 FLUSH_MAX = 2048  # results per commit
+START_SLICE = 64  # claimed requests started between two turns of the event loop
 STOP_GRACE = 5.0  # seconds in-flight requests get to finish on shutdown
 
 
@@ -48,6 +50,7 @@ class Dispatcher:
         self._results: list[models.Outcome] = []
         self._have_results = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
+        self._queue: collections.deque[models.ClaimedRequest] = collections.deque()  # claimed, not started
         self._deadlines: dict[asyncio.Task[Any], float] = {}  # monotonic deadline of each backend call
         self._timed_out: set[asyncio.Task[Any]] = set()
         # Keys of the requests this process holds (running, or result not yet written): the
@@ -58,7 +61,7 @@ class Dispatcher:
         # PostgreSQL: fleet-wide slots for routes with a fleet_concurrency (one SQLite process needs none)
         self._acquire_slot = getattr(store, "acquire_slot", None)
         self._release_slot = getattr(store, "release_slot", None)
-        self.metrics.watch_engine(lambda: len(self._inflight), lambda: len(self._deadlines))
+        self.metrics.watch_engine(lambda: self.claimed, lambda: len(self._deadlines))
 
     def wake(self) -> None:
         """New work exists: claim now rather than at the next poll."""
@@ -66,7 +69,13 @@ class Dispatcher:
 
     @property
     def inflight(self) -> int:
+        """Requests running as tasks."""
         return len(self._inflight)
+
+    @property
+    def claimed(self) -> int:
+        """Requests claimed and not settled yet: running as tasks, or waiting to be started."""
+        return len(self._inflight) + len(self._queue)
 
     async def start(self, *, recover_all: bool = False) -> None:
         """recover_all: this process owns the store alone (SQLite), so every lease is stale."""
@@ -106,95 +115,185 @@ class Dispatcher:
     # -- claiming -------------------------------------------------------------------------
 
     async def _claim_loop(self) -> None:
+        """Claims into a queue and starts what it holds, claiming the next chunk meanwhile.
+
+        Queued requests count against `concurrency` as running ones do, so a claim still never
+        exceeds the free capacity; but the store's claim round trip overlaps the running of the
+        previous chunk rather than idling the engine in between.
+        """
         concurrency = self.settings.concurrency
         chunk = min(self.settings.claim_chunk, concurrency)
-        while not self._stopping:
-            free = concurrency - len(self._inflight)
-            if free < max(1, chunk // 4):
-                self._capacity.clear()
-                await self._capacity.wait()
-                continue
-            self._wake.clear()
-            try:
-                claimed = await self.store.claim_requests(
-                    self.worker_id, min(free, chunk), now=time.time(), lease=self.settings.lease
-                )
-            except exceptions.StoreError as exc:
-                logger.warning("claim failed, retrying: %s", exc)
-                await asyncio.sleep(IDLE_POLL)
-                continue
-            self.metrics.claimed(len(claimed))
-            if self.settings.group_prefixes:
-                claimed = prefix.order(claimed)  # shared prompt prefixes run together (prefix caches)
-            for req in claimed:
-                self._held.add(req.key)
-                task = asyncio.create_task(self._run(req), name=f"dispatch {req.batch_id}/{req.custom_id}")
-                self._inflight.add(task)
-                task.add_done_callback(self._done)
-            if len(claimed) < min(free, chunk):
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(IDLE_POLL):
-                        await self._wake.wait()
+        queue = self._queue
+        claiming: asyncio.Task[list[models.ClaimedRequest]] | None = None
+        asked = 0  # requests the claim in flight may bring
+        drained = False  # the last claim found less than it asked for: wait for news before the next
+        try:
+            while not self._stopping:
+                free = concurrency - len(self._inflight) - len(queue) - asked
+                if claiming is None and not drained and free >= max(1, chunk // 4):
+                    asked = min(free, chunk)
+                    self._wake.clear()
+                    claiming = asyncio.create_task(
+                        self.store.claim_requests(
+                            self.worker_id, asked, now=time.time(), lease=self.settings.lease
+                        )
+                    )
+                if queue:
+                    for _ in range(min(len(queue), START_SLICE)):
+                        self._start(queue.popleft())
+                    await asyncio.sleep(0)  # let the API and the writer in between slices
+                elif claiming is not None:
+                    wanted, asked = asked, 0
+                    try:
+                        claimed = await claiming
+                    except exceptions.StoreError as exc:
+                        logger.warning("claim failed, retrying: %s", exc)
+                        await asyncio.sleep(IDLE_POLL)
+                        continue
+                    finally:
+                        claiming = None
+                    self.metrics.claimed(len(claimed))
+                    drained = len(claimed) < wanted
+                    if self.settings.group_prefixes:
+                        claimed = prefix.order(claimed)  # shared prompt prefixes run together (prefix caches)
+                    self._held.update(req.key for req in claimed)
+                    queue.extend(claimed)
+                elif drained:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(IDLE_POLL):
+                            await self._wake.wait()
+                    drained = False
+                else:
+                    self._capacity.clear()
+                    await self._capacity.wait()
+        finally:
+            if claiming is not None:
+                claiming.cancel()
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
         self._capacity.set()
 
-    # -- running one request --------------------------------------------------------------
+    # -- running one request ------------------------------------------------------------
 
-    async def _run(self, req: models.ClaimedRequest) -> None:
-        attempt = 0
-        model: object = None
+    def _start(self, req: models.ClaimedRequest) -> None:
+        """Settle `req` here and now when nothing about it can wait; otherwise run it as a task.
+
+        A backend that answers without I/O (the simulator at zero latency) is called in line,
+        without a task, a timeout or a semaphore round trip: a synchronous call cannot be
+        interrupted or overlap another, so those would only cost time. Anything that may wait
+        (a backoff before a retry, a requested delay, a busy or fleet-limited route, any other
+        backend) goes to `_run`.
+        """
         try:
-            if req.claims >= self.settings.max_claims:
-                # Every earlier worker died while running it: do not let it take down another.
-                raise exceptions.BackendError(
-                    f"The request was abandoned by {req.claims} crashed workers and is not retried",
-                    status=500,
-                    error_type="api_error",
-                )
-            prepared = params.prepare(
-                _load(req.params),
-                strict=self.settings.strict,
-                default_thinking_budget=self.settings.thinking_budget,
-            )
+            prepared, route = self._prepare(req)
+        except (exceptions.InvalidParams, exceptions.BackendError) as exc:
+            self._record(outcomes.errored(req, exc), None)
+            return
+        except Exception as exc:
+            self._record(self._internal_error(req, exc), None)
+            return
+        failed = None
+        answer = route.answer
+        if answer is not None and not route.limit.locked() and not self._in_slot(route):
             model = prepared["model"]
-            route = self.router.route(prepared["model"])
+            start = time.monotonic()
+            try:
+                message, pause = answer(prepared, attempt=1)
+            except exceptions.BackendError as exc:
+                self.metrics.backend_latency(model, time.monotonic() - start)
+                if not exc.retryable:
+                    self._record(outcomes.errored(req, exc), model)
+                    return
+                failed = exc  # the task backs off and retries
+            except Exception as exc:
+                self._record(self._internal_error(req, exc), model)
+                return
+            else:
+                if pause <= 0:
+                    self.metrics.backend_latency(model, time.monotonic() - start)
+                    self._record(outcomes.succeeded(req, message), model)
+                    return
+                # A requested delay: the task asks again and waits, under the call timeout.
+        task = asyncio.create_task(
+            self._run(req, prepared, route, failed), name=f"dispatch {req.batch_id}/{req.custom_id}"
+        )
+        self._inflight.add(task)
+        task.add_done_callback(self._done)
+
+    def _prepare(self, req: models.ClaimedRequest) -> tuple[dict[str, Any], Route]:
+        if req.claims >= self.settings.max_claims:
+            # Every earlier worker died while running it: do not let it take down another.
+            raise exceptions.BackendError(
+                f"The request was abandoned by {req.claims} crashed workers and is not retried",
+                status=500,
+                error_type="api_error",
+            )
+        prepared = params.prepare(
+            _load(req.params),
+            strict=self.settings.strict,
+            default_thinking_budget=self.settings.thinking_budget,
+        )
+        return prepared, self.router.route(prepared["model"])
+
+    def _in_slot(self, route: Route) -> bool:
+        """Whether calls on `route` must hold one of its fleet-wide slots (PostgreSQL)."""
+        return bool(route.config is not None and route.config.fleet_concurrency and self._acquire_slot)
+
+    def _record(self, outcome: models.Outcome, model: object) -> None:
+        self._results.append(outcome)
+        self._have_results.set()
+        self.metrics.result(outcome.result_type, model)
+
+    def _internal_error(self, req: models.ClaimedRequest, exc: Exception) -> models.Outcome:
+        logger.error("request %s/%s failed unexpectedly", req.batch_id, req.custom_id, exc_info=exc)
+        return outcomes.errored(req, exceptions.BatchdError(f"Internal error: {exc}"))
+
+    async def _run(
+        self,
+        req: models.ClaimedRequest,
+        prepared: dict[str, Any],
+        route: Route,
+        failed: exceptions.BackendError | None = None,
+    ) -> None:
+        """Call the backend until it answers or fails for good; `failed`: attempt 1 already failed so."""
+        model = prepared["model"]
+        attempt = 0 if failed is None else 1
+        try:
             while True:
-                attempt += 1
-                try:
-                    async with route.limit:
-                        if route.config is not None and route.config.fleet_concurrency and self._acquire_slot:
-                            message = await self._call_in_slot(route, prepared, attempt)
-                        else:
-                            message = await self._call(route.backend, prepared, attempt)
-                    outcome = outcomes.succeeded(req, message)
-                    break
-                except exceptions.BackendError as exc:
+                if failed is not None:
                     s = self.settings
-                    delay = retry.delay_for(exc, attempt, base=s.retry_base, ceiling=s.retry_max)
+                    delay = retry.delay_for(failed, attempt, base=s.retry_base, ceiling=s.retry_max)
                     if not retry.should_retry(
-                        exc,
+                        failed,
                         attempts=attempt,
                         max_attempts=s.max_attempts,
                         now=time.time(),
                         delay=delay,
                         deadline=req.expires_at,
                     ):
-                        raise
-                    self.metrics.retry(exc.error_type)
-                    logger.debug("retrying %s/%s in %.2fs: %s", req.batch_id, req.custom_id, delay, exc)
+                        raise failed
+                    self.metrics.retry(failed.error_type)
+                    logger.debug("retrying %s/%s in %.2fs: %s", req.batch_id, req.custom_id, delay, failed)
                     await asyncio.sleep(delay)
+                attempt += 1
+                try:
+                    async with route.limit:
+                        if self._in_slot(route):
+                            message = await self._call_in_slot(route, prepared, attempt)
+                        else:
+                            message = await self._call(route.backend, prepared, attempt)
+                    outcome = outcomes.succeeded(req, message)
+                    break
+                except exceptions.BackendError as exc:
+                    failed = exc
         except (exceptions.InvalidParams, exceptions.BackendError) as exc:
             outcome = outcomes.errored(req, exc)
         except asyncio.CancelledError:
             raise  # shutdown: the lease lapses and the request runs again
         except Exception as exc:
-            logger.exception("request %s/%s failed unexpectedly", req.batch_id, req.custom_id)
-            outcome = outcomes.errored(req, exceptions.BatchdError(f"Internal error: {exc}"))
-        self._results.append(outcome)
-        self._have_results.set()
-        self.metrics.result(outcome.result_type, model)
+            outcome = self._internal_error(req, exc)
+        self._record(outcome, model)
 
     async def _call(self, backend: Any, prepared: dict[str, Any], attempt: int) -> dict[str, Any]:
         # One watchdog enforces every call's deadline: far cheaper per call than a timeout

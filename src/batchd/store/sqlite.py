@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -16,6 +17,7 @@ from batchd.store.sqlite_db import Database
 
 Q = queries.load("sqlite")
 _BATCH_SELECT = "SELECT " + Q["batch_columns"] + " FROM batches"
+INSERT_ROWS = 256  # most result rows per INSERT statement (3 parameters each)
 CREATE_CACHE_KIB = 8192  # writer page cache during a create: bounds its memory above the body's
 
 
@@ -169,31 +171,34 @@ class SQLiteStore:
     def _complete(self, outcomes: Sequence[models.Outcome], now: float) -> int:
         with self.db.transaction() as conn:
             seqs = dict(
-                conn.execute(
-                    "SELECT id, seq FROM batches WHERE id IN (SELECT value FROM json_each(?))",
-                    (_json_list({o.batch_id for o in outcomes}),),
-                ).fetchall()
+                conn.execute(Q["batch_seqs"], (_json_list({o.batch_id for o in outcomes}),)).fetchall()
             )
-            by_key = {
-                (seqs[o.batch_id] << layout.KEY_BITS) | o.index: o for o in outcomes if o.batch_id in seqs
-            }
-            # Only requests without a result yet move to done: the first result is final.
-            finished = conn.execute(Q["finish_requests"], (_json_list(by_key),)).fetchall()
-            if not finished:
+            by_key: dict[int, models.Outcome] = {}
+            for o in outcomes:
+                seq = seqs.get(o.batch_id)
+                if seq is not None:
+                    by_key.setdefault((seq << layout.KEY_BITS) | o.index, o)
+            keys = _json_list(by_key)
+            # Only requests without a result yet move to done: the first result is final. Those
+            # that have one are rare, so they are looked up first and the update returns nothing
+            # (a RETURNING row per request would cost a round trip each).
+            for (key,) in conn.execute(Q["done_among"], (keys,)).fetchall():
+                del by_key[key]
+            if not by_key:
                 return 0
-            rows = []
+            conn.execute(Q["finish_requests"], (keys,))
+            values: list[object] = []
             moved: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
-            for (key,) in finished:
-                o = by_key[key]
-                rows.append((key, o.result_type.value, layout.render_line(o.custom_id, o.result)))
+            for key, o in by_key.items():
+                values += (key, o.result_type.value, layout.render_line(o.custom_id, o.result))
                 counts = moved[key >> layout.KEY_BITS]
                 counts[0] += 1
                 counts[1 + layout.TYPE_COLUMN[o.result_type]] += 1
-            conn.executemany(Q["insert_result"], rows)
+            _insert_results(conn, values)
             for seq, c in moved.items():
                 conn.execute(Q["move_counts"], (c[0], c[1], c[2], c[3], c[4], seq))
                 conn.execute(Q["end_if_done"], (now, seq))
-        return len(finished)
+        return len(by_key)
 
     async def heartbeat(self, worker_id: str, keys: Sequence[int], *, now: float, lease: float) -> int:
         if not keys:
@@ -255,6 +260,24 @@ class SQLiteStore:
 
 def _json_list(items: Iterable[str | int]) -> str:
     return orjson.dumps(list(items)).decode()
+
+
+def _insert_results(conn: sqlite3.Connection, values: list[object]) -> None:
+    """Inserts (key, type, line) rows, flattened in `values`, a few statements of many rows each.
+
+    One multi-row INSERT costs one step where executemany costs one per row; the row counts are
+    powers of two so the statement cache holds a handful of them.
+    """
+    done, total = 0, len(values) // 3
+    while done < total:
+        n = min(INSERT_ROWS, 1 << ((total - done).bit_length() - 1))
+        conn.execute(_insert_rows_sql(n), values[done * 3 : (done + n) * 3])
+        done += n
+
+
+@functools.cache
+def _insert_rows_sql(n: int) -> str:
+    return Q["insert_result"] + ", (?, ?, ?)" * (n - 1)
 
 
 def _close_state(

@@ -19,10 +19,15 @@ ORDER BY r.key LIMIT ?;
 UPDATE requests SET state = 1, worker = ?, lease_until = ?, claims = claims + 1
 WHERE key IN (SELECT value FROM json_each(?));
 
+-- name: batch_seqs
+SELECT id, seq FROM batches WHERE id IN (SELECT value FROM json_each(?));
+
+-- name: done_among
+SELECT key FROM requests WHERE key IN (SELECT value FROM json_each(?)) AND state = 2;
+
 -- name: finish_requests
 UPDATE requests SET state = 2, worker = NULL, lease_until = NULL
-WHERE key IN (SELECT value FROM json_each(?)) AND state != 2
-RETURNING key;
+WHERE key IN (SELECT value FROM json_each(?)) AND state != 2;
 
 -- name: insert_result
 INSERT OR IGNORE INTO results (key, type, line) VALUES (?, ?, ?);
