@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -34,6 +35,7 @@ FLUSH_INTERVAL = 0.01  # seconds results wait to share a commit
 FLUSH_MAX = 2048  # results per commit
 START_SLICE = 64  # claimed requests started between two turns of the event loop
 STOP_GRACE = 5.0  # seconds in-flight requests get to finish on shutdown
+STOP_FLUSH = 20.0  # seconds shutdown keeps trying to write results to an unavailable store
 
 
 class Dispatcher:
@@ -86,11 +88,11 @@ class Dispatcher:
         if listen is not None:
             await listen(self.wake)
         self._loops = [
-            asyncio.create_task(self._claim_loop(), name="batchd claim loop"),
-            asyncio.create_task(self._write_loop(), name="batchd result writer"),
-            asyncio.create_task(self._maintenance_loop(), name="batchd maintenance"),
-            asyncio.create_task(self._heartbeat_loop(), name="batchd heartbeat"),
-            asyncio.create_task(self._watchdog_loop(), name="batchd call watchdog"),
+            asyncio.create_task(_supervised(self._claim_loop), name="batchd claim loop"),
+            asyncio.create_task(_supervised(self._write_loop), name="batchd result writer"),
+            asyncio.create_task(_supervised(self._maintenance_loop), name="batchd maintenance"),
+            asyncio.create_task(_supervised(self._heartbeat_loop), name="batchd heartbeat"),
+            asyncio.create_task(_supervised(self._watchdog_loop), name="batchd call watchdog"),
         ]
 
     async def stop(self, grace: float = STOP_GRACE) -> None:
@@ -106,7 +108,12 @@ class Dispatcher:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        await self._flush()
+        try:
+            await asyncio.wait_for(self._flush(), STOP_FLUSH)
+        except TimeoutError:
+            # A store that stays down must not hold the process forever: these requests' leases
+            # lapse and they run again elsewhere (their results were never written).
+            logger.warning("stopping without writing every result: the store is unavailable")
         if writer is not None:
             writer.cancel()
         await asyncio.gather(*(t for t in self._loops if t is not None), return_exceptions=True)
@@ -368,6 +375,10 @@ class Dispatcher:
                     # Keep the results: the store may come back before the leases lapse.
                     logger.warning("writing %d results failed, retrying: %s", len(chunk), exc)
                     await asyncio.sleep(IDLE_POLL)
+                except Exception:
+                    # A driver error the store did not translate: still never drop a result.
+                    logger.exception("writing %d results failed unexpectedly, retrying", len(chunk))
+                    await asyncio.sleep(IDLE_POLL)
 
     # -- housekeeping ---------------------------------------------------------------------
 
@@ -393,6 +404,21 @@ class Dispatcher:
                 )
             except exceptions.StoreError as exc:
                 logger.warning("heartbeat failed: %s", exc)
+
+
+async def _supervised(loop: Callable[[], Awaitable[None]]) -> None:
+    """Runs one of the engine's loops for the life of the engine: a loop that fails unexpectedly is
+    logged and started again, so one untranslated driver error cannot silently stop claiming,
+    writing results or heartbeats while the process lives on."""
+    while True:
+        try:
+            await loop()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("engine loop %s failed; restarting it", loop.__name__)
+            await asyncio.sleep(IDLE_POLL)
 
 
 def _load(raw: bytes) -> dict[str, Any]:
