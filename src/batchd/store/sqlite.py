@@ -333,10 +333,10 @@ def _list(
 
 
 def _results_page(conn: sqlite3.Connection, last: int, high: int) -> tuple[bytes, int]:
-    rows = conn.execute(Q["results_page"], (last, high, layout.RESULTS_PAGE)).fetchall()
-    if not rows:
+    key, chunk = conn.execute(Q["results_page"], (last, high, layout.RESULTS_PAGE)).fetchone()
+    if key is None:
         return b"", last
-    return b"".join(r[1] for r in rows), rows[-1][0]
+    return chunk, key
 
 
 def _list_results(

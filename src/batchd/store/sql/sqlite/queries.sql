@@ -69,7 +69,10 @@ SELECT seq FROM batches WHERE status != 'ended' AND expires_at <= ?;
 SELECT seq FROM batches WHERE archived_at IS NULL AND status = 'ended' AND created_at <= ?;
 
 -- name: results_page
-SELECT key, line FROM results WHERE key > ? AND key <= ? ORDER BY key LIMIT ?;
+-- One row per page, the page's last key and its lines concatenated: a row fetched costs the reader
+-- thread a GIL round trip, which waits on an event loop busy running a batch.
+SELECT max(key), CAST(group_concat(line, '') AS BLOB)
+FROM (SELECT key, line FROM results WHERE key > ? AND key <= ? ORDER BY key LIMIT ?);
 
 -- name: list_results
 -- One page of a batch's requests (key range), each with its result if any; optional filters.
