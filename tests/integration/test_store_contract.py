@@ -85,6 +85,22 @@ async def test_claim_leases_each_request_once_in_order(store: Store) -> None:
     assert await store.claim_requests("w3", 10, now=NOW, lease=10) == []
 
 
+async def test_claims_return_every_params_byte_for_byte(store: Store) -> None:
+    params = [
+        orjson.dumps({"text": "caf\u00e9 \u2014 \U0001f600 " * (i % 7), "n": i, "pad": "x" * (i * 37 % 3000)})
+        for i in range(300)
+    ]
+    batch = await store.create_batch(
+        workspace=WS, custom_ids=[f"c{i}" for i in range(300)], params=params, now=NOW, expires_at=NOW + 100
+    )
+    claimed = [r for _ in range(3) for r in await store.claim_requests("w", 128, now=NOW, lease=10)]
+    assert [r.index for r in claimed] == list(range(300))
+    assert [bytes(r.params) for r in claimed] == params
+    assert {r.batch_id for r in claimed} == {batch.id} and claimed[299].custom_id == "c299"
+    assert await store.complete_requests([ok(r) for r in claimed], now=NOW) == 300
+    assert len(await lines(store, batch.id)) == 300
+
+
 async def test_first_result_wins_and_counts_move(store: Store) -> None:
     batch = await make(store, 2)
     claimed = await store.claim_requests("w", 10, now=NOW, lease=10)
