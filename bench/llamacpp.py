@@ -8,8 +8,8 @@ its own process and shared by three clients in turn, each sending the same N cha
 (distinct short prompts, max_tokens 8) at concurrency 16, timed from submit to all results
 available:
 
-- the limit: a minimal asyncio client (httpx) posting chat completions; the same client over
-  batchd's own HTTP transport (backends/http_pool.py) is measured and shown next to it;
+- the limit: a minimal asyncio client (httpx) posting chat completions; the same client on
+  aiohttp, the library batchd's backends use (backends/http.py), is measured and shown next to it;
 - batchd: one Anthropic batch through the official `anthropic` SDK to `batchd serve` (SQLite), whose
   `openai` route sends them to llama.cpp;
 - the peer: LiteLLM (bench/peer_litellm.py), its OpenAI batch JSONL run against a `hosted_vllm`
@@ -134,25 +134,41 @@ def prompts(n: int) -> list[tuple[str, str]]:
 async def _raw(
     base_url: str, items: list[tuple[str, str]], concurrency: int, lean: bool
 ) -> tuple[float, int]:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    mounts = None
-    if lean:
-        from batchd.backends.http_pool import lean_mounts
-
-        mounts = lean_mounts(concurrency)
     ok = 0
     queue = iter(items)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=600, mounts=mounts) as client:
+    url = base_url + "/v1/chat/completions"
+
+    def body(text: str) -> dict[str, Any]:
+        return {
+            "model": MODEL,
+            "max_tokens": MAX_TOKENS,
+            "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}],
+        }
+
+    if lean:
+        import aiohttp
+
+        connector = aiohttp.TCPConnector(limit=concurrency)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def worker() -> None:
+                nonlocal ok
+                for _, text in queue:  # the workers share one iterator: each item is sent once
+                    async with session.post(url, json=body(text)) as response:
+                        if response.status == 200 and (await response.json())["choices"]:
+                            ok += 1
+
+            started = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            return time.perf_counter() - started, ok
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=600) as client:
 
         async def worker() -> None:
             nonlocal ok
             for _, text in queue:  # the workers share one iterator: each item is sent once
-                body = {
-                    "model": MODEL,
-                    "max_tokens": MAX_TOKENS,
-                    "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}],
-                }
-                response = await client.post("/v1/chat/completions", json=body)
+                response = await client.post(url, json=body(text))
                 if response.status_code == 200 and response.json()["choices"]:
                     ok += 1
 
@@ -164,7 +180,7 @@ async def _raw(
 def run_raw(
     base_url: str, items: list[tuple[str, str]], concurrency: int = SLOTS, lean: bool = False
 ) -> dict[str, float]:
-    """lean: the same client over batchd's own HTTP transport (backends/http_pool) instead of httpx's."""
+    """lean: the same client on aiohttp (as batchd's backends) instead of httpx."""
     seconds, ok = asyncio.run(_raw(base_url, items, concurrency, lean))
     return {"seconds": seconds, "succeeded": ok}
 
@@ -263,7 +279,7 @@ def run(n: int, *, peer: bool = True, threads: int = -1, rounds: int = 2) -> lis
             for _ in range(rounds):
                 keep("raw client", run_raw(base_url, items))
                 keep("batchd", run_batchd(base_url, items))
-                keep("raw client, lean transport", run_raw(base_url, items, lean=True))
+                keep("raw client, aiohttp", run_raw(base_url, items, lean=True))
                 if peer and not peer_note and "peer" not in best:  # one turn: the slowest by far
                     try:
                         theirs = peer_litellm.run_batch(
@@ -277,13 +293,13 @@ def run(n: int, *, peer: bool = True, threads: int = -1, rounds: int = 2) -> lis
                     if theirs.get("why"):
                         print(f"peer: proxy mode not run: {theirs['why']}", file=sys.stderr)
     raw, ours, theirs_best = best["raw client"], best["batchd"], best.get("peer")
-    lean = best["raw client, lean transport"]
+    lean = best["raw client, aiohttp"]
     ratio = raw["seconds"] / ours["seconds"]
     rows = [
         Row(
             scenario=label + " vs raw client",
             batchd=_rate(n, ours),
-            compared=f"raw httpx client {_rate(n, raw)} (on batchd's transport: {_rate(n, lean)})",
+            compared=f"raw httpx client {_rate(n, raw)} (on aiohttp: {_rate(n, lean)})",
             ratio=f"{ratio:.2f}×",
             target="≥ 0.9× raw client",
             met=ratio >= 0.9 and ours["succeeded"] == n,

@@ -11,6 +11,9 @@ they work whatever order a batch runs in):
 - `badjson`: answer a 200 whose body is not JSON (first call only)
 
 Every request received is recorded (path, headers, JSON body) in `Upstream.calls`.
+
+`Scripted` runs plain asyncio servers scripted per connection (keep-alive, closes, malformed
+answers), for the HTTP client's own behaviour.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -200,3 +204,74 @@ class Upstream:
             return Response(orjson.dumps(answer), media_type="application/json")
         finally:
             self.inflight -= 1
+
+
+# -- a loopback HTTP/1.1 server scripted per connection, for the client's wire behaviour ----------
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    """One request, head and body (Content-Length), as received."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    return head + await reader.readexactly(length)
+
+
+def parse_request(raw: bytes) -> tuple[str, dict[str, str], bytes]:
+    """(request line, headers with lower-case names, body)."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    line, *fields = head.decode().split("\r\n")
+    headers = {}
+    for field in fields:
+        name, _, value = field.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return line, headers, body
+
+
+def answer(
+    body: bytes, *, status: int = 200, close: bool = False, headers: dict[str, str] | None = None
+) -> bytes:
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    if close:
+        extra += "Connection: close\r\n"
+    head = f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n{extra}"
+    return head.encode() + b"\r\n" + body
+
+
+class Scripted:
+    """asyncio servers on loopback, each running `handler` per connection; closed by `close()`."""
+
+    def __init__(self) -> None:
+        self.servers: list[asyncio.Server] = []
+
+    async def start(self, handler: Handler) -> str:
+        server = await asyncio.start_server(handler, "127.0.0.1", 0)
+        self.servers.append(server)
+        return f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+    async def canned(
+        self, status: int = 200, body: bytes = b"{}", headers: dict[str, str] | None = None
+    ) -> tuple[str, list[tuple[str, dict[str, str], bytes]]]:
+        """A keep-alive server giving every request the same answer; the requests it received."""
+        received: list[tuple[str, dict[str, str], bytes]] = []
+
+        async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            try:
+                while True:
+                    received.append(parse_request(await read_request(reader)))
+                    writer.write(answer(body, status=status, headers=headers))
+                    await writer.drain()
+            except (asyncio.IncompleteReadError, ConnectionError):
+                pass
+            finally:
+                writer.close()
+
+        return await self.start(handler), received
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.close()

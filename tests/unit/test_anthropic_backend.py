@@ -1,17 +1,20 @@
-"""The anthropic backend and the shared HTTP error mapping, through httpx.MockTransport."""
+"""The anthropic backend and the shared HTTP error mapping, against a real loopback server."""
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
+import socket
+from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
 from batchd import exceptions
 from batchd.backends import http
 from batchd.backends.anthropic import AnthropicBackend, betas_for
+from tests.integration.backends_upstream import Scripted, read_request
 
 PARAMS = {"model": "claude-x", "max_tokens": 10, "messages": [{"role": "user", "content": "Hi"}]}
 MESSAGE = {
@@ -26,43 +29,37 @@ MESSAGE = {
 }
 
 
-def backend(handler: Any, **kwargs: Any) -> AnthropicBackend:
-    return AnthropicBackend("http://up.invalid/v1", transport=httpx.MockTransport(handler), **kwargs)
+@pytest.fixture
+async def scripted() -> AsyncIterator[Scripted]:
+    servers = Scripted()
+    yield servers
+    servers.close()
 
 
-async def test_request_shape_and_headers() -> None:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json=MESSAGE)
-
-    b = backend(handler, upstream_model="qwen", api_key="sk-1", betas=("fixed-1",))
+async def test_request_shape_and_headers(scripted: Scripted) -> None:
+    url, seen = await scripted.canned(body=orjson.dumps(MESSAGE))
+    b = AnthropicBackend(url + "/v1", upstream_model="qwen", api_key="sk-1", betas=("fixed-1",))
     tools = [{"type": "code_execution_20250825", "name": "code_execution"}]
     message = await b.create_message({**PARAMS, "tools": tools}, betas=("client-2",))
     await b.aclose()
-    request = seen[0]
-    assert str(request.url) == "http://up.invalid/v1/messages"
-    assert request.headers["x-api-key"] == "sk-1"
-    assert request.headers["anthropic-version"] == "2023-06-01"
-    assert request.headers["anthropic-beta"] == "fixed-1,client-2,code-execution-2025-08-25"
-    assert orjson.loads(request.content)["model"] == "qwen"
+    line, headers, body = seen[0]
+    assert line == "POST /v1/messages HTTP/1.1"
+    assert headers["x-api-key"] == "sk-1"
+    assert headers["anthropic-version"] == "2023-06-01"
+    assert headers["anthropic-beta"] == "fixed-1,client-2,code-execution-2025-08-25"
+    assert orjson.loads(body)["model"] == "qwen"
     assert message["model"] == "claude-x"
     assert message["usage"]["cache_read_input_tokens"] == 0
 
 
-async def test_bearer_auth_and_no_beta() -> None:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json=MESSAGE)
-
-    b = backend(handler, api_key="sk-1", auth="bearer")
+async def test_bearer_auth_and_no_beta(scripted: Scripted) -> None:
+    url, seen = await scripted.canned(body=orjson.dumps(MESSAGE))
+    b = AnthropicBackend(url, api_key="sk-1", auth="bearer")
     await b.create_message(PARAMS)
     await b.aclose()
-    assert seen[0].headers["authorization"] == "Bearer sk-1"
-    assert "x-api-key" not in seen[0].headers and "anthropic-beta" not in seen[0].headers
+    _, headers, _ = seen[0]
+    assert headers["authorization"] == "Bearer sk-1"
+    assert "x-api-key" not in headers and "anthropic-beta" not in headers
 
 
 def test_betas_for() -> None:
@@ -109,6 +106,7 @@ def test_betas_for() -> None:
     ],
 )
 async def test_error_mapping(
+    scripted: Scripted,
     status: int,
     body: Any,
     headers: dict[str, str],
@@ -117,7 +115,8 @@ async def test_error_mapping(
     retry_after: float | None,
 ) -> None:
     content = body if isinstance(body, bytes) else orjson.dumps(body)
-    b = backend(lambda _: httpx.Response(status, content=content, headers=headers))
+    url, _ = await scripted.canned(status, content, headers)
+    b = AnthropicBackend(url)
     with pytest.raises(exceptions.BackendError) as info:
         await b.create_message(PARAMS)
     await b.aclose()
@@ -133,54 +132,58 @@ async def test_error_mapping(
 
 def test_retry_after_http_date() -> None:
     when = email.utils.formatdate(1_000_010.0, usegmt=True)
-    assert http.parse_retry_after(httpx.Headers({"retry-after": when}), now=1_000_000.0) == 10.0
-    assert http.parse_retry_after(httpx.Headers({"retry-after": "soon"})) is None
-    assert http.parse_retry_after(httpx.Headers({"retry-after-ms": "x", "retry-after": "2"})) == 2.0
+    assert http.parse_retry_after({"retry-after": when}, now=1_000_000.0) == 10.0
+    assert http.parse_retry_after({"retry-after": "soon"}) is None
+    assert http.parse_retry_after({"retry-after-ms": "x", "retry-after": "2"}) == 2.0
 
 
-async def test_transport_errors_are_retryable() -> None:
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
+async def test_transport_errors_are_retryable(scripted: Scripted) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        refused = f"http://127.0.0.1:{sock.getsockname()[1]}"
 
-    def stall(request: httpx.Request) -> httpx.Response:
-        raise httpx.ReadTimeout("timed out", request=request)
+    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await asyncio.sleep(5)
 
-    for handler, cls in ((refuse, exceptions.BackendError), (stall, exceptions.BackendTimeout)):
-        b = backend(handler)
+    stalled = await scripted.start(stall)
+    for url, cls in ((refused, exceptions.BackendError), (stalled, exceptions.BackendTimeout)):
+        b = AnthropicBackend(url, timeout=0.3)
         with pytest.raises(cls) as info:
             await b.create_message(PARAMS)
         await b.aclose()
         assert info.value.retryable
 
 
-async def test_not_a_message() -> None:
-    b = backend(lambda _: httpx.Response(200, json={"hello": "world"}))
+async def test_not_a_message(scripted: Scripted) -> None:
+    url, _ = await scripted.canned(body=b'{"hello": "world"}')
+    b = AnthropicBackend(url)
     with pytest.raises(exceptions.BackendError, match="not a Message"):
         await b.create_message(PARAMS)
     await b.aclose()
 
 
-def test_connection_limits_match_concurrency() -> None:
-    up = http.Upstream("u", "http://h", concurrency=7, timeout=5.0)
-    pool = up.client._transport._pool  # type: ignore[attr-defined]
-    assert pool._max_connections == 7 and pool._max_keepalive_connections == 7
+async def test_connection_limits_match_concurrency(scripted: Scripted) -> None:
+    url, _ = await scripted.canned()
+    up = http.Upstream("u", url, concurrency=7, timeout=5.0)
+    await up.post_json("/x", {})  # the session opens on the first call
+    connector = up._session.connector  # type: ignore[union-attr]
+    assert connector is not None and connector.limit == 7 and connector.limit_per_host == 7
+    await up.aclose()
 
 
 @pytest.mark.parametrize(
     ("thinking", "on"), [(None, False), ({"type": "enabled", "budget_tokens": 1024}, True)]
 )
-async def test_chat_template_kwargs_for_engines(thinking: dict[str, Any] | None, on: bool) -> None:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(200, json=MESSAGE)
-
-    b = backend(handler, reasoning="chat_template_kwargs")
+async def test_chat_template_kwargs_for_engines(
+    scripted: Scripted, thinking: dict[str, Any] | None, on: bool
+) -> None:
+    url, seen = await scripted.canned(body=orjson.dumps(MESSAGE))
+    b = AnthropicBackend(url, reasoning="chat_template_kwargs")
     await b.create_message({**PARAMS, **({"thinking": thinking} if thinking else {})})
-    plain = backend(handler)
+    plain = AnthropicBackend(url)
     await plain.create_message(PARAMS)
     await b.aclose()
     await plain.aclose()
-    assert orjson.loads(seen[0].content)["chat_template_kwargs"] == {"enable_thinking": on}
-    assert "chat_template_kwargs" not in orjson.loads(seen[1].content)  # Anthropic's API would refuse it
+    assert orjson.loads(seen[0][2])["chat_template_kwargs"] == {"enable_thinking": on}
+    assert "chat_template_kwargs" not in orjson.loads(seen[1][2])  # Anthropic's API would refuse it

@@ -54,7 +54,7 @@ async def test_routes_from_toml(tmp_path: Path) -> None:
     try:
         haiku = router.route("claude-haiku-4-5")
         assert isinstance(haiku.backend, OpenAIBackend)
-        assert haiku.backend.upstream.client.headers["authorization"] == "Bearer sekrit"
+        assert haiku.backend.upstream.headers["authorization"] == "Bearer sekrit"
         assert haiku.backend.upstream.timeout == 30.0
         assert haiku.limit._value == 4
         assert isinstance(router.route("claude-opus-4-1").backend, AnthropicBackend)

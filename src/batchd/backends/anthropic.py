@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from batchd import exceptions, models
 from batchd.backends.http import Upstream
 
@@ -64,7 +62,6 @@ class AnthropicBackend:
         headers: dict[str, str] | None = None,
         concurrency: int = 64,
         timeout: float = 600.0,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         fixed = {"anthropic-version": ANTHROPIC_VERSION, **(headers or {})}
         if api_key:
@@ -81,7 +78,6 @@ class AnthropicBackend:
             concurrency=concurrency,
             timeout=timeout,
             headers=fixed,
-            transport=transport,
         )
 
     async def create_message(

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from batchd.backends import openai_request, openai_response
 from batchd.backends.http import Upstream
 
@@ -29,7 +27,6 @@ class OpenAIBackend:
         headers: dict[str, str] | None = None,
         concurrency: int = 64,
         timeout: float = 600.0,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         fixed = dict(headers or {})
         if api_key:
@@ -45,7 +42,6 @@ class OpenAIBackend:
             concurrency=concurrency,
             timeout=timeout,
             headers=fixed,
-            transport=transport,
         )
 
     async def create_message(
