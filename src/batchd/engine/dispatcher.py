@@ -99,7 +99,8 @@ class Dispatcher:
         self._stopping = True
         self._wake.set()
         self._capacity.set()
-        claim, writer, *others = self._loops or [None, None]
+        loops: list[asyncio.Task[None] | None] = [*self._loops] or [None, None]  # not started: none
+        claim, writer, *others = loops
         for task in [claim, *others]:
             if task is not None:
                 task.cancel()

@@ -231,9 +231,10 @@ class PostgresStore:
             return 0
         async with self.db.transaction() as conn:
             seqs = dict(await conn.fetch(Q["lock_batches_by_id"], list({o.batch_id for o in outcomes})))
-            by_key = {
-                (seqs[o.batch_id] << layout.KEY_BITS) | o.index: o for o in outcomes if o.batch_id in seqs
-            }
+            by_key: dict[int, models.Outcome] = {}
+            for o in outcomes:  # the first outcome of a request wins, as everywhere
+                if o.batch_id in seqs:
+                    by_key.setdefault((seqs[o.batch_id] << layout.KEY_BITS) | o.index, o)
             # Only requests without a result yet move to done: the first result is final.
             finished = await conn.fetch(Q["finish_requests"], list(by_key))
             if not finished:
