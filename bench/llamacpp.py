@@ -8,8 +8,8 @@ its own process and shared by three clients in turn, each sending the same N cha
 (distinct short prompts, max_tokens 8) at concurrency 16, timed from submit to all results
 available:
 
-- the limit: a minimal asyncio client (httpx) posting chat completions; the same client on
-  aiohttp, the library batchd's backends use (backends/http.py), is measured and shown next to it;
+- the limit: a minimal asyncio client posting chat completions, once on httpx and once on aiohttp
+  (the library batchd's backends use, backends/http.py); the faster of the two is the limit;
 - batchd: one Anthropic batch through the official `anthropic` SDK to `batchd serve` (SQLite), whose
   `openai` route sends them to llama.cpp;
 - the peer: LiteLLM (bench/peer_litellm.py), its OpenAI batch JSONL run against a `hosted_vllm`
@@ -294,12 +294,13 @@ def run(n: int, *, peer: bool = True, threads: int = -1, rounds: int = 2) -> lis
                         print(f"peer: proxy mode not run: {theirs['why']}", file=sys.stderr)
     raw, ours, theirs_best = best["raw client"], best["batchd"], best.get("peer")
     lean = best["raw client, aiohttp"]
-    ratio = raw["seconds"] / ours["seconds"]
+    limit = min(raw, lean, key=lambda r: r["seconds"])  # the limit is the faster raw client
+    ratio = limit["seconds"] / ours["seconds"]
     rows = [
         Row(
             scenario=label + " vs raw client",
             batchd=_rate(n, ours),
-            compared=f"raw httpx client {_rate(n, raw)} (on aiohttp: {_rate(n, lean)})",
+            compared=f"fastest raw client: httpx {_rate(n, raw)}, aiohttp {_rate(n, lean)}",
             ratio=f"{ratio:.2f}×",
             target="≥ 0.9× raw client",
             met=ratio >= 0.9 and ours["succeeded"] == n,
