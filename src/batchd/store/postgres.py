@@ -188,19 +188,7 @@ class PostgresStore:
                 if limit <= 0:
                     return []
             rows = await self._claim(conn, now, limit, worker_id, now + lease)
-        mask = (1 << layout.KEY_BITS) - 1
-        return [
-            models.ClaimedRequest(
-                batch_id=r[1],
-                index=r[0] & mask,
-                custom_id=r[2],
-                params=r[3],
-                claims=r[4],
-                expires_at=r[5],
-                key=r[0],
-            )
-            for r in sorted(rows, key=lambda r: r[0])
-        ]
+        return layout.claimed(rows)
 
     async def _claim(
         self, conn: asyncpg.Connection, now: float, limit: int, worker_id: str, until: float
@@ -315,23 +303,14 @@ class PostgresStore:
         custom_id: str | None = None,
         result_type: models.ResultType | None = None,
     ) -> tuple[list[RequestEntry], bool]:
-        async with self.db.connection() as conn:
+        async def read(conn: asyncpg.Connection) -> tuple[list[RequestEntry], bool]:
             low, high = layout.key_range((await _fetch_batch(conn, workspace, batch_id))[0])
             after = low - 1 if after_index is None else low + after_index
             kind = None if result_type is None else result_type.value
             rows = await conn.fetch(Q["list_results"], after, high, custom_id, kind, limit + 1)
-        mask = (1 << layout.KEY_BITS) - 1
-        entries = [
-            RequestEntry(
-                index=r[0] & mask,
-                custom_id=r[1],
-                state=models.RequestState(r[2]),
-                result_type=None if r[3] is None else models.ResultType(r[3]),
-                line=r[4],
-            )
-            for r in rows[:limit]
-        ]
-        return entries, len(rows) > limit
+            return layout.results_page(rows, limit)
+
+        return await self.db.read(read)
 
 
 async def _close_state(

@@ -149,19 +149,7 @@ class SQLiteStore:
                 return []
             until = now + lease
             conn.execute(Q["lease"], (worker_id, until, _json_list(r[0] for r in rows)))
-        mask = (1 << layout.KEY_BITS) - 1
-        return [
-            models.ClaimedRequest(
-                batch_id=r[1],
-                index=r[0] & mask,
-                custom_id=r[2],
-                params=r[3],
-                claims=r[4],
-                expires_at=r[5],
-                key=r[0],
-            )
-            for r in rows
-        ]
+        return layout.claimed(rows)
 
     async def complete_requests(self, outcomes: Sequence[models.Outcome], *, now: float) -> int:
         if not outcomes:
@@ -354,15 +342,4 @@ def _list_results(
     rows = conn.execute(
         Q["list_results"], (after, high, custom_id, custom_id, kind, kind, limit + 1)
     ).fetchall()
-    mask = (1 << layout.KEY_BITS) - 1
-    entries = [
-        RequestEntry(
-            index=r[0] & mask,
-            custom_id=r[1],
-            state=models.RequestState(r[2]),
-            result_type=None if r[3] is None else models.ResultType(r[3]),
-            line=r[4],
-        )
-        for r in rows[:limit]
-    ]
-    return entries, len(rows) > limit
+    return layout.results_page(rows, limit)
