@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from batchd import exceptions, models
-from batchd.backends.http import Upstream
+from batchd.backends.http import Upstream, auth_header
 
 ANTHROPIC_VERSION = "2023-06-01"
 # Tool types and top-level params that need a beta header on Anthropic's API.
@@ -64,11 +64,7 @@ class AnthropicBackend:
         timeout: float = 600.0,
     ) -> None:
         fixed = {"anthropic-version": ANTHROPIC_VERSION, **(headers or {})}
-        if api_key:
-            if (auth or "x-api-key") == "bearer":
-                fixed["authorization"] = f"Bearer {api_key}"
-            else:
-                fixed["x-api-key"] = api_key
+        fixed.update(auth_header(api_key, auth or "x-api-key"))
         self.upstream_model = upstream_model
         self.betas = tuple(betas)
         self.reasoning = reasoning

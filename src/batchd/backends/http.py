@@ -139,6 +139,13 @@ def ssl_context() -> ssl.SSLContext:
     return context
 
 
+def auth_header(api_key: str | None, auth: str) -> dict[str, str]:
+    """The upstream's credential header: `auth` is "bearer" (Authorization) or "x-api-key"."""
+    if not api_key:
+        return {}
+    return {"authorization": f"Bearer {api_key}"} if auth == "bearer" else {"x-api-key": api_key}
+
+
 class Upstream:
     """One base URL with its own session; at most `concurrency` connections, as the route's limit.
 

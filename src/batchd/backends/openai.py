@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from batchd.backends import openai_request, openai_response
-from batchd.backends.http import Upstream
+from batchd.backends.http import Upstream, auth_header
 
 
 class OpenAIBackend:
@@ -28,12 +28,7 @@ class OpenAIBackend:
         concurrency: int = 64,
         timeout: float = 600.0,
     ) -> None:
-        fixed = dict(headers or {})
-        if api_key:
-            if (auth or "bearer") == "bearer":
-                fixed["authorization"] = f"Bearer {api_key}"
-            else:
-                fixed["x-api-key"] = api_key
+        fixed = {**(headers or {}), **auth_header(api_key, auth or "bearer")}
         self.upstream_model = upstream_model
         self.reasoning = reasoning
         self.upstream = Upstream(
