@@ -118,35 +118,32 @@ def check(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
 def build_backend(
     config: RouteConfig, settings: Settings, environ: Mapping[str, str], sim: Backend
 ) -> Backend:
-    timeout = config.timeout or settings.request_timeout
-    headers = dict(config.headers)
     if config.backend == "simulated":
         return sim
+    upstream: dict[str, Any] = {
+        "upstream_model": config.upstream_model,
+        "api_key": config.api_key(environ),
+        "headers": dict(config.headers),
+        "concurrency": config.concurrency,
+        "timeout": config.timeout or settings.request_timeout,
+    }
     if config.backend == "anthropic":
         from batchd.backends.anthropic import AnthropicBackend
 
         return AnthropicBackend(
             config.base_url,
-            upstream_model=config.upstream_model,
-            api_key=config.api_key(environ),
             auth=config.auth or "x-api-key",
             betas=config.betas,
             reasoning=config.reasoning or "none",
-            headers=headers,
-            concurrency=config.concurrency,
-            timeout=timeout,
+            **upstream,
         )
     if config.backend == "openai":
         from batchd.backends.openai import OpenAIBackend
 
         return OpenAIBackend(
             config.base_url,
-            upstream_model=config.upstream_model,
-            api_key=config.api_key(environ),
             auth=config.auth or "bearer",
             reasoning=config.reasoning or "chat_template_kwargs",
-            headers=headers,
-            concurrency=config.concurrency,
-            timeout=timeout,
+            **upstream,
         )
     raise exceptions.ConfigError(f"routes ({config.model}): unknown backend {config.backend!r}")
