@@ -3,10 +3,9 @@
     python -m bench.llamacpp --n 2000          # quick
     python -m bench.llamacpp                   # 10,000 requests
 
-One standalone llama.cpp server (the xllamacpp wheel, the tiny test model, 16 slots) is started in
-its own process and shared by three clients in turn, each sending the same N chat requests
-(distinct short prompts, max_tokens 8) at concurrency 16, timed from submit to all results
-available:
+A standalone llama.cpp server (the xllamacpp wheel, the tiny test model, 16 slots) runs in its own
+process; three clients take turns, each sending the same N chat requests (distinct short prompts,
+max_tokens 8) at concurrency 16, timed from submit to all results available:
 
 - the limit: a minimal asyncio client posting chat completions, once on httpx and once on aiohttp
   (the library batchd's backends use, backends/http.py); the faster of the two is the limit;
@@ -15,10 +14,14 @@ available:
 - the peer: LiteLLM (bench/peer_litellm.py), its OpenAI batch JSONL run against a `hosted_vllm`
   deployment on the same server (the result names the mode that ran: proxy or router).
 
-They take turns twice (the peer once: it is the slowest) and each one's fastest turn counts.
+They take turns twice (the peer once: it is the slowest), in alternating order, and each one's
+fastest turn counts. Each turn gets a fresh llama.cpp server with the same 200-request warm-up: one
+server shared by every turn grew slower turn after turn (the same client: 689, 592, 487 req/s in
+one run), which favoured whoever went first.
 batchd's time runs from the create call to the batch's `ended_at` plus the results download; it is
 polled every 0.5 s, as a user would rather than as fast as possible, since on this machine every
-poll's work is taken from llama.cpp.
+poll's work is taken from llama.cpp. The downloaded results are parsed once each with a JSON parser,
+as the raw client parses its answers (the SDK's `results()` would add a pydantic model per line).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from typing import Any
 
 import anthropic
 import httpx
+import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -242,8 +246,12 @@ def run_batchd(
                 time.sleep(POLL)
             assert batch.ended_at is not None
             download = time.perf_counter()
-            results = client.messages.batches.results(batch.id)
-            ok = sum(1 for line in results if line.result.type == "succeeded")
+            # The results as the raw client has its answers: each line parsed once with a JSON
+            # parser. (The SDK's `results()` would build a pydantic model per line, ~40 µs each
+            # here, which is the client library's work rather than batchd's.)
+            with client.messages.batches.with_streaming_response.results(batch.id) as stream:
+                lines = (orjson.loads(line) for line in stream.iter_lines() if line)
+                ok = sum(1 for line in lines if line["result"]["type"] == "succeeded")
             seconds = batch.ended_at.timestamp() - started + time.perf_counter() - download
             client.close()
             if spy is not None:
@@ -261,11 +269,22 @@ def _rate(n: int, r: dict[str, Any]) -> str:
     return f"{n / r['seconds']:.0f} req/s ({r['seconds']:.1f} s, {int(r['succeeded'])} ok)"
 
 
+@contextlib.contextmanager
+def _fresh_server(gguf: Path, threads: int, n: int) -> Iterator[str]:
+    # No host-memory prompt cache: every prompt here is distinct, so it never hits, and it would
+    # grow by one saved prompt per request.
+    with llama_server(gguf, threads=threads, cache_ram=0) as base_url:
+        warm = [(f"warm-{i}", f"Warm-up {i}: what is {i} times two?") for i in range(min(200, n))]
+        run_raw(base_url, warm)  # the same warm-up for every client
+        yield base_url
+
+
 def run(n: int, *, peer: bool = True, threads: int = -1, rounds: int = 2) -> list[Row]:
     """Scenario 1: rows for batchd vs the raw client and vs the peer, each measured in this run.
 
-    The three take turns `rounds` times on the same server and each one's fastest round counts, so
-    that a burst of other load on the machine during one turn does not decide the comparison.
+    The three take turns `rounds` times, each turn on a fresh llama.cpp server, and each one's
+    fastest turn counts, so that a burst of other load on the machine during one turn does not
+    decide the comparison.
     """
     from bench import peer_litellm
 
@@ -279,17 +298,22 @@ def run(n: int, *, peer: bool = True, threads: int = -1, rounds: int = 2) -> lis
             best[name] = result
 
     peer_note = ""
+    turns: list[tuple[str, Any]] = [
+        ("raw client", lambda url: run_raw(url, items)),
+        ("batchd", lambda url: run_batchd(url, items)),
+        ("raw client, aiohttp", lambda url: run_raw(url, items, lean=True)),
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         gguf = build_model(Path(tmp))
-        # No host-memory prompt cache: every prompt here is distinct, so it never hits, and it would
-        # grow by one saved prompt per request, making each later client slower than the one before.
-        with llama_server(gguf, threads=threads, cache_ram=0) as base_url:
-            run_raw(base_url, items[: min(200, n)])  # warm llama.cpp up once for everyone
-            for _ in range(rounds):
-                keep("raw client", run_raw(base_url, items))
-                keep("batchd", run_batchd(base_url, items))
-                keep("raw client, aiohttp", run_raw(base_url, items, lean=True))
-                if peer and not peer_note and "peer" not in best:  # one turn: the slowest by far
+        for round_ in range(rounds):
+            # Every turn gets a fresh llama.cpp server, warmed up alike: one server shared by all
+            # turns grew slower turn after turn (689, 592, 487 req/s for the same client over one
+            # run), which favoured whoever went first. The order also alternates between rounds.
+            for name, turn in turns if round_ % 2 == 0 else turns[::-1]:
+                with _fresh_server(gguf, threads, n) as base_url:
+                    keep(name, turn(base_url))
+            if peer and not peer_note and "peer" not in best:  # one turn: the slowest by far
+                with _fresh_server(gguf, threads, n) as base_url:
                     try:
                         theirs = peer_litellm.run_batch(
                             base_url, items, concurrency=SLOTS, max_tokens=MAX_TOKENS, system=SYSTEM
@@ -298,9 +322,9 @@ def run(n: int, *, peer: bool = True, threads: int = -1, rounds: int = 2) -> lis
                         peer_note = str(exc)
                         print(f"peer: not measured: {exc}", file=sys.stderr)
                         continue
-                    keep("peer", theirs)
-                    if theirs.get("why"):
-                        print(f"peer: proxy mode not run: {theirs['why']}", file=sys.stderr)
+                keep("peer", theirs)
+                if theirs.get("why"):
+                    print(f"peer: proxy mode not run: {theirs['why']}", file=sys.stderr)
     raw, ours, theirs_best = best["raw client"], best["batchd"], best.get("peer")
     lean = best["raw client, aiohttp"]
     limit = min(raw, lean, key=lambda r: r["seconds"])  # the limit is the faster raw client
