@@ -188,6 +188,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("gguf_ctx", 4096, int, "--gguf: context size of each slot, in tokens."),
     Setting("gguf_threads", 0, int, "--gguf: CPU threads for llama.cpp (0: its default)."),
     Setting(
+        "gguf_cache_ram",
+        -1,
+        int,
+        "--gguf: llama.cpp's host-memory prompt cache, in MiB (0: off; -1: its default, 8 GiB).",
+    ),
+    Setting(
         "routes",
         (),
         routes.parse_routes,
@@ -232,6 +238,7 @@ class Settings:
     gguf_parallel: int = 4
     gguf_ctx: int = 4096
     gguf_threads: int = 0
+    gguf_cache_ram: int = -1
     routes: tuple[routes.RouteConfig, ...] = ()
 
     def __repr__(self) -> str:
@@ -261,6 +268,8 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise exceptions.ConfigError(f"{name}: must be at least 1")
+        if self.gguf_cache_ram < -1:
+            raise exceptions.ConfigError("gguf_cache_ram: must be -1 (llama.cpp's default), 0 (off) or more")
         if self.fleet_concurrency < 0:
             raise exceptions.ConfigError("fleet_concurrency: must be 0 (no limit) or more")
         for name in ("batch_lifetime", "retention", "lease", "maintenance_interval"):

@@ -133,3 +133,31 @@ def test_routes_to_llama_server(llama: str, tmp_path: Path, backend: str) -> Non
             assert [b.type for b in final.content] == ["thinking", "tool_use"]
     finally:
         assert proc.stop() == 0
+
+
+@pytest.mark.parametrize(("cache_ram", "restored"), [(None, True), ("0", False)])
+def test_gguf_cache_ram(model: Path, tmp_path: Path, cache_ram: str | None, restored: bool) -> None:
+    """--gguf-cache-ram 0 turns llama.cpp's host prompt cache off: an evicted prompt is recomputed.
+
+    One slot: prompt A, then B (which evicts A from the slot), then A again. With the cache (the
+    default) llama.cpp restores A from RAM and reports it cached; without it only the few tokens
+    A and B share are.
+    """
+    env = {"BATCHD_GGUF": str(model), "BATCHD_GGUF_PARALLEL": "1", "BATCHD_GGUF_CTX": "2048"}
+    if cache_ram is not None:
+        env["BATCHD_GGUF_CACHE_RAM"] = cache_ram
+    proc = ServerProcess(tmp_path / "d", env).start()
+    try:
+        with make_client(proc.base_url, timeout=60) as client:
+
+            def cached(word: str) -> int:
+                system = " ".join(f"{word}{i}" for i in range(150))
+                m = client.messages.create(**params("m", "hi", max_tokens=4, system=system))  # type: ignore[arg-type]
+                return m.usage.cache_read_input_tokens or 0
+
+            cached("alpha")
+            cached("beta")
+            again = cached("alpha")
+        assert (again > 500) is restored, again
+    finally:
+        assert proc.stop() == 0

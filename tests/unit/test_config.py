@@ -42,6 +42,7 @@ def test_config_file_from_env_and_batchd_table(tmp_path: Path) -> None:
         ({"BATCHD_PORT": "70000"}, "not a TCP port"),
         ({"BATCHD_CONCURRENCY": "0"}, "concurrency"),
         ({"BATCHD_HOST": "0.0.0.0"}, "api_keys"),
+        ({"BATCHD_GGUF_CACHE_RAM": "-2"}, "gguf_cache_ram"),
     ],
 )
 def test_bad_settings_are_clear_errors(env: dict[str, str], needle: str) -> None:

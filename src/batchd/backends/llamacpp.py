@@ -55,8 +55,19 @@ class LlamaCppBackend(OpenAIBackend):
 
     name = "llamacpp"
 
-    def __init__(self, gguf: str, *, parallel: int, ctx: int, timeout: float, threads: int = -1) -> None:
-        self.server = load_server(gguf, parallel=parallel, ctx=ctx, threads=threads)
+    def __init__(
+        self,
+        gguf: str,
+        *,
+        parallel: int,
+        ctx: int,
+        timeout: float,
+        threads: int = -1,
+        cache_ram_mib: int | None = None,
+    ) -> None:
+        self.server = load_server(
+            gguf, parallel=parallel, ctx=ctx, threads=threads, cache_ram_mib=cache_ram_mib
+        )
         base_url = str(self.server.listening_address).rstrip("/") + "/v1"
         logger.info("llama.cpp serving %s at %s with %d slots", gguf, base_url, parallel)
         super().__init__(base_url, concurrency=parallel, timeout=timeout, reasoning="chat_template_kwargs")

@@ -65,6 +65,7 @@ class Router:
                 ctx=settings.gguf_ctx,
                 timeout=settings.request_timeout,
                 threads=settings.gguf_threads,
+                cache_ram_mib=None if settings.gguf_cache_ram < 0 else settings.gguf_cache_ram,
             )
             default = Route(llama, asyncio.Semaphore(settings.gguf_parallel))
         built = []
