@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from batchd import config, exceptions, models
+from batchd.backends import prefix
 from batchd.backends.router import Route, Router
 from batchd.backends.simulated import SimulatedBackend
 from batchd.engine import Dispatcher
@@ -83,7 +84,7 @@ async def until_ended(store: Store, batch_id: str, timeout: float = 10) -> model
 
 
 async def run_batch(
-    store: Store, backend: Scripted, texts: list[str], timeout: float = 10, **env: str
+    store: Store, backend: Any, texts: list[str], timeout: float = 10, **env: str
 ) -> dict[str, Any]:
     settings = config.load(environ={f"BATCHD_{k.upper()}": v for k, v in env.items()})
     params = [
@@ -157,6 +158,21 @@ async def test_call_timeout_is_a_retryable_timeout_error(store: Store) -> None:
         store, Scripted(hang), ["c"], request_timeout="100ms", retry_base="1ms", max_attempts="2"
     )
     assert results["r0"]["error"]["error"]["type"] == "timeout_error"
+
+
+async def test_a_wait_in_the_prefix_scheduler_does_not_count_toward_the_call_timeout(store: Store) -> None:
+    async def slow(text: str, attempt: int) -> dict[str, Any]:
+        await asyncio.sleep(0.15)
+        return message(text)
+
+    # One engine slot, one prefix: the calls run one after another, the last after ~0.45 s of
+    # waiting, longer than the 0.3 s timeout each call has once it runs.
+    engine = Scripted(slow)
+    texts = ["a", "b", "c", "d"]
+    scheduled = prefix.PrefixScheduledBackend(engine, slots=1)
+    results = await run_batch(store, scheduled, texts, request_timeout="300ms", max_attempts="1")
+    assert {cid: r["type"] for cid, r in results.items()} == {f"r{i}": "succeeded" for i in range(4)}
+    assert sorted(engine.calls) == [(t, 1) for t in texts]
 
 
 async def test_invalid_params_do_not_reach_the_backend(store: Store) -> None:

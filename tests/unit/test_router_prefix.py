@@ -181,7 +181,7 @@ async def test_cancelled_waiters_and_callers_give_their_place_back() -> None:
 async def test_group_prefixes_puts_engine_routes_behind_a_scheduler(tmp_path: Path) -> None:
     path = tmp_path / "batchd.toml"
     path.write_text(
-        "[batchd]\nconcurrency = 100\ngroup_prefixes = true\n"
+        "[batchd]\nconcurrency = 1000\ngroup_prefixes = true\n"
         '[[routes]]\nmodel = "vllm-*"\nbackend = "openai"\nbase_url = "http://127.0.0.1:8000/v1"\n'
         "concurrency = 8\n"
         '[[routes]]\nmodel = "sim-*"\n'
@@ -192,7 +192,7 @@ async def test_group_prefixes_puts_engine_routes_behind_a_scheduler(tmp_path: Pa
         assert isinstance(engine.backend, prefix.PrefixScheduledBackend)
         assert isinstance(engine.backend.inner, OpenAIBackend)
         assert engine.backend.scheduler.slots == 8  # the route's own concurrency: its slots
-        assert engine.limit._value == 4 * 8  # the calls let through to choose from
+        assert engine.limit._value == 16 * 8  # the calls let through to choose from
         assert isinstance(router.route("sim-x").backend, SimulatedBackend)
         assert isinstance(router.route("other").backend, SimulatedBackend)
     finally:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from batchd import models
+from batchd.backends import base
 
 if TYPE_CHECKING:
     from batchd.backends.router import Route
@@ -175,7 +176,14 @@ class PrefixScheduledBackend:
 
     async def create_message(self, params: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         key = prefix_key(params)
-        await self.scheduler.acquire(key)
+        waiting = base.call_waiting.get()
+        if waiting is not None:
+            waiting(True)  # no timeout while waiting for a slot: the call's runs from its admission
+        try:
+            await self.scheduler.acquire(key)
+        finally:
+            if waiting is not None:
+                waiting(False)
         warmed = False
         try:
             message: dict[str, Any] = await self.inner.create_message(params, **kwargs)
@@ -188,15 +196,18 @@ class PrefixScheduledBackend:
         await self.inner.aclose()
 
 
-WINDOW = 4  # with --group-prefixes: calls let through to an engine route per slot
+WINDOW = 16  # with --group-prefixes: calls let through to an engine route per slot
 
 
 def schedule_routes(default: Route, built: list[Route], settings: Settings) -> tuple[Route, list[Route]]:
     """With --group-prefixes, engine routes admit their calls through a PrefixScheduler.
 
     The scheduler holds the route's slots (its concurrency); the route's semaphore lets WINDOW
-    times as many calls reach it, so that it has a choice of prefixes, while a call waits there at
-    most a few calls' durations (that wait counts toward the call's timeout).
+    times as many calls reach it, so that it has a choice of prefixes. A call's wait in the
+    scheduler does not count toward its timeout (`base.call_waiting`), only toward the request's
+    expiry. With 16 slots, 32 prompts interleaved and no host prompt cache (bench/prefix.py), a
+    window of 4× the slots read 67% of the prompt tokens from cache, 8× 77%, 16× 85% (of the 88%
+    possible).
     """
     from batchd.backends.router import Route
     from batchd.backends.simulated import SimulatedBackend

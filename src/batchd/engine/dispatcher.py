@@ -12,6 +12,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import math
 import os
 import socket
 import time
@@ -21,7 +22,7 @@ from typing import Any
 import orjson
 
 from batchd import exceptions, models, params
-from batchd.backends import prefix
+from batchd.backends import base, prefix
 from batchd.backends.router import Route, Router
 from batchd.config import Settings
 from batchd.engine import outcomes, retry
@@ -314,6 +315,7 @@ class Dispatcher:
         assert task is not None
         start = time.monotonic()
         self._deadlines[task] = start + self.settings.request_timeout
+        base.call_waiting.set(self._waiting)  # for backends that queue calls (prefix scheduler)
         try:
             message: dict[str, Any] = await backend.create_message(prepared, attempt=attempt)
             return message
@@ -328,6 +330,12 @@ class Dispatcher:
         finally:
             del self._deadlines[task]
             self.metrics.backend_latency(prepared.get("model"), time.monotonic() - start)
+
+    def _waiting(self, waiting: bool) -> None:
+        """base.call_waiting: the current call's timeout stops while it waits, then starts again."""
+        task = asyncio.current_task()
+        if task in self._deadlines and task not in self._timed_out:
+            self._deadlines[task] = math.inf if waiting else time.monotonic() + self.settings.request_timeout
 
     async def _call_in_slot(self, route: Any, prepared: dict[str, Any], attempt: int) -> dict[str, Any]:
         """_call holding one of the route's fleet-wide slots (waiting for one up to request_timeout)."""
