@@ -20,6 +20,9 @@ from batchd import models
 
 
 class Store(Protocol):
+    #: Seconds the engine lets results gather before writing them in one commit.
+    commit_interval: float
+
     async def open(self) -> None: ...
 
     async def aclose(self) -> None: ...

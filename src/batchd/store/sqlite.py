@@ -22,6 +22,13 @@ CREATE_CACHE_KIB = 8192  # writer page cache during a create: bounds its memory 
 
 
 class SQLiteStore:
+    #: Seconds the engine lets results gather before it writes them in one commit. Each commit is
+    #: a transaction and two hand-offs with the writer thread: at a small engine's pace (hundreds
+    #: of results a second), committing every 10 ms cost ~15% of batchd's CPU per request (340 vs
+    #: 290 µs against a loopback upstream answering in 25 ms), CPU that a shared host takes from the
+    #: engine. 50 ms is still far below any client's polling interval.
+    commit_interval = 0.05
+
     def __init__(self, path: str) -> None:
         self.db = Database(path)
 
