@@ -14,10 +14,11 @@ max_tokens 8) at concurrency 16, timed from submit to all results available:
 - the peer: LiteLLM (bench/peer_litellm.py), its OpenAI batch JSONL run against a `hosted_vllm`
   deployment on the same server (the result names the mode that ran: proxy or router).
 
-They take turns twice (the peer once: it is the slowest), in alternating order, and each one's
-fastest turn counts. Each turn gets a fresh llama.cpp server with the same 200-request warm-up: one
-server shared by every turn grew slower turn after turn (the same client: 689, 592, 487 req/s in
-one run), which favoured whoever went first.
+batchd and the aiohttp client take three turns each, in alternating order, and each one's fastest
+turn counts; the httpx client and the peer, far slower, take one. Each turn gets a fresh llama.cpp
+server with the same 200-request warm-up: one server shared by every turn grew slower turn after
+turn (the same client: 689, 592, 487 req/s in one run), which favoured whoever went first.
+
 batchd's time runs from the create call to the batch's `ended_at` plus the results download; it is
 polled every 0.5 s, as a user would rather than as fast as possible, since on this machine every
 poll's work is taken from llama.cpp. The downloaded results are parsed once each with a JSON parser,
@@ -279,12 +280,12 @@ def _fresh_server(gguf: Path, threads: int, n: int) -> Iterator[str]:
         yield base_url
 
 
-def run(n: int, *, peer: bool = True, threads: int = -1, rounds: int = 2) -> list[Row]:
+def run(n: int, *, peer: bool = True, threads: int = -1, rounds: int = 3) -> list[Row]:
     """Scenario 1: rows for batchd vs the raw client and vs the peer, each measured in this run.
 
-    The three take turns `rounds` times, each turn on a fresh llama.cpp server, and each one's
-    fastest turn counts, so that a burst of other load on the machine during one turn does not
-    decide the comparison.
+    batchd and the aiohttp client take `rounds` turns each (httpx and the peer one), each turn on a
+    fresh llama.cpp server, and each one's fastest turn counts, so that a burst of other load on the
+    machine during one turn does not decide the comparison.
     """
     from bench import peer_litellm
 
@@ -309,7 +310,9 @@ def run(n: int, *, peer: bool = True, threads: int = -1, rounds: int = 2) -> lis
             # Every turn gets a fresh llama.cpp server, warmed up alike: one server shared by all
             # turns grew slower turn after turn (689, 592, 487 req/s for the same client over one
             # run), which favoured whoever went first. The order also alternates between rounds.
-            for name, turn in turns if round_ % 2 == 0 else turns[::-1]:
+            # httpx is there for reference (about half the speed of aiohttp): one turn is enough.
+            these = turns if round_ == 0 else turns[1:]
+            for name, turn in these if round_ % 2 == 0 else these[::-1]:
                 with _fresh_server(gguf, threads, n) as base_url:
                     keep(name, turn(base_url))
             if peer and not peer_note and "peer" not in best:  # one turn: the slowest by far
@@ -371,7 +374,7 @@ def main() -> None:
     )
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--no-peer", action="store_true", help="skip LiteLLM")
-    parser.add_argument("--rounds", type=int, default=2, help="turns each; the fastest counts")
+    parser.add_argument("--rounds", type=int, default=3, help="turns each; the fastest counts")
     parser.add_argument("--threads", type=int, default=-1, help="llama.cpp CPU threads (default: all)")
     parser.add_argument("--profile", type=Path, help="only run batchd, under py-spy, into this SVG")
     args = parser.parse_args()
