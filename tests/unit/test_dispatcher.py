@@ -175,6 +175,18 @@ async def test_a_wait_in_the_prefix_scheduler_does_not_count_toward_the_call_tim
     assert sorted(engine.calls) == [(t, 1) for t in texts]
 
 
+async def test_the_last_results_are_written_without_waiting_for_company(store: Store) -> None:
+    async def ok(text: str, attempt: int) -> dict[str, Any]:
+        await asyncio.sleep(0.01)
+        return message(text)
+
+    # Results wait up to commit_interval to share a commit, but once nothing is left to run they
+    # are written at once: the batch ends long before the 5 s interval is up.
+    store.commit_interval = 5.0  # type: ignore[misc]
+    results = await run_batch(store, Scripted(ok), ["a", "b", "c"], timeout=2)
+    assert {r["type"] for r in results.values()} == {"succeeded"}
+
+
 async def test_invalid_params_do_not_reach_the_backend(store: Store) -> None:
     async def ok(text: str, attempt: int) -> dict[str, Any]:
         return message(text)

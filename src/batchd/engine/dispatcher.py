@@ -51,6 +51,10 @@ class Dispatcher:
         self._capacity = asyncio.Event()
         self._results: list[models.Outcome] = []
         self._have_results = asyncio.Event()
+        # Set while there is nothing left to run here: the last claim came back short, nothing is
+        # queued or running. Results then are written at once rather than waiting for company.
+        self._dry = asyncio.Event()
+        self._drained = False  # the claim loop is waiting for news of work
         self._inflight: set[asyncio.Task[None]] = set()
         self._queue: collections.deque[models.ClaimedRequest] = collections.deque()  # claimed, not started
         self._deadlines: dict[asyncio.Task[Any], float] = {}  # monotonic deadline of each backend call
@@ -167,10 +171,14 @@ class Dispatcher:
                     self._held.update(req.key for req in claimed)
                     queue.extend(claimed)
                 elif drained:
+                    self._drained = True
+                    if not self._inflight:
+                        self._dry.set()
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(IDLE_POLL):
                             await self._wake.wait()
-                    drained = False
+                    drained = self._drained = False
+                    self._dry.clear()
                 else:
                     self._capacity.clear()
                     await self._capacity.wait()
@@ -181,6 +189,8 @@ class Dispatcher:
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
         self._capacity.set()
+        if self._drained and not self._inflight:
+            self._dry.set()
 
     # -- running one request ------------------------------------------------------------
 
@@ -365,8 +375,11 @@ class Dispatcher:
     async def _write_loop(self) -> None:
         while True:
             await self._have_results.wait()
-            if len(self._results) < FLUSH_MAX:
-                await asyncio.sleep(self.store.commit_interval)
+            if len(self._results) < FLUSH_MAX and not self._dry.is_set():
+                # Let more results share the commit, unless the last of the work has just finished.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.store.commit_interval):
+                        await self._dry.wait()
             await self._flush()
 
     async def _flush(self) -> None:
