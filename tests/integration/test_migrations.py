@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from batchd.store import queries
-from batchd.store.sqlite_db import migrate
+from batchd.store import layout, queries
+from batchd.store.sqlite import SQLiteStore
+from batchd.store.sqlite_db import _statements, migrate
+from tests.integration import pg
 
 
 def tables(conn: sqlite3.Connection) -> set[str]:
@@ -42,3 +46,110 @@ def test_named_queries_load() -> None:
     q = queries.load("postgres")
     assert {"claim", "finish_requests", "insert_results", "close_state", "results_page"} <= set(q)
     assert all(sql and not sql.endswith(";") for sql in q.values())
+
+
+# -- v1 -> v2: params move to their own table ----------------------------------------------------
+
+V1_ROWS = [  # (index, custom_id, params, state, worker, lease_until, claims)
+    (0, "done", b'{"n": 0}', 2, None, None, 1),
+    (1, "running", b'{"n": 1}', 1, "w1", 50.0, 1),
+    (2, "pending", b'{"n": 2, "text": "\xc3\xa9t\xc3\xa9"}', 0, None, None, 0),
+]
+
+
+def v1_script(dialect: str) -> str:
+    return dict(queries.migrations(dialect))[1]
+
+
+async def check_v1_data_after_migration(store: Any) -> None:
+    """The v1 rows, once migrated: the pending request claims with its params byte for byte,
+    the running one keeps its lease, the done one keeps its result."""
+    claimed = await store.claim_requests("w2", 10, now=10.0, lease=60.0)
+    assert [(c.custom_id, bytes(c.params)) for c in claimed] == [("pending", V1_ROWS[2][2])]
+    assert await store.recover_leases(now=100.0) == 2  # the running one (lease 50) and the new claim
+    again = await store.claim_requests("w2", 10, now=100.0, lease=60.0)
+    assert sorted((c.custom_id, bytes(c.params), c.claims) for c in again) == [
+        ("pending", V1_ROWS[2][2], 1),
+        ("running", V1_ROWS[1][2], 1),
+    ]
+    entries, _ = await store.list_results("w", "msgbatch_v1")
+    assert [(e.custom_id, e.line) for e in entries] == [
+        ("done", b'{"custom_id":"done"}\n'),
+        ("running", None),
+        ("pending", None),
+    ]
+
+
+def test_sqlite_v1_database_migrates_with_its_requests(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in _statements(v1_script("sqlite")):
+        conn.execute(statement)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO schema_version VALUES (1)")
+    conn.execute(
+        "INSERT INTO batches (seq, id, workspace, status, created_at, expires_at, n_processing, n_succeeded) "
+        "VALUES (1, 'msgbatch_v1', 'w', 'in_progress', 0, 1e9, 2, 1)"
+    )
+    for index, cid, params, state, worker, lease, claims in V1_ROWS:
+        conn.execute(
+            "INSERT INTO requests (key, custom_id, params, state, worker, lease_until, claims) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ((1 << layout.KEY_BITS) | index, cid, params, state, worker, lease, claims),
+        )
+    conn.execute(
+        "INSERT INTO results (key, type, line) VALUES (?, 'succeeded', ?)",
+        (1 << layout.KEY_BITS, b'{"custom_id":"done"}\n'),
+    )
+    conn.close()
+
+    async def main() -> None:
+        async with SQLiteStore(str(path)) as store:
+            await check_v1_data_after_migration(store)
+
+    asyncio.run(main())
+    conn = sqlite3.connect(path)
+    assert "params" not in {r[1] for r in conn.execute("PRAGMA table_info(requests)")}
+    assert conn.execute("SELECT count(*) FROM request_params").fetchone()[0] == 3
+
+
+async def test_postgres_v1_database_migrates_with_its_requests() -> None:
+    import asyncpg
+
+    from batchd.store.postgres import PostgresStore
+
+    name, url = await pg.create_database(migrated=False)
+    try:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(v1_script("postgres"))
+            await conn.execute("CREATE TABLE schema_version (version integer PRIMARY KEY)")
+            await conn.execute("INSERT INTO schema_version VALUES (1)")
+            await conn.execute(
+                "INSERT INTO batches (seq, id, workspace, status, created_at, expires_at, n_processing, "
+                "n_succeeded) OVERRIDING SYSTEM VALUE "
+                "VALUES (1, 'msgbatch_v1', 'w', 'in_progress', 0, 1e9, 2, 1)"
+            )
+            for index, cid, params, state, worker, lease, claims in V1_ROWS:
+                await conn.execute(
+                    "INSERT INTO requests (key, custom_id, params, state, worker, lease_until, claims) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    (1 << layout.KEY_BITS) | index,
+                    cid,
+                    params,
+                    state,
+                    worker,
+                    lease,
+                    claims,
+                )
+            await conn.execute(
+                "INSERT INTO results (key, type, line) VALUES ($1, 'succeeded', $2)",
+                1 << layout.KEY_BITS,
+                b'{"custom_id":"done"}\n',
+            )
+        finally:
+            await conn.close()
+        async with PostgresStore(url) as store:
+            await check_v1_data_after_migration(store)
+    finally:
+        await pg.drop_database(name)

@@ -103,10 +103,12 @@ class PostgresStore:
                 Q["insert_batch"], batch_id, workspace, now, expires_at, len(custom_ids)
             )
             base = seq << layout.KEY_BITS
+            keys = range(base, base + len(custom_ids))
             await conn.copy_records_to_table(
-                "requests",
-                records=zip(range(base, base + len(custom_ids)), custom_ids, params, strict=True),
-                columns=["key", "custom_id", "params"],
+                "requests", records=zip(keys, custom_ids, strict=True), columns=["key", "custom_id"]
+            )
+            await conn.copy_records_to_table(
+                "request_params", records=zip(keys, params, strict=True), columns=["key", "params"]
             )
             await conn.execute(Q["notify_work"])
         return models.Batch(
@@ -343,6 +345,7 @@ async def _drop_rows(conn: asyncpg.Connection, seq: int) -> None:
     low, high = layout.key_range(seq)
     await conn.execute(Q["delete_results"], low, high)
     await conn.execute(Q["delete_requests"], low, high)
+    await conn.execute(Q["delete_params"], low, high)
 
 
 async def _fetch_batch(

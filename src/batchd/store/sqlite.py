@@ -71,10 +71,9 @@ class SQLiteStore:
         with self.db.cache_limit(CREATE_CACHE_KIB), self.db.transaction(durable=True) as conn:
             cur = conn.execute(Q["insert_batch"], (batch_id, workspace, now, expires_at, len(custom_ids)))
             base = (cur.lastrowid or 0) << layout.KEY_BITS
-            conn.executemany(
-                Q["insert_request"],
-                zip(range(base, base + len(custom_ids)), custom_ids, params, strict=True),
-            )
+            keys = range(base, base + len(custom_ids))
+            conn.executemany(Q["insert_request"], zip(keys, custom_ids, strict=True))
+            conn.executemany(Q["insert_params"], zip(keys, params, strict=True))
         return models.Batch(
             id=batch_id,
             workspace=workspace,
@@ -294,6 +293,7 @@ def _drop_rows(conn: sqlite3.Connection, seq: int) -> None:
     low, high = layout.key_range(seq)
     conn.execute("DELETE FROM results WHERE key BETWEEN ? AND ?", (low, high))
     conn.execute("DELETE FROM requests WHERE key BETWEEN ? AND ?", (low, high))
+    conn.execute("DELETE FROM request_params WHERE key BETWEEN ? AND ?", (low, high))
 
 
 def _fetch_batch(conn: sqlite3.Connection, workspace: str, batch_id: str) -> Sequence[Any]:

@@ -41,6 +41,9 @@ DELETE FROM results WHERE key BETWEEN $1 AND $2;
 -- name: delete_requests
 DELETE FROM requests WHERE key BETWEEN $1 AND $2;
 
+-- name: delete_params
+DELETE FROM request_params WHERE key BETWEEN $1 AND $2;
+
 -- name: delete_batch
 DELETE FROM batches WHERE seq = $1;
 
@@ -69,9 +72,9 @@ WITH picked AS (
     FOR UPDATE SKIP LOCKED
 )
 UPDATE requests r SET state = 1, worker = $3, lease_until = $4, claims = r.claims + 1
-FROM picked, batches b
-WHERE r.key = picked.key AND b.seq = r.key >> 32
-RETURNING r.key, b.id, r.custom_id, r.params, r.claims - 1, b.expires_at;
+FROM picked, batches b, request_params p
+WHERE r.key = picked.key AND b.seq = r.key >> 32 AND p.key = r.key
+RETURNING r.key, b.id, r.custom_id, p.params, r.claims - 1, b.expires_at;
 
 -- name: lock_batches_by_id
 -- Batch rows are always locked first and in seq order: no deadlock between writers.

@@ -3,15 +3,18 @@ INSERT INTO batches (id, workspace, status, created_at, expires_at, n_processing
 VALUES (?, ?, 'in_progress', ?, ?, ?);
 
 -- name: insert_request
-INSERT INTO requests (key, custom_id, params) VALUES (?, ?, ?);
+INSERT INTO requests (key, custom_id) VALUES (?, ?);
+
+-- name: insert_params
+INSERT INTO request_params (key, params) VALUES (?, ?);
 
 -- name: batch_columns
 seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
 n_processing, n_succeeded, n_errored, n_canceled, n_expired
 
 -- name: claim
-SELECT r.key, b.id, r.custom_id, r.params, r.claims, b.expires_at
-FROM requests r JOIN batches b ON b.seq = r.key >> 32
+SELECT r.key, b.id, r.custom_id, p.params, r.claims, b.expires_at
+FROM requests r JOIN batches b ON b.seq = r.key >> 32 JOIN request_params p ON p.key = r.key
 WHERE r.state = 0 AND b.expires_at > ? AND b.status = 'in_progress'
 ORDER BY r.key LIMIT ?;
 
