@@ -53,7 +53,7 @@ SCENARIOS = {
         "≥ 0.9× raw; ahead of peer",
         2_000,
         10_000,
-        quick_kwargs={"rounds": 1},  # full: the module's default, best of 3 turns (~5 of the ~10 minutes)
+        quick_kwargs={"rounds": 1},  # full: the module default, 3 paired rounds (~4 of the ~8 minutes)
     ),
     "prefix": Scenario("bench.prefix", "shared prefixes, llama.cpp", "grouping measurably faster", 128, 256),
     "download": Scenario("bench.download", "results download", "≥ 200 MB/s, RSS flat", 10_000, 100_000),

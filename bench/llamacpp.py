@@ -14,10 +14,12 @@ max_tokens 8) at concurrency 16, timed from submit to all results available:
 - the peer: LiteLLM (bench/peer_litellm.py), its OpenAI batch JSONL run against a `hosted_vllm`
   deployment on the same server (the result names the mode that ran: proxy or router).
 
-batchd and the aiohttp client take three turns each, in alternating order, and each one's fastest
-turn counts; the httpx client and the peer, far slower, take one. Each turn gets a fresh llama.cpp
-server with the same 200-request warm-up: one server shared by every turn grew slower turn after
-turn (the same client: 689, 592, 487 req/s in one run), which favoured whoever went first.
+Three rounds each run batchd and the aiohttp client back to back, in alternating order; the httpx
+client and the peer, far slower, run once. Each turn gets a fresh llama.cpp server with the same
+200-request warm-up. The ratio is the median over the rounds of batchd's rate over the faster raw
+client's in the same round: this machine's speed drifts by up to a third within minutes (the same
+client: 689, 592, 487 req/s in three turns of one run), so turns are compared with their neighbour,
+and the median keeps one lucky or unlucky turn from deciding.
 
 batchd's time runs from the create call to the batch's `ended_at` plus the results download; it is
 polled every 0.5 s, as a user would rather than as fast as possible, since on this machine every
@@ -31,6 +33,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -283,21 +286,18 @@ def _fresh_server(gguf: Path, threads: int, n: int) -> Iterator[str]:
 def run(n: int, *, peer: bool = True, threads: int = -1, rounds: int = 3) -> list[Row]:
     """Scenario 1: rows for batchd vs the raw client and vs the peer, each measured in this run.
 
-    batchd and the aiohttp client take `rounds` turns each (httpx and the peer one), each turn on a
-    fresh llama.cpp server, and each one's fastest turn counts, so that a burst of other load on the
-    machine during one turn does not decide the comparison.
+    Each round runs batchd and the aiohttp client back to back (httpx and the peer in the first
+    round only), each turn on a fresh llama.cpp server. The ratio is the median over the rounds of
+    batchd's rate over the faster raw client's in the same round: the machine's speed drifts by up
+    to a third over minutes here (a VM's cores), and a paired comparison cancels most of that where
+    the best turn of each would let one lucky turn decide.
     """
     from bench import peer_litellm
 
     items = prompts(n)
     label = f"llama.cpp e2e, {n:,} requests, {SLOTS} slots, max_tokens {MAX_TOKENS}"
-    best: dict[str, dict[str, Any]] = {}
-
-    def keep(name: str, result: dict[str, Any]) -> None:
-        print(f"{name}: {_rate(n, result)} {result.get('mode', '')}", file=sys.stderr)
-        if name not in best or result["seconds"] < best[name]["seconds"]:
-            best[name] = result
-
+    seen: list[dict[str, dict[str, Any]]] = []  # per round: client -> result
+    theirs: dict[str, Any] | None = None
     peer_note = ""
     turns: list[tuple[str, Any]] = [
         ("raw client", lambda url: run_raw(url, items)),
@@ -307,15 +307,17 @@ def run(n: int, *, peer: bool = True, threads: int = -1, rounds: int = 3) -> lis
     with tempfile.TemporaryDirectory() as tmp:
         gguf = build_model(Path(tmp))
         for round_ in range(rounds):
-            # Every turn gets a fresh llama.cpp server, warmed up alike: one server shared by all
-            # turns grew slower turn after turn (689, 592, 487 req/s for the same client over one
-            # run), which favoured whoever went first. The order also alternates between rounds.
+            # Every turn gets a fresh llama.cpp server with the same warm-up, and the order
+            # alternates between rounds, so that neither client always runs first.
             # httpx is there for reference (about half the speed of aiohttp): one turn is enough.
             these = turns if round_ == 0 else turns[1:]
+            results: dict[str, dict[str, Any]] = {}
             for name, turn in these if round_ % 2 == 0 else these[::-1]:
                 with _fresh_server(gguf, threads, n) as base_url:
-                    keep(name, turn(base_url))
-            if peer and not peer_note and "peer" not in best:  # one turn: the slowest by far
+                    results[name] = turn(base_url)
+                print(f"round {round_ + 1} {name}: {_rate(n, results[name])}", file=sys.stderr)
+            seen.append(results)
+            if peer and not peer_note and theirs is None:  # one turn: the slowest by far
                 with _fresh_server(gguf, threads, n) as base_url:
                     try:
                         theirs = peer_litellm.run_batch(
@@ -324,31 +326,34 @@ def run(n: int, *, peer: bool = True, threads: int = -1, rounds: int = 3) -> lis
                     except peer_litellm.PeerUnavailable as exc:
                         peer_note = str(exc)
                         print(f"peer: not measured: {exc}", file=sys.stderr)
-                        continue
-                keep("peer", theirs)
-                if theirs.get("why"):
-                    print(f"peer: proxy mode not run: {theirs['why']}", file=sys.stderr)
-    raw, ours, theirs_best = best["raw client"], best["batchd"], best.get("peer")
-    lean = best["raw client, aiohttp"]
-    limit = min(raw, lean, key=lambda r: r["seconds"])  # the limit is the faster raw client
-    ratio = limit["seconds"] / ours["seconds"]
+                if theirs is not None:
+                    print(f"peer: {_rate(n, theirs)} {theirs['mode']}", file=sys.stderr)
+                    if theirs.get("why"):
+                        print(f"peer: proxy mode not run: {theirs['why']}", file=sys.stderr)
+    ratios = [min(r[k]["seconds"] for k in r if k != "batchd") / r["batchd"]["seconds"] for r in seen]
+    ratio = statistics.median(ratios)
+    ours = _median_turn([r["batchd"] for r in seen])
+    lean = _median_turn([r["raw client, aiohttp"] for r in seen])
+    raw = seen[0]["raw client"]
+    ok = all(r["batchd"]["succeeded"] == n for r in seen)
+    rounds_text = ", ".join(f"{x:.2f}" for x in ratios)
     rows = [
         Row(
             scenario=label + " vs raw client",
-            batchd=_rate(n, ours),
-            compared=f"fastest raw client: httpx {_rate(n, raw)}, aiohttp {_rate(n, lean)}",
-            ratio=f"{ratio:.2f}×",
+            batchd=f"median turn {_rate(n, ours)}",
+            compared=f"raw clients: aiohttp, median turn {_rate(n, lean)}; httpx {_rate(n, raw)}",
+            ratio=f"{ratio:.2f}× (median of the rounds' {rounds_text})",
             target="≥ 0.9× raw client",
-            met=ratio >= 0.9 and ours["succeeded"] == n,
+            met=ratio >= 0.9 and ok,
         )
     ]
-    if theirs_best is not None:
-        peer_ratio = theirs_best["seconds"] / ours["seconds"]
+    if theirs is not None:
+        peer_ratio = theirs["seconds"] / ours["seconds"]
         rows.append(
             Row(
                 scenario=label + " vs peer",
-                batchd=_rate(n, ours),
-                compared=f"{theirs_best['mode']}: {_rate(n, theirs_best)}",
+                batchd=f"median turn {_rate(n, ours)}",
+                compared=f"{theirs['mode']}: {_rate(n, theirs)}",
                 ratio=f"{peer_ratio:.2f}×",
                 target="ahead of the peer",
                 met=peer_ratio > 1.0,
@@ -358,7 +363,7 @@ def run(n: int, *, peer: bool = True, threads: int = -1, rounds: int = 3) -> lis
         rows.append(
             Row(
                 scenario=label + " vs peer",
-                batchd=_rate(n, ours),
+                batchd=f"median turn {_rate(n, ours)}",
                 compared=f"LiteLLM not measured: {peer_note}",
                 ratio="—",
                 target="ahead of the peer",
@@ -368,13 +373,17 @@ def run(n: int, *, peer: bool = True, threads: int = -1, rounds: int = 3) -> lis
     return rows
 
 
+def _median_turn(results: list[dict[str, Any]]) -> dict[str, Any]:
+    return sorted(results, key=lambda r: r["seconds"])[len(results) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--no-peer", action="store_true", help="skip LiteLLM")
-    parser.add_argument("--rounds", type=int, default=3, help="turns each; the fastest counts")
+    parser.add_argument("--rounds", type=int, default=3, help="paired rounds; the median ratio counts")
     parser.add_argument("--threads", type=int, default=-1, help="llama.cpp CPU threads (default: all)")
     parser.add_argument("--profile", type=Path, help="only run batchd, under py-spy, into this SVG")
     args = parser.parse_args()
