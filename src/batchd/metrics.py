@@ -28,7 +28,8 @@ class Metrics:
             ["result", "model"], registry=r,
         )  # fmt: skip
         self._latency = Histogram(
-            "batchd_backend_latency_seconds", "Duration of one backend call (every attempt), by model",
+            "batchd_backend_latency_seconds",
+            "Duration of one backend call (every attempt; not a wait for a slot), by model",
             ["model"], buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self._retries = Counter(

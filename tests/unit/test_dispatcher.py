@@ -84,7 +84,12 @@ async def until_ended(store: Store, batch_id: str, timeout: float = 10) -> model
 
 
 async def run_batch(
-    store: Store, backend: Any, texts: list[str], timeout: float = 10, **env: str
+    store: Store,
+    backend: Any,
+    texts: list[str],
+    timeout: float = 10,
+    metrics: Metrics | None = None,
+    **env: str,
 ) -> dict[str, Any]:
     settings = config.load(environ={f"BATCHD_{k.upper()}": v for k, v in env.items()})
     params = [
@@ -92,7 +97,8 @@ async def run_batch(
         for t in texts
     ]
     batch = await make_batch(store, params)
-    engine = Dispatcher(settings, store, Router(Route(backend, asyncio.Semaphore(settings.concurrency))))
+    router = Router(Route(backend, asyncio.Semaphore(settings.concurrency)))
+    engine = Dispatcher(settings, store, router, metrics=metrics)
     await engine.start()
     try:
         await until_ended(store, batch.id, timeout)
@@ -170,9 +176,15 @@ async def test_a_wait_in_the_prefix_scheduler_does_not_count_toward_the_call_tim
     engine = Scripted(slow)
     texts = ["a", "b", "c", "d"]
     scheduled = prefix.PrefixScheduledBackend(engine, slots=1)
-    results = await run_batch(store, scheduled, texts, request_timeout="300ms", max_attempts="1")
+    metrics = Metrics()
+    results = await run_batch(
+        store, scheduled, texts, metrics=metrics, request_timeout="300ms", max_attempts="1"
+    )
     assert {cid: r["type"] for cid, r in results.items()} == {f"r{i}": "succeeded" for i in range(4)}
     assert sorted(engine.calls) == [(t, 1) for t in texts]
+    # The latency metric leaves the wait out too: ~4 × 0.15 s, not 0.15 + 0.3 + 0.45 + 0.6 s.
+    total = metrics.registry.get_sample_value("batchd_backend_latency_seconds_sum", {"model": "m"})
+    assert total is not None and 0.55 < total < 1.0, total
 
 
 async def test_the_last_results_are_written_without_waiting_for_company(store: Store) -> None:

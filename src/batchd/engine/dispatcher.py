@@ -318,8 +318,7 @@ class Dispatcher:
         # context, which matters at thousands of requests a second.
         task = asyncio.current_task()
         assert task is not None
-        start = time.monotonic()
-        self._deadlines[task] = start + self.settings.request_timeout
+        self._deadlines[task] = time.monotonic() + self.settings.request_timeout
         base.call_waiting.set(self._waiting)  # for backends that queue calls (prefix scheduler)
         try:
             message: dict[str, Any] = await backend.create_message(prepared, attempt=attempt)
@@ -333,8 +332,11 @@ class Dispatcher:
                 f"The backend did not answer within {self.settings.request_timeout:g}s"
             ) from None
         finally:
-            del self._deadlines[task]
-            self.metrics.backend_latency(prepared.get("model"), time.monotonic() - start)
+            # The deadline is the call's start plus the timeout, its start the admission after a
+            # wait for a slot (call_waiting): the latency leaves that wait out.
+            started = self._deadlines.pop(task) - self.settings.request_timeout
+            if not math.isinf(started):  # inf: cancelled while still waiting, never sent
+                self.metrics.backend_latency(prepared.get("model"), time.monotonic() - started)
 
     def _waiting(self, waiting: bool) -> None:
         """base.call_waiting: the current call's timeout stops while it waits, then starts again."""
