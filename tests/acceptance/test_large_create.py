@@ -7,7 +7,7 @@ import httpx
 import orjson
 import pytest
 
-from batchd.api.batches import OFFLOAD_BYTES
+from batchd.api.anthropic.batches import OFFLOAD_BYTES
 from tests.acceptance.conftest import simple_request, wait_ended
 from tests.acceptance.server import ServerProcess
 

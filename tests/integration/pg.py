@@ -50,7 +50,7 @@ async def _ensure_template() -> None:
         return
     import asyncpg
 
-    from batchd.store.postgres_db import migrate
+    from batchd.store.postgres.db import migrate
 
     conn = await _admin()
     try:

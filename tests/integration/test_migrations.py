@@ -9,7 +9,7 @@ import pytest
 
 from batchd.store import layout, queries
 from batchd.store.sqlite import SQLiteStore
-from batchd.store.sqlite_db import _statements, migrate
+from batchd.store.sqlite.db import _statements, migrate
 from tests.integration import pg
 
 

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from batchd import exceptions
-from batchd.store.postgres_db import Database
+from batchd.store.postgres.db import Database
 from tests.integration import pg
 
 pytestmark = pytest.mark.postgres

@@ -11,7 +11,7 @@ import pytest
 from batchd import exceptions, models
 from batchd.store import open_store, queries
 from batchd.store.postgres import PostgresStore
-from batchd.store.postgres_db import migrate
+from batchd.store.postgres.db import migrate
 from tests.integration import pg
 from tests.integration.test_store_contract import NOW, WS, lines, make, ok
 

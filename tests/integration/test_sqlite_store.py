@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from batchd.store.sqlite import CREATE_CACHE_KIB, SQLiteStore
+from batchd.store.sqlite.store import CREATE_CACHE_KIB, SQLiteStore
 
 NOW = 1_800_000_000.0
 

@@ -8,7 +8,8 @@ import time
 import httpx
 import pytest
 
-from batchd import config, exceptions, models, worker
+from batchd import config, exceptions, models
+from batchd.cli import worker
 from batchd.store import open_store
 from tests.acceptance.server import free_port
 from tests.integration import pg

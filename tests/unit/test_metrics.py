@@ -7,7 +7,7 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from batchd import config, exceptions, metrics
-from batchd.api import create_app
+from batchd.app import create_app
 
 
 def sample(m: metrics.Metrics, name: str, **labels: str) -> float | None:

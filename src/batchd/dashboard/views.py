@@ -19,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from batchd import exceptions, models
-from batchd.api import auth, errors, schemas
+from batchd.api import auth, errors
+from batchd.api.anthropic import schemas
 from batchd.dashboard import render
 from batchd.store import Store
 

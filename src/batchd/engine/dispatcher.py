@@ -22,10 +22,10 @@ from typing import Any
 import orjson
 
 from batchd import exceptions, models, params
-from batchd.backends import base, prefix
-from batchd.backends.router import Route, Router
+from batchd.backends import base
 from batchd.config import Settings
-from batchd.engine import outcomes, retry
+from batchd.engine import outcomes, prefix, retry
+from batchd.engine.router import Route, Router
 from batchd.metrics import Metrics
 from batchd.store import Store
 

@@ -1,0 +1,2 @@
+"""Anthropic's wire: Message Batches (batches.py, schemas.py), realtime Messages (messages.py),
+Models (models.py) and the OpenAPI document of them all (openapi.py)."""

@@ -1,0 +1,79 @@
+"""The ASGI app: `create_app(settings, store, engine)` mounts the wires, dashboard, /health, /metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from batchd import __version__, dashboard, exceptions
+from batchd.api import auth, errors
+from batchd.api.accesslog import AccessLog
+from batchd.api.anthropic import batches, messages, models, openapi
+from batchd.config import Settings
+from batchd.metrics import CONTENT_TYPE, Metrics
+from batchd.store import Store
+
+PREFIX = "/v1/messages/batches"
+
+
+async def health(request: Request) -> Response:
+    """200 while the store answers, 503 when it does not (for load balancers)."""
+    settings: Settings = request.app.state.settings
+    try:
+        await request.app.state.store.list_batches("-health-", limit=1)
+    except Exception as exc:
+        # The reason goes to the log only: /health answers without a key.
+        errors.logger.warning("health check: the store did not answer: %s", exc)
+        return batches._json({"status": "unavailable", "version": __version__}, request, status=503)
+    limits = {"max_requests": settings.max_requests, "max_batch_bytes": settings.max_batch_bytes}
+    return batches._json({"status": "ok", "version": __version__, "limits": limits}, request)
+
+
+async def metrics_text(request: Request) -> Response:
+    auth.workspace(request, request.app.state.settings.api_keys)
+    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE)
+
+
+async def openapi_json(request: Request) -> Response:
+    return batches._json(openapi.document(), request)
+
+
+def create_app(
+    settings: Settings, store: Store, engine: Any = None, metrics: Metrics | None = None
+) -> Starlette:
+    metrics = metrics or Metrics()
+    routes = [
+        Route(PREFIX, batches.create, methods=["POST"]),
+        Route(PREFIX, batches.list_batches, methods=["GET"]),
+        Route(PREFIX + "/{batch_id}", batches.retrieve, methods=["GET"]),
+        Route(PREFIX + "/{batch_id}", batches.delete, methods=["DELETE"]),
+        Route(PREFIX + "/{batch_id}/cancel", batches.cancel, methods=["POST"]),
+        Route(PREFIX + "/{batch_id}/results", batches.results, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/metrics", metrics_text, methods=["GET"]),
+        Route("/v1/messages", messages.create, methods=["POST"]),
+        Route("/v1/models", models.list_models, methods=["GET"]),
+        Route("/v1/models/{model_id:path}", models.retrieve_model, methods=["GET"]),
+        *dashboard.routes(),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={
+            exceptions.BatchdError: errors.handle_batchd_error,
+            HTTPException: errors.handle_http_exception,
+            Exception: errors.handle_unexpected,
+        },
+        middleware=[Middleware(AccessLog, metrics=metrics)],
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.engine = engine
+    app.state.metrics = metrics
+    return app

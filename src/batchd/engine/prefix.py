@@ -1,0 +1,232 @@
+"""Prefix-aware dispatch: run requests that share a prompt prefix next to each other.
+
+Engines with prefix caching (vLLM, SGLang, llama.cpp) reuse the KV cache of a prompt prefix only
+while it is still cached, and llama.cpp gives a new request the slot whose cached prompt shares the
+most with it. A batch in arrival order interleaves its prefixes, so each slot keeps switching
+between them; grouped, each prefix is computed once per slot and then read from cache.
+
+The prefix is what comes before the part that varies in the usual batch: the model, `system`,
+`tools` and `tool_choice`, every message but the last, and every content block of the last message
+but its last. The dispatcher starts the requests of a claimed chunk in `order()`'s order; the route's
+semaphore admits them in that order (asyncio semaphores are FIFO).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from batchd import models
+from batchd.backends import base
+
+if TYPE_CHECKING:
+    from batchd.config import Settings
+    from batchd.engine.router import Route
+
+
+def prefix_key(raw: bytes | dict[str, Any]) -> bytes:
+    """A digest of the request's shareable prompt prefix (params that do not parse: their own)."""
+    try:
+        params = orjson.loads(raw) if isinstance(raw, bytes) else raw
+        messages = params.get("messages") or []
+        head: list[Any] = list(messages[:-1])
+        if messages and isinstance(messages[-1], dict):
+            content = messages[-1].get("content")
+            if isinstance(content, list) and len(content) > 1:
+                head.append(content[:-1])
+        parts = [
+            params.get("model"),
+            params.get("system"),
+            params.get("tools"),
+            params.get("tool_choice"),
+            head,
+        ]
+        blob = orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)
+    except (orjson.JSONDecodeError, AttributeError, TypeError):
+        blob = raw if isinstance(raw, bytes) else repr(raw).encode()
+    return hashlib.blake2b(blob, digest_size=12).digest()
+
+
+def order(claimed: Sequence[models.ClaimedRequest]) -> list[models.ClaimedRequest]:
+    """The chunk dealt round-robin by prefix: one request of each prefix, then the next of each, ...
+
+    Each prefix's first request (its leader) comes before any follower, and consecutive requests
+    differ in prefix, so the calls admitted together (a route's window, see PrefixScheduler) hold as
+    many prefixes as they can, each kept to its own engine slot.
+    """
+    if len(claimed) < 3:
+        return list(claimed)
+    groups: dict[bytes, list[models.ClaimedRequest]] = {}
+    for req in claimed:
+        groups.setdefault(prefix_key(req.params), []).append(req)
+    if len(groups) in (1, len(claimed)):
+        return list(claimed)
+    lists = list(groups.values())
+    return [group[i] for i in range(max(map(len, lists))) for group in lists if i < len(group)]
+
+
+class PrefixScheduler:
+    """Admits one route's calls to its engine slots, prefix by prefix.
+
+    - at most `slots` calls run at once;
+    - a prefix's first call runs alone: its followers wait until it has put the prefix in the
+      engine's cache, rather than each computing it at the same moment;
+    - then at most max(1, slots // prefixes waiting or running) calls of one prefix run at once, so
+      the slots are shared among the prefixes instead of all switching to one;
+    - a freed slot goes first to another call of the prefix that just finished on it (llama.cpp
+      gives a call the slot whose cached prompt matches best: that very slot), else to the prefix
+      waiting longest.
+    """
+
+    WARM_MAX = 4096  # prefixes remembered as warmed
+
+    def __init__(self, slots: int) -> None:
+        self.slots = slots
+        self.free = slots
+        self._running: dict[bytes, int] = {}
+        self._in_play: dict[bytes, int] = {}  # running + waiting, per prefix
+        self._waiting: dict[bytes, deque[asyncio.Future[None]]] = {}  # insertion order: longest waiting
+        self._warm: OrderedDict[bytes, None] = OrderedDict()
+
+    def _eligible(self, key: bytes) -> bool:
+        running = self._running.get(key, 0)
+        if running and key not in self._warm:
+            return False  # the leader is still warming the cache
+        return running < max(1, self.slots // max(1, len(self._in_play)))
+
+    def _start(self, key: bytes) -> None:
+        self.free -= 1
+        self._running[key] = self._running.get(key, 0) + 1
+
+    async def acquire(self, key: bytes) -> None:
+        self._in_play[key] = self._in_play.get(key, 0) + 1
+        if self.free > 0 and not self._waiting and self._eligible(key):
+            self._start(key)
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key, deque()).append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release(key)  # granted, then cancelled before it could run
+            else:
+                self._forget(key, waiter)
+            raise
+
+    def release(self, key: bytes, warmed: bool = True) -> None:
+        self.free += 1
+        self._running[key] -= 1
+        if not self._running[key]:
+            del self._running[key]
+        self._leave(key)
+        if warmed:
+            self._warm[key] = None
+            self._warm.move_to_end(key)
+            if len(self._warm) > self.WARM_MAX:
+                self._warm.popitem(last=False)
+        self._grant(key)
+
+    def _leave(self, key: bytes) -> None:
+        self._in_play[key] -= 1
+        if not self._in_play[key]:
+            del self._in_play[key]
+
+    def _forget(self, key: bytes, waiter: asyncio.Future[None]) -> None:
+        queue = self._waiting.get(key)
+        if queue is not None and waiter in queue:
+            queue.remove(waiter)
+            if not queue:
+                del self._waiting[key]
+        self._leave(key)
+        self._grant(None)
+
+    def _grant(self, first: bytes | None) -> None:
+        while self.free > 0 and self._waiting:
+            order = list(self._waiting)
+            if first in self._waiting:
+                order.remove(first)
+                order.insert(0, first)  # type: ignore[arg-type]
+            key = next((k for k in order if self._eligible(k)), None)
+            if key is None:
+                return
+            queue = self._waiting[key]
+            waiter = queue.popleft()
+            if not queue:
+                del self._waiting[key]
+            if waiter.done():  # cancelled while waiting: its acquire() gives its place back
+                continue
+            self._start(key)
+            waiter.set_result(None)
+
+
+class PrefixScheduledBackend:
+    """A backend whose calls go through a PrefixScheduler (the route's slots)."""
+
+    def __init__(self, inner: Any, slots: int) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.scheduler = PrefixScheduler(slots)
+
+    async def create_message(self, params: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        key = prefix_key(params)
+        waiting = base.call_waiting.get()
+        if waiting is not None:
+            waiting(True)  # no timeout while waiting for a slot: the call's runs from its admission
+        try:
+            await self.scheduler.acquire(key)
+        finally:
+            if waiting is not None:
+                waiting(False)
+        warmed = False
+        try:
+            message: dict[str, Any] = await self.inner.create_message(params, **kwargs)
+            warmed = True
+            return message
+        finally:
+            self.scheduler.release(key, warmed)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+WINDOW = 16  # with --group-prefixes: calls let through to an engine route per slot
+
+
+def schedule_routes(default: Route, built: list[Route], settings: Settings) -> tuple[Route, list[Route]]:
+    """With --group-prefixes, engine routes admit their calls through a PrefixScheduler.
+
+    The scheduler holds the route's slots (its concurrency); the route's semaphore lets WINDOW
+    times as many calls reach it, so that it has a choice of prefixes. A call's wait in the
+    scheduler does not count toward its timeout (`base.call_waiting`), only toward the request's
+    expiry. With 16 slots, 32 prompts interleaved and no host prompt cache (bench/prefix.py), a
+    window of 4× the slots read 67% of the prompt tokens from cache, 8× 77%, 16× 85% (of the 88%
+    possible).
+    """
+    from batchd.backends.simulator import SimulatedBackend
+    from batchd.engine.router import Route
+
+    wrapped: dict[int, Route] = {}
+
+    def wrap(route: Route) -> Route:
+        if isinstance(route.backend, SimulatedBackend):
+            return route
+        if id(route.backend) not in wrapped:  # llamacpp routes share the default's server and slots
+            c = route.config
+            if c is None or c.backend == "llamacpp":
+                slots = settings.gguf_parallel
+            else:
+                slots = min(c.concurrency, c.fleet_concurrency or c.concurrency)
+            backend = PrefixScheduledBackend(route.backend, slots)
+            window = asyncio.Semaphore(min(WINDOW * slots, settings.concurrency))
+            wrapped[id(route.backend)] = Route(backend, window)  # type: ignore[arg-type]
+        shared = wrapped[id(route.backend)]
+        return dataclasses.replace(route, backend=shared.backend, limit=shared.limit)
+
+    return wrap(default), [wrap(r) for r in built]

@@ -1,0 +1,12 @@
+"""A batch request's `params`, validated and normalised as the Messages API does it.
+
+`prepare` is the one entry point (validate.py); the checks are split by what they look at:
+messages and content blocks (blocks.py), tools and tool_choice (tools.py), the seed shorthand
+(shorthand.py), and the small located-error helpers they share (checks.py).
+"""
+
+from __future__ import annotations
+
+from batchd.params.validate import DEFAULT_THINKING_BUDGET, MIN_THINKING_BUDGET, SHORTHAND_DOC, prepare
+
+__all__ = ["DEFAULT_THINKING_BUDGET", "MIN_THINKING_BUDGET", "SHORTHAND_DOC", "prepare"]

@@ -1,0 +1,357 @@
+"""PostgresStore: the scale-out store, shared by any number of `batchd serve` and `batchd worker`.
+
+Same semantics as SQLiteStore (the contract suite is the judge), made safe for many processes:
+- claims take pending rows with `FOR UPDATE SKIP LOCKED`, so claimers never wait for each other;
+- every transaction that changes a batch locks its row first, in seq order (no deadlocks), and
+  `end_if_done` is guarded by status, so expiry, cancel and completion never transition twice;
+- sweeps (expiry, lease recovery, archival) run in whichever process takes a transaction-scoped
+  advisory lock first; the others skip that round;
+- with `fleet_concurrency` set, claims hold a fleet-wide advisory lock and never let the number of
+  running requests, across every process, exceed it;
+- a route's `fleet_concurrency` is held by slots: session advisory locks on one dedicated
+  connection per process (`acquire_slot` / `release_slot`, see slots.py);
+- creating a batch and recovering leases NOTIFY `batchd_work`, which wakes every dispatcher.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+import asyncpg
+
+from batchd import exceptions, models
+from batchd.store import layout, queries
+from batchd.store.base import RequestEntry
+from batchd.store.postgres.db import Database
+from batchd.store.postgres.slots import Slots
+
+Q = queries.load("postgres")
+EXPIRE_LOCK, RECOVER_LOCK, ARCHIVE_LOCK = 7439002, 7439003, 7439004  # advisory lock keys of the sweeps
+FLOOR_RESET = 5.0  # seconds between full claim scans (see PostgresStore._claim)
+
+
+def _rowcount(status: str) -> int:
+    """asyncpg returns the command tag ('UPDATE 12'); the count is its last word."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class PostgresStore:
+    #: Seconds the engine lets results gather before it writes them in one commit. Shorter than
+    #: SQLite's: commits run on the event loop, with no thread to hand off to. Shorter still under
+    #: a fleet concurrency limit, where a request counts as running until its result is written, so
+    #: results held back hold the whole fleet's claims back (bench/postgres.py, 2 workers at a
+    #: 64-call cap: 402 req/s at 50 ms, 530 at 10 ms, 567 at 2 ms; the ideal is 640).
+    commit_interval = 0.01
+
+    def __init__(self, dsn: str, *, fleet_concurrency: int = 0) -> None:
+        self.db = Database(dsn)
+        self.slots = Slots(dsn)  # per-route fleet limits; connects on first use
+        self.fleet_concurrency = fleet_concurrency  # 0: no fleet-wide limit
+        if fleet_concurrency:
+            self.commit_interval = 0.002
+        self._floor = 0  # lowest key of the last claim: the next claim's scan starts there
+        self._full_scan_at = 0.0  # monotonic time of the last claim that scanned from the start
+
+    async def open(self) -> None:
+        await self.db.open()
+
+    async def aclose(self) -> None:
+        await self.slots.aclose()
+        await self.db.aclose()
+
+    async def __aenter__(self) -> PostgresStore:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def listen(self, callback: Callable[[], None]) -> None:
+        """Calls `callback` whenever any process announces new work (LISTEN/NOTIFY)."""
+
+        def wake() -> None:
+            self._reset_floor()  # the work announced may lie below the floor (recovered leases)
+            callback()
+
+        await self.db.listen(wake)
+
+    async def acquire_slot(self, name: str, limit: int, *, deadline: float) -> object:
+        """One of the `limit` fleet-wide slots of route `name`, waiting until `deadline`
+        (time.monotonic()) at most; raises TimeoutError then. Give it back with release_slot."""
+        return await self.slots.acquire(name, limit, deadline=deadline)
+
+    async def release_slot(self, token: object) -> None:
+        await self.slots.release(token)  # type: ignore[arg-type]
+
+    # -- API side -------------------------------------------------------------------------
+
+    async def create_batch(
+        self,
+        *,
+        workspace: str,
+        custom_ids: Sequence[str],
+        params: Sequence[bytes | memoryview],
+        now: float,
+        expires_at: float,
+    ) -> models.Batch:
+        batch_id = models.new_batch_id()
+        async with self.db.transaction() as conn:
+            seq = await conn.fetchval(
+                Q["insert_batch"], batch_id, workspace, now, expires_at, len(custom_ids)
+            )
+            base = seq << layout.KEY_BITS
+            keys = range(base, base + len(custom_ids))
+            await conn.copy_records_to_table(
+                "requests", records=zip(keys, custom_ids, strict=True), columns=["key", "custom_id"]
+            )
+            await conn.copy_records_to_table(
+                "request_params", records=zip(keys, params, strict=True), columns=["key", "params"]
+            )
+            await conn.execute(Q["notify_work"])
+        return models.Batch(
+            id=batch_id,
+            workspace=workspace,
+            processing_status=models.ProcessingStatus.IN_PROGRESS,
+            request_counts=models.RequestCounts(processing=len(custom_ids)),
+            created_at=now,
+            expires_at=expires_at,
+        )
+
+    async def get_batch(self, workspace: str, batch_id: str) -> models.Batch:
+        async def read(conn: asyncpg.Connection) -> models.Batch:
+            return layout.batch(await _fetch_batch(conn, workspace, batch_id))
+
+        return await self.db.read(read)
+
+    async def list_batches(
+        self,
+        workspace: str,
+        *,
+        after_id: str | None = None,
+        before_id: str | None = None,
+        limit: int = 20,
+    ) -> tuple[list[models.Batch], bool]:
+        async def read(conn: asyncpg.Connection) -> tuple[list[models.Batch], bool]:
+            if before_id is not None:
+                pivot = (await _fetch_batch(conn, workspace, before_id))[0]
+                rows = await conn.fetch(Q["list_before"], workspace, pivot, limit + 1)
+                return [layout.batch(r) for r in reversed(rows[:limit])], len(rows) > limit
+            if after_id is not None:
+                pivot = (await _fetch_batch(conn, workspace, after_id))[0]
+                rows = await conn.fetch(Q["list_after"], workspace, pivot, limit + 1)
+            else:
+                rows = await conn.fetch(Q["list_first"], workspace, limit + 1)
+            return [layout.batch(r) for r in rows[:limit]], len(rows) > limit
+
+        return await self.db.read(read)
+
+    async def cancel_batch(self, workspace: str, batch_id: str, now: float) -> models.Batch:
+        async with self.db.transaction() as conn:
+            row = await _fetch_batch(conn, workspace, batch_id, lock=True)
+            if row[3] == models.ProcessingStatus.ENDED:
+                raise exceptions.InvalidBatchState(
+                    f"message batch {batch_id} has already ended and cannot be canceled"
+                )
+            if row[3] == models.ProcessingStatus.IN_PROGRESS:
+                await conn.execute(Q["set_canceling"], row[0], now)
+                await _close_state(conn, row[0], models.RequestState.PENDING, models.ResultType.CANCELED, now)
+            return layout.batch(await _fetch_batch(conn, workspace, batch_id))
+
+    async def delete_batch(self, workspace: str, batch_id: str) -> None:
+        async with self.db.transaction() as conn:
+            row = await _fetch_batch(conn, workspace, batch_id, lock=True)
+            if row[3] != models.ProcessingStatus.ENDED:
+                raise exceptions.InvalidBatchState(
+                    f"message batch {batch_id} is still {row[3]}; cancel it and wait for it "
+                    "to end before deleting it"
+                )
+            await _drop_rows(conn, row[0])
+            await conn.execute(Q["delete_batch"], row[0])
+
+    async def iter_results(self, workspace: str, batch_id: str) -> AsyncIterator[bytes]:
+        async with self.db.connection() as conn:
+            row = await _fetch_batch(conn, workspace, batch_id)
+        layout.check_results_available(row, batch_id)
+        low, high = layout.key_range(row[0])
+        last = low - 1
+        while True:
+            # Keyset pages, one short query each: constant memory, no long-lived cursor.
+            async with self.db.connection() as conn:
+                rows = await conn.fetch(Q["results_page"], last, high, layout.RESULTS_PAGE)
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield b"".join(r[1] for r in rows)
+
+    # -- engine side ----------------------------------------------------------------------
+
+    async def claim_requests(
+        self, worker_id: str, limit: int, *, now: float, lease: float
+    ) -> list[models.ClaimedRequest]:
+        async with self.db.transaction() as conn:
+            if self.fleet_concurrency:
+                await conn.execute(Q["claim_lock"])
+                running = await conn.fetchval(Q["count_running"])
+                limit = min(limit, self.fleet_concurrency - running)
+                if limit <= 0:
+                    return []
+            rows = await self._claim(conn, now, limit, worker_id, now + lease)
+        return layout.claimed(rows)
+
+    async def _claim(
+        self, conn: asyncpg.Connection, now: float, limit: int, worker_id: str, until: float
+    ) -> list[asyncpg.Record]:
+        """Claims from the floor up, then from the start if that came up short.
+
+        Claims go in key order, so keys below this store's last claim are done or being claimed by
+        another process; starting there skips the dead index entries of done requests, which would
+        otherwise make every claim walk all of them until the next vacuum. Requests returned to
+        pending below the floor (recovered leases) are found by the full scans: when a claim comes
+        up short, when any process announces work, and at least every FLOOR_RESET seconds.
+        """
+        floor = self._floor if time.monotonic() - self._full_scan_at < FLOOR_RESET else 0
+        rows: list[asyncpg.Record] = await conn.fetch(Q["claim"], now, limit, worker_id, until, floor)
+        if len(rows) < limit and floor:
+            rows += await conn.fetch(Q["claim"], now, limit - len(rows), worker_id, until, 0)
+            floor = 0
+        if not floor:
+            self._full_scan_at = time.monotonic()
+        self._floor = min(r[0] for r in rows) if rows else 0
+        return rows
+
+    def _reset_floor(self) -> None:
+        self._floor = 0
+
+    async def complete_requests(self, outcomes: Sequence[models.Outcome], *, now: float) -> int:
+        if not outcomes:
+            return 0
+        async with self.db.transaction() as conn:
+            seqs = dict(await conn.fetch(Q["lock_batches_by_id"], list({o.batch_id for o in outcomes})))
+            by_key: dict[int, models.Outcome] = {}
+            for o in outcomes:  # the first outcome of a request wins, as everywhere
+                if o.batch_id in seqs:
+                    by_key.setdefault((seqs[o.batch_id] << layout.KEY_BITS) | o.index, o)
+            # Only requests without a result yet move to done: the first result is final.
+            finished = await conn.fetch(Q["finish_requests"], list(by_key))
+            if not finished:
+                return 0
+            keys, types, rendered = [], [], []
+            moved: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+            for (key,) in finished:
+                o = by_key[key]
+                keys.append(key)
+                types.append(o.result_type.value)
+                rendered.append(layout.render_line(o.custom_id, o.result))
+                counts = moved[key >> layout.KEY_BITS]
+                counts[0] += 1
+                counts[1 + layout.TYPE_COLUMN[o.result_type]] += 1
+            await conn.execute(Q["insert_results"], keys, types, rendered)
+            for seq in sorted(moved):
+                await conn.execute(Q["move_counts"], seq, *moved[seq])
+                await conn.execute(Q["end_if_done"], seq, now)
+            if self.fleet_concurrency:
+                await conn.execute(Q["notify_work"])  # fleet slots were freed: let waiting claimers in
+        return len(finished)
+
+    async def heartbeat(self, worker_id: str, keys: Sequence[int], *, now: float, lease: float) -> int:
+        if not keys:
+            return 0
+        async with self.db.transaction() as conn:
+            return _rowcount(await conn.execute(Q["heartbeat"], now + lease, worker_id, list(keys)))
+
+    async def recover_leases(self, *, now: float, everything: bool = False) -> int:
+        """`everything` is only right when this process owns the database alone (never in a fleet)."""
+        async with self.db.transaction() as conn:
+            if everything:
+                n = _rowcount(await conn.execute(Q["recover_all"]))
+            elif not await conn.fetchval(Q["maintenance_lock"], RECOVER_LOCK):
+                return 0
+            else:
+                n = _rowcount(await conn.execute(Q["recover_lapsed"], now))
+            if n:
+                await conn.execute(Q["notify_work"])
+        if n:
+            self._reset_floor()
+        return n
+
+    async def expire_due(self, *, now: float, grace: float) -> int:
+        expired = 0
+        async with self.db.transaction() as conn:
+            if not await conn.fetchval(Q["maintenance_lock"], EXPIRE_LOCK):
+                return 0
+            for seq, expires_at in await conn.fetch(Q["due_to_expire"], now):
+                expired += await _close_state(
+                    conn, seq, models.RequestState.PENDING, models.ResultType.EXPIRED, now
+                )
+                if expires_at <= now - grace:
+                    expired += await _close_state(
+                        conn, seq, models.RequestState.RUNNING, models.ResultType.EXPIRED, now
+                    )
+        return expired
+
+    async def archive_due(self, *, now: float, retention: float) -> int:
+        async with self.db.transaction() as conn:
+            if not await conn.fetchval(Q["maintenance_lock"], ARCHIVE_LOCK):
+                return 0
+            seqs = [r[0] for r in await conn.fetch(Q["due_to_archive"], now - retention)]
+            for seq in seqs:
+                await _drop_rows(conn, seq)
+                await conn.execute(Q["set_archived"], seq, now)
+        return len(seqs)
+
+    # -- dashboard side -------------------------------------------------------------------
+
+    async def list_results(
+        self,
+        workspace: str,
+        batch_id: str,
+        *,
+        after_index: int | None = None,
+        limit: int = 50,
+        custom_id: str | None = None,
+        result_type: models.ResultType | None = None,
+    ) -> tuple[list[RequestEntry], bool]:
+        async def read(conn: asyncpg.Connection) -> tuple[list[RequestEntry], bool]:
+            low, high = layout.key_range((await _fetch_batch(conn, workspace, batch_id))[0])
+            after = low - 1 if after_index is None else low + after_index
+            kind = None if result_type is None else result_type.value
+            rows = await conn.fetch(Q["list_results"], after, high, custom_id, kind, limit + 1)
+            return layout.results_page(rows, limit)
+
+        return await self.db.read(read)
+
+
+async def _close_state(
+    conn: asyncpg.Connection, seq: int, state: models.RequestState, result: models.ResultType, now: float
+) -> int:
+    """Gives every request of batch `seq` in `state` the terminal `result`; moves counts.
+
+    The caller holds the batch row lock.
+    """
+    low, high = layout.key_range(seq)
+    n: int = await conn.fetchval(Q["close_state"], low, high, int(state), result.value)
+    if n:
+        deltas = [0, 0, 0, 0]
+        deltas[layout.TYPE_COLUMN[result]] = n
+        await conn.execute(Q["move_counts"], seq, n, *deltas)
+    await conn.execute(Q["end_if_done"], seq, now)
+    return n
+
+
+async def _drop_rows(conn: asyncpg.Connection, seq: int) -> None:
+    low, high = layout.key_range(seq)
+    await conn.execute(Q["delete_results"], low, high)
+    await conn.execute(Q["delete_requests"], low, high)
+    await conn.execute(Q["delete_params"], low, high)
+
+
+async def _fetch_batch(
+    conn: asyncpg.Connection, workspace: str, batch_id: str, *, lock: bool = False
+) -> Sequence[Any]:
+    row = await conn.fetchrow(Q["lock_batch" if lock else "fetch_batch"], batch_id)
+    if row is None or row[2] != workspace:
+        raise exceptions.BatchNotFound(f"message batch {batch_id} not found")
+    return row  # type: ignore[no-any-return]
