@@ -150,3 +150,21 @@ def test_bad_config_file_is_a_clear_start_error(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "batch_lifetime" in proc.stderr and "not a duration" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_unknown_names_in_the_config_file_stop_the_start(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    toml = tmp_path / "typo.toml"
+    # [[route]] for [[routes]]: ignored, every model would silently go to the simulator.
+    toml.write_text('[[route]]\nmodel = "claude-*"\nbackend = "openai"\nbase_url = "http://127.0.0.1:9"\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "batchd", "serve", "--config", str(toml), "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr == f"batchd: config file {toml}: unknown table [[route]] (did you mean [[routes]]?)\n"
+    assert not (tmp_path / "batchd.db").exists()  # refused before anything was opened
