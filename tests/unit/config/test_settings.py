@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -209,3 +210,14 @@ def test_every_setting_has_its_row_in_the_readme() -> None:
                     f"{spelling} (old name of {setting.name}) is not in README.md"
                 )
     assert set(rows) == {s.env for s in config.SETTINGS}, "README.md documents a setting that does not exist"
+
+
+def test_the_docs_name_only_settings_that_exist() -> None:
+    root = Path(__file__).parents[3]
+    known = {s.env for s in config.SETTINGS} | {
+        config.env_name(a) for s in config.SETTINGS for a in s.aliases
+    }
+    known |= {"BATCHD_CONFIG", "BATCHD_TEST_POSTGRES_URL", "BATCHD_BENCH_POSTGRES_URL"}  # not settings
+    for doc in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        named = set(re.findall(r"BATCHD_[A-Z0-9_]+", doc.read_text()))
+        assert named <= known, f"{doc.name} names {sorted(named - known)}, which batchd does not read"
