@@ -6,7 +6,7 @@ and how the cost per request grows from a batch of N/10 requests to one of N.
 
 Each run gets a fresh database, one `batchd serve` holding the API with its own engine at concurrency
 1 (so the workers do the work) and the workers, each with the simulated upstream. Worker runs (N/10
-requests): the upstream answers in 100 ms and takes at most 64 calls at once (`fleet_concurrency`,
+requests): the upstream answers in 100 ms and takes at most 64 calls at once (`fleet_max_running`,
 the cap a deployment sets for an upstream with that many slots); each worker sends up to 32, so the
 ideal is min(workers × 32, 64) / 0.1 s: 320, 640 and 640 req/s. It doubles from 1 to 2 workers,
 then the upstream is saturated and a 4-worker fleet should hold its rate. Throughput is counted from
@@ -153,7 +153,7 @@ def run(n: int) -> list[Row]:
     per_run = max(1_000, n // 10)
     with tempfile.TemporaryDirectory(prefix="batchd-bench-pg-") as tmp:
         workdir = Path(tmp)
-        env = {"BATCHD_SIM_LATENCY": f"{LATENCY * 1000:g}ms", "BATCHD_FLEET_CONCURRENCY": str(FLEET)}
+        env = {"BATCHD_SIM_LATENCY": f"{LATENCY * 1000:g}ms", "BATCHD_FLEET_MAX_RUNNING": str(FLEET)}
         previous: tuple[int, float] | None = None  # (workers, req/s) of the run before
         for workers in WORKERS:
             r = run_once(per_run, workers, env, CONCURRENCY, workdir)

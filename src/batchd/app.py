@@ -1,8 +1,6 @@
-"""The ASGI app: `create_app(settings, store, engine)` mounts the wires, dashboard, /health, /metrics."""
+"""The ASGI app: `create_app(services)` mounts the wires, dashboard, /health, /metrics."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -12,42 +10,40 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from batchd import __version__, dashboard, exceptions
-from batchd.api import auth, errors
+from batchd.api import auth, errors, responses, services
 from batchd.api.accesslog import AccessLog
 from batchd.api.anthropic import batches, messages, models, openapi
-from batchd.config import Settings
-from batchd.metrics import CONTENT_TYPE, Metrics
-from batchd.store import Store
+from batchd.metrics import CONTENT_TYPE
 
 PREFIX = "/v1/messages/batches"
 
 
 async def health(request: Request) -> Response:
     """200 while the store answers, 503 when it does not (for load balancers)."""
-    settings: Settings = request.app.state.settings
+    svc = services.of(request)
     try:
-        await request.app.state.store.list_batches("-health-", limit=1)
+        await svc.store.list_batches("-health-", limit=1)
     except Exception as exc:
         # The reason goes to the log only: /health answers without a key.
         errors.logger.warning("health check: the store did not answer: %s", exc)
-        return batches._json({"status": "unavailable", "version": __version__}, request, status=503)
+        return responses.json({"status": "unavailable", "version": __version__}, request, status=503)
+    settings = svc.settings
     limits = {"max_requests": settings.max_requests, "max_batch_bytes": settings.max_batch_bytes}
-    return batches._json({"status": "ok", "version": __version__, "limits": limits}, request)
+    return responses.json({"status": "ok", "version": __version__, "limits": limits}, request)
 
 
 async def metrics_text(request: Request) -> Response:
-    auth.workspace(request, request.app.state.settings.api_keys)
-    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE)
+    svc = services.of(request)
+    auth.workspace(request, svc.settings.api_keys)
+    return Response(svc.metrics.render(), media_type=CONTENT_TYPE)
 
 
 async def openapi_json(request: Request) -> Response:
-    return batches._json(openapi.document(), request)
+    return responses.json(openapi.document(), request)
 
 
-def create_app(
-    settings: Settings, store: Store, engine: Any = None, metrics: Metrics | None = None
-) -> Starlette:
-    metrics = metrics or Metrics()
+def create_app(svc: services.Services) -> Starlette:
+    """The app; every view reaches `svc` through `batchd.api.services.of(request)`."""
     routes = [
         Route(PREFIX, batches.create, methods=["POST"]),
         Route(PREFIX, batches.list_batches, methods=["GET"]),
@@ -70,10 +66,7 @@ def create_app(
             HTTPException: errors.handle_http_exception,
             Exception: errors.handle_unexpected,
         },
-        middleware=[Middleware(AccessLog, metrics=metrics)],
+        middleware=[Middleware(AccessLog, metrics=svc.metrics)],
     )
-    app.state.settings = settings
-    app.state.store = store
-    app.state.engine = engine
-    app.state.metrics = metrics
+    app.state.services = svc
     return app

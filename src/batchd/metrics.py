@@ -6,10 +6,11 @@ dict lookup of a cached labeled child and an increment, never a label resolution
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, exposition, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
 
 CONTENT_TYPE = exposition.CONTENT_TYPE_LATEST
 MAX_MODELS = 64  # distinct model labels kept; later ones count as "other" (models are user input)
@@ -17,6 +18,8 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 
 SIZE_BUCKETS = (1, 10, 100, 1_000, 10_000, 100_000)
 BYTES_BUCKETS = tuple(float(4**i * 1024) for i in range(10))  # 1 KiB .. 256 MiB
 HTTP_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+M = typing.TypeVar("M", bound=MetricWrapperBase)
 
 
 class Metrics:
@@ -62,15 +65,15 @@ class Metrics:
             "batchd_http_request_duration_seconds", "Time to answer an HTTP request, by route",
             ["route"], buckets=HTTP_BUCKETS, registry=r,
         )  # fmt: skip
-        self._children: dict[Any, Any] = {}
+        self._children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
         self._models: set[str] = set()
 
-    def _child(self, metric: Any, *labels: str) -> Any:
+    def _child(self, metric: M, *labels: str) -> M:
         key = (id(metric), labels)
         child = self._children.get(key)
         if child is None:
             child = self._children[key] = metric.labels(*labels)
-        return child
+        return typing.cast(M, child)  # stored under this metric's id: its own child, of its class
 
     def _model(self, model: object) -> str:
         name = model if isinstance(model, str) else "unknown"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -110,16 +112,18 @@ def test_api_keys_and_workspace_isolation(server_factory: Callable[..., ServerPr
         c.close()
 
 
-def test_non_loopback_bind_without_keys_is_refused(tmp_path: object) -> None:
-    import subprocess
-    import sys
-
-    proc = subprocess.run(
-        [sys.executable, "-m", "batchd", "serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)],
+def serve_until_refused(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`batchd serve` with these options, expected to stop before serving."""
+    return subprocess.run(
+        [sys.executable, "-m", "batchd", "serve", *args, "--data-dir", str(data_dir)],
         capture_output=True,
         text=True,
         timeout=30,
     )
+
+
+def test_non_loopback_bind_without_keys_is_refused(tmp_path: Path) -> None:
+    proc = serve_until_refused(tmp_path, "--host", "0.0.0.0")
     assert proc.returncode == 2
     assert "api_keys" in proc.stderr
 
@@ -136,17 +140,19 @@ def test_config_file_sets_limits(server_factory: Callable[..., ServerProcess], t
 
 
 def test_bad_config_file_is_a_clear_start_error(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
     toml = tmp_path / "bad.toml"
     toml.write_text("batch_lifetime = 'whenever'\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "batchd", "serve", "--config", str(toml), "--data-dir", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    proc = serve_until_refused(tmp_path, "--config", str(toml))
     assert proc.returncode == 2
     assert "batch_lifetime" in proc.stderr and "not a duration" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_unknown_names_in_the_config_file_stop_the_start(tmp_path: Path) -> None:
+    toml = tmp_path / "typo.toml"
+    # [[route]] for [[routes]]: were it ignored, every model would silently go to the simulator.
+    toml.write_text('[[route]]\nmodel = "claude-*"\nbackend = "openai"\nbase_url = "http://127.0.0.1:9"\n')
+    proc = serve_until_refused(tmp_path, "--config", str(toml))
+    assert proc.returncode == 2
+    assert proc.stderr == f"batchd: config file {toml}: unknown table [[route]] (did you mean [[routes]]?)\n"
+    assert not (tmp_path / "batchd.db").exists()  # refused before anything was opened

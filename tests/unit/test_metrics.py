@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from batchd import config, exceptions, metrics
+from batchd.api.services import Services
 from batchd.app import create_app
 
 
@@ -60,31 +62,36 @@ class FineStore:
         return [], False
 
 
+def app_on(store: object, settings: config.Settings | None = None) -> Starlette:
+    """The app over a stand-in store that has only what these tests call."""
+    return create_app(Services(settings=settings or config.Settings(), store=store))  # type: ignore[arg-type]
+
+
 def test_health_reports_the_store() -> None:
-    with TestClient(create_app(config.Settings(), FineStore())) as client:  # type: ignore[arg-type]
+    with TestClient(app_on(FineStore())) as client:
         r = client.get("/health")
         assert r.status_code == 200 and r.json()["status"] == "ok"
         assert r.json()["limits"] == {"max_requests": 100_000, "max_batch_bytes": 256 * 1024 * 1024}
-    with TestClient(create_app(config.Settings(), DeadStore())) as client:  # type: ignore[arg-type]
+    with TestClient(app_on(DeadStore())) as client:
         r = client.get("/health")
         assert r.status_code == 503 and r.json()["status"] == "unavailable"
 
 
 def test_metrics_endpoint_counts_requests_and_honours_keys() -> None:
-    app = create_app(config.Settings(), FineStore())  # type: ignore[arg-type]
+    app = app_on(FineStore())
     with TestClient(app) as client:
         client.get("/health")
         r = client.get("/metrics")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     assert 'batchd_http_requests_total{method="GET",route="/health",status="200"} 1.0' in r.text
-    keyed = create_app(config.Settings(api_keys={"k": "w"}), FineStore())  # type: ignore[arg-type]
+    keyed = app_on(FineStore(), config.Settings(api_keys={"k": "w"}))
     with TestClient(keyed) as client:
         assert client.get("/metrics").status_code == 401
         assert client.get("/metrics", headers={"x-api-key": "k"}).status_code == 200
 
 
 def test_access_log_line_has_the_request_id(caplog: Any) -> None:
-    app = create_app(config.Settings(), FineStore())  # type: ignore[arg-type]
+    app = app_on(FineStore())
     with caplog.at_level("INFO", logger="batchd.access"), TestClient(app) as client:
         r = client.get("/v1/messages/batches/msgbatch_x/nowhere")
     rid = r.headers["request-id"]

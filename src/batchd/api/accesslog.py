@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -60,6 +59,6 @@ class AccessLog:
 
 def _route(scope: Scope) -> str:
     """The matched route's template (bounded label values), not the raw path."""
-    route: Any = scope.get("route")
+    route: object = scope.get("route")  # the matched starlette route, if any
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else "unmatched"

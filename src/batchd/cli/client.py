@@ -15,13 +15,24 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO, Any
+from datetime import datetime
+from typing import IO, TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar, cast
 
 import click
 import httpx
 import orjson
 
 from batchd.cli import inputs, progress
+
+if TYPE_CHECKING:  # imported when a command runs: `batchd --help` stays quick
+    import anthropic
+    from anthropic.types.messages import MessageBatch
+    from anthropic.types.messages.batch_create_params import Request
+    from rich.console import Console
+
+P = ParamSpec("P")
+R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_NOT_FOUND, EXIT_AUTH = 1, 2, 3, 4, 5
@@ -34,22 +45,22 @@ class CliError(Exception):
         self.code = code
 
 
-def _stderr() -> Any:
+def _stderr() -> Console:
     from rich.console import Console
 
     return Console(stderr=True, highlight=False)
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"batchd: {message}", err=True)
     sys.exit(code)
 
 
-def _handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+def _handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Every failure leaves as one line on stderr and a meaningful exit code."""
 
     @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         import anthropic
 
         try:
@@ -83,7 +94,7 @@ def _status_code(status: int) -> int:
     return EXIT_FAILED
 
 
-def _status_message(exc: Any) -> str:
+def _status_message(exc: anthropic.APIStatusError) -> str:
     body = exc.body if isinstance(exc.body, dict) else {}
     nested = body.get("error")
     error: dict[str, Any] = nested if isinstance(nested, dict) else {}
@@ -92,7 +103,7 @@ def _status_message(exc: Any) -> str:
     return f"{exc.status_code} {kind}: {message}"
 
 
-def _client_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+def _client_options(fn: F) -> F:
     fn = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")(fn)
     fn = click.option(
         "--api-key",
@@ -110,7 +121,7 @@ def _client_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def _client(base_url: str, api_key: str | None) -> Any:
+def _client(base_url: str, api_key: str | None) -> anthropic.Anthropic:
     import anthropic
 
     # A batchd without keys accepts any key; the SDK refuses to run with none.
@@ -121,7 +132,7 @@ def _dump(value: Any) -> None:
     click.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
 
 
-def _wire(batch: Any) -> dict[str, Any]:
+def _wire(batch: MessageBatch) -> dict[str, Any]:
     data: dict[str, Any] = batch.to_dict(mode="json")
     return data
 
@@ -141,12 +152,15 @@ def _server_limits(base_url: str) -> tuple[int, int]:
     return inputs.DEFAULT_MAX_REQUESTS, inputs.DEFAULT_MAX_BATCH_BYTES
 
 
-def _create(client: Any, chunk: list[dict[str, Any]]) -> list[Any]:
+def _create(client: anthropic.Anthropic, chunk: list[dict[str, Any]]) -> list[MessageBatch]:
     """Creates one batch, halving it if the server still finds it too large."""
     import anthropic
 
+    # Lines of the input file with a custom_id and a params object (inputs.py checked them); the
+    # server validates the params themselves.
+    requests = cast("list[Request]", chunk)
     try:
-        return [client.messages.batches.create(requests=chunk)]
+        return [client.messages.batches.create(requests=requests)]
     except anthropic.APIStatusError as exc:
         if exc.status_code != 413 or len(chunk) < 2:
             raise
@@ -189,7 +203,7 @@ def submit(
     requests = inputs.read_requests(requests_file, max_batch_bytes)
     console = _stderr()
     client = _client(base_url, api_key)
-    created: list[Any] = []
+    created: list[MessageBatch] = []
     chunks = list(inputs.split(requests, max_requests, max_batch_bytes))
     for chunk in chunks:
         for batch in _create(client, chunk):
@@ -225,7 +239,9 @@ def _output(path: str | None) -> Iterator[IO[bytes]]:
     os.replace(tmp, path)  # a half-written results file never takes the real name
 
 
-def _download(client: Any, batch: Any, fh: IO[bytes], console: Any) -> int:
+def _download(
+    client: anthropic.Anthropic, batch: MessageBatch, fh: IO[bytes], console: Console | None
+) -> int:
     """Streams one ended batch's results into fh; a progress bar on console if given."""
     if batch.processing_status != "ended":
         raise CliError(
@@ -255,7 +271,7 @@ def _download(client: Any, batch: Any, fh: IO[bytes], console: Any) -> int:
 # -- the other commands -------------------------------------------------------------------
 
 
-def _ts(value: Any) -> str:
+def _ts(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else "—"
 
 
@@ -294,7 +310,7 @@ def show(batch_id: str, base_url: str, api_key: str | None, as_json: bool) -> No
     _print_batch(batch, as_json)
 
 
-def _print_batch(batch: Any, as_json: bool) -> None:
+def _print_batch(batch: MessageBatch, as_json: bool) -> None:
     if as_json:
         _dump(_wire(batch))
         return

@@ -2,27 +2,42 @@
 
 from __future__ import annotations
 
-import functools
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from batchd import __version__, config, exceptions
 from batchd.cli import client as client_cli
 
+F = TypeVar("F", bound=Callable[..., Any])
 
-def _settings_options(fn: Any, skip: frozenset[str] = frozenset()) -> Any:
-    for setting in reversed([s for s in config.SETTINGS if s.flag and s.name not in skip]):
-        opt = "--" + setting.name.replace("_", "-")
-        decl = [f"{opt}/--no-{opt[2:]}"] if setting.cast is config.parse_bool else [opt]
-        fn = click.option(
-            *decl,
-            setting.name,
-            default=None,
-            help=f"{setting.help} [env {setting.env}; default {setting.default!r}]",
-        )(fn)
-    return fn
+
+def _declarations(name: str, setting: config.Setting) -> list[str]:
+    option = config.option_name(name)
+    return [f"{option}/--no-{option[2:]}"] if setting.cast is config.parse_bool else [option]
+
+
+def _settings_options(command: config.Command) -> Callable[[F], F]:
+    """The flags of every setting `command` takes, each naming its env var and default."""
+
+    def decorate(fn: F) -> F:
+        for setting in reversed([s for s in config.SETTINGS if command in s.commands]):
+            for alias in setting.aliases:  # deprecated spellings: still read, no longer shown
+                fn = click.option(*_declarations(alias, setting), alias, default=None, hidden=True)(fn)
+            shown = f"env {setting.env}; default {setting.default_text}"
+            if setting.aliases:
+                shown += "; formerly " + ", ".join(map(config.option_name, setting.aliases))
+            fn = click.option(
+                *_declarations(setting.name, setting),
+                setting.name,
+                default=None,
+                help=f"{setting.help} [{shown}]",
+            )(fn)
+        return fn
+
+    return decorate
 
 
 @click.group()
@@ -43,7 +58,7 @@ _config_option = click.option(
 )
 
 
-def _settings(flags: dict[str, Any], config_file: str | None, *, worker: bool = False) -> config.Settings:
+def _settings(flags: dict[str, object], config_file: str | None, *, worker: bool = False) -> config.Settings:
     """Settings from flags, env and file, checked; a bad one ends the command with exit 2."""
     from batchd.cli import worker as worker_module
     from batchd.engine import router
@@ -61,22 +76,18 @@ def _settings(flags: dict[str, Any], config_file: str | None, *, worker: bool = 
 
 @main.command()
 @_config_option
-@functools.partial(_settings_options, skip=frozenset({"metrics_port"}))  # serve has /metrics
-def serve(config_file: str | None, **flags: Any) -> None:
+@_settings_options(config.Command.SERVE)
+def serve(config_file: str | None, **flags: object) -> None:
     """Run the HTTP API and the engine (SQLite under --data-dir by default)."""
     from batchd.cli import server
 
     server.serve(_settings(flags, config_file))
 
 
-def _worker_options(fn: Any) -> Any:
-    return _settings_options(fn, skip=frozenset({"port"}))
-
-
 @main.command()
 @_config_option
-@_worker_options
-def worker(config_file: str | None, **flags: Any) -> None:
+@_settings_options(config.Command.WORKER)
+def worker(config_file: str | None, **flags: object) -> None:
     """Run the engine without the API, sharing a PostgreSQL --database-url with other processes."""
     from batchd.cli import worker as worker_module
 

@@ -88,7 +88,7 @@ def read_requests(path: str, max_batch_bytes: int) -> Requests:
     return Requests(items, sizes)
 
 
-def _check(value: Any, seen: dict[str, int], number: int) -> str | None:
+def _check(value: object, seen: dict[str, int], number: int) -> str | None:
     if not isinstance(value, dict):
         return 'each line must be a JSON object {"custom_id": …, "params": {…}}'
     missing = [f for f in ("custom_id", "params") if f not in value]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -13,12 +13,15 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+if TYPE_CHECKING:
+    from anthropic.types.messages import MessageBatch
+
 KINDS = ("succeeded", "errored", "canceled", "expired")
 RATE_WINDOW = 30.0  # seconds of observations the rate is measured over
 PLAIN_EVERY = 5.0  # seconds between progress lines when stderr is not a terminal
 
 
-def counts(batches: Sequence[Any]) -> dict[str, int]:
+def counts(batches: Sequence[MessageBatch]) -> dict[str, int]:
     total = {k: 0 for k in ("processing", *KINDS)}
     for b in batches:
         for k in total:
@@ -75,7 +78,7 @@ def summary_line(c: dict[str, int], rate: Rate | None = None) -> str:
     return " · ".join(parts)
 
 
-def render(batches: Sequence[Any], rate: Rate) -> Group:
+def render(batches: Sequence[MessageBatch], rate: Rate) -> Group:
     table = Table.grid(padding=(0, 2))
     table.add_column()
     table.add_column(width=40)
@@ -101,11 +104,11 @@ def render(batches: Sequence[Any], rate: Rate) -> Group:
 
 
 def watch(
-    retrieve: Callable[[str], Any],
+    retrieve: Callable[[str], MessageBatch],
     batch_ids: Sequence[str],
     console: Console,
     interval: float = 1.0,
-) -> list[Any]:
+) -> list[MessageBatch]:
     """Polls until every batch has ended; returns the final batch objects."""
     rate = Rate()
     batches = [retrieve(i) for i in batch_ids]

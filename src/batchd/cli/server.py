@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 
 from batchd import app as web_app
 from batchd import store
+from batchd.api.services import Services
 from batchd.cli import debug
 from batchd.config import Settings
 from batchd.engine import Dispatcher
@@ -23,18 +24,19 @@ logger = logging.getLogger("batchd")
 def build_app(settings: Settings) -> Starlette:
     """The ASGI app; its lifespan opens the store and runs the engine."""
     the_store = store.open_store(settings.store_url, fleet_concurrency=settings.fleet_concurrency)
-    app = web_app.create_app(settings, the_store)
+    services = Services(settings=settings, store=the_store)
+    app = web_app.create_app(services)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         debug.install()
         await the_store.open()
         router = Router.from_settings(settings)
-        engine = Dispatcher(settings, the_store, router, metrics=app.state.metrics)
+        engine = Dispatcher(settings, the_store, router, metrics=services.metrics)
         # A SQLite file is locked to this process, so any lease left in it is from a dead one.
         await engine.start(recover_all=settings.store_url.startswith("sqlite"))
-        app.state.engine = engine
-        app.state.router = router  # /v1/messages and /v1/models use the same routes
+        services.engine = engine
+        services.router = router  # /v1/messages uses the same routes as the engine
         logger.info(
             "batchd ready on http://%s:%d (store %s)",
             settings.host,
@@ -44,7 +46,7 @@ def build_app(settings: Settings) -> Starlette:
         try:
             yield
         finally:
-            app.state.engine = None
+            services.engine = services.router = None  # views answer "stopping" from here on
             await engine.stop()
             await router.aclose()
             await the_store.aclose()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 import prometheus_client
 
@@ -64,7 +64,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         logger.info("batchd worker stopped")
 
 
-def _serve_metrics(metrics: Metrics, settings: Settings) -> Any:
+def _serve_metrics(metrics: Metrics, settings: Settings) -> WSGIServer:
     """Prometheus's own exporter, in a thread: GET any path -> the worker's metrics."""
     server, _ = prometheus_client.start_http_server(
         settings.metrics_port, addr=settings.host, registry=metrics.registry

@@ -147,7 +147,7 @@ def _parse_route(index: int, item: Any) -> RouteConfig:
         raise ValueError(f"{where}: fleet_concurrency must be an integer: 0 (no limit) or more")
     timeout = None
     if "timeout" in item:
-        from batchd.config import parse_duration
+        from batchd.config.values import parse_duration
 
         try:
             timeout = parse_duration(item["timeout"])

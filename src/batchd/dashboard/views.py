@@ -14,15 +14,13 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import jinja2
-import orjson
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from batchd import exceptions, models
-from batchd.api import auth, errors
+from batchd.api import auth, responses, services
 from batchd.api.anthropic import schemas
 from batchd.dashboard import render
-from batchd.store import Store
 
 COOKIE = "batchd_key"
 BATCHES_PER_PAGE = 25
@@ -45,7 +43,7 @@ def _key(request: Request) -> str | None:
 
 def _workspace(request: Request) -> str | None:
     """The visitor's workspace, or None when a key is needed and missing or wrong."""
-    keys: dict[str, str] = request.app.state.settings.api_keys
+    keys = services.of(request).settings.api_keys
     if not keys:
         return auth.DEFAULT_WORKSPACE
     key = _key(request)
@@ -65,14 +63,9 @@ def _login_redirect(request: Request) -> Response:
 
 def _page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
     if _wants_json(request):
-        return Response(
-            orjson.dumps(context),
-            status_code=status,
-            media_type="application/json",
-            headers={"request-id": errors.request_id(request)},
-        )
+        return responses.json(context, request, status)
     html = _env.get_template(template).render(
-        **context, keys_required=bool(request.app.state.settings.api_keys)
+        **context, keys_required=bool(services.of(request).settings.api_keys)
     )
     return HTMLResponse(html, status_code=status)
 
@@ -105,8 +98,7 @@ async def index(request: Request) -> Response:
     workspace = _workspace(request)
     if workspace is None:
         return _login_redirect(request)
-    store: Store = request.app.state.store
-    public_url = request.app.state.settings.public_url
+    svc = services.of(request)
     status = request.query_params.get("status") or None
     if status not in (None, *STATUSES):
         raise exceptions.InvalidRequest(f"status: must be one of {', '.join(STATUSES)}")
@@ -114,7 +106,7 @@ async def index(request: Request) -> Response:
     found: list[models.Batch] = []
     has_more = False
     for _ in range(SCAN_PAGES):
-        page, has_more = await store.list_batches(workspace, after_id=after_id, limit=100)
+        page, has_more = await svc.store.list_batches(workspace, after_id=after_id, limit=100)
         for b in page:
             if status is None or b.processing_status == status:
                 found.append(b)
@@ -125,7 +117,7 @@ async def index(request: Request) -> Response:
     more = len(found) > BATCHES_PER_PAGE or has_more
     shown = found[:BATCHES_PER_PAGE]
     context = {
-        "batches": [schemas.batch(b, public_url) for b in shown],
+        "batches": [schemas.batch(b, svc.settings.public_url) for b in shown],
         "status": status,
         "statuses": STATUSES,
         "next_after_id": shown[-1].id if shown and more else None,
@@ -139,7 +131,7 @@ async def batch_page(request: Request) -> Response:
     workspace = _workspace(request)
     if workspace is None:
         return _login_redirect(request)
-    store: Store = request.app.state.store
+    svc = services.of(request)
     batch_id = request.path_params["batch_id"]
     query = request.query_params
     custom_id = (query.get("custom_id") or "").strip() or None
@@ -149,8 +141,8 @@ async def batch_page(request: Request) -> Response:
     after = query.get("after")
     if after is not None and not after.isdigit():
         raise exceptions.InvalidRequest("after: must be a request index")
-    batch = await store.get_batch(workspace, batch_id)
-    entries, has_more = await store.list_results(
+    batch = await svc.store.get_batch(workspace, batch_id)
+    entries, has_more = await svc.store.list_results(
         workspace,
         batch_id,
         after_index=None if after is None else int(after),
@@ -159,7 +151,7 @@ async def batch_page(request: Request) -> Response:
         result_type=None if result_type is None else models.ResultType(result_type),
     )
     context = {
-        "batch": schemas.batch(batch, request.app.state.settings.public_url),
+        "batch": schemas.batch(batch, svc.settings.public_url),
         "results": [render.entry(e) for e in entries],
         "custom_id": custom_id,
         "type": result_type,
@@ -187,7 +179,7 @@ async def _action(request: Request, action: str) -> Response:
     workspace = _workspace(request)
     if workspace is None:
         raise exceptions.AuthenticationFailed("the dashboard needs an API key: log in at /login")
-    store: Store = request.app.state.store
+    store = services.of(request).store
     batch_id = request.path_params["batch_id"]
     if action == "cancel":
         await store.cancel_batch(workspace, batch_id, time.time())
@@ -204,7 +196,7 @@ def _safe_next(target: str | None) -> str:
 
 
 async def login(request: Request) -> Response:
-    keys: dict[str, str] = request.app.state.settings.api_keys
+    keys = services.of(request).settings.api_keys
     target = _safe_next(request.query_params.get("next"))
     if request.method == "GET":
         return _page(request, "login.html", {"next": target, "error": None})

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from batchd import config, exceptions
+from batchd.api.services import Services
 from batchd.app import create_app
 
 ROUTES = [
@@ -39,6 +41,11 @@ class BrokenStore:
         yield b""  # pragma: no cover - makes this an async generator
 
 
+def app_on(store: object, settings: config.Settings | None = None) -> Starlette:
+    """The app over a stand-in store that has only what these tests call."""
+    return create_app(Services(settings=settings or config.Settings(), store=store))  # type: ignore[arg-type]
+
+
 BODY = b'{"requests":[{"custom_id":"a","params":{}}]}'
 
 
@@ -55,7 +62,7 @@ BODY = b'{"requests":[{"custom_id":"a","params":{}}]}'
 def test_envelope_on_every_route(
     method: str, path: str, exc: Exception, status: int, error_type: str
 ) -> None:
-    app = create_app(config.Settings(), BrokenStore(exc))  # type: ignore[arg-type]
+    app = app_on(BrokenStore(exc))
     with TestClient(app, raise_server_exceptions=False) as client:
         r = client.request(method, path, content=BODY if method == "POST" else None)
     assert r.status_code == status, r.text
@@ -70,7 +77,7 @@ def test_envelope_on_every_route(
 @pytest.mark.parametrize(("method", "path"), ROUTES)
 def test_auth_is_checked_first_on_every_route(method: str, path: str) -> None:
     settings = config.Settings(api_keys={"good": "w"})
-    app = create_app(settings, BrokenStore(RuntimeError("must not be reached")))  # type: ignore[arg-type]
+    app = app_on(BrokenStore(RuntimeError("must not be reached")), settings)
     with TestClient(app) as client:
         r = client.request(
             method, path, headers={"x-api-key": "bad"}, content=BODY if method == "POST" else None
@@ -80,7 +87,7 @@ def test_auth_is_checked_first_on_every_route(method: str, path: str) -> None:
 
 
 def test_too_large_before_reading_when_declared() -> None:
-    app = create_app(config.Settings(max_batch_bytes=10), BrokenStore(RuntimeError()))  # type: ignore[arg-type]
+    app = app_on(BrokenStore(RuntimeError()), config.Settings(max_batch_bytes=10))
     with TestClient(app) as client:
         r = client.post("/v1/messages/batches", content=BODY)
     assert r.status_code == 413 and r.json()["error"]["type"] == "request_too_large"

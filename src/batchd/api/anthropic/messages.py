@@ -17,17 +17,16 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from batchd import exceptions, params
-from batchd.api import auth, errors
-from batchd.api.anthropic import batches
-from batchd.config import Settings
+from batchd.api import auth, bodies, errors, responses, services
 
 MAX_BODY = 32 * 1024 * 1024  # bytes, as Anthropic's Messages API
 
 
 async def create(request: Request) -> Response:
-    settings: Settings = request.app.state.settings
+    svc = services.of(request)
+    settings = svc.settings
     auth.workspace(request, settings.api_keys)
-    body = await batches.read_body(request, min(MAX_BODY, settings.max_batch_bytes))
+    body = await bodies.read_body(request, min(MAX_BODY, settings.max_batch_bytes))
     try:
         raw = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -43,7 +42,7 @@ async def create(request: Request) -> Response:
         )
     except exceptions.InvalidParams as exc:
         raise exceptions.InvalidRequest(exc.message) from None
-    router = getattr(request.app.state, "router", None)
+    router = svc.router
     if router is None:
         raise exceptions.StoreUnavailable("batchd is starting or stopping; try again shortly")
     route = router.route(prepared["model"])
@@ -71,7 +70,7 @@ async def create(request: Request) -> Response:
         return StreamingResponse(
             _events(message), media_type="text/event-stream", headers={"request-id": rid}
         )
-    return batches._json(message, request)
+    return responses.json(message, request)
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:

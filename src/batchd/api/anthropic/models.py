@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from batchd import models
-from batchd.api import auth
-from batchd.api.anthropic import batches
+from batchd.api import auth, responses, services
+from batchd.api.anthropic import paging
 from batchd.config import Settings
 
 _STARTED = time.time()
@@ -51,7 +51,7 @@ def _entries(settings: Settings) -> list[dict[str, Any]]:
 
 
 async def list_models(request: Request) -> Response:
-    settings: Settings = request.app.state.settings
+    settings = services.of(request).settings
     auth.workspace(request, settings.api_keys)
     data = _entries(settings)
     query = request.query_params
@@ -61,7 +61,7 @@ async def list_models(request: Request) -> Response:
         data = data[ids.index(after) + 1 :]
     elif before in ids:
         data = data[: ids.index(before)]
-    limit = batches._limit(query.get("limit"))
+    limit = paging.limit(query.get("limit"))
     page, has_more = data[:limit], len(data) > limit
     body = {
         "data": page,
@@ -69,16 +69,16 @@ async def list_models(request: Request) -> Response:
         "first_id": page[0]["id"] if page else None,
         "last_id": page[-1]["id"] if page else None,
     }
-    return batches._json(body, request)
+    return responses.json(body, request)
 
 
 async def retrieve_model(request: Request) -> Response:
-    settings: Settings = request.app.state.settings
+    settings = services.of(request).settings
     auth.workspace(request, settings.api_keys)
     model_id = request.path_params["model_id"]
     for entry in _entries(settings):
         if entry["id"] == model_id:
-            return batches._json(entry, request)
+            return responses.json(entry, request)
     route = next((r for r in settings.routes if r.matches(model_id)), None)
     target = f"{route.backend} (route {route.model})" if route else "simulated"
-    return batches._json(_info(model_id, f"{model_id} → {target}"), request)
+    return responses.json(_info(model_id, f"{model_id} → {target}"), request)

@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 
 from batchd import app as api
 from batchd import config
+from batchd.api.services import Services
 from batchd.engine.router import Router
 
 BODY = {"model": "m", "max_tokens": 50, "messages": [{"role": "user", "content": "Hello there"}]}
@@ -20,8 +21,8 @@ def client() -> Iterator[TestClient]:
     settings = config.load(
         environ={"BATCHD_API_KEYS": "k1:team", "BATCHD_ROUTES": '[{"model": "exact"}, {"model": "g-*"}]'}
     )
-    app = api.create_app(settings, store=None)  # type: ignore[arg-type]
-    app.state.router = Router.from_settings(settings)
+    services = Services(settings=settings, store=None, router=Router.from_settings(settings))  # type: ignore[arg-type]
+    app = api.create_app(services)
     with TestClient(app, headers={"x-api-key": "k1"}) as c:
         yield c
 

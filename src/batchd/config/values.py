@@ -1,0 +1,79 @@
+"""What a setting's text means: durations, sizes, booleans, API keys and log levels.
+
+Each parser takes a value as the TOML file, an environment variable or a flag gives it (a string,
+or a number, boolean or table from TOML) and returns the typed value, or raises ValueError with a
+message that says what was expected.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+_SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|mb|gb|k|m|g)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3}
+
+
+class LogLevel(enum.StrEnum):
+    """The log levels both `logging` and uvicorn know."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    CRITICAL = "critical"
+
+
+def parse_duration(value: object) -> float:
+    """'24h', '30s', '1.5m', '250ms', '29d' or a number of seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 5m, 24h, 29d)")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def parse_size(value: object) -> int:
+    """'256MB', '64k' or a number of bytes."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _SIZE.match(str(value))
+    if not match:
+        raise ValueError(f"not a size: {value!r} (use e.g. 256MB, 64KB, 1000)")
+    return int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()]
+
+
+def parse_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def parse_api_keys(value: object) -> dict[str, str]:
+    """'key1:workspace1,key2' (a key without a workspace gets 'default') or a TOML table."""
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items()}
+    keys: dict[str, str] = {}
+    for item in str(value).split(","):
+        item = item.strip()
+        if item:
+            key, _, workspace = item.partition(":")
+            keys[key] = workspace or "default"
+    return keys
+
+
+def parse_log_level(value: object) -> LogLevel:
+    """A log level's name, in any case."""
+    try:
+        return LogLevel(str(value).strip().lower())
+    except ValueError:
+        raise ValueError(f"not a log level: {value!r} (use {', '.join(LogLevel)})") from None
