@@ -14,6 +14,7 @@ from typing import Any
 
 from batchd import exceptions
 from batchd.backends.openai import OpenAIBackend
+from batchd.config.routes import ReasoningMode
 
 logger = logging.getLogger("batchd.llamacpp")
 PIN = "xllamacpp==2026.10.11549"  # the version pyproject's `llamacpp` extra pins
@@ -70,7 +71,9 @@ class LlamaCppBackend(OpenAIBackend):
         )
         base_url = str(self.server.listening_address).rstrip("/") + "/v1"
         logger.info("llama.cpp serving %s at %s with %d slots", gguf, base_url, parallel)
-        super().__init__(base_url, concurrency=parallel, timeout=timeout, reasoning="chat_template_kwargs")
+        super().__init__(
+            base_url, concurrency=parallel, timeout=timeout, reasoning=ReasoningMode.CHAT_TEMPLATE_KWARGS
+        )
 
     async def aclose(self) -> None:
         await super().aclose()

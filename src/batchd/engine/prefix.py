@@ -24,6 +24,7 @@ import orjson
 
 from batchd import models
 from batchd.backends import base
+from batchd.config.routes import BackendKind
 
 if TYPE_CHECKING:
     from batchd.config import Settings
@@ -219,10 +220,10 @@ def schedule_routes(default: Route, built: list[Route], settings: Settings) -> t
             return route
         if id(route.backend) not in wrapped:  # llamacpp routes share the default's server and slots
             c = route.config
-            if c is None or c.backend == "llamacpp":
+            if c is None or c.backend is BackendKind.LLAMACPP:
                 slots = settings.gguf_parallel
             else:
-                slots = min(c.concurrency, c.fleet_concurrency or c.concurrency)
+                slots = c.local_limit
             backend = PrefixScheduledBackend(route.backend, slots)
             window = asyncio.Semaphore(min(WINDOW * slots, settings.concurrency))
             wrapped[id(route.backend)] = Route(backend, window)  # type: ignore[arg-type]

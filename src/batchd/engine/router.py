@@ -19,7 +19,7 @@ from typing import Any
 from batchd import exceptions
 from batchd.backends.base import Backend
 from batchd.config import Settings, routes
-from batchd.config.routes import RouteConfig
+from batchd.config.routes import AuthMode, BackendKind, ReasoningMode, RouteConfig
 
 
 @dataclasses.dataclass
@@ -70,11 +70,11 @@ class Router:
             default = Route(llama, asyncio.Semaphore(settings.gguf_parallel))
         built = []
         for c in settings.routes:
-            if c.backend == "llamacpp":  # the one llama.cpp server: share its slots
+            if c.backend is BackendKind.LLAMACPP:  # the one llama.cpp server: share its slots
                 built.append(Route(default.backend, default.limit, c))
             else:
-                limit = min(c.concurrency, c.fleet_concurrency or c.concurrency)
-                built.append(Route(build_backend(c, settings, environ, sim), asyncio.Semaphore(limit), c))
+                backend = build_backend(c, settings, environ, sim)
+                built.append(Route(backend, asyncio.Semaphore(c.local_limit), c))
         if settings.group_prefixes:  # engine routes admit their calls prefix by prefix
             from batchd.engine.prefix import schedule_routes
 
@@ -101,7 +101,7 @@ def check(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
     """Refuse at start what the routes need but cannot get: unset keys, a missing --gguf."""
     routes.check(settings.routes, environ)
     for config in settings.routes:
-        if config.backend == "llamacpp" and not settings.gguf:
+        if config.backend is BackendKind.LLAMACPP and not settings.gguf:
             raise exceptions.ConfigError(
                 f"routes ({config.model}): the llamacpp backend needs a model: set gguf (--gguf FILE)"
             )
@@ -119,7 +119,7 @@ def check(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
 def build_backend(
     config: RouteConfig, settings: Settings, environ: Mapping[str, str], sim: Backend
 ) -> Backend:
-    if config.backend == "simulated":
+    if config.backend is BackendKind.SIMULATED:
         return sim
     upstream: dict[str, Any] = {
         "upstream_model": config.upstream_model,
@@ -128,23 +128,23 @@ def build_backend(
         "concurrency": config.concurrency,
         "timeout": config.timeout or settings.request_timeout,
     }
-    if config.backend == "anthropic":
+    if config.backend is BackendKind.ANTHROPIC:
         from batchd.backends.anthropic import AnthropicBackend
 
         return AnthropicBackend(
             config.base_url,
-            auth=config.auth or "x-api-key",
+            auth=config.auth or AuthMode.X_API_KEY,
             betas=config.betas,
-            reasoning=config.reasoning or "none",
+            reasoning=config.reasoning or ReasoningMode.NONE,
             **upstream,
         )
-    if config.backend == "openai":
+    if config.backend is BackendKind.OPENAI:
         from batchd.backends.openai import OpenAIBackend
 
         return OpenAIBackend(
             config.base_url,
-            auth=config.auth or "bearer",
-            reasoning=config.reasoning or "chat_template_kwargs",
+            auth=config.auth or AuthMode.BEARER,
+            reasoning=config.reasoning or ReasoningMode.CHAT_TEMPLATE_KWARGS,
             **upstream,
         )
     raise exceptions.ConfigError(f"routes ({config.model}): unknown backend {config.backend!r}")

@@ -12,6 +12,7 @@ from typing import Any
 from batchd.backends.http import Upstream, auth_header
 from batchd.backends.openai import request as openai_request
 from batchd.backends.openai import response as openai_response
+from batchd.config.routes import AuthMode, ReasoningMode
 
 
 class OpenAIBackend:
@@ -23,13 +24,13 @@ class OpenAIBackend:
         *,
         upstream_model: str = "",
         api_key: str | None = None,
-        auth: str = "bearer",
-        reasoning: str = "chat_template_kwargs",
+        auth: AuthMode = AuthMode.BEARER,
+        reasoning: ReasoningMode = ReasoningMode.CHAT_TEMPLATE_KWARGS,
         headers: dict[str, str] | None = None,
         concurrency: int = 64,
         timeout: float = 600.0,
     ) -> None:
-        fixed = {**(headers or {}), **auth_header(api_key, auth or "bearer")}
+        fixed = {**(headers or {}), **auth_header(api_key, auth)}
         self.upstream_model = upstream_model
         self.reasoning = reasoning
         self.upstream = Upstream(
