@@ -7,11 +7,13 @@ model name, `anthropic-version`, the auth header and the `anthropic-beta` values
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from batchd import exceptions, models
+from batchd.backends import base
 from batchd.backends.http import Upstream, auth_header
-from batchd.config.routes import AuthMode, ReasoningMode
+from batchd.config.routes import AuthMode, BackendKind, ReasoningMode
 
 ANTHROPIC_VERSION = "2023-06-01"
 # Tool types and top-level params that need a beta header on Anthropic's API.
@@ -49,7 +51,8 @@ def _base(url: str) -> str:
 
 
 class AnthropicBackend:
-    name = "anthropic"
+    kind = BackendKind.ANTHROPIC
+    instant: base.InstantAnswer | None = None  # every answer comes over HTTP
 
     def __init__(
         self,
@@ -58,7 +61,7 @@ class AnthropicBackend:
         upstream_model: str = "",
         api_key: str | None = None,
         auth: AuthMode = AuthMode.X_API_KEY,
-        betas: tuple[str, ...] = (),
+        betas: Sequence[str] = (),
         reasoning: ReasoningMode = ReasoningMode.NONE,
         headers: dict[str, str] | None = None,
         concurrency: int = 64,
@@ -78,7 +81,7 @@ class AnthropicBackend:
         )
 
     async def create_message(
-        self, params: dict[str, Any], *, attempt: int = 1, betas: tuple[str, ...] = ()
+        self, params: dict[str, Any], *, attempt: int = 1, betas: Sequence[str] = ()
     ) -> dict[str, Any]:
         requested = params["model"]
         body = {k: v for k, v in params.items() if k != "stream"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 
 from batchd import config, exceptions, models
 from batchd.backends.simulator import SimulatedBackend
+from batchd.config.routes import BackendKind
 from batchd.engine import Dispatcher, prefix
 from batchd.engine.router import Route, Router
 from batchd.metrics import Metrics
@@ -24,13 +25,16 @@ WS = "default"
 class Scripted:
     """A backend whose behaviour per attempt is given by a function of (params, attempt)."""
 
-    name = "scripted"
+    kind = BackendKind.SIMULATED  # a stand-in for a model
+    instant = None  # awaited, never answered in line
 
     def __init__(self, behaviour: Any) -> None:
         self.behaviour = behaviour
         self.calls: list[tuple[str, int]] = []
 
-    async def create_message(self, params: dict[str, Any], *, attempt: int = 1) -> dict[str, Any]:
+    async def create_message(
+        self, params: dict[str, Any], *, attempt: int = 1, betas: Sequence[str] = ()
+    ) -> dict[str, Any]:
         text = params["messages"][0]["content"]
         self.calls.append((text, attempt))
         return await self.behaviour(text, attempt)
@@ -96,8 +100,8 @@ async def run_batch(
         for t in texts
     ]
     batch = await make_batch(store, params)
-    router = Router(Route(backend, asyncio.Semaphore(settings.concurrency)))
-    engine = Dispatcher(settings, store, router, metrics=metrics)
+    route = backend if isinstance(backend, Route) else Route(backend, asyncio.Semaphore(settings.concurrency))
+    engine = Dispatcher(settings, store, Router(route), metrics=metrics)
     await engine.start()
     try:
         await until_ended(store, batch.id, timeout)
@@ -174,7 +178,7 @@ async def test_a_wait_in_the_prefix_scheduler_does_not_count_toward_the_call_tim
     # waiting, longer than the 0.3 s timeout each call has once it runs.
     engine = Scripted(slow)
     texts = ["a", "b", "c", "d"]
-    scheduled = prefix.PrefixScheduledBackend(engine, slots=1)
+    scheduled = Route(engine, asyncio.Semaphore(16), scheduler=prefix.PrefixScheduler(1))
     metrics = Metrics()
     results = await run_batch(
         store, scheduled, texts, metrics=metrics, request_timeout="300ms", max_attempts="1"
@@ -325,7 +329,9 @@ class CountingSimulator(SimulatedBackend):
         self.answered.append(attempt)
         return super().answer(params, attempt=attempt)
 
-    async def create_message(self, params: dict[str, Any], *, attempt: int = 1) -> dict[str, Any]:
+    async def create_message(
+        self, params: dict[str, Any], *, attempt: int = 1, betas: Sequence[str] = ()
+    ) -> dict[str, Any]:
         self.awaited.append(attempt)
         message, pause = super().answer(params, attempt=attempt)  # as the simulator's own, uncounted
         if pause > 0:

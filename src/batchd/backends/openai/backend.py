@@ -7,16 +7,19 @@ The translation lives in `openai_request` (Messages -> chat completion) and `ope
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from batchd.backends import base
 from batchd.backends.http import Upstream, auth_header
 from batchd.backends.openai import request as openai_request
 from batchd.backends.openai import response as openai_response
-from batchd.config.routes import AuthMode, ReasoningMode
+from batchd.config.routes import AuthMode, BackendKind, ReasoningMode
 
 
 class OpenAIBackend:
-    name = "openai"
+    kind = BackendKind.OPENAI
+    instant: base.InstantAnswer | None = None  # every answer comes over HTTP
 
     def __init__(
         self,
@@ -42,7 +45,7 @@ class OpenAIBackend:
         )
 
     async def create_message(
-        self, params: dict[str, Any], *, attempt: int = 1, betas: tuple[str, ...] = ()
+        self, params: dict[str, Any], *, attempt: int = 1, betas: Sequence[str] = ()
     ) -> dict[str, Any]:
         requested = params["model"]
         body = openai_request.to_chat(
