@@ -17,7 +17,6 @@ import dataclasses
 import importlib
 import os
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager
 from typing import Any, TypedDict
 
 from batchd import exceptions
@@ -29,12 +28,14 @@ from batchd.engine import prefix
 
 @dataclasses.dataclass
 class Route:
+    """Where a model's calls go: the backend, the calls in flight it allows, how a call is admitted."""
+
     backend: Backend
     limit: asyncio.Semaphore  #: in-flight calls allowed to this backend (with a scheduler: let through to it)
     config: RouteConfig | None = None  #: None: the default (the simulator, or llama.cpp with --gguf)
     scheduler: prefix.PrefixScheduler | None = None  #: --group-prefixes: admits calls to the engine's slots
 
-    def admit(self, params: dict[str, Any]) -> AbstractAsyncContextManager[None]:
+    def admit(self, params: dict[str, Any]) -> contextlib.AbstractAsyncContextManager[None]:
         """Waits for this route to take a call with `params`, and holds its place until the call ends.
 
         Waiting here is not the backend being slow: a caller starts its clock (timeout, latency)
