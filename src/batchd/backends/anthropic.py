@@ -7,10 +7,13 @@ model name, `anthropic-version`, the auth header and the `anthropic-beta` values
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from batchd import exceptions, models
+from batchd.backends import base
 from batchd.backends.http import Upstream, auth_header
+from batchd.config.routes import AuthMode, BackendKind, ReasoningMode
 
 ANTHROPIC_VERSION = "2023-06-01"
 # Tool types and top-level params that need a beta header on Anthropic's API.
@@ -48,7 +51,8 @@ def _base(url: str) -> str:
 
 
 class AnthropicBackend:
-    name = "anthropic"
+    kind = BackendKind.ANTHROPIC
+    instant: base.InstantAnswer | None = None  # every answer comes over HTTP
 
     def __init__(
         self,
@@ -56,15 +60,15 @@ class AnthropicBackend:
         *,
         upstream_model: str = "",
         api_key: str | None = None,
-        auth: str = "x-api-key",
-        betas: tuple[str, ...] = (),
-        reasoning: str = "none",
+        auth: AuthMode = AuthMode.X_API_KEY,
+        betas: Sequence[str] = (),
+        reasoning: ReasoningMode = ReasoningMode.NONE,
         headers: dict[str, str] | None = None,
         concurrency: int = 64,
         timeout: float = 600.0,
     ) -> None:
         fixed = {"anthropic-version": ANTHROPIC_VERSION, **(headers or {})}
-        fixed.update(auth_header(api_key, auth or "x-api-key"))
+        fixed.update(auth_header(api_key, auth))
         self.upstream_model = upstream_model
         self.betas = tuple(betas)
         self.reasoning = reasoning
@@ -77,12 +81,12 @@ class AnthropicBackend:
         )
 
     async def create_message(
-        self, params: dict[str, Any], *, attempt: int = 1, betas: tuple[str, ...] = ()
+        self, params: dict[str, Any], *, attempt: int = 1, betas: Sequence[str] = ()
     ) -> dict[str, Any]:
         requested = params["model"]
         body = {k: v for k, v in params.items() if k != "stream"}
         body["model"] = self.upstream_model or requested
-        if self.reasoning in ("chat_template_kwargs", "both"):
+        if self.reasoning.sends_template_kwargs:
             # Engines (llama.cpp, vLLM) think by default and ignore `thinking: disabled` here.
             on = (params.get("thinking") or {}).get("type") in ("enabled", "adaptive")
             body["chat_template_kwargs"] = {"enable_thinking": on}

@@ -1,16 +1,25 @@
-"""The contract every model backend fulfils."""
+"""The contract every model backend fulfils, and every member its callers use.
+
+The engine owns retries, timeouts and concurrency; admission to a route's slots (the route's
+semaphore, the prefix scheduler) happens before a backend is called, in `engine.router.Route.admit`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextvars import ContextVar
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-#: Set by the engine around each backend call. A backend that holds calls in a queue of its own
-#: before sending them (the prefix scheduler) calls it with True as a call starts to wait there
-#: and with False as it leaves: the call's timeout stops meanwhile and runs again in full from
-#: then, since waiting for an engine slot is not the engine being slow.
-call_waiting: ContextVar[Callable[[bool], None] | None] = ContextVar("call_waiting", default=None)
+from batchd.config.routes import BackendKind
+
+
+class InstantAnswer(Protocol):
+    """A backend's synchronous answer: the Message and the seconds due before it (a requested delay).
+
+    Raises `exceptions.BackendError` as `create_message` would. The dispatcher calls it in line,
+    without a task, a timeout or a semaphore round trip.
+    """
+
+    def __call__(self, params: dict[str, Any], *, attempt: int = 1) -> tuple[dict[str, Any], float]: ...
 
 
 class Backend(Protocol):
@@ -19,11 +28,25 @@ class Backend(Protocol):
     `params` has already been validated and normalised by `batchd.params.prepare`
     (seed shorthand expanded into real tools, citations and thinking budgets).
     Returns the Message as a JSON-ready dict; raises `exceptions.BackendError` (with
-    `retryable`) on failure. The engine owns retries, timeouts and concurrency.
+    `retryable`) on failure.
     """
 
-    name: str
+    @property
+    def kind(self) -> BackendKind:
+        """What kind of backend this is (a route table's `backend`)."""
+        ...
 
-    async def create_message(self, params: dict[str, Any]) -> dict[str, Any]: ...
+    @property
+    def instant(self) -> InstantAnswer | None:
+        """The synchronous answer of a backend that needs no I/O (the simulator at zero latency),
+        else None: the backend is then only ever awaited."""
+        ...
+
+    async def create_message(
+        self, params: dict[str, Any], *, attempt: int = 1, betas: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """attempt: counts from 1 (the dispatcher's retries); betas: `anthropic-beta` values the
+        client sent to `POST /v1/messages`. A backend with no use for either ignores it."""
+        ...
 
     async def aclose(self) -> None: ...

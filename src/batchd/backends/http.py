@@ -28,6 +28,7 @@ import certifi
 import orjson
 
 from batchd import exceptions
+from batchd.config.routes import AuthMode
 
 CONNECT_TIMEOUT = 10.0  # seconds, capped by the route's timeout
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
@@ -139,11 +140,13 @@ def ssl_context() -> ssl.SSLContext:
     return context
 
 
-def auth_header(api_key: str | None, auth: str) -> dict[str, str]:
-    """The upstream's credential header: `auth` is "bearer" (Authorization) or "x-api-key"."""
+def auth_header(api_key: str | None, auth: AuthMode) -> dict[str, str]:
+    """The upstream's credential header."""
     if not api_key:
         return {}
-    return {"authorization": f"Bearer {api_key}"} if auth == "bearer" else {"x-api-key": api_key}
+    if auth is AuthMode.BEARER:
+        return {"authorization": f"Bearer {api_key}"}
+    return {"x-api-key": api_key}
 
 
 class Upstream:

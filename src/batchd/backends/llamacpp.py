@@ -8,12 +8,14 @@ with `gguf_parallel` slots of `gguf_ctx` tokens each. Every model routes to it t
 
 from __future__ import annotations
 
+import importlib
 import logging
 from pathlib import Path
 from typing import Any
 
 from batchd import exceptions
 from batchd.backends.openai import OpenAIBackend
+from batchd.config.routes import BackendKind, ReasoningMode
 
 logger = logging.getLogger("batchd.llamacpp")
 PIN = "xllamacpp==2026.10.11549"  # the version pyproject's `llamacpp` extra pins
@@ -26,7 +28,8 @@ def load_server(
     if not Path(gguf).is_file():
         raise exceptions.ConfigError(f"gguf: {gguf} is not a file")
     try:
-        import xllamacpp
+        # Untyped (no stubs), and optional: imported by name, as a value of type Any.
+        xllamacpp: Any = importlib.import_module("xllamacpp")
     except ImportError as exc:
         raise exceptions.ConfigError(
             f"gguf: the llamacpp backend needs the xllamacpp wheel: pip install 'batchd[llamacpp]' ({PIN})"
@@ -53,7 +56,7 @@ def load_server(
 class LlamaCppBackend(OpenAIBackend):
     """The openai backend, pointed at a llama.cpp server that this backend owns."""
 
-    name = "llamacpp"
+    kind = BackendKind.LLAMACPP
 
     def __init__(
         self,
@@ -70,7 +73,9 @@ class LlamaCppBackend(OpenAIBackend):
         )
         base_url = str(self.server.listening_address).rstrip("/") + "/v1"
         logger.info("llama.cpp serving %s at %s with %d slots", gguf, base_url, parallel)
-        super().__init__(base_url, concurrency=parallel, timeout=timeout, reasoning="chat_template_kwargs")
+        super().__init__(
+            base_url, concurrency=parallel, timeout=timeout, reasoning=ReasoningMode.CHAT_TEMPLATE_KWARGS
+        )
 
     async def aclose(self) -> None:
         await super().aclose()

@@ -17,21 +17,54 @@ with `model = "*"` is the way to configure another default).
 from __future__ import annotations
 
 import dataclasses
+import enum
 import fnmatch
 import os
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from batchd import exceptions
 
-BACKENDS = ("simulated", "anthropic", "openai", "llamacpp")
-HTTP_BACKENDS = ("anthropic", "openai")
+
+class BackendKind(enum.StrEnum):
+    """What serves a route's models: the value of `backend` in a route table."""
+
+    SIMULATED = "simulated"  #: the built-in simulator (the default)
+    ANTHROPIC = "anthropic"  #: an Anthropic-compatible `POST /v1/messages`
+    OPENAI = "openai"  #: an OpenAI-compatible `POST /v1/chat/completions`, translated
+    LLAMACPP = "llamacpp"  #: llama.cpp inside batchd on the `gguf` model
+
+
+class AuthMode(enum.StrEnum):
+    """The header that carries an upstream's key."""
+
+    X_API_KEY = "x-api-key"  #: `x-api-key: KEY` (Anthropic's)
+    BEARER = "bearer"  #: `authorization: Bearer KEY` (OpenAI's)
+
+
+class ReasoningMode(enum.StrEnum):
+    """How a request's `thinking` is switched on or off upstream."""
+
+    CHAT_TEMPLATE_KWARGS = "chat_template_kwargs"  #: `chat_template_kwargs.enable_thinking` (vLLM, llama.cpp)
+    REASONING_EFFORT = "reasoning_effort"  #: OpenAI's `reasoning_effort`
+    BOTH = "both"
+    NONE = "none"  #: the params as they are
+
+    @property
+    def sends_template_kwargs(self) -> bool:
+        return self in (ReasoningMode.CHAT_TEMPLATE_KWARGS, ReasoningMode.BOTH)
+
+    @property
+    def sends_effort(self) -> bool:
+        return self in (ReasoningMode.REASONING_EFFORT, ReasoningMode.BOTH)
+
+
+HTTP_BACKENDS = frozenset({BackendKind.ANTHROPIC, BackendKind.OPENAI})
 DEFAULT_ROUTE_CONCURRENCY = 64  # in-flight requests per upstream
-REASONING_STYLES = ("chat_template_kwargs", "reasoning_effort", "both", "none")
-AUTH_STYLES = ("x-api-key", "bearer")
+_Mode = TypeVar("_Mode", BackendKind, AuthMode, ReasoningMode)
 _GLOB = re.compile(r"[*?\[]")
 _KEYS = frozenset(
     {
@@ -56,19 +89,25 @@ class RouteConfig:
     """One `[[routes]]` entry, validated."""
 
     model: str
-    backend: str
+    backend: BackendKind
     base_url: str = ""
     upstream_model: str = ""
     api_key_env: str = ""
     concurrency: int = DEFAULT_ROUTE_CONCURRENCY
     fleet_concurrency: int = 0  #: calls in flight across every process sharing the database; 0: none
     timeout: float | None = None  #: seconds; None: the request_timeout setting
-    auth: str = ""  #: x-api-key | bearer; default x-api-key for anthropic, bearer for openai
-    #: how thinking is switched on or off upstream; default chat_template_kwargs for openai, none for
-    #: anthropic (llama.cpp's and vLLM's /v1/messages need chat_template_kwargs to turn it off)
-    reasoning: str = ""
+    auth: AuthMode | None = None  #: None: x-api-key for anthropic, bearer for openai
+    #: None: chat_template_kwargs for openai, none for anthropic (llama.cpp's and vLLM's
+    #: /v1/messages need chat_template_kwargs to turn thinking off)
+    reasoning: ReasoningMode | None = None
     betas: tuple[str, ...] = ()  #: anthropic: extra anthropic-beta values sent on every call
     headers: tuple[tuple[str, str], ...] = ()  #: extra HTTP headers sent on every call
+
+    @property
+    def local_limit(self) -> int:
+        """Calls in flight to this route from one process: its concurrency, never more than its
+        fleet_concurrency, which no one process can exceed."""
+        return min(self.concurrency, self.fleet_concurrency or self.concurrency)
 
     @property
     def is_glob(self) -> bool:
@@ -122,9 +161,7 @@ def _parse_route(index: int, item: Any) -> RouteConfig:
     if not isinstance(item.get("model"), str) or not item["model"]:
         raise ValueError(f"{where}: model is required and must be a non-empty string")
     where = f"{where} ({item['model']})"
-    backend = item.get("backend", "simulated")
-    if backend not in BACKENDS:
-        raise ValueError(f"{where}: backend {backend!r} is not one of {', '.join(BACKENDS)}")
+    backend = _member(BackendKind, item.get("backend", BackendKind.SIMULATED), where, "backend")
     strings = {}
     for key in ("base_url", "upstream_model", "api_key_env", "auth", "reasoning"):
         if key in item:
@@ -155,12 +192,9 @@ def _parse_route(index: int, item: Any) -> RouteConfig:
             raise ValueError(f"{where}: timeout: {exc}") from None
         if timeout <= 0:
             raise ValueError(f"{where}: timeout must be positive")
-    auth = strings.get("auth", "")
-    if auth and auth not in AUTH_STYLES:
-        raise ValueError(f"{where}: auth {auth!r} is not one of {', '.join(AUTH_STYLES)}")
-    reasoning = strings.get("reasoning", "")
-    if reasoning and reasoning not in REASONING_STYLES:
-        raise ValueError(f"{where}: reasoning {reasoning!r} is not one of {', '.join(REASONING_STYLES)}")
+    auth = _member(AuthMode, strings["auth"], where, "auth") if strings.get("auth") else None
+    reasoning = strings.get("reasoning") or None
+    mode = _member(ReasoningMode, reasoning, where, "reasoning") if reasoning else None
     betas = item.get("betas", [])
     if not isinstance(betas, list) or not all(isinstance(b, str) for b in betas):
         raise ValueError(f"{where}: betas must be a list of strings")
@@ -177,10 +211,17 @@ def _parse_route(index: int, item: Any) -> RouteConfig:
         fleet_concurrency=fleet_concurrency,
         timeout=timeout,
         auth=auth,
-        reasoning=reasoning,
+        reasoning=mode,
         betas=tuple(betas),
         headers=tuple((str(k), v) for k, v in headers.items()),
     )
+
+
+def _member(kind: type[_Mode], value: object, where: str, key: str) -> _Mode:
+    for member in kind:
+        if member == value:
+            return member
+    raise ValueError(f"{where}: {key} {value!r} is not one of {', '.join(kind)}")
 
 
 def check(routes: tuple[RouteConfig, ...], environ: Mapping[str, str] | None = None) -> None:

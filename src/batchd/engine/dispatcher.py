@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import logging
-import math
 import os
 import socket
 import time
@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from batchd import exceptions, models, params
-from batchd.backends import base
+from batchd.backends.base import Backend
 from batchd.config import Settings
 from batchd.engine import outcomes, prefix, retry
 from batchd.engine.router import Route, Router
@@ -38,6 +38,21 @@ STOP_GRACE = 5.0  # seconds in-flight requests get to finish on shutdown
 STOP_FLUSH = 20.0  # seconds shutdown keeps trying to write results to an unavailable store
 
 
+@dataclasses.dataclass(frozen=True)
+class _Loops:
+    """The engine's supervised loops, by name: `stop()` ends each at its turn."""
+
+    claim: asyncio.Task[None]
+    writer: asyncio.Task[None]
+    maintenance: asyncio.Task[None]
+    heartbeat: asyncio.Task[None]
+    watchdog: asyncio.Task[None]
+
+    @property
+    def housekeeping(self) -> tuple[asyncio.Task[None], ...]:
+        return (self.maintenance, self.heartbeat, self.watchdog)
+
+
 class Dispatcher:
     def __init__(
         self, settings: Settings, store: Store, router: Router, metrics: Metrics | None = None
@@ -47,14 +62,14 @@ class Dispatcher:
         self.store = store
         self.router = router
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{models.new_request_id()[4:12]}"
-        self._wake = asyncio.Event()
-        self._capacity = asyncio.Event()
+        self._wake = asyncio.Event()  # news of work: claim now
+        self._capacity = asyncio.Event()  # a running request finished
         self._results: list[models.Outcome] = []
         self._have_results = asyncio.Event()
-        # Set while there is nothing left to run here: the last claim came back short, nothing is
-        # queued or running. Results then are written at once rather than waiting for company.
-        self._dry = asyncio.Event()
-        self._drained = False  # the claim loop is waiting for news of work
+        # The last claim came back short: no claim is made until news of work or the next poll.
+        # With nothing queued or running besides, the engine is `_dry`.
+        self._drained = False
+        self._dried = asyncio.Event()  # set as the engine turns dry: the writer waits no longer
         self._inflight: set[asyncio.Task[None]] = set()
         self._queue: collections.deque[models.ClaimedRequest] = collections.deque()  # claimed, not started
         self._deadlines: dict[asyncio.Task[Any], float] = {}  # monotonic deadline of each backend call
@@ -62,7 +77,7 @@ class Dispatcher:
         # Keys of the requests this process holds (running, or result not yet written): the
         # heartbeat renews exactly these leases.
         self._held: set[int] = set()
-        self._loops: list[asyncio.Task[None]] = []
+        self._loops: _Loops | None = None
         self._stopping = False
         # PostgreSQL: fleet-wide slots for routes with a fleet_concurrency (one SQLite process needs none)
         self._acquire_slot = getattr(store, "acquire_slot", None)
@@ -83,6 +98,12 @@ class Dispatcher:
         """Requests claimed and not settled yet: running as tasks, or waiting to be started."""
         return len(self._inflight) + len(self._queue)
 
+    @property
+    def _dry(self) -> bool:
+        """Nothing left to run here: drained, nothing queued or running. Results then are written
+        at once rather than waiting for company."""
+        return self._drained and not self._queue and not self._inflight
+
     async def start(self, *, recover_all: bool = False) -> None:
         """recover_all: this process owns the store alone (SQLite), so every lease is stale."""
         now = time.time()
@@ -91,22 +112,24 @@ class Dispatcher:
         listen = getattr(self.store, "listen", None)  # PostgreSQL: other processes announce new work
         if listen is not None:
             await listen(self.wake)
-        self._loops = [
-            asyncio.create_task(_supervised(self._claim_loop), name="batchd claim loop"),
-            asyncio.create_task(_supervised(self._write_loop), name="batchd result writer"),
-            asyncio.create_task(_supervised(self._maintenance_loop), name="batchd maintenance"),
-            asyncio.create_task(_supervised(self._heartbeat_loop), name="batchd heartbeat"),
-            asyncio.create_task(_supervised(self._watchdog_loop), name="batchd call watchdog"),
-        ]
+        self._loops = _Loops(
+            claim=asyncio.create_task(_supervised(self._claim_loop), name="batchd claim loop"),
+            writer=asyncio.create_task(_supervised(self._write_loop), name="batchd result writer"),
+            maintenance=asyncio.create_task(_supervised(self._maintenance_loop), name="batchd maintenance"),
+            heartbeat=asyncio.create_task(_supervised(self._heartbeat_loop), name="batchd heartbeat"),
+            watchdog=asyncio.create_task(_supervised(self._watchdog_loop), name="batchd call watchdog"),
+        )
 
     async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Stops claiming, gives the requests in flight `grace` seconds, writes every result it
+        can (STOP_FLUSH seconds at most), and only then stops the writer."""
         self._stopping = True
         self._wake.set()
         self._capacity.set()
-        loops: list[asyncio.Task[None] | None] = [*self._loops] or [None, None]  # not started: none
-        claim, writer, *others = loops
-        for task in [claim, *others]:
-            if task is not None:
+        loops, self._loops = self._loops, None  # None: never started (or stopped already)
+        if loops is not None:
+            loops.claim.cancel()
+            for task in loops.housekeeping:
                 task.cancel()
         if self._inflight:
             _, pending = await asyncio.wait(self._inflight, timeout=grace)
@@ -119,10 +142,9 @@ class Dispatcher:
             # A store that stays down must not hold the process forever: these requests' leases
             # lapse and they run again elsewhere (their results were never written).
             logger.warning("stopping without writing every result: the store is unavailable")
-        if writer is not None:
-            writer.cancel()
-        await asyncio.gather(*(t for t in self._loops if t is not None), return_exceptions=True)
-        self._loops = []
+        if loops is not None:
+            loops.writer.cancel()  # last: it wrote results while the requests in flight finished
+            await asyncio.gather(loops.claim, loops.writer, *loops.housekeeping, return_exceptions=True)
 
     # -- claiming -------------------------------------------------------------------------
 
@@ -138,11 +160,10 @@ class Dispatcher:
         queue = self._queue
         claiming: asyncio.Task[list[models.ClaimedRequest]] | None = None
         asked = 0  # requests the claim in flight may bring
-        drained = False  # the last claim found less than it asked for: wait for news before the next
         try:
             while not self._stopping:
                 free = concurrency - len(self._inflight) - len(queue) - asked
-                if claiming is None and not drained and free >= max(1, chunk // 4):
+                if claiming is None and not self._drained and free >= max(1, chunk // 4):
                     asked = min(free, chunk)
                     self._wake.clear()
                     claiming = asyncio.create_task(
@@ -165,20 +186,18 @@ class Dispatcher:
                     finally:
                         claiming = None
                     self.metrics.claimed(len(claimed))
-                    drained = len(claimed) < wanted
+                    self._drained = len(claimed) < wanted
                     if self.settings.group_prefixes:
                         claimed = prefix.order(claimed)  # shared prompt prefixes run together (prefix caches)
                     self._held.update(req.key for req in claimed)
                     queue.extend(claimed)
-                elif drained:
-                    self._drained = True
-                    if not self._inflight:
-                        self._dry.set()
+                elif self._drained:
+                    if self._dry:
+                        self._dried.set()
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(IDLE_POLL):
                             await self._wake.wait()
-                    drained = self._drained = False
-                    self._dry.clear()
+                    self._drained = False
                 else:
                     self._capacity.clear()
                     await self._capacity.wait()
@@ -189,8 +208,8 @@ class Dispatcher:
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
         self._capacity.set()
-        if self._drained and not self._inflight:
-            self._dry.set()
+        if self._dry:
+            self._dried.set()
 
     # -- running one request ------------------------------------------------------------
 
@@ -200,20 +219,17 @@ class Dispatcher:
         A backend that answers without I/O (the simulator at zero latency) is called in line,
         without a task, a timeout or a semaphore round trip: a synchronous call cannot be
         interrupted or overlap another, so those would only cost time. Anything that may wait
-        (a backoff before a retry, a requested delay, a busy or fleet-limited route, any other
-        backend) goes to `_run`.
+        (a backoff before a retry, a requested delay, a route that must admit the call first:
+        busy, prefix-scheduled or fleet-limited; any other backend) goes to `_run`.
         """
         try:
             prepared, route = self._prepare(req)
-        except (exceptions.InvalidParams, exceptions.BackendError) as exc:
-            self._record(outcomes.errored(req, exc), None)
-            return
         except Exception as exc:
-            self._record(self._internal_error(req, exc), None)
+            self._settle(req, None, exc)
             return
         failed = None
-        answer = route.answer
-        if answer is not None and not route.limit.locked() and not self._in_slot(route):
+        answer = route.backend.instant
+        if answer is not None and route.admits_now and not self._in_slot(route):
             model = prepared["model"]
             start = time.monotonic()
             try:
@@ -221,16 +237,16 @@ class Dispatcher:
             except exceptions.BackendError as exc:
                 self.metrics.backend_latency(model, time.monotonic() - start)
                 if not exc.retryable:
-                    self._record(outcomes.errored(req, exc), model)
+                    self._settle(req, model, exc)
                     return
                 failed = exc  # the task backs off and retries
             except Exception as exc:
-                self._record(self._internal_error(req, exc), model)
+                self._settle(req, model, exc)
                 return
             else:
                 if pause <= 0:
                     self.metrics.backend_latency(model, time.monotonic() - start)
-                    self._record(outcomes.succeeded(req, message), model)
+                    self._settle(req, model, message)
                     return
                 # A requested delay: the task asks again and waits, under the call timeout.
         task = asyncio.create_task(
@@ -258,14 +274,12 @@ class Dispatcher:
         """Whether calls on `route` must hold one of its fleet-wide slots (PostgreSQL)."""
         return bool(route.config is not None and route.config.fleet_concurrency and self._acquire_slot)
 
-    def _record(self, outcome: models.Outcome, model: object) -> None:
+    def _settle(self, req: models.ClaimedRequest, model: object, fate: dict[str, Any] | Exception) -> None:
+        """The one way a request ends here: its outcome is queued for the writer."""
+        outcome = outcomes.settle(req, fate)
         self._results.append(outcome)
         self._have_results.set()
         self.metrics.result(outcome.result_type, model)
-
-    def _internal_error(self, req: models.ClaimedRequest, exc: Exception) -> models.Outcome:
-        logger.error("request %s/%s failed unexpectedly", req.batch_id, req.custom_id, exc_info=exc)
-        return outcomes.errored(req, exceptions.BatchdError(f"Internal error: {exc}"))
 
     async def _run(
         self,
@@ -274,55 +288,62 @@ class Dispatcher:
         route: Route,
         failed: exceptions.BackendError | None = None,
     ) -> None:
-        """Call the backend until it answers or fails for good; `failed`: attempt 1 already failed so."""
-        model = prepared["model"]
-        attempt = 0 if failed is None else 1
         try:
-            while True:
-                if failed is not None:
-                    s = self.settings
-                    delay = retry.delay_for(failed, attempt, base=s.retry_base, ceiling=s.retry_max)
-                    if not retry.should_retry(
-                        failed,
-                        attempts=attempt,
-                        max_attempts=s.max_attempts,
-                        now=time.time(),
-                        delay=delay,
-                        deadline=req.expires_at,
-                    ):
-                        raise failed
-                    self.metrics.retry(failed.error_type)
-                    logger.debug("retrying %s/%s in %.2fs: %s", req.batch_id, req.custom_id, delay, failed)
-                    await asyncio.sleep(delay)
-                attempt += 1
-                try:
-                    async with route.limit:
-                        if self._in_slot(route):
-                            message = await self._call_in_slot(route, prepared, attempt)
-                        else:
-                            message = await self._call(route.backend, prepared, attempt)
-                    outcome = outcomes.succeeded(req, message)
-                    break
-                except exceptions.BackendError as exc:
-                    failed = exc
-        except (exceptions.InvalidParams, exceptions.BackendError) as exc:
-            outcome = outcomes.errored(req, exc)
+            fate: dict[str, Any] | Exception = await self._attempts(req, prepared, route, failed)
         except asyncio.CancelledError:
             raise  # shutdown: the lease lapses and the request runs again
         except Exception as exc:
-            outcome = self._internal_error(req, exc)
-        self._record(outcome, model)
+            fate = exc
+        self._settle(req, prepared["model"], fate)
 
-    async def _call(self, backend: Any, prepared: dict[str, Any], attempt: int) -> dict[str, Any]:
+    async def _attempts(
+        self,
+        req: models.ClaimedRequest,
+        prepared: dict[str, Any],
+        route: Route,
+        failed: exceptions.BackendError | None,
+    ) -> dict[str, Any]:
+        """The backend's answer, asked again as the retry policy allows; raises the last failure.
+
+        failed: attempt 1 already failed so (in line, in `_start`).
+        """
+        attempt = 0 if failed is None else 1
+        while True:
+            if failed is not None:
+                s = self.settings
+                delay = retry.delay_for(failed, attempt, base=s.retry_base, ceiling=s.retry_max)
+                if not retry.should_retry(
+                    failed,
+                    attempts=attempt,
+                    max_attempts=s.max_attempts,
+                    now=time.time(),
+                    delay=delay,
+                    deadline=req.expires_at,
+                ):
+                    raise failed
+                self.metrics.retry(failed.error_type)
+                logger.debug("retrying %s/%s in %.2fs: %s", req.batch_id, req.custom_id, delay, failed)
+                await asyncio.sleep(delay)
+            attempt += 1
+            try:
+                # Admission first (the route's slots, its prefix scheduler): the call's clock
+                # starts only once the route takes it.
+                async with route.admit(prepared):
+                    if self._in_slot(route):
+                        return await self._call_in_slot(route, prepared, attempt)
+                    return await self._call(route.backend, prepared, attempt)
+            except exceptions.BackendError as exc:
+                failed = exc
+
+    async def _call(self, backend: Backend, prepared: dict[str, Any], attempt: int) -> dict[str, Any]:
         # One watchdog enforces every call's deadline: far cheaper per call than a timeout
         # context, which matters at thousands of requests a second.
         task = asyncio.current_task()
         assert task is not None
-        self._deadlines[task] = time.monotonic() + self.settings.request_timeout
-        base.call_waiting.set(self._waiting)  # for backends that queue calls (prefix scheduler)
+        started = time.monotonic()
+        self._deadlines[task] = started + self.settings.request_timeout
         try:
-            message: dict[str, Any] = await backend.create_message(prepared, attempt=attempt)
-            return message
+            return await backend.create_message(prepared, attempt=attempt)
         except asyncio.CancelledError:
             if task not in self._timed_out:
                 raise
@@ -332,21 +353,13 @@ class Dispatcher:
                 f"The backend did not answer within {self.settings.request_timeout:g}s"
             ) from None
         finally:
-            # The deadline is the call's start plus the timeout, its start the admission after a
-            # wait for a slot (call_waiting): the latency leaves that wait out.
-            started = self._deadlines.pop(task) - self.settings.request_timeout
-            if not math.isinf(started):  # inf: cancelled while still waiting, never sent
-                self.metrics.backend_latency(prepared.get("model"), time.monotonic() - started)
+            del self._deadlines[task]
+            self.metrics.backend_latency(prepared.get("model"), time.monotonic() - started)
 
-    def _waiting(self, waiting: bool) -> None:
-        """base.call_waiting: the current call's timeout stops while it waits, then starts again."""
-        task = asyncio.current_task()
-        if task in self._deadlines and task not in self._timed_out:
-            self._deadlines[task] = math.inf if waiting else time.monotonic() + self.settings.request_timeout
-
-    async def _call_in_slot(self, route: Any, prepared: dict[str, Any], attempt: int) -> dict[str, Any]:
+    async def _call_in_slot(self, route: Route, prepared: dict[str, Any], attempt: int) -> dict[str, Any]:
         """_call holding one of the route's fleet-wide slots (waiting for one up to request_timeout)."""
         assert self._acquire_slot is not None and self._release_slot is not None
+        assert route.config is not None  # see _in_slot
         name, limit, wait = route.config.model, route.config.fleet_concurrency, self.settings.request_timeout
         try:
             token = await self._acquire_slot(name, limit, deadline=time.monotonic() + wait)
@@ -377,11 +390,12 @@ class Dispatcher:
     async def _write_loop(self) -> None:
         while True:
             await self._have_results.wait()
-            if len(self._results) < FLUSH_MAX and not self._dry.is_set():
-                # Let more results share the commit, unless the last of the work has just finished.
+            if len(self._results) < FLUSH_MAX and not self._dry:
+                # Let more results share the commit, unless the last of the work finishes meanwhile.
+                self._dried.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.store.commit_interval):
-                        await self._dry.wait()
+                        await self._dried.wait()
             await self._flush()
 
     async def _flush(self) -> None:

@@ -1,12 +1,30 @@
-"""Turning one request's fate into the `result` JSON of its results line."""
+"""Turning one request's fate into the `result` JSON of its results line.
+
+`settle` is the one place that decides what a request's end means: a Message succeeded; an
+invalid request or a backend's final error is the request's own error; anything else is a fault
+of batchd's, logged with its traceback and recorded as an internal error.
+"""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
 
 from batchd import exceptions, models
+
+logger = logging.getLogger("batchd.engine")
+
+
+def settle(req: models.ClaimedRequest, fate: dict[str, Any] | Exception) -> models.Outcome:
+    """The outcome of `req` from the Message it got or the exception it ended with."""
+    if isinstance(fate, dict):
+        return succeeded(req, fate)
+    if isinstance(fate, exceptions.InvalidParams | exceptions.BackendError):
+        return errored(req, fate)
+    logger.error("request %s/%s failed unexpectedly", req.batch_id, req.custom_id, exc_info=fate)
+    return errored(req, exceptions.BatchdError(f"Internal error: {fate}"))
 
 
 def succeeded(req: models.ClaimedRequest, message: dict[str, Any]) -> models.Outcome:

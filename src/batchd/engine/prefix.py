@@ -8,26 +8,24 @@ between them; grouped, each prefix is computed once per slot and then read from 
 The prefix is what comes before the part that varies in the usual batch: the model, `system`,
 `tools` and `tool_choice`, every message but the last, and every content block of the last message
 but its last. The dispatcher starts the requests of a claimed chunk in `order()`'s order; the route's
-semaphore admits them in that order (asyncio semaphores are FIFO).
+semaphore admits them in that order (asyncio semaphores are FIFO), and with --group-prefixes a
+PrefixScheduler then admits them to the engine's slots (`engine.router.Route.admit`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import contextlib
 import hashlib
 from collections import OrderedDict, deque
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import orjson
 
 from batchd import models
-from batchd.backends import base
 
-if TYPE_CHECKING:
-    from batchd.config import Settings
-    from batchd.engine.router import Route
+WINDOW = 16  # with --group-prefixes: calls let through to a scheduled route per slot
 
 
 def prefix_key(raw: bytes | dict[str, Any]) -> bytes:
@@ -82,6 +80,12 @@ class PrefixScheduler:
     - a freed slot goes first to another call of the prefix that just finished on it (llama.cpp
       gives a call the slot whose cached prompt matches best: that very slot), else to the prefix
       waiting longest.
+
+    The route's semaphore lets WINDOW times as many calls reach the scheduler as it has slots, so
+    that it has a choice of prefixes. With 16 slots, 32 prompts interleaved and no host prompt
+    cache (bench/prefix.py), a window of 4× the slots read 67% of the prompt tokens from cache, 8×
+    77%, 16× 85% (of the 88% possible). A call's wait here is admission, before its timeout starts:
+    it counts only toward the request's expiry.
     """
 
     WARM_MAX = 4096  # prefixes remembered as warmed
@@ -93,6 +97,19 @@ class PrefixScheduler:
         self._in_play: dict[bytes, int] = {}  # running + waiting, per prefix
         self._waiting: dict[bytes, deque[asyncio.Future[None]]] = {}  # insertion order: longest waiting
         self._warm: OrderedDict[bytes, None] = OrderedDict()
+
+    @contextlib.asynccontextmanager
+    async def slot(self, params: dict[str, Any]) -> AsyncIterator[None]:
+        """Holds one slot for a call with these params; the prefix counts as warmed when the call
+        inside ends without an exception."""
+        key = prefix_key(params)
+        await self.acquire(key)
+        warmed = False
+        try:
+            yield
+            warmed = True
+        finally:
+            self.release(key, warmed)
 
     def _eligible(self, key: bytes) -> bool:
         running = self._running.get(key, 0)
@@ -150,9 +167,9 @@ class PrefixScheduler:
     def _grant(self, first: bytes | None) -> None:
         while self.free > 0 and self._waiting:
             order = list(self._waiting)
-            if first in self._waiting:
+            if first is not None and first in self._waiting:
                 order.remove(first)
-                order.insert(0, first)  # type: ignore[arg-type]
+                order.insert(0, first)
             key = next((k for k in order if self._eligible(k)), None)
             if key is None:
                 return
@@ -164,69 +181,3 @@ class PrefixScheduler:
                 continue
             self._start(key)
             waiter.set_result(None)
-
-
-class PrefixScheduledBackend:
-    """A backend whose calls go through a PrefixScheduler (the route's slots)."""
-
-    def __init__(self, inner: Any, slots: int) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.scheduler = PrefixScheduler(slots)
-
-    async def create_message(self, params: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        key = prefix_key(params)
-        waiting = base.call_waiting.get()
-        if waiting is not None:
-            waiting(True)  # no timeout while waiting for a slot: the call's runs from its admission
-        try:
-            await self.scheduler.acquire(key)
-        finally:
-            if waiting is not None:
-                waiting(False)
-        warmed = False
-        try:
-            message: dict[str, Any] = await self.inner.create_message(params, **kwargs)
-            warmed = True
-            return message
-        finally:
-            self.scheduler.release(key, warmed)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-
-WINDOW = 16  # with --group-prefixes: calls let through to an engine route per slot
-
-
-def schedule_routes(default: Route, built: list[Route], settings: Settings) -> tuple[Route, list[Route]]:
-    """With --group-prefixes, engine routes admit their calls through a PrefixScheduler.
-
-    The scheduler holds the route's slots (its concurrency); the route's semaphore lets WINDOW
-    times as many calls reach it, so that it has a choice of prefixes. A call's wait in the
-    scheduler does not count toward its timeout (`base.call_waiting`), only toward the request's
-    expiry. With 16 slots, 32 prompts interleaved and no host prompt cache (bench/prefix.py), a
-    window of 4× the slots read 67% of the prompt tokens from cache, 8× 77%, 16× 85% (of the 88%
-    possible).
-    """
-    from batchd.backends.simulator import SimulatedBackend
-    from batchd.engine.router import Route
-
-    wrapped: dict[int, Route] = {}
-
-    def wrap(route: Route) -> Route:
-        if isinstance(route.backend, SimulatedBackend):
-            return route
-        if id(route.backend) not in wrapped:  # llamacpp routes share the default's server and slots
-            c = route.config
-            if c is None or c.backend == "llamacpp":
-                slots = settings.gguf_parallel
-            else:
-                slots = min(c.concurrency, c.fleet_concurrency or c.concurrency)
-            backend = PrefixScheduledBackend(route.backend, slots)
-            window = asyncio.Semaphore(min(WINDOW * slots, settings.concurrency))
-            wrapped[id(route.backend)] = Route(backend, window)  # type: ignore[arg-type]
-        shared = wrapped[id(route.backend)]
-        return dataclasses.replace(route, backend=shared.backend, limit=shared.limit)
-
-    return wrap(default), [wrap(r) for r in built]

@@ -5,40 +5,57 @@ The default is the simulator, or llama.cpp on the `gguf` model when one is given
 Each route owns its backend (one HTTP client per upstream) and a semaphore bounding the calls in
 flight to it (never more than its `fleet_concurrency`, which no one process can exceed); the
 dispatcher's global `concurrency` bounds them all together, and on PostgreSQL the store's slots
-bound a route's calls across the fleet.
+bound a route's calls across the fleet. With --group-prefixes an engine route's calls are also
+admitted to its slots prefix by prefix (engine/prefix.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import importlib
 import os
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, TypedDict
 
 from batchd import exceptions
 from batchd.backends.base import Backend
 from batchd.config import Settings, routes
-from batchd.config.routes import RouteConfig
+from batchd.config.routes import AuthMode, BackendKind, ReasoningMode, RouteConfig
+from batchd.engine import prefix
 
 
 @dataclasses.dataclass
 class Route:
+    """Where a model's calls go: the backend, the calls in flight it allows, how a call is admitted."""
+
     backend: Backend
-    limit: asyncio.Semaphore  #: in-flight calls allowed to this backend
+    limit: asyncio.Semaphore  #: in-flight calls allowed to this backend (with a scheduler: let through to it)
     config: RouteConfig | None = None  #: None: the default (the simulator, or llama.cpp with --gguf)
+    scheduler: prefix.PrefixScheduler | None = None  #: --group-prefixes: admits calls to the engine's slots
+
+    def admit(self, params: dict[str, Any]) -> contextlib.AbstractAsyncContextManager[None]:
+        """Waits for this route to take a call with `params`, and holds its place until the call ends.
+
+        Waiting here is not the backend being slow: a caller starts its clock (timeout, latency)
+        inside, once admitted.
+        """
+        if self.scheduler is None:
+            return self.limit
+        return self._scheduled(self.scheduler, params)
 
     @property
-    def answer(self) -> Callable[..., tuple[dict[str, Any], float]] | None:
-        """The backend's synchronous `answer(params, attempt=)`, when it answers without I/O.
+    def admits_now(self) -> bool:
+        """Whether a call would be admitted at once, without waiting."""
+        return self.scheduler is None and not self.limit.locked()
 
-        It returns the Message and the pause due before it (a requested delay), or raises
-        BackendError as `create_message` would. The dispatcher calls it in line, without a task.
-        """
-        if getattr(self.backend, "instant", False):
-            answer: Callable[..., tuple[dict[str, Any], float]] = self.backend.answer  # type: ignore[attr-defined]
-            return answer
-        return None
+    @contextlib.asynccontextmanager
+    async def _scheduled(
+        self, scheduler: prefix.PrefixScheduler, params: dict[str, Any]
+    ) -> AsyncIterator[None]:
+        async with self.limit, scheduler.slot(params):
+            yield
 
 
 class Router:
@@ -70,14 +87,12 @@ class Router:
             default = Route(llama, asyncio.Semaphore(settings.gguf_parallel))
         built = []
         for c in settings.routes:
-            if c.backend == "llamacpp":  # the one llama.cpp server: share its slots
+            if c.backend is BackendKind.LLAMACPP:  # the one llama.cpp server: share its slots
                 built.append(Route(default.backend, default.limit, c))
             else:
-                limit = min(c.concurrency, c.fleet_concurrency or c.concurrency)
-                built.append(Route(build_backend(c, settings, environ, sim), asyncio.Semaphore(limit), c))
+                backend = build_backend(c, settings, environ, sim)
+                built.append(Route(backend, asyncio.Semaphore(c.local_limit), c))
         if settings.group_prefixes:  # engine routes admit their calls prefix by prefix
-            from batchd.engine.prefix import schedule_routes
-
             default, built = schedule_routes(default, built, settings)
         return cls(default, tuple(built))
 
@@ -101,7 +116,7 @@ def check(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
     """Refuse at start what the routes need but cannot get: unset keys, a missing --gguf."""
     routes.check(settings.routes, environ)
     for config in settings.routes:
-        if config.backend == "llamacpp" and not settings.gguf:
+        if config.backend is BackendKind.LLAMACPP and not settings.gguf:
             raise exceptions.ConfigError(
                 f"routes ({config.model}): the llamacpp backend needs a model: set gguf (--gguf FILE)"
             )
@@ -109,42 +124,76 @@ def check(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         if not os.path.isfile(settings.gguf):
             raise exceptions.ConfigError(f"gguf: {settings.gguf} is not a file")
         try:
-            import xllamacpp  # noqa: F401
+            importlib.import_module("xllamacpp")
         except ImportError:
             raise exceptions.ConfigError(
                 "gguf: running a GGUF model needs the xllamacpp wheel: pip install 'batchd[llamacpp]'"
             ) from None
 
 
+def schedule_routes(default: Route, built: list[Route], settings: Settings) -> tuple[Route, list[Route]]:
+    """With --group-prefixes, engine routes admit their calls through a PrefixScheduler.
+
+    The scheduler holds the route's slots (its concurrency); the route's semaphore lets
+    prefix.WINDOW times as many calls reach it, so that it has a choice of prefixes.
+    """
+    scheduled: dict[int, tuple[asyncio.Semaphore, prefix.PrefixScheduler]] = {}
+
+    def schedule(route: Route) -> Route:
+        backend = route.backend
+        if backend.kind is BackendKind.SIMULATED:
+            return route
+        if id(backend) not in scheduled:  # llamacpp routes share the default's server and slots
+            if backend.kind is BackendKind.LLAMACPP:
+                slots = settings.gguf_parallel
+            else:
+                assert route.config is not None  # only the default route has none
+                slots = route.config.local_limit
+            window = asyncio.Semaphore(min(prefix.WINDOW * slots, settings.concurrency))
+            scheduled[id(backend)] = window, prefix.PrefixScheduler(slots)
+        limit, scheduler = scheduled[id(backend)]
+        return dataclasses.replace(route, limit=limit, scheduler=scheduler)
+
+    return schedule(default), [schedule(r) for r in built]
+
+
+class _Upstream(TypedDict):
+    upstream_model: str
+    api_key: str | None
+    headers: dict[str, str]
+    concurrency: int
+    timeout: float
+
+
 def build_backend(
     config: RouteConfig, settings: Settings, environ: Mapping[str, str], sim: Backend
 ) -> Backend:
-    if config.backend == "simulated":
+    if config.backend is BackendKind.SIMULATED:
         return sim
-    upstream: dict[str, Any] = {
+    upstream: _Upstream = {
         "upstream_model": config.upstream_model,
         "api_key": config.api_key(environ),
         "headers": dict(config.headers),
         "concurrency": config.concurrency,
         "timeout": config.timeout or settings.request_timeout,
     }
-    if config.backend == "anthropic":
+    if config.backend is BackendKind.ANTHROPIC:
         from batchd.backends.anthropic import AnthropicBackend
 
         return AnthropicBackend(
             config.base_url,
-            auth=config.auth or "x-api-key",
+            auth=config.auth or AuthMode.X_API_KEY,
             betas=config.betas,
-            reasoning=config.reasoning or "none",
+            reasoning=config.reasoning or ReasoningMode.NONE,
             **upstream,
         )
-    if config.backend == "openai":
+    if config.backend is BackendKind.OPENAI:
         from batchd.backends.openai import OpenAIBackend
 
         return OpenAIBackend(
             config.base_url,
-            auth=config.auth or "bearer",
-            reasoning=config.reasoning or "chat_template_kwargs",
+            auth=config.auth or AuthMode.BEARER,
+            reasoning=config.reasoning or ReasoningMode.CHAT_TEMPLATE_KWARGS,
             **upstream,
         )
     raise exceptions.ConfigError(f"routes ({config.model}): unknown backend {config.backend!r}")

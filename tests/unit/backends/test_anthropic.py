@@ -14,6 +14,7 @@ import pytest
 from batchd import exceptions
 from batchd.backends import http
 from batchd.backends.anthropic import AnthropicBackend, betas_for
+from batchd.config.routes import AuthMode, ReasoningMode
 from tests.integration.backends_upstream import Scripted, read_request
 
 PARAMS = {"model": "claude-x", "max_tokens": 10, "messages": [{"role": "user", "content": "Hi"}]}
@@ -54,7 +55,7 @@ async def test_request_shape_and_headers(scripted: Scripted) -> None:
 
 async def test_bearer_auth_and_no_beta(scripted: Scripted) -> None:
     url, seen = await scripted.canned(body=orjson.dumps(MESSAGE))
-    b = AnthropicBackend(url, api_key="sk-1", auth="bearer")
+    b = AnthropicBackend(url, api_key="sk-1", auth=AuthMode.BEARER)
     await b.create_message(PARAMS)
     await b.aclose()
     _, headers, _ = seen[0]
@@ -179,7 +180,7 @@ async def test_chat_template_kwargs_for_engines(
     scripted: Scripted, thinking: dict[str, Any] | None, on: bool
 ) -> None:
     url, seen = await scripted.canned(body=orjson.dumps(MESSAGE))
-    b = AnthropicBackend(url, reasoning="chat_template_kwargs")
+    b = AnthropicBackend(url, reasoning=ReasoningMode.CHAT_TEMPLATE_KWARGS)
     await b.create_message({**PARAMS, **({"thinking": thinking} if thinking else {})})
     plain = AnthropicBackend(url)
     await plain.create_message(PARAMS)

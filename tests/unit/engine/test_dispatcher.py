@@ -4,312 +4,233 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
-import orjson
 import pytest
 
-from batchd import config, exceptions, models
+from batchd import exceptions, models
 from batchd.backends.simulator import SimulatedBackend
 from batchd.engine import Dispatcher, prefix
 from batchd.engine.router import Route, Router
-from batchd.metrics import Metrics
-from batchd.store import Store, open_store
-
-WS = "default"
+from batchd.store.sqlite import SQLiteStore
+from tests.unit.engine import harness
 
 
-class Scripted:
-    """A backend whose behaviour per attempt is given by a function of (params, attempt)."""
-
-    name = "scripted"
-
-    def __init__(self, behaviour: Any) -> None:
-        self.behaviour = behaviour
-        self.calls: list[tuple[str, int]] = []
-
-    async def create_message(self, params: dict[str, Any], *, attempt: int = 1) -> dict[str, Any]:
-        text = params["messages"][0]["content"]
-        self.calls.append((text, attempt))
-        return await self.behaviour(text, attempt)
-
-    async def aclose(self) -> None:
-        pass
+def texts(*words: str) -> list[bytes]:
+    return [harness.ask(w) for w in words]
 
 
-def message(text: str) -> dict[str, Any]:
-    return {
-        "id": "msg_1",
-        "type": "message",
-        "role": "assistant",
-        "model": "m",
-        "content": [{"type": "text", "text": text}],
-        "stop_reason": "end_turn",
-        "stop_sequence": None,
-        "usage": {"input_tokens": 1, "output_tokens": 1},
-    }
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = open_store(f"sqlite:///{tmp_path / 'd.db'}")
-    await s.open()
-    yield s
-    await s.aclose()
-
-
-SIMPLE = b'{"model": "m", "max_tokens": 3, "messages": [{"role": "user", "content": "x"}]}'
-
-
-async def make_batch(store: Store, params: list[bytes]) -> models.Batch:
-    now = time.time()
-    return await store.create_batch(
-        workspace=WS,
-        custom_ids=[f"r{i}" for i in range(len(params))],
-        params=params,
-        now=now,
-        expires_at=now + 100,
-    )
-
-
-async def until_ended(store: Store, batch_id: str, timeout: float = 10) -> models.Batch:
-    deadline = time.monotonic() + timeout
-    while (batch := await store.get_batch(WS, batch_id)).processing_status != models.ProcessingStatus.ENDED:
-        assert time.monotonic() < deadline, "batch did not end"
-        await asyncio.sleep(0.01)
-    return batch
-
-
-async def run_batch(
-    store: Store,
-    backend: Any,
-    texts: list[str],
-    timeout: float = 10,
-    metrics: Metrics | None = None,
-    **env: str,
-) -> dict[str, Any]:
-    settings = config.load(environ={f"BATCHD_{k.upper()}": v for k, v in env.items()})
-    params = [
-        orjson.dumps({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": t}]})
-        for t in texts
-    ]
-    batch = await make_batch(store, params)
-    router = Router(Route(backend, asyncio.Semaphore(settings.concurrency)))
-    engine = Dispatcher(settings, store, router, metrics=metrics)
-    await engine.start()
-    try:
-        await until_ended(store, batch.id, timeout)
-    finally:
-        await engine.stop()
-    out = {}
-    async for chunk in store.iter_results(WS, batch.id):
-        for line in chunk.splitlines():
-            row = orjson.loads(line)
-            out[row["custom_id"]] = row["result"]
-    return out
-
-
-async def test_retries_transient_errors_then_succeeds(store: Store) -> None:
+async def test_retries_transient_errors_then_succeeds(store: SQLiteStore) -> None:
     async def flaky(text: str, attempt: int) -> dict[str, Any]:
         if attempt < 3:
             raise exceptions.BackendError("busy", status=529, error_type="overloaded_error", retryable=True)
-        return message(text)
+        return harness.message(text)
 
-    backend = Scripted(flaky)
-    results = await run_batch(store, backend, ["a"], retry_base="1ms", retry_max="5ms")
-    assert results["r0"]["type"] == "succeeded"
+    backend = harness.Scripted(flaky)
+    run = await harness.run_batch(store, backend, texts("a"), retry_base="1ms", retry_max="5ms")
+    assert run.results["r0"]["type"] == "succeeded"
     assert backend.calls == [("a", 1), ("a", 2), ("a", 3)]
 
 
-async def test_gives_up_after_max_attempts_with_the_upstream_error(store: Store) -> None:
+async def test_gives_up_after_max_attempts_with_the_upstream_error(store: SQLiteStore) -> None:
     async def always(text: str, attempt: int) -> dict[str, Any]:
         raise exceptions.BackendError(
             "slow down", status=429, error_type="rate_limit_error", retryable=True, retry_after=0.001
         )
 
-    backend = Scripted(always)
-    results = await run_batch(store, backend, ["a"], max_attempts="4")
+    backend = harness.Scripted(always)
+    run = await harness.run_batch(store, backend, texts("a"), max_attempts="4")
     assert len(backend.calls) == 4
-    assert results["r0"]["error"]["error"] == {"type": "rate_limit_error", "message": "slow down"}
+    assert run.results["r0"]["error"]["error"] == {"type": "rate_limit_error", "message": "slow down"}
 
 
-async def test_final_errors_are_not_retried(store: Store) -> None:
+async def test_final_errors_are_not_retried(store: SQLiteStore) -> None:
     async def final(text: str, attempt: int) -> dict[str, Any]:
         raise exceptions.BackendError("no", status=400, error_type="invalid_request_error")
 
-    backend = Scripted(final)
-    results = await run_batch(store, backend, ["a"])
-    assert len(backend.calls) == 1 and results["r0"]["type"] == "errored"
+    backend = harness.Scripted(final)
+    run = await harness.run_batch(store, backend, texts("a"))
+    assert len(backend.calls) == 1 and run.results["r0"]["type"] == "errored"
 
 
-async def test_call_timeout_is_a_retryable_timeout_error(store: Store) -> None:
+async def test_an_unexpected_exception_is_an_internal_error_and_logged(
+    store: SQLiteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(text: str, attempt: int) -> dict[str, Any]:
+        raise KeyError("usage")
+
+    run = await harness.run_batch(store, harness.Scripted(broken), texts("a"), max_attempts="3")
+    error = run.results["r0"]["error"]["error"]
+    assert error == {"type": "api_error", "message": "Internal error: 'usage'"}
+    assert "request" in caplog.text and "KeyError" in caplog.text  # with its traceback
+
+
+async def test_call_timeout_is_a_retryable_timeout_error(store: SQLiteStore) -> None:
     async def hang_first(text: str, attempt: int) -> dict[str, Any]:
         if attempt == 1:
             await asyncio.sleep(30)
-        return message(text)
+        return harness.message(text)
 
-    backend = Scripted(hang_first)
-    results = await run_batch(store, backend, ["a", "b"], request_timeout="200ms", retry_base="1ms")
-    assert {r["type"] for r in results.values()} == {"succeeded"}
+    backend = harness.Scripted(hang_first)
+    run = await harness.run_batch(store, backend, texts("a", "b"), request_timeout="200ms", retry_base="1ms")
+    assert {r["type"] for r in run.results.values()} == {"succeeded"}
     assert sorted(backend.calls) == [("a", 1), ("a", 2), ("b", 1), ("b", 2)]
 
     async def hang(text: str, attempt: int) -> dict[str, Any]:
         await asyncio.sleep(30)
-        return message(text)
+        return harness.message(text)
 
-    results = await run_batch(
-        store, Scripted(hang), ["c"], request_timeout="100ms", retry_base="1ms", max_attempts="2"
+    run = await harness.run_batch(
+        store, harness.Scripted(hang), texts("c"), request_timeout="100ms", retry_base="1ms", max_attempts="2"
     )
-    assert results["r0"]["error"]["error"]["type"] == "timeout_error"
+    assert run.results["r0"]["error"]["error"]["type"] == "timeout_error"
 
 
-async def test_a_wait_in_the_prefix_scheduler_does_not_count_toward_the_call_timeout(store: Store) -> None:
+async def test_a_wait_in_the_prefix_scheduler_does_not_count_toward_the_call_timeout(
+    store: SQLiteStore,
+) -> None:
     async def slow(text: str, attempt: int) -> dict[str, Any]:
         await asyncio.sleep(0.15)
-        return message(text)
+        return harness.message(text)
 
     # One engine slot, one prefix: the calls run one after another, the last after ~0.45 s of
     # waiting, longer than the 0.3 s timeout each call has once it runs.
-    engine = Scripted(slow)
-    texts = ["a", "b", "c", "d"]
-    scheduled = prefix.PrefixScheduledBackend(engine, slots=1)
-    metrics = Metrics()
-    results = await run_batch(
-        store, scheduled, texts, metrics=metrics, request_timeout="300ms", max_attempts="1"
-    )
-    assert {cid: r["type"] for cid, r in results.items()} == {f"r{i}": "succeeded" for i in range(4)}
-    assert sorted(engine.calls) == [(t, 1) for t in texts]
+    engine = harness.Scripted(slow)
+    words = ["a", "b", "c", "d"]
+    scheduled = Route(engine, asyncio.Semaphore(16), scheduler=prefix.PrefixScheduler(1))
+    run = await harness.run_batch(store, scheduled, texts(*words), request_timeout="300ms", max_attempts="1")
+    assert {cid: r["type"] for cid, r in run.results.items()} == {f"r{i}": "succeeded" for i in range(4)}
+    assert sorted(engine.calls) == [(t, 1) for t in words]
     # The latency metric leaves the wait out too: ~4 × 0.15 s, not 0.15 + 0.3 + 0.45 + 0.6 s.
-    total = metrics.registry.get_sample_value("batchd_backend_latency_seconds_sum", {"model": "m"})
+    total = run.metrics.registry.get_sample_value("batchd_backend_latency_seconds_sum", {"model": "m"})
     assert total is not None and 0.55 < total < 1.0, total
 
 
-async def test_the_last_results_are_written_without_waiting_for_company(store: Store) -> None:
+class SlowCommits(SQLiteStore):
+    commit_interval = 5.0
+
+
+async def test_the_last_results_are_written_without_waiting_for_company(new_store: harness.NewStore) -> None:
     async def ok(text: str, attempt: int) -> dict[str, Any]:
         await asyncio.sleep(0.01)
-        return message(text)
+        return harness.message(text)
 
     # Results wait up to commit_interval to share a commit, but once nothing is left to run they
     # are written at once: the batch ends long before the 5 s interval is up.
-    store.commit_interval = 5.0  # type: ignore[misc]
-    results = await run_batch(store, Scripted(ok), ["a", "b", "c"], timeout=2)
-    assert {r["type"] for r in results.values()} == {"succeeded"}
+    store = await new_store(SlowCommits)
+    run = await harness.run_batch(store, harness.Scripted(ok), texts("a", "b", "c"), timeout=2)
+    assert {r["type"] for r in run.results.values()} == {"succeeded"}
 
 
-async def test_invalid_params_do_not_reach_the_backend(store: Store) -> None:
+async def test_invalid_params_do_not_reach_the_backend(store: SQLiteStore) -> None:
     async def ok(text: str, attempt: int) -> dict[str, Any]:
-        return message(text)
+        return harness.message(text)
 
-    backend = Scripted(ok)
-    settings = config.load(environ={})
-    batch = await make_batch(store, [b'{"model": "m", "messages": []}', SIMPLE])
-    engine = Dispatcher(settings, store, Router(Route(backend, asyncio.Semaphore(4))))
-    await engine.start()
-    await until_ended(store, batch.id)
-    await engine.stop()
+    backend = harness.Scripted(ok)
+    run = await harness.run_batch(
+        store, Route(backend, asyncio.Semaphore(4)), [b'{"model": "m", "messages": []}', harness.SIMPLE]
+    )
     assert backend.calls == [("x", 1)]
-    got = await store.get_batch(WS, batch.id)
-    assert got.request_counts == models.RequestCounts(succeeded=1, errored=1)
+    assert run.batch.request_counts == models.RequestCounts(succeeded=1, errored=1)
 
 
-async def test_concurrency_is_bounded(store: Store) -> None:
-    running = 0
+async def test_concurrency_is_bounded(store: SQLiteStore) -> None:
+    running_now = 0
     peak = 0
 
     async def slow(text: str, attempt: int) -> dict[str, Any]:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
+        nonlocal running_now, peak
+        running_now += 1
+        peak = max(peak, running_now)
         await asyncio.sleep(0.01)
-        running -= 1
-        return message(text)
+        running_now -= 1
+        return harness.message(text)
 
-    results = await run_batch(
-        store, Scripted(slow), [str(i) for i in range(60)], concurrency="7", claim_chunk="3"
+    run = await harness.run_batch(
+        store, harness.Scripted(slow), texts(*(str(i) for i in range(60))), concurrency="7", claim_chunk="3"
     )
-    assert len(results) == 60
+    assert len(run.results) == 60
     assert peak == 7
 
 
-async def test_fleet_limited_routes_call_inside_a_store_slot(store: Store) -> None:
-    held: list[object] = []
-    events: list[str] = []
+class FleetSlots(SQLiteStore):
+    """The SQLite store with PostgreSQL's fleet-wide slots, scripted: the first wait times out."""
 
-    async def acquire_slot(name: str, limit: int, *, deadline: float) -> object:
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.held: list[object] = []
+        self.events: list[str] = []
+
+    async def acquire_slot(self, name: str, limit: int, *, deadline: float) -> object:
         assert (name, limit) == ("m", 2) and deadline > time.monotonic()
-        events.append("wait")
-        if events.count("wait") == 1:  # a full fleet: the first try times out, its retry gets a slot
+        self.events.append("wait")
+        if self.events.count("wait") == 1:  # a full fleet: the first try times out, its retry gets a slot
             raise TimeoutError
-        held.append(object())
-        events.append("acquire")
-        return held[-1]
+        self.held.append(object())
+        self.events.append("acquire")
+        return self.held[-1]
 
-    async def release_slot(token: object) -> None:
-        held.remove(token)
-        events.append("release")
+    async def release_slot(self, token: object) -> None:
+        self.held.remove(token)
+        self.events.append("release")
+
+
+async def test_fleet_limited_routes_call_inside_a_store_slot(new_store: harness.NewStore) -> None:
+    store = await new_store(FleetSlots)
 
     async def answer(text: str, attempt: int) -> dict[str, Any]:
-        assert len(held) == 1
-        events.append("call")
-        return message(text)
+        assert len(store.held) == 1
+        store.events.append("call")
+        return harness.message(text)
 
-    store.acquire_slot = acquire_slot  # type: ignore[attr-defined]
-    store.release_slot = release_slot  # type: ignore[attr-defined]
-    settings = config.load(
-        environ={"BATCHD_ROUTES": '[{"model": "m", "fleet_concurrency": 2}]', "BATCHD_RETRY_BASE": "0.1s"}
-    )
-    router = Router.from_settings(settings)
-    backend = Scripted(answer)
+    routes, retry_base = '[{"model": "m", "fleet_concurrency": 2}]', "0.1s"
+    router = Router.from_settings(harness.settings_of(routes=routes))
+    backend = harness.Scripted(answer)
     router.routes[0].backend = backend
-    batch = await make_batch(store, [SIMPLE])
-    engine = Dispatcher(settings, store, router)
-    await engine.start()
     try:
-        ended = await until_ended(store, batch.id)
+        run = await harness.run_batch(store, router, [harness.SIMPLE], routes=routes, retry_base=retry_base)
     finally:
-        await engine.stop()
         await router.aclose()
-    assert ended.request_counts.succeeded == 1
-    assert events == ["wait", "wait", "acquire", "call", "release"] and not held
+    assert run.batch.request_counts.succeeded == 1
+    assert store.events == ["wait", "wait", "acquire", "call", "release"] and not store.held
     assert backend.calls == [("x", 2)]  # the slot timeout was a retryable error, then it ran
 
 
-async def test_requests_abandoned_by_crashed_workers_are_errored(store: Store) -> None:
-    batch = await make_batch(store, [SIMPLE])
+async def test_requests_abandoned_by_crashed_workers_are_errored(store: SQLiteStore) -> None:
+    batch = await harness.make_batch(store, [harness.SIMPLE])
     now = batch.created_at
     for _ in range(2):  # two workers claim it and die
         assert await store.claim_requests("dead", 10, now=now, lease=1)
         await store.recover_leases(now=now, everything=True)
 
     async def ok(text: str, attempt: int) -> dict[str, Any]:
-        return message(text)
+        return harness.message(text)
 
-    backend = Scripted(ok)
-    engine = Dispatcher(
-        config.load(environ={"BATCHD_MAX_CLAIMS": "2"}), store, Router(Route(backend, asyncio.Semaphore(4)))
-    )
-    await engine.start()
-    await until_ended(store, batch.id)
-    await engine.stop()
+    backend = harness.Scripted(ok)
+    async with harness.running(
+        store, Route(backend, asyncio.Semaphore(4)), harness.settings_of(max_claims="2")
+    ):
+        ended = await harness.until_ended(store, batch.id)
     assert backend.calls == []
-    assert (await store.get_batch(WS, batch.id)).request_counts.errored == 1
+    assert ended.request_counts.errored == 1
 
 
-async def test_stop_leaves_unfinished_work_for_the_next_start(store: Store) -> None:
+async def test_stop_leaves_unfinished_work_for_the_next_start(store: SQLiteStore) -> None:
     async def slow(text: str, attempt: int) -> dict[str, Any]:
         await asyncio.sleep(30)
-        return message(text)
+        return harness.message(text)
 
-    batch = await make_batch(store, [SIMPLE])
-    engine = Dispatcher(config.load(environ={}), store, Router(Route(Scripted(slow), asyncio.Semaphore(4))))
+    batch = await harness.make_batch(store, [harness.SIMPLE])
+    engine = Dispatcher(
+        harness.settings_of(), store, Router(Route(harness.Scripted(slow), asyncio.Semaphore(4)))
+    )
     await engine.start()
     await asyncio.sleep(0.1)
     started = time.monotonic()
     await engine.stop(grace=0.1)
     assert time.monotonic() - started < 2
-    assert (await store.get_batch(WS, batch.id)).request_counts.processing == 1
+    assert (await store.get_batch("default", batch.id)).request_counts.processing == 1
     assert await store.recover_leases(now=time.time(), everything=True) == 1
 
 
@@ -325,7 +246,9 @@ class CountingSimulator(SimulatedBackend):
         self.answered.append(attempt)
         return super().answer(params, attempt=attempt)
 
-    async def create_message(self, params: dict[str, Any], *, attempt: int = 1) -> dict[str, Any]:
+    async def create_message(
+        self, params: dict[str, Any], *, attempt: int = 1, betas: Sequence[str] = ()
+    ) -> dict[str, Any]:
         self.awaited.append(attempt)
         message, pause = super().answer(params, attempt=attempt)  # as the simulator's own, uncounted
         if pause > 0:
@@ -333,62 +256,35 @@ class CountingSimulator(SimulatedBackend):
         return message
 
 
-def sim_params(text: str, **extra: Any) -> bytes:
-    return orjson.dumps(
-        {"model": "m", "max_tokens": 16, "messages": [{"role": "user", "content": text}], **extra}
-    )
-
-
-async def run_on(store: Store, backend: Any, params: list[bytes], **env: str) -> tuple[models.Batch, Metrics]:
-    settings = config.load(environ={f"BATCHD_{k.upper()}": v for k, v in env.items()})
-    batch = await make_batch(store, params)
-    metrics = Metrics()
-    route = Route(backend, asyncio.Semaphore(settings.concurrency))
-    engine = Dispatcher(settings, store, Router(route), metrics=metrics)
-    await engine.start()
-    try:
-        return await until_ended(store, batch.id), metrics
-    finally:
-        await engine.stop()
-
-
-async def results_of(store: Store, batch_id: str) -> dict[str, Any]:
-    out = {}
-    async for chunk in store.iter_results(WS, batch_id):
-        for line in chunk.splitlines():
-            row = orjson.loads(line)
-            out[row["custom_id"]] = row["result"]
-    return out
-
-
-async def test_an_instant_backend_is_answered_in_line_with_the_task_path_s_results(store: Store) -> None:
-    params = [sim_params(f"question {i}") for i in range(50)]
+async def test_an_instant_backend_is_answered_in_line_with_the_task_path_s_results(
+    store: SQLiteStore,
+) -> None:
+    params = [harness.ask(f"question {i}") for i in range(50)]
     inline = CountingSimulator()
-    batch, _ = await run_on(store, inline, params)
-    assert batch.request_counts.succeeded == 50
+    first = await harness.run_batch(store, inline, params)
+    assert first.batch.request_counts.succeeded == 50
     assert len(inline.answered) == 50 and inline.awaited == []
 
     # The same simulator behind a latency (never in line) gives the very same results.
     delayed = CountingSimulator(latency=0.001)
-    other, _ = await run_on(store, delayed, params)
+    second = await harness.run_batch(store, delayed, params)
     assert len(delayed.awaited) == 50
-    first, second = await results_of(store, batch.id), await results_of(store, other.id)
-    assert first == second and {r["type"] for r in first.values()} == {"succeeded"}
+    assert first.results == second.results and {r["type"] for r in first.results.values()} == {"succeeded"}
 
 
-async def test_in_line_outcomes_keep_retries_delays_and_errors(store: Store) -> None:
+async def test_in_line_outcomes_keep_retries_delays_and_errors(store: SQLiteStore) -> None:
     backend = CountingSimulator()
     params = [
-        sim_params("plain"),
-        sim_params("@sim:fail=529x2 then fine"),
-        sim_params("@sim:error=invalid_request"),
-        sim_params("@sim:delay=0.05 slow"),
-        sim_params("@sim:fail=429"),
+        harness.ask("plain"),
+        harness.ask("@sim:fail=529x2 then fine"),
+        harness.ask("@sim:error=invalid_request"),
+        harness.ask("@sim:delay=0.05 slow"),
+        harness.ask("@sim:fail=429"),
         b'{"model": "m", "messages": []}',
     ]
-    batch, metrics = await run_on(store, backend, params, retry_base="1ms", retry_max="5ms", max_attempts="3")
-    assert batch.request_counts == models.RequestCounts(succeeded=3, errored=3)
-    results = await results_of(store, batch.id)
+    run = await harness.run_batch(store, backend, params, retry_base="1ms", retry_max="5ms", max_attempts="3")
+    assert run.batch.request_counts == models.RequestCounts(succeeded=3, errored=3)
+    results = run.results
     assert [results[f"r{i}"]["type"] for i in range(6)] == [
         "succeeded", "succeeded", "errored", "succeeded", "errored", "errored",
     ]  # fmt: skip
@@ -398,7 +294,7 @@ async def test_in_line_outcomes_keep_retries_delays_and_errors(store: Store) -> 
     # Attempt 1 of every valid request in line; the retries and the delayed request in tasks.
     assert backend.answered == [1, 1, 1, 1, 1]
     assert sorted(backend.awaited) == [1, 2, 2, 3, 3]
-    registry = metrics.registry
+    registry = run.metrics.registry
     assert registry.get_sample_value("batchd_retries_total", {"error_type": "overloaded_error"}) == 2
     assert registry.get_sample_value("batchd_retries_total", {"error_type": "rate_limit_error"}) == 2
     assert registry.get_sample_value("batchd_requests_total", {"result": "succeeded", "model": "m"}) == 3
@@ -406,45 +302,59 @@ async def test_in_line_outcomes_keep_retries_delays_and_errors(store: Store) -> 
     assert registry.get_sample_value("batchd_backend_latency_seconds_count", {"model": "m"}) == 9
 
 
-async def test_a_full_route_is_not_overtaken_in_line(store: Store) -> None:
+async def test_a_full_route_is_not_overtaken_in_line(store: SQLiteStore) -> None:
     backend = CountingSimulator()
-    settings = config.load(environ={})
     limit = asyncio.Semaphore(1)
     await limit.acquire()  # the route's one slot is taken: requests must wait for it in tasks
-    batch = await make_batch(store, [sim_params("a"), sim_params("b")])
-    engine = Dispatcher(settings, store, Router(Route(backend, limit)))
-    await engine.start()
-    try:
+    batch = await harness.make_batch(store, [harness.ask("a"), harness.ask("b")])
+    async with harness.running(store, Route(backend, limit), harness.settings_of()) as engine:
         await asyncio.sleep(0.2)
         assert backend.answered == [] and backend.awaited == []
         assert engine.inflight == 2
         limit.release()
-        await until_ended(store, batch.id)
-    finally:
-        await engine.stop()
+        await harness.until_ended(store, batch.id)
     assert backend.answered == [] and backend.awaited == [1, 1]
 
 
-async def test_claims_never_exceed_the_free_capacity(store: Store) -> None:
+async def test_a_prefix_scheduled_route_is_not_answered_in_line(store: SQLiteStore) -> None:
+    backend = CountingSimulator()
+    route = Route(backend, asyncio.Semaphore(16), scheduler=prefix.PrefixScheduler(2))
+    run = await harness.run_batch(store, route, [harness.ask("a"), harness.ask("b"), harness.ask("c")])
+    assert run.batch.request_counts.succeeded == 3
+    assert backend.answered == [] and backend.awaited == [1, 1, 1]  # every call admitted by the scheduler
+    assert route.scheduler is not None and route.scheduler.free == 2
+
+
+class WatchedClaims(SQLiteStore):
+    """Records, at each claim, what it may bring plus what `engine` holds unsettled."""
+
+    engine: Dispatcher | None = None
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.held: list[int] = []
+
+    async def claim_requests(
+        self, worker_id: str, limit: int, *, now: float, lease: float
+    ) -> list[models.ClaimedRequest]:
+        assert self.engine is not None
+        self.held.append(limit + self.engine.claimed)
+        return await super().claim_requests(worker_id, limit, now=now, lease=lease)
+
+
+async def test_claims_never_exceed_the_free_capacity(new_store: harness.NewStore) -> None:
     async def slow(text: str, attempt: int) -> dict[str, Any]:
         await asyncio.sleep(0.005)
-        return message(text)
+        return harness.message(text)
 
-    settings = config.load(environ={"BATCHD_CONCURRENCY": "6", "BATCHD_CLAIM_CHUNK": "4"})
-    batch = await make_batch(store, [SIMPLE] * 60)
-    engine = Dispatcher(settings, store, Router(Route(Scripted(slow), asyncio.Semaphore(6))))
-    claim = store.claim_requests
-    held: list[int] = []  # at each claim: what it may bring plus what the engine holds unsettled
-
-    async def watched_claim(worker_id: str, limit: int, **kwargs: Any) -> list[models.ClaimedRequest]:
-        held.append(limit + engine.claimed)
-        return await claim(worker_id, limit, **kwargs)
-
-    store.claim_requests = watched_claim  # type: ignore[method-assign]
-    await engine.start()
+    store = await new_store(WatchedClaims)
+    settings = harness.settings_of(concurrency="6", claim_chunk="4")
+    batch = await harness.make_batch(store, [harness.SIMPLE] * 60)
+    store.engine = Dispatcher(settings, store, Router(Route(harness.Scripted(slow), asyncio.Semaphore(6))))
+    await store.engine.start()
     try:
-        got = await until_ended(store, batch.id)
+        got = await harness.until_ended(store, batch.id)
     finally:
-        await engine.stop()
+        await store.engine.stop()
     assert got.request_counts.succeeded == 60
-    assert len(held) >= 15 and max(held) <= 6
+    assert len(store.held) >= 15 and max(store.held) <= 6

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,9 @@ import pytest
 from batchd import config, models
 from batchd.backends.openai import OpenAIBackend
 from batchd.backends.simulator import SimulatedBackend
+from batchd.config.routes import BackendKind
 from batchd.engine import prefix
-from batchd.engine.router import Router
+from batchd.engine.router import Route, Router
 
 
 def claimed(i: int, **params: Any) -> models.ClaimedRequest:
@@ -74,13 +76,16 @@ def test_keys_of_parsed_params_match_raw() -> None:
 class Engine:
     """Records the order calls reach it; each call runs until the test finishes it."""
 
-    name = "engine"
+    kind = BackendKind.OPENAI
+    instant = None
 
     def __init__(self) -> None:
         self.running: dict[str, asyncio.Future[None]] = {}
         self.started: list[str] = []
 
-    async def create_message(self, params: dict[str, Any], **_: Any) -> dict[str, Any]:
+    async def create_message(
+        self, params: dict[str, Any], *, attempt: int = 1, betas: Sequence[str] = ()
+    ) -> dict[str, Any]:
         cid = params["messages"][-1]["content"]
         self.started.append(cid)
         self.running[cid] = asyncio.get_running_loop().create_future()
@@ -106,14 +111,27 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
-def call(backend: prefix.PrefixScheduledBackend, system: str, cid: str) -> asyncio.Task[Any]:
-    return asyncio.create_task(backend.create_message({"model": "m", **question(system, cid)}))
+def scheduled(engine: Engine, slots: int) -> tuple[Route, prefix.PrefixScheduler]:
+    """A route whose calls `slots` engine slots take, prefix by prefix, as with --group-prefixes."""
+    scheduler = prefix.PrefixScheduler(slots)
+    return Route(engine, asyncio.Semaphore(prefix.WINDOW * slots), scheduler=scheduler), scheduler
+
+
+def call(route: Route, system: str, cid: str) -> asyncio.Task[Any]:
+    """A call admitted by the route (its scheduler), then made."""
+    params = {"model": "m", **question(system, cid)}
+
+    async def admitted() -> dict[str, Any]:
+        async with route.admit(params):
+            return await route.backend.create_message(params)
+
+    return asyncio.create_task(admitted())
 
 
 async def test_a_prefix_leader_runs_alone_then_followers_share_the_slots() -> None:
     engine = Engine()
-    backend = prefix.PrefixScheduledBackend(engine, slots=4)
-    tasks = [call(backend, "A", f"a{i}") for i in range(6)]
+    route, scheduler = scheduled(engine, slots=4)
+    tasks = [call(route, "A", f"a{i}") for i in range(6)]
     await settle()
     assert engine.started == ["a0"]  # the followers wait for the leader to warm the cache
     await engine.finish("a0")
@@ -123,17 +141,17 @@ async def test_a_prefix_leader_runs_alone_then_followers_share_the_slots() -> No
     for cid in ("a2", "a3", "a4", "a5"):
         await engine.finish(cid)
     assert [t.result()["id"] for t in tasks] == [f"a{i}" for i in range(6)]
-    assert backend.scheduler.free == 4
+    assert scheduler.free == 4
 
 
 async def test_slots_are_shared_among_prefixes_and_a_freed_slot_stays_with_its_prefix() -> None:
     engine = Engine()
-    backend = prefix.PrefixScheduledBackend(engine, slots=2)
+    route, scheduler = scheduled(engine, slots=2)
     for system in ("A", "B"):  # warm both
-        call(backend, system, system.lower() + "0")
+        call(route, system, system.lower() + "0")
         await settle()
         await engine.finish(system.lower() + "0")
-    tasks = [call(backend, s, f"{s.lower()}{i}") for i in (1, 2, 3) for s in ("A", "B", "C")]
+    tasks = [call(route, s, f"{s.lower()}{i}") for i in (1, 2, 3) for s in ("A", "B", "C")]
     await settle()
     # Three prefixes in play on two slots: one call each at most.
     assert sorted(engine.started[2:]) == ["a1", "b1"]
@@ -145,13 +163,13 @@ async def test_slots_are_shared_among_prefixes_and_a_freed_slot_stays_with_its_p
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await settle()
-    assert backend.scheduler.free == 2 and not backend.scheduler._in_play
+    assert scheduler.free == 2 and not scheduler._in_play
 
 
 async def test_a_failed_leader_hands_over_to_the_next() -> None:
     engine = Engine()
-    backend = prefix.PrefixScheduledBackend(engine, slots=3)
-    first, second, third = call(backend, "A", "a0"), call(backend, "A", "a1"), call(backend, "A", "a2")
+    route, _ = scheduled(engine, slots=3)
+    first, second, third = call(route, "A", "a0"), call(route, "A", "a1"), call(route, "A", "a2")
     await settle()
     await engine.finish("a0", error=True)
     with pytest.raises(RuntimeError):
@@ -164,9 +182,9 @@ async def test_a_failed_leader_hands_over_to_the_next() -> None:
 
 async def test_cancelled_waiters_and_callers_give_their_place_back() -> None:
     engine = Engine()
-    backend = prefix.PrefixScheduledBackend(engine, slots=1)
-    running = call(backend, "A", "a0")
-    waiting = [call(backend, "B", "b0"), call(backend, "C", "c0")]
+    route, scheduler = scheduled(engine, slots=1)
+    running = call(route, "A", "a0")
+    waiting = [call(route, "B", "b0"), call(route, "C", "c0")]
     await settle()
     waiting[0].cancel()
     await settle()
@@ -175,7 +193,7 @@ async def test_cancelled_waiters_and_callers_give_their_place_back() -> None:
     assert engine.started == ["a0", "c0"]
     await engine.finish("c0")
     assert (await waiting[1])["id"] == "c0"
-    assert backend.scheduler.free == 1 and not backend.scheduler._in_play
+    assert scheduler.free == 1 and not scheduler._in_play
 
 
 async def test_group_prefixes_puts_engine_routes_behind_a_scheduler(tmp_path: Path) -> None:
@@ -189,11 +207,12 @@ async def test_group_prefixes_puts_engine_routes_behind_a_scheduler(tmp_path: Pa
     router = Router.from_settings(config.load(config_file=str(path), environ={}))
     try:
         engine = router.route("vllm-x")
-        assert isinstance(engine.backend, prefix.PrefixScheduledBackend)
-        assert isinstance(engine.backend.inner, OpenAIBackend)
-        assert engine.backend.scheduler.slots == 8  # the route's own concurrency: its slots
+        assert isinstance(engine.backend, OpenAIBackend)
+        assert engine.scheduler is not None
+        assert engine.scheduler.slots == 8  # the route's own concurrency: its slots
         assert engine.limit._value == 16 * 8  # the calls let through to choose from
-        assert isinstance(router.route("sim-x").backend, SimulatedBackend)
-        assert isinstance(router.route("other").backend, SimulatedBackend)
+        for model in ("sim-x", "other"):
+            route = router.route(model)
+            assert isinstance(route.backend, SimulatedBackend) and route.scheduler is None
     finally:
         await router.aclose()

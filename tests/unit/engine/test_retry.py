@@ -22,9 +22,14 @@ def test_retry_after_wins() -> None:
 def test_should_retry_respects_kind_budget_and_deadline() -> None:
     transient = exceptions.BackendError(retryable=True)
     final = exceptions.BackendError(retryable=False)
-    kw = {"max_attempts": 3, "now": 100.0, "delay": 1.0, "deadline": 200.0}
-    assert retry.should_retry(transient, attempts=1, **kw)
-    assert not retry.should_retry(final, attempts=1, **kw)
-    assert not retry.should_retry(transient, attempts=3, **kw)
-    assert not retry.should_retry(transient, attempts=1, **{**kw, "delay": 150.0})
+
+    def should_retry(error: exceptions.BackendError, attempts: int, delay: float = 1.0) -> bool:
+        return retry.should_retry(
+            error, attempts=attempts, max_attempts=3, now=100.0, delay=delay, deadline=200.0
+        )
+
+    assert should_retry(transient, attempts=1)
+    assert not should_retry(final, attempts=1)
+    assert not should_retry(transient, attempts=3)
+    assert not should_retry(transient, attempts=1, delay=150.0)
     assert exceptions.BackendTimeout().retryable

@@ -46,14 +46,11 @@ async def create(request: Request) -> Response:
     if router is None:
         raise exceptions.StoreUnavailable("batchd is starting or stopping; try again shortly")
     route = router.route(prepared["model"])
-    kwargs: dict[str, Any] = {}
-    beta = request.headers.get("anthropic-beta")
-    if beta and getattr(route.backend, "name", "") == "anthropic":
-        kwargs["betas"] = tuple(b.strip() for b in beta.split(",") if b.strip())
+    betas = [b.strip() for b in request.headers.get("anthropic-beta", "").split(",") if b.strip()]
     rid = errors.request_id(request)
     try:
-        async with route.limit, asyncio.timeout(settings.request_timeout):
-            message = await route.backend.create_message(prepared, **kwargs)
+        async with route.admit(prepared), asyncio.timeout(settings.request_timeout):
+            message = await route.backend.create_message(prepared, betas=betas)
     except TimeoutError:
         timeout = exceptions.BackendTimeout(
             f"The backend did not answer within {settings.request_timeout:g}s"

@@ -39,7 +39,7 @@ def _info(model_id: str, display_name: str) -> dict[str, Any]:
 def _entries(settings: Settings) -> list[dict[str, Any]]:
     out = []
     for route in settings.routes:
-        target = route.backend
+        target = str(route.backend)
         if route.base_url:
             target += f" {route.base_url}"
         if route.upstream_model:

@@ -7,15 +7,19 @@ The translation lives in `openai_request` (Messages -> chat completion) and `ope
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from batchd.backends import base
 from batchd.backends.http import Upstream, auth_header
 from batchd.backends.openai import request as openai_request
 from batchd.backends.openai import response as openai_response
+from batchd.config.routes import AuthMode, BackendKind, ReasoningMode
 
 
 class OpenAIBackend:
-    name = "openai"
+    kind = BackendKind.OPENAI
+    instant: base.InstantAnswer | None = None  # every answer comes over HTTP
 
     def __init__(
         self,
@@ -23,13 +27,13 @@ class OpenAIBackend:
         *,
         upstream_model: str = "",
         api_key: str | None = None,
-        auth: str = "bearer",
-        reasoning: str = "chat_template_kwargs",
+        auth: AuthMode = AuthMode.BEARER,
+        reasoning: ReasoningMode = ReasoningMode.CHAT_TEMPLATE_KWARGS,
         headers: dict[str, str] | None = None,
         concurrency: int = 64,
         timeout: float = 600.0,
     ) -> None:
-        fixed = {**(headers or {}), **auth_header(api_key, auth or "bearer")}
+        fixed = {**(headers or {}), **auth_header(api_key, auth)}
         self.upstream_model = upstream_model
         self.reasoning = reasoning
         self.upstream = Upstream(
@@ -41,7 +45,7 @@ class OpenAIBackend:
         )
 
     async def create_message(
-        self, params: dict[str, Any], *, attempt: int = 1, betas: tuple[str, ...] = ()
+        self, params: dict[str, Any], *, attempt: int = 1, betas: Sequence[str] = ()
     ) -> dict[str, Any]:
         requested = params["model"]
         body = openai_request.to_chat(

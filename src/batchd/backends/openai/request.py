@@ -15,6 +15,7 @@ import orjson
 
 from batchd import exceptions
 from batchd.backends import pdf
+from batchd.config.routes import ReasoningMode
 
 #: Top-level params that only tune Anthropic's service; they change nothing in the answer.
 IGNORED = frozenset(
@@ -52,7 +53,12 @@ def effort_for(budget: int | None) -> str:
     return "low" if budget < 2048 else "medium"
 
 
-def to_chat(params: dict[str, Any], *, model: str, reasoning: str = "chat_template_kwargs") -> dict[str, Any]:
+def to_chat(
+    params: dict[str, Any],
+    *,
+    model: str,
+    reasoning: ReasoningMode = ReasoningMode.CHAT_TEMPLATE_KWARGS,
+) -> dict[str, Any]:
     """The chat-completions body for prepared Messages `params`, sent as `model` upstream."""
     for key in UNTRANSLATABLE:
         if key in params:
@@ -254,13 +260,13 @@ def _tools(params: dict[str, Any], body: dict[str, Any]) -> None:
         body["parallel_tool_calls"] = False
 
 
-def _thinking(params: dict[str, Any], body: dict[str, Any], reasoning: str) -> None:
+def _thinking(params: dict[str, Any], body: dict[str, Any], reasoning: ReasoningMode) -> None:
     thinking = params.get("thinking") or {}
     on = thinking.get("type") in ("enabled", "adaptive")
     effort = (params.get("output_config") or {}).get("effort")
-    if reasoning in ("chat_template_kwargs", "both"):
+    if reasoning.sends_template_kwargs:
         body["chat_template_kwargs"] = {"enable_thinking": on}
-    if on and reasoning in ("reasoning_effort", "both"):
+    if on and reasoning.sends_effort:
         body["reasoning_effort"] = effort or effort_for(thinking.get("budget_tokens"))
 
 

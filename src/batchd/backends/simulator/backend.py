@@ -67,30 +67,35 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
+from batchd.backends import base
 from batchd.backends.simulator import directives as sim_directives
 from batchd.backends.simulator import message as sim_message
+from batchd.config.routes import BackendKind
 
 
 class SimulatedBackend:
     """A deterministic stand-in for a model; the module docstring says what it does."""
 
-    name = "simulated"
+    kind = BackendKind.SIMULATED
 
     def __init__(self, *, latency: float = 0.0, token_latency: float = 0.0) -> None:
         self.latency = latency
         self.token_latency = token_latency
 
     @property
-    def instant(self) -> bool:
-        """No latency of its own: `answer` is the whole call unless a request asks for a delay."""
-        return self.latency == 0 and self.token_latency == 0
+    def instant(self) -> base.InstantAnswer | None:
+        """`answer`, with no latency of its own: it is the whole call unless a request asks for a delay."""
+        return self.answer if self.latency == 0 and self.token_latency == 0 else None
 
-    async def create_message(self, params: dict[str, Any], *, attempt: int = 1) -> dict[str, Any]:
-        """Answer `params` (a validated Messages request); `attempt` counts from 1."""
+    async def create_message(
+        self, params: dict[str, Any], *, attempt: int = 1, betas: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """Answer `params` (a validated Messages request); `attempt` counts from 1; betas are ignored."""
         message, pause = self.answer(params, attempt=attempt)
         if pause > 0:
             await asyncio.sleep(pause)

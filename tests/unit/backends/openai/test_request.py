@@ -11,6 +11,7 @@ from fpdf import FPDF
 from batchd import params
 from batchd.backends.openai import request as openai_request
 from batchd.backends.openai.request import Untranslatable, to_chat
+from batchd.config.routes import ReasoningMode
 
 
 def chat(**extra: Any) -> dict[str, Any]:
@@ -192,13 +193,13 @@ def test_tool_use_round_trip() -> None:
 @pytest.mark.parametrize(
     ("reasoning", "expected"),
     [
-        ("chat_template_kwargs", {"chat_template_kwargs": {"enable_thinking": True}}),
-        ("reasoning_effort", {"reasoning_effort": "low"}),
-        ("both", {"chat_template_kwargs": {"enable_thinking": True}, "reasoning_effort": "low"}),
-        ("none", {}),
+        (ReasoningMode.CHAT_TEMPLATE_KWARGS, {"chat_template_kwargs": {"enable_thinking": True}}),
+        (ReasoningMode.REASONING_EFFORT, {"reasoning_effort": "low"}),
+        (ReasoningMode.BOTH, {"chat_template_kwargs": {"enable_thinking": True}, "reasoning_effort": "low"}),
+        (ReasoningMode.NONE, {}),
     ],
 )
-def test_thinking_styles(reasoning: str, expected: dict[str, Any]) -> None:
+def test_thinking_styles(reasoning: ReasoningMode, expected: dict[str, Any]) -> None:
     p = params.prepare(
         {
             "model": "m",
