@@ -1,7 +1,8 @@
-"""Shared seams of the unit tests: settings, scripted loopback servers, PDF documents.
+"""Shared seams of the unit tests: settings, the app over a stand-in store, scripted loopback
+servers, PDF documents.
 
-Fixtures are found by pytest; `make_pdf` is a plain function (test modules import it, since
-parametrize lists are built before any fixture runs).
+Fixtures are found by pytest; `app_on` and `make_pdf` are plain functions that test modules import
+(parametrize lists are built before any fixture runs).
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from starlette.applications import Starlette
 
 from batchd import config
+from batchd.api.services import Services
+from batchd.app import create_app
 from tests.integration.backends_upstream import Scripted
 
 SettingsFactory = Callable[..., config.Settings]
@@ -39,6 +43,11 @@ def settings_factory(tmp_path: Path) -> SettingsFactory:
         return config.load(config_file=str(path), environ=environ)
 
     return make
+
+
+def app_on(store: object, settings: config.Settings | None = None) -> Starlette:
+    """The app over a stand-in store that has only what the test calls."""
+    return create_app(Services(settings=settings or config.Settings(), store=store))  # type: ignore[arg-type]
 
 
 @pytest.fixture
