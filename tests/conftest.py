@@ -1,3 +1,7 @@
+"""Fixtures for every tier. Each tier keeps its own seams in its conftest.py (tests/unit/,
+tests/integration/, tests/acceptance/); the fake upstreams are in tests/integration/backends_upstream.py
+and the batchd child processes in tests/acceptance/server.py."""
+
 from __future__ import annotations
 
 import os

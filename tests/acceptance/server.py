@@ -21,6 +21,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def child_env(settings: dict[str, str]) -> dict[str, str]:
+    """This process's environment without a developer's BATCHD_* or ANTHROPIC_* values, plus `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BATCHD_", "ANTHROPIC_"))}
+    return {**env, **settings}
+
+
 class BatchdProcess:
     """What a test does with any batchd child process: read its log, kill it, stop it."""
 
@@ -47,11 +53,12 @@ class BatchdProcess:
 
 
 class ServerProcess(BatchdProcess):
+    """A real `batchd serve` process on a free loopback port: ready once `/health` answers."""
+
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.port = free_port()
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("BATCHD_", "ANTHROPIC_"))}
-        self.env.update({"BATCHD_LOG_LEVEL": "warning", **(env or {})})
+        self.env = child_env({"BATCHD_LOG_LEVEL": "warning", **(env or {})})
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "server.log"
 
@@ -97,8 +104,7 @@ class WorkerProcess(BatchdProcess):
 
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("BATCHD_", "ANTHROPIC_"))}
-        self.env.update({**(env or {}), "BATCHD_LOG_LEVEL": "info"})
+        self.env = child_env({**(env or {}), "BATCHD_LOG_LEVEL": "info"})  # readiness is read from the log
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "worker.log"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -11,19 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from tests.acceptance.conftest import make_client, simple_request, wait_ended
-from tests.acceptance.server import ServerProcess, free_port
+from tests.acceptance.server import ServerProcess, child_env, free_port
 
 CLI_TIMEOUT = 120.0  # seconds; generous, the machine is shared
 
 
 def run_cli(base_url: str, *args: str, api_key: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BATCHD_", "ANTHROPIC_"))}
-    env["ANTHROPIC_BASE_URL"] = base_url
+    env = {"ANTHROPIC_BASE_URL": base_url}
     if api_key:
         env["ANTHROPIC_API_KEY"] = api_key
     return subprocess.run(
         [sys.executable, "-m", "batchd", *args],
-        env=env,
+        env=child_env(env),
         capture_output=True,
         text=True,
         timeout=CLI_TIMEOUT,

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import sqlite3
+import functools
 import time
 from collections.abc import Callable
 
-from tests.acceptance.conftest import make_client, simple_request, total, wait_ended
+from tests.acceptance.conftest import (
+    assert_recovered,
+    make_client,
+    results_in_sqlite,
+    simple_request,
+    total,
+    wait_ended,
+)
 from tests.acceptance.server import ServerProcess
 
 N = 3000
-
-
-def written_results(srv: ServerProcess) -> dict[int, bytes]:
-    conn = sqlite3.connect(f"file:{srv.data_dir / 'batchd.db'}?mode=ro", uri=True)
-    try:
-        return dict(conn.execute("SELECT key, line FROM results").fetchall())
-    finally:
-        conn.close()
 
 
 def test_kill_9_mid_batch_then_restart(server_factory: Callable[..., ServerProcess]) -> None:
@@ -26,26 +25,18 @@ def test_kill_9_mid_batch_then_restart(server_factory: Callable[..., ServerProce
     batch = client.messages.batches.create(requests=[simple_request(f"req-{i}") for i in range(N)])
     client.close()
 
+    written = functools.partial(results_in_sqlite, srv)
     snapshots: list[dict[int, bytes]] = []
     for _ in range(3):
         time.sleep(0.4)
         srv.kill9()
-        snapshots.append(written_results(srv))
+        snapshots.append(written())
         srv.start()
         with make_client(srv.base_url) as c:
             assert total(c.messages.batches.retrieve(batch.id)) == N  # counts add up after a crash
 
     assert 0 < len(snapshots[0]) < N, "the kill should land mid-batch"
-    with make_client(srv.base_url) as client:
-        ended = wait_ended(client, batch.id, N, timeout=60)
-        assert ended.request_counts.succeeded == N
-        ids = [line.custom_id for line in client.messages.batches.results(batch.id)]
-    assert len(ids) == N and set(ids) == {f"req-{i}" for i in range(N)}
-
-    final = written_results(srv)
-    for snap in snapshots:
-        for key, line in snap.items():
-            assert final[key] == line, "a written result changed after a restart"
+    assert_recovered(srv.base_url, batch.id, N, snapshots, written, timeout=60)
 
 
 def test_sigterm_is_a_clean_shutdown(server_factory: Callable[..., ServerProcess]) -> None:

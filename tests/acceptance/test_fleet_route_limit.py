@@ -4,34 +4,18 @@ together."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.acceptance.conftest import make_client, wait_ended
+from tests.acceptance.conftest import make_client, simple_request, wait_ended
 from tests.acceptance.server import ServerProcess, WorkerProcess
-from tests.integration import pg
 from tests.integration.backends_upstream import Upstream
 
 pytestmark = pytest.mark.postgres
 
 N = 40
 FLEET = 3
-
-
-@pytest.fixture
-def database() -> Iterator[str]:
-    name, url = pg.create_database_sync()
-    yield url
-    pg.drop_database_sync(name)
-
-
-@pytest.fixture
-def upstream() -> Iterator[Upstream]:
-    up = Upstream().start()
-    yield up
-    up.stop()
 
 
 def test_fleet_concurrency_of_a_route_holds_across_processes(
@@ -56,18 +40,10 @@ fleet_concurrency = {FLEET}
     worker = WorkerProcess(tmp_path / "worker", env).start()
     try:
         requests = [
-            {
-                "custom_id": f"r{i}",
-                "params": {
-                    "model": "up-model",
-                    "max_tokens": 16,
-                    "messages": [{"role": "user", "content": f"r{i} stall=0.15x1"}],
-                },
-            }
-            for i in range(N)
+            simple_request(f"r{i}", f"r{i} stall=0.15x1", model="up-model", max_tokens=16) for i in range(N)
         ]
         with make_client(api.base_url) as client:
-            batch = client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
+            batch = client.messages.batches.create(requests=requests)
             ended = wait_ended(client, batch.id, N, timeout=120)
             assert ended.request_counts.succeeded == N
             results = list(client.messages.batches.results(batch.id))

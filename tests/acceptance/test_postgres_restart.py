@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import time
 import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import orjson
 import pytest
 
-from tests.acceptance.conftest import make_client, simple_request, total, wait_ended
+from tests.acceptance.conftest import (
+    FLEET_ENV,
+    assert_recovered,
+    make_client,
+    results_in_postgres,
+    simple_request,
+    wait_progress,
+)
 from tests.acceptance.server import ServerProcess, WorkerProcess
-from tests.acceptance.test_postgres_fleet import FLEET_ENV, wait_progress, written_results
 from tests.integration import pg
 
 pytestmark = pytest.mark.postgres
@@ -42,13 +48,6 @@ def _pg(cluster: list[str], action: str) -> None:
     subprocess.run([*cluster, action], check=True, capture_output=True, timeout=60)
 
 
-@pytest.fixture
-def database() -> Iterator[str]:
-    name, url = pg.create_database_sync()
-    yield url
-    pg.drop_database_sync(name)
-
-
 def test_database_restart_mid_batch(database: str, tmp_path: Path) -> None:
     """One API process and two workers; PostgreSQL is stopped twice mid-batch for a few seconds."""
     cluster = _cluster()
@@ -61,7 +60,8 @@ def test_database_restart_mid_batch(database: str, tmp_path: Path) -> None:
     try:
         with make_client(api.base_url) as client:
             batch = client.messages.batches.create(requests=[simple_request(f"req-{i}") for i in range(N)])
-        snapshots = []
+        written = functools.partial(results_in_postgres, database)
+        snapshots: list[dict[int, bytes]] = []
         for _ in range(OUTAGES):
             wait_progress(api.base_url, batch.id, more_than=len(snapshots[-1]) if snapshots else 0)
             time.sleep(0.5)
@@ -70,18 +70,10 @@ def test_database_restart_mid_batch(database: str, tmp_path: Path) -> None:
                 _answers_5xx_while_down(api.base_url, batch.id)
             finally:
                 _pg(cluster, "start")
-            snapshots.append(written_results(database))
+            snapshots.append(written())
             assert 0 < len(snapshots[-1]) < N, "each restart should land mid-batch"
 
-        with make_client(api.base_url) as client:
-            ended = wait_ended(client, batch.id, N, timeout=240)
-            assert ended.request_counts.succeeded == N and total(ended) == N  # none errored
-            ids = [line.custom_id for line in client.messages.batches.results(batch.id)]
-        assert sorted(ids) == sorted(f"req-{i}" for i in range(N))
-        final = written_results(database)
-        assert len(final) == N
-        for snapshot in snapshots:
-            assert all(final[key] == line for key, line in snapshot.items()), "a written result changed"
+        assert_recovered(api.base_url, batch.id, N, snapshots, written, timeout=240)
         assert all(w.stop() == 0 for w in workers) and api.stop() == 0
     finally:
         for w in workers:

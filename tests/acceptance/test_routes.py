@@ -12,16 +12,9 @@ import anthropic
 import httpx
 import pytest
 
-from tests.acceptance.conftest import make_client, wait_ended
+from tests.acceptance.conftest import make_client, simple_request, wait_ended
 from tests.acceptance.server import ServerProcess
 from tests.integration.backends_upstream import Upstream
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[Upstream]:
-    up = Upstream().start()
-    yield up
-    up.stop()
 
 
 @pytest.fixture(scope="module")
@@ -55,16 +48,8 @@ timeout = "2s"
     proc.stop()
 
 
-def req(custom_id: str, model: str, text: str, **params: Any) -> dict[str, Any]:
-    return {
-        "custom_id": custom_id,
-        "params": {
-            "model": model,
-            "max_tokens": 64,
-            "messages": [{"role": "user", "content": text}],
-            **params,
-        },
-    }
+def req(custom_id: str, model: str, text: str, **params: Any) -> dict[str, object]:
+    return simple_request(custom_id, text, model=model, max_tokens=64, **params)
 
 
 def test_batch_through_routes_with_retries(routed: ServerProcess, upstream: Upstream) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import threading
 import time
 from collections import Counter
@@ -33,6 +32,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from tests.acceptance.server import free_port
 
 _FAIL = re.compile(r"fail=(\d{3})x(\d+)")
 _STALL = re.compile(r"stall=([\d.]+)x(\d+)")
@@ -50,12 +51,6 @@ _ERROR_TYPES = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _last_user_text(messages: list[dict[str, Any]]) -> str:
     for message in reversed(messages):
         if message.get("role") in ("user", "tool"):
@@ -68,7 +63,7 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
 
 class Upstream:
     def __init__(self) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.calls: list[tuple[str, dict[str, str], dict[str, Any]]] = []
         self.seen: Counter[str] = Counter()
         self.arrivals: dict[str, list[float]] = {}  # monotonic arrival times per message text

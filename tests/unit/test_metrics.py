@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from batchd import config, exceptions, metrics
-from batchd.api.services import Services
-from batchd.app import create_app
+from tests.unit.conftest import app_on
 
 
 def sample(m: metrics.Metrics, name: str, **labels: str) -> float | None:
@@ -60,11 +58,6 @@ class DeadStore:
 class FineStore:
     async def list_batches(self, *args: Any, **kwargs: Any) -> Any:
         return [], False
-
-
-def app_on(store: object, settings: config.Settings | None = None) -> Starlette:
-    """The app over a stand-in store that has only what these tests call."""
-    return create_app(Services(settings=settings or config.Settings(), store=store))  # type: ignore[arg-type]
 
 
 def test_health_reports_the_store() -> None:

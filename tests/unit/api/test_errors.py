@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from batchd import config, exceptions
-from batchd.api.services import Services
-from batchd.app import create_app
+from tests.unit.conftest import app_on
 
 ROUTES = [
     ("POST", "/v1/messages/batches"),
@@ -39,11 +37,6 @@ class BrokenStore:
     async def _iter(self, *args: Any) -> Any:
         raise self.exc
         yield b""  # pragma: no cover - makes this an async generator
-
-
-def app_on(store: object, settings: config.Settings | None = None) -> Starlette:
-    """The app over a stand-in store that has only what these tests call."""
-    return create_app(Services(settings=settings or config.Settings(), store=store))  # type: ignore[arg-type]
 
 
 BODY = b'{"requests":[{"custom_id":"a","params":{}}]}'

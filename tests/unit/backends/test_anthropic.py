@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import socket
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -28,13 +27,6 @@ MESSAGE = {
     "stop_sequence": None,
     "usage": {"input_tokens": 3, "output_tokens": 1},
 }
-
-
-@pytest.fixture
-async def scripted() -> AsyncIterator[Scripted]:
-    servers = Scripted()
-    yield servers
-    servers.close()
 
 
 async def test_request_shape_and_headers(scripted: Scripted) -> None:

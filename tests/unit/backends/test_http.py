@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
 from batchd import exceptions
 from batchd.backends.http import Upstream
 from tests.integration.backends_upstream import Scripted, answer, parse_request, read_request
-
-
-@pytest.fixture
-async def scripted() -> AsyncIterator[Scripted]:
-    servers = Scripted()
-    yield servers
-    servers.close()
 
 
 async def test_keep_alive_reuses_one_connection(scripted: Scripted) -> None:

@@ -3,27 +3,10 @@ from __future__ import annotations
 import base64
 
 import pytest
-from fpdf import FPDF
-from fpdf.enums import EncryptionMethod
 
 from batchd import exceptions
 from batchd.backends import pdf
-
-
-def make_pdf(*pages: str, user_password: str | None = None) -> str:
-    doc = FPDF()
-    doc.set_font("helvetica", size=12)
-    for text in pages:
-        doc.add_page()
-        if text:
-            doc.cell(text=text)
-    if user_password is not None:
-        doc.set_encryption(
-            owner_password="owner",
-            user_password=user_password,
-            encryption_method=EncryptionMethod.RC4,
-        )
-    return base64.b64encode(bytes(doc.output())).decode()
+from tests.unit.conftest import make_pdf
 
 
 def test_pages_in_order() -> None:

@@ -9,18 +9,16 @@ import pytest
 from starlette.testclient import TestClient
 
 from batchd import app as api
-from batchd import config
 from batchd.api.services import Services
 from batchd.engine.router import Router
+from tests.unit.conftest import SettingsFactory
 
 BODY = {"model": "m", "max_tokens": 50, "messages": [{"role": "user", "content": "Hello there"}]}
 
 
 @pytest.fixture
-def client() -> Iterator[TestClient]:
-    settings = config.load(
-        environ={"BATCHD_API_KEYS": "k1:team", "BATCHD_ROUTES": '[{"model": "exact"}, {"model": "g-*"}]'}
-    )
+def client(settings_factory: SettingsFactory) -> Iterator[TestClient]:
+    settings = settings_factory(api_keys="k1:team", routes='[{"model": "exact"}, {"model": "g-*"}]')
     services = Services(settings=settings, store=None, router=Router.from_settings(settings))  # type: ignore[arg-type]
     app = api.create_app(services)
     with TestClient(app, headers={"x-api-key": "k1"}) as c:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import pytest
-from fpdf import FPDF
 
 from batchd import params
 from batchd.backends.openai import request as openai_request
 from batchd.backends.openai.request import Untranslatable, to_chat
 from batchd.config.routes import ReasoningMode
+from tests.unit.conftest import make_pdf
 
 
 def chat(**extra: Any) -> dict[str, Any]:
@@ -79,14 +78,6 @@ def test_images_base64_and_url() -> None:
     ]
 
 
-def _pdf(text: str) -> str:
-    doc = FPDF()
-    doc.add_page()
-    doc.set_font("helvetica", size=12)
-    doc.cell(text=text)
-    return base64.b64encode(bytes(doc.output())).decode()
-
-
 def test_documents_text_pdf_and_content() -> None:
     content = [
         {
@@ -96,7 +87,7 @@ def test_documents_text_pdf_and_content() -> None:
         },
         {
             "type": "document",
-            "source": {"type": "base64", "media_type": "application/pdf", "data": _pdf("pdf words")},
+            "source": {"type": "base64", "media_type": "application/pdf", "data": make_pdf("pdf words")},
         },
         {"type": "document", "source": {"type": "content", "content": [{"type": "text", "text": "inner"}]}},
         {"type": "text", "text": "Summarise"},

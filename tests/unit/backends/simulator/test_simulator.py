@@ -21,6 +21,7 @@ from batchd.backends import pdf
 from batchd.backends.simulator import backend as simulated
 from batchd.backends.simulator import schema as sim_schema
 from batchd.backends.simulator import text as sim_text
+from tests.unit.conftest import make_pdf
 
 ID_BODY = "01[1-9A-HJ-NP-Za-km-z]{22}"
 MODEL = "claude-sonnet-4-5"
@@ -618,22 +619,8 @@ async def test_content_block_location_citations(
         assert c["document_title"] is None
 
 
-def two_page_pdf() -> str:
-    from fpdf import FPDF  # half a second to import: only the PDF tests pay for it
-
-    doc = FPDF()
-    doc.set_font("helvetica", size=12)
-    for line in (
-        "Apples grow on trees in the orchard.",
-        "Bananas ripen in warm places.",
-    ):
-        doc.add_page()
-        doc.cell(text=line)
-    return base64.b64encode(bytes(doc.output())).decode()
-
-
 async def test_page_location_citations(backend: simulated.SimulatedBackend) -> None:
-    data = two_page_pdf()
+    data = make_pdf("Apples grow on trees in the orchard.", "Bananas ripen in warm places.")
     pages = pdf.extract_pages(data)
     doc = {
         "type": "document",
