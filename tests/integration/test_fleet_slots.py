@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from batchd.store.postgres import PostgresStore
-from batchd.store.postgres.slots import route_key
+from batchd.store.postgres.locks import route_key
 from tests.integration import pg
 
 pytestmark = pytest.mark.postgres

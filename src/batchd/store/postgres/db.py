@@ -17,11 +17,12 @@ import asyncpg
 
 from batchd import exceptions
 from batchd.store import queries
+from batchd.store.postgres import locks
 
 logger = logging.getLogger("batchd.store")
 T = TypeVar("T")
+Q = queries.load("postgres")
 
-MIGRATE_LOCK = 7439000  # advisory lock key held while migrating (several processes may start at once)
 WORK_CHANNEL = "batchd_work"  # NOTIFY channel: new or recovered work exists
 CONNECT_TIMEOUT = 5.0  # seconds to open one connection
 COMMAND_TIMEOUT = 30.0  # seconds one statement may take; a connection caught in a restart can hang
@@ -151,7 +152,7 @@ class Database:
                 callback()  # work may have arrived while nobody listened
                 while not conn.is_closed():
                     await asyncio.sleep(LISTEN_CHECK)
-                    await conn.execute("SELECT 1", timeout=CONNECT_TIMEOUT)  # a silently dead link too
+                    await conn.execute(Q["ping"], timeout=CONNECT_TIMEOUT)  # a silently dead link too
             except DRIVER_ERRORS as exc:
                 logger.debug("LISTEN connection lost, reconnecting: %s", exc)
                 await asyncio.sleep(LISTEN_CHECK)
@@ -166,17 +167,17 @@ async def migrate(conn: asyncpg.Connection) -> int:
     Several processes may start at once: a session advisory lock makes them take turns, so each
     migration runs exactly once.
     """
-    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATE_LOCK)
+    await conn.execute(Q["migrate_lock"], locks.MIGRATE)
     try:
-        await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY)")
-        current: int = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
+        await conn.execute(Q["create_schema_version"])
+        current: int = await conn.fetchval(Q["schema_version"])
         for version, script in queries.migrations("postgres"):
             if version <= current:
                 continue
             async with conn.transaction():
                 await conn.execute(script)
-                await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", version)
+                await conn.execute(Q["record_version"], version)
             current = version
         return current
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATE_LOCK)
+        await conn.execute(Q["migrate_unlock"], locks.MIGRATE)

@@ -21,31 +21,23 @@ import contextlib
 import logging
 import random
 import time
-import zlib
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import asyncpg
 
+from batchd.store import queries
 from batchd.store.postgres import db as postgres_db
+from batchd.store.postgres import locks
 
 logger = logging.getLogger("batchd.store")
 
 CONNECT_TIMEOUT = 5.0  # seconds to open the slot connection
 COMMAND_TIMEOUT = 10.0  # seconds one slot statement may take
 SLOT_POLL = 0.05  # seconds between tries while every slot is taken; a local release wakes earlier
-# Tries the candidate slots in the order given and stops at the first one it gets: the filter runs
-# row by row under the LIMIT, so at most one lock is taken.
-TRY_SLOTS = "SELECT s FROM unnest($2::int[]) AS s WHERE pg_try_advisory_lock($1, s) LIMIT 1"
-UNLOCK_SLOT = "SELECT pg_advisory_unlock($1, $2)"
 T = TypeVar("T")
+Q = queries.load("postgres")
 _ERRORS = postgres_db.DRIVER_ERRORS
-
-
-def route_key(name: str) -> int:
-    """A route's name -> the first (int4) key of its slots' advisory locks."""
-    key = zlib.crc32(b"batchd route " + name.encode())
-    return key - (1 << 32) if key >= 1 << 31 else key
 
 
 class Slots:
@@ -67,7 +59,7 @@ class Slots:
 
         Raises TimeoutError when none came free in time.
         """
-        key = route_key(name)
+        key = locks.route_key(name)
         gate = self._gates.setdefault(key, asyncio.Lock())
         freed = self._freed.setdefault(key, asyncio.Event())
         async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
@@ -136,7 +128,7 @@ class Slots:
                 candidates = [s for s in (*range(start, limit), *range(start)) if s not in held]
                 if not candidates:
                     return None
-                slot: int | None = await conn.fetchval(TRY_SLOTS, key, candidates)
+                slot: int | None = await conn.fetchval(Q["try_slot"], key, candidates)
             except Exception as exc:  # any failure leaves the locks on it unknown: start afresh
                 log = logger.debug if connecting else logger.warning  # the database may be down a while
                 log("fleet slot connection lost, reconnecting: %s", exc)
@@ -154,7 +146,7 @@ class Slots:
                 if generation != self._generation or self._conn is None:
                     return  # the connection that held it is gone, and the slot with it
                 try:
-                    await self._conn.fetchval(UNLOCK_SLOT, key, slot)
+                    await self._conn.fetchval(Q["unlock_slot"], key, slot)
                 except Exception as exc:  # e.g. a connection the server has just terminated
                     logger.warning("fleet slot connection lost, reconnecting: %s", exc)
                     self._drop()

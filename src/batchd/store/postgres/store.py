@@ -25,11 +25,11 @@ import asyncpg
 from batchd import exceptions, models
 from batchd.store import layout, queries
 from batchd.store.base import RequestEntry
+from batchd.store.postgres import locks
 from batchd.store.postgres.db import Database
 from batchd.store.postgres.slots import Slots
 
 Q = queries.load("postgres")
-EXPIRE_LOCK, RECOVER_LOCK, ARCHIVE_LOCK = 7439002, 7439003, 7439004  # advisory lock keys of the sweeps
 FLOOR_RESET = 5.0  # seconds between full claim scans (see PostgresStore._claim)
 
 
@@ -193,7 +193,7 @@ class PostgresStore:
     ) -> list[models.ClaimedRequest]:
         async with self.db.transaction() as conn:
             if self.fleet_concurrency:
-                await conn.execute(Q["claim_lock"])
+                await conn.execute(Q["claim_lock"], locks.CLAIM)
                 running = await conn.fetchval(Q["count_running"])
                 limit = min(limit, self.fleet_concurrency - running)
                 if limit <= 0:
@@ -267,7 +267,7 @@ class PostgresStore:
         async with self.db.transaction() as conn:
             if everything:
                 n = _rowcount(await conn.execute(Q["recover_all"]))
-            elif not await conn.fetchval(Q["maintenance_lock"], RECOVER_LOCK):
+            elif not await conn.fetchval(Q["maintenance_lock"], locks.RECOVER):
                 return 0
             else:
                 n = _rowcount(await conn.execute(Q["recover_lapsed"], now))
@@ -280,7 +280,7 @@ class PostgresStore:
     async def expire_due(self, *, now: float, grace: float) -> int:
         expired = 0
         async with self.db.transaction() as conn:
-            if not await conn.fetchval(Q["maintenance_lock"], EXPIRE_LOCK):
+            if not await conn.fetchval(Q["maintenance_lock"], locks.EXPIRE):
                 return 0
             for seq, expires_at in await conn.fetch(Q["due_to_expire"], now):
                 expired += await _close_state(
@@ -294,7 +294,7 @@ class PostgresStore:
 
     async def archive_due(self, *, now: float, retention: float) -> int:
         async with self.db.transaction() as conn:
-            if not await conn.fetchval(Q["maintenance_lock"], ARCHIVE_LOCK):
+            if not await conn.fetchval(Q["maintenance_lock"], locks.ARCHIVE):
                 return 0
             seqs = [r[0] for r in await conn.fetch(Q["due_to_archive"], now - retention)]
             for seq in seqs:

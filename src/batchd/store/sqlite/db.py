@@ -31,6 +31,11 @@ def wrap_exceptions() -> Iterator[None]:
         raise exceptions.StoreUnavailable(f"the database failed: {exc}") from exc
 
 
+# Connection settings (PRAGMA) and transaction control stay here, beside the code that owns the
+# connections, rather than among the named queries: PRAGMA takes no bound parameters, so several are
+# formatted from constants at run time. Every statement that reads or writes a table is a named query.
+
+
 def _connect(path: str, *, readonly: bool) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -168,7 +173,7 @@ class Database:
         if conn is None:
             raise exceptions.StoreUnavailable("the store is closed")
         with wrap_exceptions():
-            previous = conn.execute("PRAGMA cache_size").fetchone()[0]
+            (previous,) = conn.execute("PRAGMA cache_size").fetchone()
             conn.execute(f"PRAGMA cache_size = {-int(kib)}")
         try:
             yield
@@ -203,9 +208,9 @@ class Database:
 
 def migrate(conn: sqlite3.Connection, dialect: str) -> int:
     """Applies every migration newer than the database's schema_version; returns the version."""
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
-    current = row[0] or 0
+    q = queries.load(dialect)
+    conn.execute(q["create_schema_version"])
+    (current,) = conn.execute(q["schema_version"]).fetchone()
     for version, script in queries.migrations(dialect):
         if version <= current:
             continue
@@ -213,7 +218,7 @@ def migrate(conn: sqlite3.Connection, dialect: str) -> int:
         try:
             for statement in _statements(script):
                 conn.execute(statement)
-            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            conn.execute(q["record_version"], (version,))
         except BaseException:
             conn.execute("ROLLBACK")
             raise

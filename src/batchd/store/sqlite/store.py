@@ -16,7 +16,6 @@ from batchd.store.base import RequestEntry
 from batchd.store.sqlite.db import Database
 
 Q = queries.load("sqlite")
-_BATCH_SELECT = "SELECT " + Q["batch_columns"] + " FROM batches"
 INSERT_ROWS = 256  # most result rows per INSERT statement (3 parameters each)
 CREATE_CACHE_KIB = 8192  # writer page cache during a create: bounds its memory above the body's
 
@@ -109,10 +108,7 @@ class SQLiteStore:
                     f"message batch {batch_id} has already ended and cannot be canceled"
                 )
             if row[3] == models.ProcessingStatus.IN_PROGRESS:
-                conn.execute(
-                    "UPDATE batches SET status = 'canceling', cancel_initiated_at = ? WHERE seq = ?",
-                    (now, row[0]),
-                )
+                conn.execute(Q["set_canceling"], (now, row[0]))
                 _close_state(conn, row[0], models.RequestState.PENDING, models.ResultType.CANCELED, now)
             return layout.batch(_fetch_batch(conn, workspace, batch_id))
 
@@ -128,7 +124,7 @@ class SQLiteStore:
                     "to end before deleting it"
                 )
             _drop_rows(conn, row[0])
-            conn.execute("DELETE FROM batches WHERE seq = ?", (row[0],))
+            conn.execute(Q["delete_batch"], (row[0],))
 
     async def iter_results(self, workspace: str, batch_id: str) -> AsyncIterator[bytes]:
         row = await self.db.read(_fetch_batch, workspace, batch_id)
@@ -232,7 +228,7 @@ class SQLiteStore:
             seqs = [s for (s,) in conn.execute(Q["due_to_archive"], (now - retention,)).fetchall()]
             for seq in seqs:
                 _drop_rows(conn, seq)
-                conn.execute("UPDATE batches SET archived_at = ? WHERE seq = ?", (now, seq))
+                conn.execute(Q["set_archived"], (now, seq))
         return len(seqs)
 
     # -- dashboard side -------------------------------------------------------------------
@@ -271,6 +267,7 @@ def _insert_results(conn: sqlite3.Connection, values: list[object]) -> None:
 
 @functools.cache
 def _insert_rows_sql(n: int) -> str:
+    # Built at run time: the statement's row count varies with the write.
     return Q["insert_result"] + ", (?, ?, ?)" * (n - 1)
 
 
@@ -291,13 +288,13 @@ def _close_state(
 
 def _drop_rows(conn: sqlite3.Connection, seq: int) -> None:
     low, high = layout.key_range(seq)
-    conn.execute("DELETE FROM results WHERE key BETWEEN ? AND ?", (low, high))
-    conn.execute("DELETE FROM requests WHERE key BETWEEN ? AND ?", (low, high))
-    conn.execute("DELETE FROM request_params WHERE key BETWEEN ? AND ?", (low, high))
+    conn.execute(Q["delete_results"], (low, high))
+    conn.execute(Q["delete_requests"], (low, high))
+    conn.execute(Q["delete_params"], (low, high))
 
 
 def _fetch_batch(conn: sqlite3.Connection, workspace: str, batch_id: str) -> Sequence[Any]:
-    row = conn.execute(_BATCH_SELECT + " WHERE id = ?", (batch_id,)).fetchone()
+    row = conn.execute(Q["fetch_batch"], (batch_id,)).fetchone()
     if row is None or row[2] != workspace:
         raise exceptions.BatchNotFound(f"message batch {batch_id} not found")
     return row
@@ -308,22 +305,14 @@ def _list(
 ) -> tuple[list[Sequence[Any]], bool]:
     if before_id is not None:
         pivot = _fetch_batch(conn, workspace, before_id)[0]
-        rows = conn.execute(
-            _BATCH_SELECT + " WHERE workspace = ? AND seq > ? ORDER BY seq ASC LIMIT ?",
-            (workspace, pivot, limit + 1),
-        ).fetchall()
+        rows = conn.execute(Q["list_before"], (workspace, pivot, limit + 1)).fetchall()
         has_more = len(rows) > limit
         return list(reversed(rows[:limit])), has_more
     if after_id is not None:
         pivot = _fetch_batch(conn, workspace, after_id)[0]
-        rows = conn.execute(
-            _BATCH_SELECT + " WHERE workspace = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
-            (workspace, pivot, limit + 1),
-        ).fetchall()
+        rows = conn.execute(Q["list_after"], (workspace, pivot, limit + 1)).fetchall()
     else:
-        rows = conn.execute(
-            _BATCH_SELECT + " WHERE workspace = ? ORDER BY seq DESC LIMIT ?", (workspace, limit + 1)
-        ).fetchall()
+        rows = conn.execute(Q["list_first"], (workspace, limit + 1)).fetchall()
     return rows[:limit], len(rows) > limit
 
 
