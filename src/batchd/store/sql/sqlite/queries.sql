@@ -113,7 +113,7 @@ WHERE state = 1 AND lease_until < ?;
 UPDATE requests SET state = 0, worker = NULL, lease_until = NULL WHERE state = 1;
 
 -- name: due_to_expire
-SELECT seq FROM batches WHERE status != 'ended' AND expires_at <= ?;
+SELECT seq, expires_at FROM batches WHERE status != 'ended' AND expires_at <= ?;
 
 -- name: due_to_archive
 SELECT seq FROM batches WHERE archived_at IS NULL AND status = 'ended' AND created_at <= ?;
@@ -128,7 +128,7 @@ FROM (SELECT key, line FROM results WHERE key > ? AND key <= ? ORDER BY key LIMI
 -- One page of a batch's requests (key range), each with its result if any; optional filters.
 SELECT r.key, r.custom_id, r.state, s.type, s.line
 FROM requests r LEFT JOIN results s ON s.key = r.key
-WHERE r.key > ? AND r.key <= ?
-    AND (? IS NULL OR r.custom_id = ?)
-    AND (? IS NULL OR s.type = ?)
-ORDER BY r.key LIMIT ?;
+WHERE r.key > ?1 AND r.key <= ?2
+    AND (?3 IS NULL OR r.custom_id = ?3)
+    AND (?4 IS NULL OR s.type = ?4)
+ORDER BY r.key LIMIT ?5;
