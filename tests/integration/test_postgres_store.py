@@ -54,8 +54,8 @@ async def test_concurrent_starts_migrate_once() -> None:
         await pg.drop_database(name)
 
 
-async def test_fleet_concurrency_holds_across_processes(fleet: Callable[..., PostgresStore]) -> None:
-    a, b = await fleet(fleet_concurrency=10), await fleet(fleet_concurrency=10)
+async def test_max_running_holds_across_processes(fleet: Callable[..., PostgresStore]) -> None:
+    a, b = await fleet(max_running=10), await fleet(max_running=10)
     await make(a, 50)
     first = await a.claim_requests("a", 8, now=NOW, lease=10)
     second = await b.claim_requests("b", 8, now=NOW, lease=10)

@@ -16,7 +16,8 @@ from batchd.backends.simulator import SimulatedBackend
 from batchd.engine import Dispatcher, prefix
 from batchd.engine.router import Route, Router
 from batchd.metrics import Metrics
-from batchd.store import Store, open_store
+from batchd.store import Store, base, open_store
+from batchd.store.sqlite import SQLiteStore
 
 WS = "default"
 
@@ -234,29 +235,30 @@ async def test_concurrency_is_bounded(store: Store) -> None:
 
 
 async def test_fleet_limited_routes_call_inside_a_store_slot(store: Store) -> None:
-    held: list[object] = []
+    held: list[base.Slot] = []
     events: list[str] = []
 
-    async def acquire_slot(name: str, limit: int, *, deadline: float) -> object:
-        assert (name, limit) == ("m", 2) and deadline > time.monotonic()
-        events.append("wait")
-        if events.count("wait") == 1:  # a full fleet: the first try times out, its retry gets a slot
-            raise TimeoutError
-        held.append(object())
-        events.append("acquire")
-        return held[-1]
+    class Slots:
+        async def acquire(self, name: str, limit: int, *, deadline: float) -> base.Slot:
+            assert (name, limit) == ("m", 2) and deadline > time.monotonic()
+            events.append("wait")
+            if events.count("wait") == 1:  # a full fleet: the first try times out, its retry gets a slot
+                raise TimeoutError
+            held.append(base.Slot(route=name, number=0, session=0))
+            events.append("acquire")
+            return held[-1]
 
-    async def release_slot(token: object) -> None:
-        held.remove(token)
-        events.append("release")
+        async def release(self, slot: base.Slot) -> None:
+            held.remove(slot)
+            events.append("release")
 
     async def answer(text: str, attempt: int) -> dict[str, Any]:
         assert len(held) == 1
         events.append("call")
         return message(text)
 
-    store.acquire_slot = acquire_slot  # type: ignore[attr-defined]
-    store.release_slot = release_slot  # type: ignore[attr-defined]
+    assert isinstance(store, SQLiteStore)
+    store.fleet_slots = Slots()  # scripted fleet slots on a store that has none of its own
     settings = config.load(
         environ={"BATCHD_ROUTES": '[{"model": "m", "fleet_concurrency": 2}]', "BATCHD_RETRY_BASE": "0.1s"}
     )

@@ -6,10 +6,10 @@ Same semantics as SQLiteStore (the contract suite is the judge), made safe for m
   `end_if_done` is guarded by status, so expiry, cancel and completion never transition twice;
 - sweeps (expiry, lease recovery, archival) run in whichever process takes a transaction-scoped
   advisory lock first; the others skip that round;
-- with `fleet_concurrency` set, claims hold a fleet-wide advisory lock and never let the number of
+- with `max_running` set, claims hold a fleet-wide advisory lock and never let the number of
   running requests, across every process, exceed it;
 - a route's `fleet_concurrency` is held by slots: session advisory locks on one dedicated
-  connection per process (`acquire_slot` / `release_slot`, see slots.py);
+  connection per process (`fleet_slots`, see slots.py);
 - creating a batch and recovering leases NOTIFY `batchd_work`, which wakes every dispatcher.
 """
 
@@ -18,12 +18,11 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 
-import asyncpg
-
 from batchd import models
 from batchd.store import base, layout, queries, rules
 from batchd.store.postgres import locks
 from batchd.store.postgres.db import Database
+from batchd.store.postgres.driver import Connection
 from batchd.store.postgres.slots import Slots
 from batchd.store.rows import BatchRow, ClaimRow, EntryRow, claimed
 
@@ -39,16 +38,18 @@ def _rowcount(status: str) -> int:
 class PostgresStore:
     #: Seconds the engine lets results gather before it writes them in one commit. Shorter than
     #: SQLite's: commits run on the event loop, with no thread to hand off to. Shorter still under
-    #: a fleet concurrency limit, where a request counts as running until its result is written, so
+    #: a `max_running` cap, where a request counts as running until its result is written, so
     #: results held back hold the whole fleet's claims back (bench/postgres.py, 2 workers at a
     #: 64-call cap: 402 req/s at 50 ms, 530 at 10 ms, 567 at 2 ms; the ideal is 640).
     commit_interval = 0.01
 
-    def __init__(self, dsn: str, *, fleet_concurrency: int = 0) -> None:
+    def __init__(self, dsn: str, *, max_running: int = 0) -> None:
+        """max_running: most requests running at once across every process sharing the database
+        (0: no cap). Not a route's `fleet_concurrency`, which `fleet_slots` holds."""
         self.db = Database(dsn)
-        self.slots = Slots(dsn)  # per-route fleet limits; connects on first use
-        self.fleet_concurrency = fleet_concurrency  # 0: no fleet-wide limit
-        if fleet_concurrency:
+        self.fleet_slots = Slots(dsn)  # per-route fleet limits; connects on first use
+        self.max_running = max_running
+        if max_running:
             self.commit_interval = 0.002
         self._floor = 0  # lowest key of the last claim: the next claim's scan starts there
         self._full_scan_at = 0.0  # monotonic time of the last claim that scanned from the start
@@ -57,7 +58,7 @@ class PostgresStore:
         await self.db.open()
 
     async def aclose(self) -> None:
-        await self.slots.aclose()
+        await self.fleet_slots.aclose()
         await self.db.aclose()
 
     async def __aenter__(self) -> PostgresStore:
@@ -75,14 +76,6 @@ class PostgresStore:
             callback()
 
         await self.db.listen(wake)
-
-    async def acquire_slot(self, name: str, limit: int, *, deadline: float) -> object:
-        """One of the `limit` fleet-wide slots of route `name`, waiting until `deadline`
-        (time.monotonic()) at most; raises TimeoutError then. Give it back with release_slot."""
-        return await self.slots.acquire(name, limit, deadline=deadline)
-
-    async def release_slot(self, token: object) -> None:
-        await self.slots.release(token)  # type: ignore[arg-type]
 
     # -- API side -------------------------------------------------------------------------
 
@@ -119,7 +112,7 @@ class PostgresStore:
         )
 
     async def get_batch(self, workspace: str, batch_id: str) -> models.Batch:
-        async def read(conn: asyncpg.Connection) -> models.Batch:
+        async def read(conn: Connection) -> models.Batch:
             return (await _fetch_batch(conn, workspace, batch_id)).batch()
 
         return await self.db.read(read)
@@ -134,7 +127,7 @@ class PostgresStore:
     ) -> tuple[list[models.Batch], bool]:
         page = rules.BatchPage.of(after_id=after_id, before_id=before_id, limit=limit)
 
-        async def read(conn: asyncpg.Connection) -> tuple[list[models.Batch], bool]:
+        async def read(conn: Connection) -> tuple[list[models.Batch], bool]:
             cursor = None if page.cursor is None else (await _fetch_batch(conn, workspace, page.cursor)).seq
             rows = await conn.fetch(Q[page.query], *page.args(workspace, cursor))
             return page.result([BatchRow._make(r) for r in rows])
@@ -178,17 +171,17 @@ class PostgresStore:
         self, worker_id: str, limit: int, *, now: float, lease: float
     ) -> list[models.ClaimedRequest]:
         async with self.db.transaction() as conn:
-            if self.fleet_concurrency:
+            if self.max_running:
                 await conn.execute(Q["claim_lock"], locks.CLAIM)
                 running = await conn.fetchval(Q["count_running"])
-                limit = min(limit, self.fleet_concurrency - running)
+                limit = min(limit, self.max_running - running)
                 if limit <= 0:
                     return []
             rows = await self._claim(conn, now, limit, worker_id, now + lease)
         return claimed(rows)
 
     async def _claim(
-        self, conn: asyncpg.Connection, now: float, limit: int, worker_id: str, until: float
+        self, conn: Connection, now: float, limit: int, worker_id: str, until: float
     ) -> list[ClaimRow]:
         """Claims from the floor up, then from the start if that came up short.
 
@@ -216,8 +209,8 @@ class PostgresStore:
         if not outcomes:
             return 0
         async with self.db.transaction() as conn:
-            seqs = dict(await conn.fetch(Q["lock_batches_by_id"], list({o.batch_id for o in outcomes})))
-            by_key = rules.first_outcomes(outcomes, seqs)
+            locked = await conn.fetch(Q["lock_batches_by_id"], list({o.batch_id for o in outcomes}))
+            by_key = rules.first_outcomes(outcomes, {batch_id: seq for batch_id, seq in locked})
             # Only requests without a result yet move to done: the first result is final.
             finished = await conn.fetch(Q["finish_requests"], list(by_key))
             if not finished:
@@ -232,8 +225,8 @@ class PostgresStore:
             for seq, move in rules.count_moves((key, by_key[key].result_type) for key in keys):
                 await conn.execute(Q["move_counts"], seq, *move)
                 await conn.execute(Q["end_if_done"], seq, now)
-            if self.fleet_concurrency:
-                await conn.execute(Q["notify_work"])  # fleet slots were freed: let waiting claimers in
+            if self.max_running:
+                await conn.execute(Q["notify_work"])  # running requests ended: let waiting claimers in
         return len(finished)
 
     async def heartbeat(self, worker_id: str, keys: Sequence[int], *, now: float, lease: float) -> int:
@@ -289,7 +282,7 @@ class PostgresStore:
         custom_id: str | None = None,
         result_type: models.ResultType | None = None,
     ) -> tuple[list[base.RequestEntry], bool]:
-        async def read(conn: asyncpg.Connection) -> tuple[list[base.RequestEntry], bool]:
+        async def read(conn: Connection) -> tuple[list[base.RequestEntry], bool]:
             seq = (await _fetch_batch(conn, workspace, batch_id)).seq
             args = rules.entries_args(
                 seq, after_index=after_index, limit=limit, custom_id=custom_id, result_type=result_type
@@ -301,7 +294,7 @@ class PostgresStore:
 
 
 async def _close_state(
-    conn: asyncpg.Connection, seq: int, state: models.RequestState, result: models.ResultType, now: float
+    conn: Connection, seq: int, state: models.RequestState, result: models.ResultType, now: float
 ) -> int:
     """Gives every request of batch `seq` in `state` the terminal `result`; moves counts.
 
@@ -315,15 +308,13 @@ async def _close_state(
     return n
 
 
-async def _drop_rows(conn: asyncpg.Connection, seq: int) -> None:
+async def _drop_rows(conn: Connection, seq: int) -> None:
     low, high = layout.key_range(seq)
     await conn.execute(Q["delete_results"], low, high)
     await conn.execute(Q["delete_requests"], low, high)
     await conn.execute(Q["delete_params"], low, high)
 
 
-async def _fetch_batch(
-    conn: asyncpg.Connection, workspace: str, batch_id: str, *, lock: bool = False
-) -> BatchRow:
+async def _fetch_batch(conn: Connection, workspace: str, batch_id: str, *, lock: bool = False) -> BatchRow:
     row = await conn.fetchrow(Q["lock_batch" if lock else "fetch_batch"], batch_id)
     return rules.visible(None if row is None else BatchRow._make(row), workspace, batch_id)

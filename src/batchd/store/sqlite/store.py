@@ -27,9 +27,14 @@ class SQLiteStore:
     #: 290 µs against a loopback upstream answering in 25 ms), CPU that a shared host takes from the
     #: engine. 50 ms is still far below any client's polling interval.
     commit_interval = 0.05
+    #: None: one process owns a SQLite file, so its own route limits are the whole fleet's.
+    fleet_slots: base.FleetSlots | None = None
 
     def __init__(self, path: str) -> None:
         self.db = Database(path)
+
+    async def listen(self, callback: Callable[[], None]) -> None:
+        """Nothing to hear: no other process writes this file (the API wakes its own engine)."""
 
     async def open(self) -> None:
         await self.db.open()
