@@ -6,26 +6,17 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
 from batchd.store.postgres import PostgresStore
 from batchd.store.postgres.locks import route_key
-from tests.integration import pg
 
 pytestmark = pytest.mark.postgres
 
 ROUTE = "claude-*"
 LIMIT = 3
-
-
-@pytest.fixture
-async def url() -> AsyncIterator[str]:
-    name, url = await pg.create_database()
-    yield url
-    await pg.drop_database(name)
 
 
 async def held_locks(url: str, name: str = ROUTE) -> int:
@@ -43,8 +34,8 @@ async def held_locks(url: str, name: str = ROUTE) -> int:
         await conn.close()
 
 
-async def test_two_stores_never_exceed_the_limit(url: str) -> None:
-    stores = [PostgresStore(url), PostgresStore(url)]
+async def test_two_stores_never_exceed_the_limit(pg_url: str) -> None:
+    stores = [PostgresStore(pg_url), PostgresStore(pg_url)]
     for s in stores:
         await s.open()
     holding = peak = 0
@@ -56,7 +47,7 @@ async def test_two_stores_never_exceed_the_limit(url: str) -> None:
         holding += 1
         peak = max(peak, holding)
         try:
-            assert await held_locks(url) <= LIMIT
+            assert await held_locks(pg_url) <= LIMIT
             await asyncio.sleep(rng.uniform(0.0, 0.03))
         finally:
             holding -= 1
@@ -65,14 +56,14 @@ async def test_two_stores_never_exceed_the_limit(url: str) -> None:
     try:
         await asyncio.gather(*(call(stores[i % 2]) for i in range(60)))
         assert peak == LIMIT  # the limit is reached, never passed
-        assert await held_locks(url) == 0  # every slot given back
+        assert await held_locks(pg_url) == 0  # every slot given back
     finally:
         for s in stores:
             await s.aclose()
 
 
-async def test_other_routes_and_timeouts(url: str) -> None:
-    async with PostgresStore(url) as a, PostgresStore(url) as b:
+async def test_other_routes_and_timeouts(pg_url: str) -> None:
+    async with PostgresStore(pg_url) as a, PostgresStore(pg_url) as b:
         tokens = [await a.fleet_slots.acquire(ROUTE, 2, deadline=time.monotonic() + 5) for _ in range(2)]
         with pytest.raises(TimeoutError):
             await b.fleet_slots.acquire(ROUTE, 2, deadline=time.monotonic() + 0.3)
@@ -82,21 +73,21 @@ async def test_other_routes_and_timeouts(url: str) -> None:
         assert not waiter.done()
         await a.fleet_slots.release(tokens[0])
         token = await asyncio.wait_for(waiter, 2)  # woken by another process's release (by polling)
-        assert await held_locks(url) == 2
+        assert await held_locks(pg_url) == 2
         for t in (tokens[1],):
             await a.fleet_slots.release(t)
         await b.fleet_slots.release(token)
         await b.fleet_slots.release(other)
-        assert await held_locks(url) == 0
+        assert await held_locks(pg_url) == 0
 
 
-async def test_a_dead_process_frees_its_slots(url: str) -> None:
-    async with PostgresStore(url) as survivor:
-        dying = PostgresStore(url)
+async def test_a_dead_process_frees_its_slots(pg_url: str) -> None:
+    async with PostgresStore(pg_url) as survivor:
+        dying = PostgresStore(pg_url)
         await dying.open()
         for _ in range(LIMIT):
             await dying.fleet_slots.acquire(ROUTE, LIMIT, deadline=time.monotonic() + 5)
-        assert await held_locks(url) == LIMIT
+        assert await held_locks(pg_url) == LIMIT
         with pytest.raises(TimeoutError):
             await survivor.fleet_slots.acquire(ROUTE, LIMIT, deadline=time.monotonic() + 0.3)
         # A process that dies never releases: its connection closing frees the slots.
@@ -108,17 +99,18 @@ async def test_a_dead_process_frees_its_slots(url: str) -> None:
             await survivor.fleet_slots.acquire(ROUTE, LIMIT, deadline=time.monotonic() + 5) for _ in range(3)
         ]
         assert time.monotonic() - start < 2
-        assert await held_locks(url) == LIMIT
+        assert await held_locks(pg_url) == LIMIT
         for t in tokens:
             await survivor.fleet_slots.release(t)
 
 
-async def test_a_dropped_connection_is_replaced(url: str) -> None:
-    async with PostgresStore(url) as store:
+async def test_a_dropped_connection_is_replaced(pg_url: str) -> None:
+    async with PostgresStore(pg_url) as store:
         stale = await store.fleet_slots.acquire(ROUTE, LIMIT, deadline=time.monotonic() + 5)
-        admin = await asyncpg.connect(url)
+        admin = await asyncpg.connect(pg_url)
         try:
-            pid = store.fleet_slots._conn.get_server_pid()  # type: ignore[union-attr]
+            assert store.fleet_slots._conn is not None
+            pid = store.fleet_slots._conn.get_server_pid()
             await admin.execute("SELECT pg_terminate_backend($1)", pid)
         finally:
             await admin.close()
@@ -126,7 +118,7 @@ async def test_a_dropped_connection_is_replaced(url: str) -> None:
         tokens = [
             await store.fleet_slots.acquire(ROUTE, LIMIT, deadline=time.monotonic() + 5) for _ in range(LIMIT)
         ]
-        assert await held_locks(url) == LIMIT
+        assert await held_locks(pg_url) == LIMIT
         for t in tokens:
             await store.fleet_slots.release(t)
-        assert await held_locks(url) == 0
+        assert await held_locks(pg_url) == 0
