@@ -138,7 +138,7 @@ def first_outcomes(outcomes: Iterable[models.Outcome], seqs: Mapping[str, int]) 
 class CountMove(NamedTuple):
     """How one write moves a batch's request_counts: `processing` requests leave, the others arrive.
 
-    The fields are the `move_counts` parameters, in order.
+    The fields are the count parameters of `move_counts`, in order.
     """
 
     processing: int = 0

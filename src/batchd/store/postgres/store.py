@@ -93,8 +93,7 @@ class PostgresStore:
             seq = await conn.fetchval(
                 Q["insert_batch"], batch_id, workspace, now, expires_at, len(custom_ids)
             )
-            base_key = layout.key(seq, 0)
-            keys = range(base_key, base_key + len(custom_ids))
+            keys = range(layout.key(seq, 0), layout.key(seq, len(custom_ids)))
             await conn.copy_records_to_table(
                 "requests", records=zip(keys, custom_ids, strict=True), columns=["key", "custom_id"]
             )

@@ -74,8 +74,8 @@ class SQLiteStore:
     ) -> models.Batch:
         with self.db.cache_limit(CREATE_CACHE_KIB), self.db.transaction(durable=True) as conn:
             cur = conn.execute(Q["insert_batch"], (batch_id, workspace, now, expires_at, len(custom_ids)))
-            base_key = layout.key(cur.lastrowid or 0, 0)
-            keys = range(base_key, base_key + len(custom_ids))
+            seq = cur.lastrowid or 0
+            keys = range(layout.key(seq, 0), layout.key(seq, len(custom_ids)))
             conn.executemany(Q["insert_request"], zip(keys, custom_ids, strict=True))
             conn.executemany(Q["insert_params"], zip(keys, params, strict=True))
         return models.Batch(
