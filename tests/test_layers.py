@@ -16,6 +16,7 @@ import grimp
 
 ROOT = Path(__file__).parents[1]
 
+
 def test_import_contracts_hold() -> None:
     lint_imports = Path(sys.executable).parent / "lint-imports"
     run = subprocess.run(

@@ -12,8 +12,12 @@ import contextlib
 import itertools
 import os
 import urllib.parse
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from batchd.store.postgres import driver
 
 ADMIN_URL = os.environ.get("BATCHD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 _PREFIX = f"batchd_t{os.getpid()}"
@@ -27,10 +31,10 @@ def url_for(database: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(path="/" + database))
 
 
-async def _admin():  # type: ignore[no-untyped-def]
-    import asyncpg
+async def _admin() -> driver.Connection:
+    from batchd.store.postgres import driver
 
-    return await asyncpg.connect(ADMIN_URL, timeout=3)
+    return await driver.connect(ADMIN_URL, timeout=3)
 
 
 async def available() -> bool:

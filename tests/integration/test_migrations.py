@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from batchd.store import layout, queries
+from batchd.store import layout, queries, rows
 from batchd.store.sqlite import SQLiteStore
 from batchd.store.sqlite.db import _statements, migrate
 from tests.integration import pg
@@ -46,6 +47,46 @@ def test_named_queries_load() -> None:
     q = queries.load("postgres")
     assert {"claim", "finish_requests", "insert_results", "close_state", "results_page"} <= set(q)
     assert all(sql and not sql.endswith(";") for sql in q.values())
+
+
+ROW_QUERIES = [  # each typed row's fields and the named queries that return it
+    (rows.BatchRow._fields, ["fetch_batch", "lock_batch", "list_first", "list_after", "list_before"]),
+    (rows.ClaimRow._fields, ["claim"]),
+    (rows.EntryRow._fields, ["list_results"]),
+]
+
+
+def test_sqlite_queries_return_the_columns_their_rows_name(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "columns.db", isolation_level=None)
+    migrate(conn, "sqlite")
+    q = queries.load("sqlite")
+    checked = 0
+    for fields, names in ROW_QUERIES:
+        for name in filter(q.__contains__, names):  # lock_batch is PostgreSQL's alone
+            numbered = [int(n) for n in re.findall(r"\?(\d+)", q[name])]
+            args = [0] * (max(numbered) if numbered else q[name].count("?"))
+            columns = [d[0] for d in conn.execute(q[name], args).description]
+            assert columns == list(fields), name
+            checked += 1
+    assert checked == 6
+
+
+async def test_postgres_queries_return_the_columns_their_rows_name() -> None:
+    import asyncpg
+
+    name, url = await pg.create_database()
+    try:
+        conn = await asyncpg.connect(url)
+        try:
+            q = queries.load("postgres")
+            for fields, names in ROW_QUERIES:
+                for query in names:
+                    statement = await conn.prepare(q[query])
+                    assert [a.name for a in statement.get_attributes()] == list(fields), query
+        finally:
+            await conn.close()
+    finally:
+        await pg.drop_database(name)
 
 
 # -- v1 -> v2: params move to their own table ----------------------------------------------------

@@ -17,13 +17,11 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-async def db() -> AsyncIterator[Database]:
-    name, url = await pg.create_database()
-    database = Database(url)
+async def db(pg_url: str) -> AsyncIterator[Database]:
+    database = Database(pg_url)
     await database.open()
     yield database
     await database.aclose()
-    await pg.drop_database(name)
 
 
 async def backend_pid(db: Database) -> int:

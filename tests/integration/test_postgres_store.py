@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 import pytest
@@ -13,28 +13,29 @@ from batchd.store import open_store, queries
 from batchd.store.postgres import PostgresStore
 from batchd.store.postgres.db import migrate
 from tests.integration import pg
-from tests.integration.test_store_contract import NOW, WS, lines, make, ok
+from tests.integration.factories import NOW, WS, lines, make, ok
 
 pytestmark = pytest.mark.postgres
 
+Fleet = Callable[..., Awaitable[PostgresStore]]
+
 
 @pytest.fixture
-async def fleet() -> AsyncIterator[Callable[..., PostgresStore]]:
-    """Opens any number of stores on one fresh database, as separate processes would."""
-    name, url = await pg.create_database()
+async def fleet(pg_url: str) -> AsyncIterator[Fleet]:
+    """Opens any number of stores on one fresh database, as separate processes would; keyword
+    arguments go to open_store."""
     opened: list[PostgresStore] = []
 
     async def connect(**options: int) -> PostgresStore:
-        store = open_store(url, **options)
+        store = open_store(pg_url, **options)
         assert isinstance(store, PostgresStore)
         await store.open()
         opened.append(store)
         return store
 
-    yield connect  # type: ignore[misc]
+    yield connect
     for store in opened:
         await store.aclose()
-    await pg.drop_database(name)
 
 
 async def test_concurrent_starts_migrate_once() -> None:
@@ -54,8 +55,8 @@ async def test_concurrent_starts_migrate_once() -> None:
         await pg.drop_database(name)
 
 
-async def test_fleet_concurrency_holds_across_processes(fleet: Callable[..., PostgresStore]) -> None:
-    a, b = await fleet(fleet_concurrency=10), await fleet(fleet_concurrency=10)
+async def test_max_running_holds_across_processes(fleet: Fleet) -> None:
+    a, b = await fleet(max_running=10), await fleet(max_running=10)
     await make(a, 50)
     first = await a.claim_requests("a", 8, now=NOW, lease=10)
     second = await b.claim_requests("b", 8, now=NOW, lease=10)
@@ -74,7 +75,7 @@ async def test_fleet_concurrency_holds_across_processes(fleet: Callable[..., Pos
     assert sum(map(len, racing)) == 7  # 10 slots, 3 still running
 
 
-async def test_new_work_is_announced_to_every_listener(fleet: Callable[..., PostgresStore]) -> None:
+async def test_new_work_is_announced_to_every_listener(fleet: Fleet) -> None:
     a, b = await fleet(), await fleet()
     woken = asyncio.Event()
     await a.listen(woken.set)
@@ -88,7 +89,7 @@ async def test_new_work_is_announced_to_every_listener(fleet: Callable[..., Post
     await asyncio.wait_for(woken.wait(), 10)
 
 
-async def test_racing_transitions_never_double_count(fleet: Callable[..., PostgresStore]) -> None:
+async def test_racing_transitions_never_double_count(fleet: Fleet) -> None:
     stores = [await fleet() for _ in range(4)]
     for _ in range(5):
         batch = await make(stores[0], 400, life=10)
@@ -115,7 +116,7 @@ async def test_racing_transitions_never_double_count(fleet: Callable[..., Postgr
         assert sorted(r["custom_id"] for r in results) == sorted(f"c{i}" for i in range(400))
         by_type: dict[str, int] = {}
         for r in results:
-            kind = r["result"]["type"]  # type: ignore[index]
+            kind = r["result"]["type"]
             by_type[kind] = by_type.get(kind, 0) + 1
         c = got.request_counts
         assert by_type == {
@@ -137,14 +138,14 @@ async def test_unreachable_database_is_store_unavailable() -> None:
     await store.aclose()
 
 
-async def test_closed_store_is_store_unavailable(fleet: Callable[..., PostgresStore]) -> None:
+async def test_closed_store_is_store_unavailable(fleet: Fleet) -> None:
     store = await fleet()
     await store.aclose()
     with pytest.raises(exceptions.StoreUnavailable):
         await store.get_batch(WS, "msgbatch_x")
 
 
-async def test_work_recovered_below_the_last_claim_is_claimed(fleet: Callable[..., PostgresStore]) -> None:
+async def test_work_recovered_below_the_last_claim_is_claimed(fleet: Fleet) -> None:
     a, b = await fleet(), await fleet()
     await make(a, 12)
     dead = await b.claim_requests("dead", 4, now=NOW, lease=1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
@@ -11,56 +10,7 @@ import pytest
 
 from batchd import exceptions, models
 from batchd.store import Store, open_store
-from tests.integration import pg
-
-WS = "ws"
-NOW = 1_800_000_000.0
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "sqlite":
-        s = open_store(f"sqlite:///{tmp_path / 'contract.db'}")
-        await s.open()
-        yield s
-        await s.aclose()
-        return
-    name, url = await pg.create_database()
-    s = open_store(url)
-    await s.open()
-    yield s
-    await s.aclose()
-    await pg.drop_database(name)
-
-
-async def make(
-    store: Store, n: int, *, workspace: str = WS, now: float = NOW, life: float = 100.0
-) -> models.Batch:
-    return await store.create_batch(
-        workspace=workspace,
-        custom_ids=[f"c{i}" for i in range(n)],
-        params=[orjson.dumps({"i": i}) for i in range(n)],
-        now=now,
-        expires_at=now + life,
-    )
-
-
-def ok(req: models.ClaimedRequest, tag: str = "x") -> models.Outcome:
-    return models.Outcome(
-        req.batch_id,
-        req.index,
-        req.custom_id,
-        models.ResultType.SUCCEEDED,
-        orjson.dumps({"type": "succeeded", "tag": tag}),
-    )
-
-
-async def lines(store: Store, batch_id: str, workspace: str = WS) -> list[dict[str, object]]:
-    out: list[dict[str, object]] = []
-    async for chunk in store.iter_results(workspace, batch_id):
-        assert chunk.endswith(b"\n") and b"\n\n" not in chunk
-        out.extend(orjson.loads(line) for line in chunk.splitlines())
-    return out
+from tests.integration.factories import NOW, WS, lines, make, ok
 
 
 async def test_create_and_get(store: Store) -> None:
@@ -118,8 +68,8 @@ async def test_first_result_wins_and_counts_move(store: Store) -> None:
     assert sorted((r["custom_id"], r["result"]["type"]) for r in results) == [
         ("c0", "succeeded"),
         ("c1", "errored"),
-    ]  # type: ignore[index]
-    assert next(r for r in results if r["custom_id"] == "c0")["result"]["tag"] == "first"  # type: ignore[index]
+    ]
+    assert next(r for r in results if r["custom_id"] == "c0")["result"]["tag"] == "first"
 
 
 async def test_results_only_after_end(store: Store) -> None:
@@ -179,7 +129,7 @@ async def test_expiry_pending_then_running_after_grace(store: Store) -> None:
     assert done.request_counts == models.RequestCounts(expired=3)
     assert done.processing_status is models.ProcessingStatus.ENDED
     assert await store.complete_requests([ok(running[0])], now=NOW + 13) == 0  # too late
-    assert {r["result"]["type"] for r in await lines(store, batch.id)} == {"expired"}  # type: ignore[index]
+    assert {r["result"]["type"] for r in await lines(store, batch.id)} == {"expired"}
 
 
 async def test_lapsed_leases_return_to_pending(store: Store) -> None:
@@ -237,6 +187,81 @@ async def test_list_pages_newest_first_both_ways(store: Store) -> None:
         await store.list_batches("other", after_id=ids[0])
 
 
+async def test_list_page_edges(store: Store) -> None:
+    assert await store.list_batches(WS) == ([], False)  # an empty workspace
+    ids = [(await make(store, 1)).id for _ in range(3)]
+    newest = list(reversed(ids))
+    page, more = await store.list_batches(WS, limit=3)
+    assert [b.id for b in page] == newest and not more  # exactly the limit: nothing more
+    assert await store.list_batches(WS, after_id=newest[-1]) == ([], False)  # past the oldest
+    assert await store.list_batches(WS, before_id=newest[0]) == ([], False)  # past the newest
+    walked, cursor = [], None  # one at a time, then back
+    while True:
+        page, more = await store.list_batches(WS, after_id=cursor, limit=1)
+        walked += [b.id for b in page]
+        if not more:
+            break
+        cursor = page[-1].id
+    assert walked == newest
+    back, cursor = [], newest[-1]
+    while True:
+        page, more = await store.list_batches(WS, before_id=cursor, limit=1)
+        back += [b.id for b in page]
+        if not more:
+            break
+        cursor = page[0].id
+    assert back == list(reversed(newest[:-1]))
+    page, _ = await store.list_batches(WS, after_id=newest[0], limit=10)
+    assert [b.request_counts for b in page] == [models.RequestCounts(processing=1)] * 2  # whole batches
+    with pytest.raises(exceptions.BatchNotFound):
+        await store.list_batches("other", before_id=ids[0])  # a cursor from another workspace
+    await store.cancel_batch(WS, ids[0], NOW)
+    await store.delete_batch(WS, ids[0])
+    with pytest.raises(exceptions.BatchNotFound):
+        await store.list_batches(WS, after_id=ids[0])  # a cursor deleted since
+
+
+async def test_cancel_and_delete_transitions(store: Store) -> None:
+    batch = await make(store, 2)
+    with pytest.raises(exceptions.BatchNotFound):
+        await store.cancel_batch("other", batch.id, NOW)
+    (running,) = await store.claim_requests("w", 1, now=NOW, lease=10)
+    canceled = await store.cancel_batch(WS, batch.id, NOW)
+    assert canceled.processing_status is models.ProcessingStatus.CANCELING
+    with pytest.raises(exceptions.InvalidBatchState, match="still canceling"):
+        await store.delete_batch(WS, batch.id)  # a request still runs
+    await store.complete_requests([ok(running)], now=NOW)
+    assert await store.archive_due(now=NOW + 100, retention=100) == 1
+    await store.delete_batch(WS, batch.id)  # ended and archived: still deletable
+    for read in (store.get_batch(WS, batch.id), lines(store, batch.id), store.list_results(WS, batch.id)):
+        with pytest.raises(exceptions.BatchNotFound):
+            await read
+    with pytest.raises(exceptions.BatchNotFound):
+        await store.delete_batch(WS, batch.id)
+
+
+async def test_one_write_moves_the_counts_of_each_of_its_batches(store: Store) -> None:
+    a, b, gone = await make(store, 3), await make(store, 2), await make(store, 1)
+    claimed = await store.claim_requests("w", 10, now=NOW, lease=10)
+    await store.cancel_batch(WS, gone.id, NOW)
+    (late,) = [r for r in claimed if r.batch_id == gone.id]
+    await store.complete_requests([ok(late)], now=NOW)
+    await store.delete_batch(WS, gone.id)
+    kinds = [models.ResultType.SUCCEEDED, models.ResultType.ERRORED, models.ResultType.SUCCEEDED]
+    outcomes = [
+        models.Outcome(r.batch_id, r.index, r.custom_id, kind, orjson.dumps({"type": kind}))
+        for r in claimed
+        if r.batch_id != gone.id
+        for kind in [kinds[r.index]]
+    ]
+    outcomes.append(ok(late))  # of a batch deleted since: not recorded
+    assert await store.complete_requests(outcomes, now=NOW + 1) == 5
+    got_a, got_b = await store.get_batch(WS, a.id), await store.get_batch(WS, b.id)
+    assert got_a.request_counts == models.RequestCounts(succeeded=2, errored=1)
+    assert got_b.request_counts == models.RequestCounts(succeeded=1, errored=1)
+    assert got_a.ended_at == got_b.ended_at == NOW + 1
+
+
 async def test_concurrent_claims_never_share_a_request(store: Store) -> None:
     await make(store, 500)
     claims = await asyncio.gather(*(store.claim_requests(f"w{i}", 37, now=NOW, lease=10) for i in range(20)))
@@ -272,6 +297,11 @@ async def test_list_results_pages_and_filters(store: Store) -> None:
     assert [e.index for e in page] == [0]
     with pytest.raises(exceptions.BatchNotFound):
         await store.list_results("other", batch.id)
+    assert await store.list_results(WS, batch.id, after_index=4) == ([], False)  # past the last
+    page, more = await store.list_results(WS, batch.id, after_index=0, limit=1)
+    assert [e.index for e in page] == [1] and more
+    page, _ = await store.list_results(WS, batch.id, custom_id="c1", result_type=models.ResultType.SUCCEEDED)
+    assert page == []  # both filters hold at once: c1 has no result yet
 
 
 async def test_reopen_keeps_everything(tmp_path: Path) -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from batchd import models
 from batchd.store import Store
-from tests.integration.test_store_contract import NOW, WS, lines, make, ok, store  # noqa: F401 - fixture
+from tests.integration.factories import NOW, WS, lines, make, ok
 
 
-async def test_the_first_of_two_outcomes_in_one_write_wins(store: Store) -> None:  # noqa: F811
+async def test_the_first_of_two_outcomes_in_one_write_wins(store: Store) -> None:
     batch = await make(store, 1)
     (claimed,) = await store.claim_requests("w", 10, now=NOW, lease=10)
     assert await store.complete_requests([ok(claimed, "first"), ok(claimed, "second")], now=NOW) == 1
     got = await store.get_batch(WS, batch.id)
     assert got.request_counts == models.RequestCounts(succeeded=1)
     (line,) = await lines(store, batch.id)
-    assert line["result"]["tag"] == "first"  # type: ignore[index]
+    assert line["result"]["tag"] == "first"

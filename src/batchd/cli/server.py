@@ -23,7 +23,7 @@ logger = logging.getLogger("batchd")
 
 def build_app(settings: Settings) -> Starlette:
     """The ASGI app; its lifespan opens the store and runs the engine."""
-    the_store = store.open_store(settings.store_url, fleet_concurrency=settings.fleet_concurrency)
+    the_store = store.open_store(settings.store_url, max_running=settings.fleet_max_running)
     services = Services(settings=settings, store=the_store)
     app = web_app.create_app(services)
 

@@ -43,7 +43,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
     debug.install()
-    the_store = store.open_store(settings.store_url, fleet_concurrency=settings.fleet_concurrency)
+    the_store = store.open_store(settings.store_url, max_running=settings.fleet_max_running)
     await the_store.open()
     router = Router.from_settings(settings)
     metrics = Metrics()

@@ -263,11 +263,6 @@ class Settings:
             return self.database_url
         return "sqlite:///" + str(Path(self.data_dir) / "batchd.db")
 
-    @property
-    def fleet_concurrency(self) -> int:
-        """Old name of `fleet_max_running`, read until the store is opened with the new one."""
-        return self.fleet_max_running
-
     def check(self) -> Settings:
         """Refuse settings that cannot work; returns self."""
         for declared in SETTINGS:

@@ -80,8 +80,8 @@ class Dispatcher:
         self._loops: _Loops | None = None
         self._stopping = False
         # PostgreSQL: fleet-wide slots for routes with a fleet_concurrency (one SQLite process needs none)
-        self._acquire_slot = getattr(store, "acquire_slot", None)
-        self._release_slot = getattr(store, "release_slot", None)
+        self._acquire_slot = None if (slots := store.fleet_slots) is None else slots.acquire
+        self._release_slot = None if slots is None else slots.release
         self.metrics.watch_engine(lambda: self.claimed, lambda: len(self._deadlines))
 
     def wake(self) -> None:
@@ -109,9 +109,7 @@ class Dispatcher:
         now = time.time()
         await self.store.recover_leases(now=now, everything=recover_all)
         await self._maintain(now)
-        listen = getattr(self.store, "listen", None)  # PostgreSQL: other processes announce new work
-        if listen is not None:
-            await listen(self.wake)
+        await self.store.listen(self.wake)  # PostgreSQL: other processes announce new work
         self._loops = _Loops(
             claim=asyncio.create_task(_supervised(self._claim_loop), name="batchd claim loop"),
             writer=asyncio.create_task(_supervised(self._write_loop), name="batchd result writer"),

@@ -8,10 +8,10 @@ from batchd import exceptions
 from batchd.store.base import Store
 
 
-def open_store(url: str, *, fleet_concurrency: int = 0) -> Store:
+def open_store(url: str, *, max_running: int = 0) -> Store:
     """A Store for `sqlite:///path` (or a bare path) or `postgresql://...`.
 
-    fleet_concurrency: PostgreSQL only; most requests running at once across every process.
+    max_running: PostgreSQL only; most requests running at once across every process (0: no cap).
     """
     if url.startswith("sqlite:///"):
         from batchd.store.sqlite import SQLiteStore
@@ -24,7 +24,7 @@ def open_store(url: str, *, fleet_concurrency: int = 0) -> Store:
             raise exceptions.ConfigError(
                 "database_url: PostgreSQL needs the asyncpg driver (pip install 'batchd[postgres]')"
             ) from exc
-        return PostgresStore(url, fleet_concurrency=fleet_concurrency)
+        return PostgresStore(url, max_running=max_running)
     if "://" not in url:
         from batchd.store.sqlite import SQLiteStore
 

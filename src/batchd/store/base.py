@@ -6,14 +6,16 @@ Invariants the implementations enforce (see ARCHITECTURE.md):
   nothing is pending or running, so counts always add up and `ended` means done;
 - `create_batch` returns only after every request is durably committed.
 
-A store shared by several processes (PostgreSQL) also offers `async def listen(callback)`: it calls
-`callback()` whenever any process announces new work; the dispatcher uses it when present.
+What only a store shared by several processes (PostgreSQL) can do is declared too, so callers never
+probe for it: `listen` hears of work other processes announce (a store owned by one process has no
+one to hear from, and does nothing), and `fleet_slots` holds routes' fleet-wide slots (None where one
+process owns the store, whose own limits are the whole fleet's).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
 
 from batchd import models
@@ -23,9 +25,21 @@ class Store(Protocol):
     #: Seconds the engine lets results gather before writing them in one commit.
     commit_interval: float
 
+    @property
+    def fleet_slots(self) -> FleetSlots | None:
+        """The fleet-wide slots of routes with a `fleet_concurrency`; None on a store that one
+        process owns (SQLite), where the process's own route limits already hold for the fleet."""
+        ...
+
     async def open(self) -> None: ...
 
     async def aclose(self) -> None: ...
+
+    async def listen(self, callback: Callable[[], None]) -> None:
+        """From now on, calls `callback()` whenever another process announces new work (and once
+        when listening starts, for work announced before). Returns at once; a store that one process
+        owns has no one to hear from and never calls it."""
+        ...
 
     async def create_batch(
         self,
@@ -118,3 +132,28 @@ class RequestEntry:
     state: models.RequestState
     result_type: models.ResultType | None  #: None until the request has its result
     line: bytes | None  #: the request's results JSONL line (newline included), once it has one
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Slot:
+    """One fleet-wide slot of a route, held until given back with `FleetSlots.release`."""
+
+    route: str  #: the route's name (its model pattern)
+    number: int  #: which of the route's `limit` slots
+    session: int  #: the holder's session: a slot is freed when the session that took it ends
+
+
+class FleetSlots(Protocol):
+    """Slots that bound a route's calls in flight across every process sharing the store.
+
+    A process that dies frees its slots at once (nothing to wait for, no lease to lapse).
+    """
+
+    async def acquire(self, name: str, limit: int, *, deadline: float) -> Slot:
+        """One of the `limit` slots of route `name`, waiting until `deadline` (time.monotonic())
+        at most; raises TimeoutError then."""
+        ...
+
+    async def release(self, slot: Slot) -> None:
+        """Gives `slot` back; never raises (a slot whose session has ended is free already)."""
+        ...

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Mapping
 from importlib import resources
 
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 
-def load(dialect: str) -> dict[str, str]:
+@functools.cache
+def load(dialect: str) -> Mapping[str, str]:
+    """Every named statement of `dialect`, by name; read once and shared by the modules that use them."""
     text = resources.files("batchd.store").joinpath(f"sql/{dialect}/queries.sql").read_text()
     parts = _NAME.split(text)
     queries: dict[str, str] = {}

@@ -13,6 +13,7 @@ from batchd import exceptions, models
 from batchd.backends.simulator import SimulatedBackend
 from batchd.engine import Dispatcher, prefix
 from batchd.engine.router import Route, Router
+from batchd.store import base
 from batchd.store.sqlite import SQLiteStore
 from tests.unit.engine import harness
 
@@ -155,24 +156,25 @@ async def test_concurrency_is_bounded(store: SQLiteStore) -> None:
 
 
 class FleetSlots(SQLiteStore):
-    """The SQLite store with PostgreSQL's fleet-wide slots, scripted: the first wait times out."""
+    """The SQLite store with fleet-wide slots as PostgreSQL has, scripted: the first wait times out."""
 
     def __init__(self, path: str) -> None:
         super().__init__(path)
-        self.held: list[object] = []
+        self.held: list[base.Slot] = []
         self.events: list[str] = []
+        self.fleet_slots = self  # its own (scripted) fleet slots: acquire and release below
 
-    async def acquire_slot(self, name: str, limit: int, *, deadline: float) -> object:
+    async def acquire(self, name: str, limit: int, *, deadline: float) -> base.Slot:
         assert (name, limit) == ("m", 2) and deadline > time.monotonic()
         self.events.append("wait")
         if self.events.count("wait") == 1:  # a full fleet: the first try times out, its retry gets a slot
             raise TimeoutError
-        self.held.append(object())
+        self.held.append(base.Slot(route=name, number=0, session=0))
         self.events.append("acquire")
         return self.held[-1]
 
-    async def release_slot(self, token: object) -> None:
-        self.held.remove(token)
+    async def release(self, slot: base.Slot) -> None:
+        self.held.remove(slot)
         self.events.append("release")
 
 

@@ -13,15 +13,15 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TypeVar
 
-import asyncpg
-
 from batchd import exceptions
 from batchd.store import queries
+from batchd.store.postgres import driver, locks
+from batchd.store.postgres.driver import Connection
 
 logger = logging.getLogger("batchd.store")
 T = TypeVar("T")
+Q = queries.load("postgres")
 
-MIGRATE_LOCK = 7439000  # advisory lock key held while migrating (several processes may start at once)
 WORK_CHANNEL = "batchd_work"  # NOTIFY channel: new or recovered work exists
 CONNECT_TIMEOUT = 5.0  # seconds to open one connection
 COMMAND_TIMEOUT = 30.0  # seconds one statement may take; a connection caught in a restart can hang
@@ -36,15 +36,15 @@ CLOSE_TIMEOUT = 10.0  # seconds to wait for borrowed connections at close
 # What the driver raises when the server or the connection fails. InternalClientError is a
 # connection left in a protocol state the driver cannot continue from (seen after a server restart:
 # "cannot switch to state 15; another operation (2) is in progress"); it is not an InterfaceError.
-BROKEN_CONNECTION = (asyncpg.InterfaceError, asyncpg.InternalClientError, asyncpg.PostgresConnectionError)
-DRIVER_ERRORS = (asyncpg.PostgresError, *BROKEN_CONNECTION, OSError, TimeoutError)
+BROKEN_CONNECTION = (driver.InterfaceError, driver.InternalClientError, driver.PostgresConnectionError)
+DRIVER_ERRORS = (driver.PostgresError, *BROKEN_CONNECTION, OSError, TimeoutError)
 
 
 @contextlib.contextmanager
 def wrap_exceptions() -> Iterator[None]:
     try:
         yield
-    except asyncpg.IntegrityConstraintViolationError as exc:
+    except driver.IntegrityConstraintViolationError as exc:
         raise exceptions.StoreError(f"store integrity error: {exc}") from exc
     except DRIVER_ERRORS as exc:
         raise exceptions.StoreUnavailable(f"the database is unavailable: {exc}") from exc
@@ -58,7 +58,7 @@ def _leaves_broken(exc: BaseException) -> bool:
 
 def _is_broken(exc: BaseException) -> bool:
     """Whether `exc` says the connection itself is gone (not a timeout, not a server refusing)."""
-    dead = (*BROKEN_CONNECTION, ConnectionResetError, BrokenPipeError, asyncpg.AdminShutdownError)
+    dead = (*BROKEN_CONNECTION, ConnectionResetError, BrokenPipeError, driver.AdminShutdownError)
     return isinstance(exc, dead) or isinstance(exc.__cause__, dead)
 
 
@@ -67,12 +67,12 @@ class Database:
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
-        self._pool: asyncpg.Pool | None = None
+        self._pool: driver.Pool | None = None
         self._listener: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         with wrap_exceptions():
-            self._pool = await asyncpg.create_pool(
+            self._pool = await driver.create_pool(
                 self.dsn,
                 min_size=1,
                 max_size=POOL_MAX,
@@ -96,7 +96,7 @@ class Database:
                 pool.terminate()
 
     @contextlib.asynccontextmanager
-    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+    async def connection(self) -> AsyncIterator[Connection]:
         if self._pool is None:
             raise exceptions.StoreUnavailable("the store is closed")
         with wrap_exceptions():
@@ -111,11 +111,11 @@ class Database:
                         # Never hand a connection in an unknown state to the next caller: the
                         # pool replaces a terminated connection with a fresh one. (One the driver
                         # saw close is already detached from the pool.)
-                        with contextlib.suppress(asyncpg.InterfaceError):
+                        with contextlib.suppress(driver.InterfaceError):
                             conn.terminate()
                     raise
 
-    async def read(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+    async def read(self, fn: Callable[[Connection], Awaitable[T]]) -> T:
         """Runs a read-only `fn` on a connection, once more on a fresh one if the first was dead.
 
         After a server restart the pool's idle connections are closed at the other end, and only
@@ -131,7 +131,7 @@ class Database:
             return await fn(conn)
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+    async def transaction(self) -> AsyncIterator[Connection]:
         async with self.connection() as conn:
             with wrap_exceptions():
                 async with conn.transaction():
@@ -144,14 +144,14 @@ class Database:
 
     async def _listen_loop(self, callback: Callable[[], None]) -> None:
         while True:
-            conn: asyncpg.Connection | None = None
+            conn: Connection | None = None
             try:
-                conn = await asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT)
+                conn = await driver.connect(self.dsn, timeout=CONNECT_TIMEOUT)
                 await conn.add_listener(WORK_CHANNEL, lambda *_: callback())
                 callback()  # work may have arrived while nobody listened
                 while not conn.is_closed():
                     await asyncio.sleep(LISTEN_CHECK)
-                    await conn.execute("SELECT 1", timeout=CONNECT_TIMEOUT)  # a silently dead link too
+                    await conn.execute(Q["ping"], timeout=CONNECT_TIMEOUT)  # a silently dead link too
             except DRIVER_ERRORS as exc:
                 logger.debug("LISTEN connection lost, reconnecting: %s", exc)
                 await asyncio.sleep(LISTEN_CHECK)
@@ -160,23 +160,23 @@ class Database:
                     conn.terminate()
 
 
-async def migrate(conn: asyncpg.Connection) -> int:
+async def migrate(conn: Connection) -> int:
     """Applies every migration newer than the database's schema_version; returns the version.
 
     Several processes may start at once: a session advisory lock makes them take turns, so each
     migration runs exactly once.
     """
-    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATE_LOCK)
+    await conn.execute(Q["migrate_lock"], locks.MIGRATE)
     try:
-        await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY)")
-        current: int = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
+        await conn.execute(Q["create_schema_version"])
+        current: int = await conn.fetchval(Q["schema_version"])
         for version, script in queries.migrations("postgres"):
             if version <= current:
                 continue
             async with conn.transaction():
                 await conn.execute(script)
-                await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", version)
+                await conn.execute(Q["record_version"], version)
             current = version
         return current
     finally:
-        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATE_LOCK)
+        await conn.execute(Q["migrate_unlock"], locks.MIGRATE)

@@ -21,69 +21,57 @@ import contextlib
 import logging
 import random
 import time
-import zlib
 from collections.abc import Coroutine
-from typing import Any, TypeVar
 
-import asyncpg
-
+from batchd.store import base, queries
 from batchd.store.postgres import db as postgres_db
+from batchd.store.postgres import driver, locks
 
 logger = logging.getLogger("batchd.store")
 
 CONNECT_TIMEOUT = 5.0  # seconds to open the slot connection
 COMMAND_TIMEOUT = 10.0  # seconds one slot statement may take
 SLOT_POLL = 0.05  # seconds between tries while every slot is taken; a local release wakes earlier
-# Tries the candidate slots in the order given and stops at the first one it gets: the filter runs
-# row by row under the LIMIT, so at most one lock is taken.
-TRY_SLOTS = "SELECT s FROM unnest($2::int[]) AS s WHERE pg_try_advisory_lock($1, s) LIMIT 1"
-UNLOCK_SLOT = "SELECT pg_advisory_unlock($1, $2)"
-T = TypeVar("T")
+Q = queries.load("postgres")
 _ERRORS = postgres_db.DRIVER_ERRORS
 
 
-def route_key(name: str) -> int:
-    """A route's name -> the first (int4) key of its slots' advisory locks."""
-    key = zlib.crc32(b"batchd route " + name.encode())
-    return key - (1 << 32) if key >= 1 << 31 else key
-
-
 class Slots:
-    """The fleet slots of one process: acquire() -> token, release(token)."""
+    """The fleet slots of one process (a base.FleetSlots): acquire() -> slot, release(slot)."""
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
-        self._conn: asyncpg.Connection | None = None
+        self._conn: driver.Connection | None = None
         self._lock = asyncio.Lock()  # one statement at a time on the connection
-        self._generation = 0  # bumped whenever the connection (and every slot on it) is lost
+        self._session = 0  # bumped whenever the connection (and every slot on it) is lost
         self._held: dict[int, set[int]] = {}  # route key -> slots this process holds
         self._gates: dict[int, asyncio.Lock] = {}  # route key -> the queue of local waiters
         self._freed: dict[int, asyncio.Event] = {}  # route key -> set when this process frees a slot
         self._closed = False
-        self._background: set[asyncio.Task[Any]] = set()  # shielded statements outliving a caller
+        self._background: set[asyncio.Task[base.Slot | None]] = set()  # statements outliving a caller
 
-    async def acquire(self, name: str, limit: int, *, deadline: float) -> tuple[int, int, int]:
+    async def acquire(self, name: str, limit: int, *, deadline: float) -> base.Slot:
         """Waits for a free slot of route `name` (of `limit`) until `deadline` (time.monotonic()).
 
         Raises TimeoutError when none came free in time.
         """
-        key = route_key(name)
+        key = locks.route_key(name)
         gate = self._gates.setdefault(key, asyncio.Lock())
         freed = self._freed.setdefault(key, asyncio.Event())
         async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
             async with gate:
                 while True:
                     freed.clear()
-                    token = await self._try_shielded(key, limit)
-                    if token is not None:
-                        return token
+                    slot = await self._try_shielded(name, key, limit)
+                    if slot is not None:
+                        return slot
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(SLOT_POLL * random.uniform(1.0, 2.0)):
                             await freed.wait()
 
-    async def release(self, token: tuple[int, int, int]) -> None:
+    async def release(self, slot: base.Slot) -> None:
         """Gives a slot back; never raises (a lost connection has freed it already)."""
-        await asyncio.shield(self._keep(self._release(token)))  # finishes even if the caller is cancelled
+        await asyncio.shield(self._keep(self._release(slot)))  # finishes even if the caller is cancelled
 
     async def aclose(self) -> None:
         self._closed = True
@@ -98,26 +86,26 @@ class Slots:
 
     # -- inside -------------------------------------------------------------------------------
 
-    async def _try_shielded(self, key: int, limit: int) -> tuple[int, int, int] | None:
+    async def _try_shielded(self, name: str, key: int, limit: int) -> base.Slot | None:
         """One try, shielded: a caller cancelled mid-statement must not leave a slot taken."""
-        task = self._keep(self._try(key, limit))
+        task = self._keep(self._try(name, key, limit))
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
             task.add_done_callback(self._release_orphan)
             raise
 
-    def _release_orphan(self, task: asyncio.Task[tuple[int, int, int] | None]) -> None:
-        if not task.cancelled() and task.exception() is None and (token := task.result()) is not None:
-            self._keep(self._release(token))
+    def _release_orphan(self, task: asyncio.Task[base.Slot | None]) -> None:
+        if not task.cancelled() and task.exception() is None and (slot := task.result()) is not None:
+            self._keep(self._release(slot))
 
-    def _keep(self, coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    def _keep(self, coro: Coroutine[object, object, base.Slot | None]) -> asyncio.Task[base.Slot | None]:
         task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         return task
 
-    async def _try(self, key: int, limit: int) -> tuple[int, int, int] | None:
+    async def _try(self, name: str, key: int, limit: int) -> base.Slot | None:
         async with self._lock:
             if self._closed:
                 raise TimeoutError("the store is closed")
@@ -126,7 +114,7 @@ class Slots:
                 if connecting:
                     self._lost()
                     self._conn = None
-                    self._conn = await asyncpg.connect(
+                    self._conn = await driver.connect(
                         self.dsn, timeout=CONNECT_TIMEOUT, command_timeout=COMMAND_TIMEOUT
                     )
                 conn = self._conn
@@ -136,30 +124,30 @@ class Slots:
                 candidates = [s for s in (*range(start, limit), *range(start)) if s not in held]
                 if not candidates:
                     return None
-                slot: int | None = await conn.fetchval(TRY_SLOTS, key, candidates)
+                number: int | None = await conn.fetchval(Q["try_slot"], key, candidates)
             except Exception as exc:  # any failure leaves the locks on it unknown: start afresh
                 log = logger.debug if connecting else logger.warning  # the database may be down a while
                 log("fleet slot connection lost, reconnecting: %s", exc)
                 self._drop()
                 return None
-            if slot is None:
+            if number is None:
                 return None
-            held.add(slot)
-            return (self._generation, key, slot)
+            held.add(number)
+            return base.Slot(route=name, number=number, session=self._session)
 
-    async def _release(self, token: tuple[int, int, int]) -> None:
-        generation, key, slot = token
+    async def _release(self, slot: base.Slot) -> None:
+        key = locks.route_key(slot.route)
         try:
             async with self._lock:
-                if generation != self._generation or self._conn is None:
+                if slot.session != self._session or self._conn is None:
                     return  # the connection that held it is gone, and the slot with it
                 try:
-                    await self._conn.fetchval(UNLOCK_SLOT, key, slot)
+                    await self._conn.fetchval(Q["unlock_slot"], key, slot.number)
                 except Exception as exc:  # e.g. a connection the server has just terminated
                     logger.warning("fleet slot connection lost, reconnecting: %s", exc)
                     self._drop()
                     return
-                self._held.get(key, set()).discard(slot)
+                self._held.get(key, set()).discard(slot.number)
         finally:
             if (freed := self._freed.get(key)) is not None:
                 freed.set()
@@ -172,5 +160,5 @@ class Slots:
         self._lost()
 
     def _lost(self) -> None:
-        self._generation += 1
+        self._session += 1
         self._held.clear()

@@ -6,30 +6,27 @@ Same semantics as SQLiteStore (the contract suite is the judge), made safe for m
   `end_if_done` is guarded by status, so expiry, cancel and completion never transition twice;
 - sweeps (expiry, lease recovery, archival) run in whichever process takes a transaction-scoped
   advisory lock first; the others skip that round;
-- with `fleet_concurrency` set, claims hold a fleet-wide advisory lock and never let the number of
+- with `max_running` set, claims hold a fleet-wide advisory lock and never let the number of
   running requests, across every process, exceed it;
 - a route's `fleet_concurrency` is held by slots: session advisory locks on one dedicated
-  connection per process (`acquire_slot` / `release_slot`, see slots.py);
+  connection per process (`fleet_slots`, see slots.py);
 - creating a batch and recovering leases NOTIFY `batchd_work`, which wakes every dispatcher.
 """
 
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
 
-import asyncpg
-
-from batchd import exceptions, models
-from batchd.store import layout, queries
-from batchd.store.base import RequestEntry
+from batchd import models
+from batchd.store import base, layout, queries, rules
+from batchd.store.postgres import locks
 from batchd.store.postgres.db import Database
+from batchd.store.postgres.driver import Connection
 from batchd.store.postgres.slots import Slots
+from batchd.store.rows import BatchRow, ClaimRow, EntryRow, claimed
 
 Q = queries.load("postgres")
-EXPIRE_LOCK, RECOVER_LOCK, ARCHIVE_LOCK = 7439002, 7439003, 7439004  # advisory lock keys of the sweeps
 FLOOR_RESET = 5.0  # seconds between full claim scans (see PostgresStore._claim)
 
 
@@ -41,16 +38,18 @@ def _rowcount(status: str) -> int:
 class PostgresStore:
     #: Seconds the engine lets results gather before it writes them in one commit. Shorter than
     #: SQLite's: commits run on the event loop, with no thread to hand off to. Shorter still under
-    #: a fleet concurrency limit, where a request counts as running until its result is written, so
+    #: a `max_running` cap, where a request counts as running until its result is written, so
     #: results held back hold the whole fleet's claims back (bench/postgres.py, 2 workers at a
     #: 64-call cap: 402 req/s at 50 ms, 530 at 10 ms, 567 at 2 ms; the ideal is 640).
     commit_interval = 0.01
 
-    def __init__(self, dsn: str, *, fleet_concurrency: int = 0) -> None:
+    def __init__(self, dsn: str, *, max_running: int = 0) -> None:
+        """max_running: most requests running at once across every process sharing the database
+        (0: no cap). Not a route's `fleet_concurrency`, which `fleet_slots` holds."""
         self.db = Database(dsn)
-        self.slots = Slots(dsn)  # per-route fleet limits; connects on first use
-        self.fleet_concurrency = fleet_concurrency  # 0: no fleet-wide limit
-        if fleet_concurrency:
+        self.fleet_slots = Slots(dsn)  # per-route fleet limits; connects on first use
+        self.max_running = max_running
+        if max_running:
             self.commit_interval = 0.002
         self._floor = 0  # lowest key of the last claim: the next claim's scan starts there
         self._full_scan_at = 0.0  # monotonic time of the last claim that scanned from the start
@@ -59,7 +58,7 @@ class PostgresStore:
         await self.db.open()
 
     async def aclose(self) -> None:
-        await self.slots.aclose()
+        await self.fleet_slots.aclose()
         await self.db.aclose()
 
     async def __aenter__(self) -> PostgresStore:
@@ -78,14 +77,6 @@ class PostgresStore:
 
         await self.db.listen(wake)
 
-    async def acquire_slot(self, name: str, limit: int, *, deadline: float) -> object:
-        """One of the `limit` fleet-wide slots of route `name`, waiting until `deadline`
-        (time.monotonic()) at most; raises TimeoutError then. Give it back with release_slot."""
-        return await self.slots.acquire(name, limit, deadline=deadline)
-
-    async def release_slot(self, token: object) -> None:
-        await self.slots.release(token)  # type: ignore[arg-type]
-
     # -- API side -------------------------------------------------------------------------
 
     async def create_batch(
@@ -102,8 +93,7 @@ class PostgresStore:
             seq = await conn.fetchval(
                 Q["insert_batch"], batch_id, workspace, now, expires_at, len(custom_ids)
             )
-            base = seq << layout.KEY_BITS
-            keys = range(base, base + len(custom_ids))
+            keys = range(layout.key(seq, 0), layout.key(seq, len(custom_ids)))
             await conn.copy_records_to_table(
                 "requests", records=zip(keys, custom_ids, strict=True), columns=["key", "custom_id"]
             )
@@ -121,8 +111,8 @@ class PostgresStore:
         )
 
     async def get_batch(self, workspace: str, batch_id: str) -> models.Batch:
-        async def read(conn: asyncpg.Connection) -> models.Batch:
-            return layout.batch(await _fetch_batch(conn, workspace, batch_id))
+        async def read(conn: Connection) -> models.Batch:
+            return (await _fetch_batch(conn, workspace, batch_id)).batch()
 
         return await self.db.read(read)
 
@@ -134,48 +124,36 @@ class PostgresStore:
         before_id: str | None = None,
         limit: int = 20,
     ) -> tuple[list[models.Batch], bool]:
-        async def read(conn: asyncpg.Connection) -> tuple[list[models.Batch], bool]:
-            if before_id is not None:
-                pivot = (await _fetch_batch(conn, workspace, before_id))[0]
-                rows = await conn.fetch(Q["list_before"], workspace, pivot, limit + 1)
-                return [layout.batch(r) for r in reversed(rows[:limit])], len(rows) > limit
-            if after_id is not None:
-                pivot = (await _fetch_batch(conn, workspace, after_id))[0]
-                rows = await conn.fetch(Q["list_after"], workspace, pivot, limit + 1)
-            else:
-                rows = await conn.fetch(Q["list_first"], workspace, limit + 1)
-            return [layout.batch(r) for r in rows[:limit]], len(rows) > limit
+        page = rules.BatchPage.of(after_id=after_id, before_id=before_id, limit=limit)
+
+        async def read(conn: Connection) -> tuple[list[models.Batch], bool]:
+            cursor = None if page.cursor is None else (await _fetch_batch(conn, workspace, page.cursor)).seq
+            rows = await conn.fetch(Q[page.query], *page.args(workspace, cursor))
+            return page.result([BatchRow._make(r) for r in rows])
 
         return await self.db.read(read)
 
     async def cancel_batch(self, workspace: str, batch_id: str, now: float) -> models.Batch:
         async with self.db.transaction() as conn:
             row = await _fetch_batch(conn, workspace, batch_id, lock=True)
-            if row[3] == models.ProcessingStatus.ENDED:
-                raise exceptions.InvalidBatchState(
-                    f"message batch {batch_id} has already ended and cannot be canceled"
-                )
-            if row[3] == models.ProcessingStatus.IN_PROGRESS:
-                await conn.execute(Q["set_canceling"], row[0], now)
-                await _close_state(conn, row[0], models.RequestState.PENDING, models.ResultType.CANCELED, now)
-            return layout.batch(await _fetch_batch(conn, workspace, batch_id))
+            if rules.begin_cancel(row):
+                await conn.execute(Q["set_canceling"], row.seq, now)
+                pending, canceled = models.RequestState.PENDING, models.ResultType.CANCELED
+                await _close_state(conn, row.seq, pending, canceled, now)
+            return (await _fetch_batch(conn, workspace, batch_id)).batch()
 
     async def delete_batch(self, workspace: str, batch_id: str) -> None:
         async with self.db.transaction() as conn:
             row = await _fetch_batch(conn, workspace, batch_id, lock=True)
-            if row[3] != models.ProcessingStatus.ENDED:
-                raise exceptions.InvalidBatchState(
-                    f"message batch {batch_id} is still {row[3]}; cancel it and wait for it "
-                    "to end before deleting it"
-                )
-            await _drop_rows(conn, row[0])
-            await conn.execute(Q["delete_batch"], row[0])
+            rules.check_deletable(row)
+            await _drop_rows(conn, row.seq)
+            await conn.execute(Q["delete_batch"], row.seq)
 
     async def iter_results(self, workspace: str, batch_id: str) -> AsyncIterator[bytes]:
         async with self.db.connection() as conn:
             row = await _fetch_batch(conn, workspace, batch_id)
-        layout.check_results_available(row, batch_id)
-        low, high = layout.key_range(row[0])
+        rules.check_results_available(row)
+        low, high = layout.key_range(row.seq)
         last = low - 1
         while True:
             # Keyset pages, one short query each: constant memory, no long-lived cursor.
@@ -183,8 +161,8 @@ class PostgresStore:
                 rows = await conn.fetch(Q["results_page"], last, high, layout.RESULTS_PAGE)
             if not rows:
                 return
-            last = rows[-1][0]
-            yield b"".join(r[1] for r in rows)
+            last, _ = rows[-1]
+            yield b"".join([line for _, line in rows])
 
     # -- engine side ----------------------------------------------------------------------
 
@@ -192,18 +170,18 @@ class PostgresStore:
         self, worker_id: str, limit: int, *, now: float, lease: float
     ) -> list[models.ClaimedRequest]:
         async with self.db.transaction() as conn:
-            if self.fleet_concurrency:
-                await conn.execute(Q["claim_lock"])
+            if self.max_running:
+                await conn.execute(Q["claim_lock"], locks.CLAIM)
                 running = await conn.fetchval(Q["count_running"])
-                limit = min(limit, self.fleet_concurrency - running)
+                limit = min(limit, self.max_running - running)
                 if limit <= 0:
                     return []
             rows = await self._claim(conn, now, limit, worker_id, now + lease)
-        return layout.claimed(rows)
+        return claimed(rows)
 
     async def _claim(
-        self, conn: asyncpg.Connection, now: float, limit: int, worker_id: str, until: float
-    ) -> list[asyncpg.Record]:
+        self, conn: Connection, now: float, limit: int, worker_id: str, until: float
+    ) -> list[ClaimRow]:
         """Claims from the floor up, then from the start if that came up short.
 
         Claims go in key order, so keys below this store's last claim are done or being claimed by
@@ -213,13 +191,14 @@ class PostgresStore:
         up short, when any process announces work, and at least every FLOOR_RESET seconds.
         """
         floor = self._floor if time.monotonic() - self._full_scan_at < FLOOR_RESET else 0
-        rows: list[asyncpg.Record] = await conn.fetch(Q["claim"], now, limit, worker_id, until, floor)
+        rows = [ClaimRow._make(r) for r in await conn.fetch(Q["claim"], now, limit, worker_id, until, floor)]
         if len(rows) < limit and floor:
-            rows += await conn.fetch(Q["claim"], now, limit - len(rows), worker_id, until, 0)
+            more = await conn.fetch(Q["claim"], now, limit - len(rows), worker_id, until, 0)
+            rows += [ClaimRow._make(r) for r in more]
             floor = 0
         if not floor:
             self._full_scan_at = time.monotonic()
-        self._floor = min(r[0] for r in rows) if rows else 0
+        self._floor = min(r.key for r in rows) if rows else 0
         return rows
 
     def _reset_floor(self) -> None:
@@ -229,31 +208,24 @@ class PostgresStore:
         if not outcomes:
             return 0
         async with self.db.transaction() as conn:
-            seqs = dict(await conn.fetch(Q["lock_batches_by_id"], list({o.batch_id for o in outcomes})))
-            by_key: dict[int, models.Outcome] = {}
-            for o in outcomes:  # the first outcome of a request wins, as everywhere
-                if o.batch_id in seqs:
-                    by_key.setdefault((seqs[o.batch_id] << layout.KEY_BITS) | o.index, o)
+            locked = await conn.fetch(Q["lock_batches_by_id"], list({o.batch_id for o in outcomes}))
+            by_key = rules.first_outcomes(outcomes, {batch_id: seq for batch_id, seq in locked})
             # Only requests without a result yet move to done: the first result is final.
             finished = await conn.fetch(Q["finish_requests"], list(by_key))
             if not finished:
                 return 0
             keys, types, rendered = [], [], []
-            moved: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
             for (key,) in finished:
                 o = by_key[key]
                 keys.append(key)
                 types.append(o.result_type.value)
                 rendered.append(layout.render_line(o.custom_id, o.result))
-                counts = moved[key >> layout.KEY_BITS]
-                counts[0] += 1
-                counts[1 + layout.TYPE_COLUMN[o.result_type]] += 1
             await conn.execute(Q["insert_results"], keys, types, rendered)
-            for seq in sorted(moved):
-                await conn.execute(Q["move_counts"], seq, *moved[seq])
+            for seq, move in rules.count_moves((key, by_key[key].result_type) for key in keys):
+                await conn.execute(Q["move_counts"], seq, *move)
                 await conn.execute(Q["end_if_done"], seq, now)
-            if self.fleet_concurrency:
-                await conn.execute(Q["notify_work"])  # fleet slots were freed: let waiting claimers in
+            if self.max_running:
+                await conn.execute(Q["notify_work"])  # running requests ended: let waiting claimers in
         return len(finished)
 
     async def heartbeat(self, worker_id: str, keys: Sequence[int], *, now: float, lease: float) -> int:
@@ -267,7 +239,7 @@ class PostgresStore:
         async with self.db.transaction() as conn:
             if everything:
                 n = _rowcount(await conn.execute(Q["recover_all"]))
-            elif not await conn.fetchval(Q["maintenance_lock"], RECOVER_LOCK):
+            elif not await conn.fetchval(Q["maintenance_lock"], locks.RECOVER):
                 return 0
             else:
                 n = _rowcount(await conn.execute(Q["recover_lapsed"], now))
@@ -280,23 +252,18 @@ class PostgresStore:
     async def expire_due(self, *, now: float, grace: float) -> int:
         expired = 0
         async with self.db.transaction() as conn:
-            if not await conn.fetchval(Q["maintenance_lock"], EXPIRE_LOCK):
+            if not await conn.fetchval(Q["maintenance_lock"], locks.EXPIRE):
                 return 0
             for seq, expires_at in await conn.fetch(Q["due_to_expire"], now):
-                expired += await _close_state(
-                    conn, seq, models.RequestState.PENDING, models.ResultType.EXPIRED, now
-                )
-                if expires_at <= now - grace:
-                    expired += await _close_state(
-                        conn, seq, models.RequestState.RUNNING, models.ResultType.EXPIRED, now
-                    )
+                for state in rules.expiring(expires_at, now=now, grace=grace):
+                    expired += await _close_state(conn, seq, state, models.ResultType.EXPIRED, now)
         return expired
 
     async def archive_due(self, *, now: float, retention: float) -> int:
         async with self.db.transaction() as conn:
-            if not await conn.fetchval(Q["maintenance_lock"], ARCHIVE_LOCK):
+            if not await conn.fetchval(Q["maintenance_lock"], locks.ARCHIVE):
                 return 0
-            seqs = [r[0] for r in await conn.fetch(Q["due_to_archive"], now - retention)]
+            seqs = [seq for (seq,) in await conn.fetch(Q["due_to_archive"], now - retention)]
             for seq in seqs:
                 await _drop_rows(conn, seq)
                 await conn.execute(Q["set_archived"], seq, now)
@@ -313,19 +280,20 @@ class PostgresStore:
         limit: int = 50,
         custom_id: str | None = None,
         result_type: models.ResultType | None = None,
-    ) -> tuple[list[RequestEntry], bool]:
-        async def read(conn: asyncpg.Connection) -> tuple[list[RequestEntry], bool]:
-            low, high = layout.key_range((await _fetch_batch(conn, workspace, batch_id))[0])
-            after = low - 1 if after_index is None else low + after_index
-            kind = None if result_type is None else result_type.value
-            rows = await conn.fetch(Q["list_results"], after, high, custom_id, kind, limit + 1)
-            return layout.results_page(rows, limit)
+    ) -> tuple[list[base.RequestEntry], bool]:
+        async def read(conn: Connection) -> tuple[list[base.RequestEntry], bool]:
+            seq = (await _fetch_batch(conn, workspace, batch_id)).seq
+            args = rules.entries_args(
+                seq, after_index=after_index, limit=limit, custom_id=custom_id, result_type=result_type
+            )
+            rows = await conn.fetch(Q["list_results"], *args)
+            return rules.entries_page([EntryRow._make(r) for r in rows], limit)
 
         return await self.db.read(read)
 
 
 async def _close_state(
-    conn: asyncpg.Connection, seq: int, state: models.RequestState, result: models.ResultType, now: float
+    conn: Connection, seq: int, state: models.RequestState, result: models.ResultType, now: float
 ) -> int:
     """Gives every request of batch `seq` in `state` the terminal `result`; moves counts.
 
@@ -334,24 +302,18 @@ async def _close_state(
     low, high = layout.key_range(seq)
     n: int = await conn.fetchval(Q["close_state"], low, high, int(state), result.value)
     if n:
-        deltas = [0, 0, 0, 0]
-        deltas[layout.TYPE_COLUMN[result]] = n
-        await conn.execute(Q["move_counts"], seq, n, *deltas)
+        await conn.execute(Q["move_counts"], seq, *rules.closing(n, result))
     await conn.execute(Q["end_if_done"], seq, now)
     return n
 
 
-async def _drop_rows(conn: asyncpg.Connection, seq: int) -> None:
+async def _drop_rows(conn: Connection, seq: int) -> None:
     low, high = layout.key_range(seq)
     await conn.execute(Q["delete_results"], low, high)
     await conn.execute(Q["delete_requests"], low, high)
     await conn.execute(Q["delete_params"], low, high)
 
 
-async def _fetch_batch(
-    conn: asyncpg.Connection, workspace: str, batch_id: str, *, lock: bool = False
-) -> Sequence[Any]:
+async def _fetch_batch(conn: Connection, workspace: str, batch_id: str, *, lock: bool = False) -> BatchRow:
     row = await conn.fetchrow(Q["lock_batch" if lock else "fetch_batch"], batch_id)
-    if row is None or row[2] != workspace:
-        raise exceptions.BatchNotFound(f"message batch {batch_id} not found")
-    return row  # type: ignore[no-any-return]
+    return rules.visible(None if row is None else BatchRow._make(row), workspace, batch_id)

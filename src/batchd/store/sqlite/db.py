@@ -5,18 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
 from batchd import exceptions
 from batchd.store import queries
 
 T = TypeVar("T")
+P = ParamSpec("P")
 READER_THREADS = 4
 BUSY_TIMEOUT_MS = 30_000
 
@@ -29,6 +31,11 @@ def wrap_exceptions() -> Iterator[None]:
         raise exceptions.StoreError(f"store integrity error: {exc}") from exc
     except sqlite3.Error as exc:
         raise exceptions.StoreUnavailable(f"the database failed: {exc}") from exc
+
+
+# Connection settings (PRAGMA) and transaction control stay here, beside the code that owns the
+# connections, rather than among the named queries: PRAGMA takes no bound parameters, so several are
+# formatted from constants at run time. Every statement that reads or writes a table is a named query.
 
 
 def _connect(path: str, *, readonly: bool) -> sqlite3.Connection:
@@ -110,21 +117,25 @@ class Database:
             self._writer.close()
             self._writer = None
 
-    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+    async def write(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Runs fn(*args) on the writer thread. fn opens its own transaction via `transaction`."""
         if self._write_pool is None:
             raise exceptions.StoreUnavailable("the store is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._write_pool, fn, *args)
+        return await loop.run_in_executor(self._write_pool, functools.partial(fn, *args, **kwargs))
 
-    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+    async def read(
+        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         """Runs fn(conn, *args) on a reader thread with that thread's read-only connection."""
         if self._read_pool is None:
             raise exceptions.StoreUnavailable("the store is closed")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._read_pool, self._with_reader, fn, args)
+        return await loop.run_in_executor(self._read_pool, self._with_reader, fn, args, kwargs)
 
-    async def read_inline(self, fn: Callable[..., T], *args: Any) -> T:
+    async def read_inline(
+        self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
         """Runs fn(conn, *args) at once on the calling (event loop) thread; for reads of a few rows.
 
         Under load a hop to a reader thread costs more than the read: the reader waits for the GIL
@@ -140,14 +151,14 @@ class Database:
                 conn = _connect(self.path, readonly=True)
                 conn.execute("PRAGMA busy_timeout = 0")
                 self._inline = conn
-            return fn(self._inline, *args)
+            return fn(self._inline, *args, **kwargs)
         except sqlite3.Error as exc:
             code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
             if code not in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 raise exceptions.StoreUnavailable(f"the database failed: {exc}") from exc
-        return await self.read(fn, *args)
+        return await self.read(fn, *args, **kwargs)
 
-    def _with_reader(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+    def _with_reader(self, fn: Callable[..., T], args: tuple[object, ...], kwargs: dict[str, object]) -> T:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             with wrap_exceptions():
@@ -155,7 +166,7 @@ class Database:
             self._local.conn = conn
             self._readers.append(conn)
         with wrap_exceptions():
-            return fn(conn, *args)
+            return fn(conn, *args, **kwargs)
 
     @contextlib.contextmanager
     def cache_limit(self, kib: int) -> Iterator[None]:
@@ -168,7 +179,7 @@ class Database:
         if conn is None:
             raise exceptions.StoreUnavailable("the store is closed")
         with wrap_exceptions():
-            previous = conn.execute("PRAGMA cache_size").fetchone()[0]
+            (previous,) = conn.execute("PRAGMA cache_size").fetchone()
             conn.execute(f"PRAGMA cache_size = {-int(kib)}")
         try:
             yield
@@ -203,9 +214,10 @@ class Database:
 
 def migrate(conn: sqlite3.Connection, dialect: str) -> int:
     """Applies every migration newer than the database's schema_version; returns the version."""
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
-    current = row[0] or 0
+    q = queries.load(dialect)
+    conn.execute(q["create_schema_version"])
+    current: int
+    (current,) = conn.execute(q["schema_version"]).fetchone()
     for version, script in queries.migrations(dialect):
         if version <= current:
             continue
@@ -213,7 +225,7 @@ def migrate(conn: sqlite3.Connection, dialect: str) -> int:
         try:
             for statement in _statements(script):
                 conn.execute(statement)
-            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            conn.execute(q["record_version"], (version,))
         except BaseException:
             conn.execute("ROLLBACK")
             raise

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from typing import TypeVar
 
 import orjson
 
-from batchd import exceptions, models
-from batchd.store import layout, queries
-from batchd.store.base import RequestEntry
+from batchd import models
+from batchd.store import base, layout, queries, rules
+from batchd.store.rows import BatchRow, ClaimRow, EntryRow, claimed
 from batchd.store.sqlite.db import Database
 
 Q = queries.load("sqlite")
-_BATCH_SELECT = "SELECT " + Q["batch_columns"] + " FROM batches"
 INSERT_ROWS = 256  # most result rows per INSERT statement (3 parameters each)
 CREATE_CACHE_KIB = 8192  # writer page cache during a create: bounds its memory above the body's
+R = TypeVar("R")
 
 
 class SQLiteStore:
@@ -28,9 +27,14 @@ class SQLiteStore:
     #: 290 µs against a loopback upstream answering in 25 ms), CPU that a shared host takes from the
     #: engine. 50 ms is still far below any client's polling interval.
     commit_interval = 0.05
+    #: None: one process owns a SQLite file, so its own route limits are the whole fleet's.
+    fleet_slots: base.FleetSlots | None = None
 
     def __init__(self, path: str) -> None:
         self.db = Database(path)
+
+    async def listen(self, callback: Callable[[], None]) -> None:
+        """Nothing to hear: no other process writes this file (the API wakes its own engine)."""
 
     async def open(self) -> None:
         await self.db.open()
@@ -70,8 +74,8 @@ class SQLiteStore:
     ) -> models.Batch:
         with self.db.cache_limit(CREATE_CACHE_KIB), self.db.transaction(durable=True) as conn:
             cur = conn.execute(Q["insert_batch"], (batch_id, workspace, now, expires_at, len(custom_ids)))
-            base = (cur.lastrowid or 0) << layout.KEY_BITS
-            keys = range(base, base + len(custom_ids))
+            seq = cur.lastrowid or 0
+            keys = range(layout.key(seq, 0), layout.key(seq, len(custom_ids)))
             conn.executemany(Q["insert_request"], zip(keys, custom_ids, strict=True))
             conn.executemany(Q["insert_params"], zip(keys, params, strict=True))
         return models.Batch(
@@ -85,7 +89,7 @@ class SQLiteStore:
 
     async def get_batch(self, workspace: str, batch_id: str) -> models.Batch:
         row = await self.db.read_inline(_fetch_batch, workspace, batch_id)
-        return layout.batch(row)
+        return row.batch()
 
     async def list_batches(
         self,
@@ -95,8 +99,8 @@ class SQLiteStore:
         before_id: str | None = None,
         limit: int = 20,
     ) -> tuple[list[models.Batch], bool]:
-        rows, has_more = await self.db.read_inline(_list, workspace, after_id, before_id, limit)
-        return [layout.batch(r) for r in rows], has_more
+        page = rules.BatchPage.of(after_id=after_id, before_id=before_id, limit=limit)
+        return await self.db.read_inline(_list, workspace, page)
 
     async def cancel_batch(self, workspace: str, batch_id: str, now: float) -> models.Batch:
         return await self.db.write(self._cancel, workspace, batch_id, now)
@@ -104,17 +108,10 @@ class SQLiteStore:
     def _cancel(self, workspace: str, batch_id: str, now: float) -> models.Batch:
         with self.db.transaction(durable=True) as conn:
             row = _fetch_batch(conn, workspace, batch_id)
-            if row[3] == models.ProcessingStatus.ENDED:
-                raise exceptions.InvalidBatchState(
-                    f"message batch {batch_id} has already ended and cannot be canceled"
-                )
-            if row[3] == models.ProcessingStatus.IN_PROGRESS:
-                conn.execute(
-                    "UPDATE batches SET status = 'canceling', cancel_initiated_at = ? WHERE seq = ?",
-                    (now, row[0]),
-                )
-                _close_state(conn, row[0], models.RequestState.PENDING, models.ResultType.CANCELED, now)
-            return layout.batch(_fetch_batch(conn, workspace, batch_id))
+            if rules.begin_cancel(row):
+                conn.execute(Q["set_canceling"], (now, row.seq))
+                _close_state(conn, row.seq, models.RequestState.PENDING, models.ResultType.CANCELED, now)
+            return _fetch_batch(conn, workspace, batch_id).batch()
 
     async def delete_batch(self, workspace: str, batch_id: str) -> None:
         await self.db.write(self._delete, workspace, batch_id)
@@ -122,18 +119,14 @@ class SQLiteStore:
     def _delete(self, workspace: str, batch_id: str) -> None:
         with self.db.transaction(durable=True) as conn:
             row = _fetch_batch(conn, workspace, batch_id)
-            if row[3] != models.ProcessingStatus.ENDED:
-                raise exceptions.InvalidBatchState(
-                    f"message batch {batch_id} is still {row[3]}; cancel it and wait for it "
-                    "to end before deleting it"
-                )
-            _drop_rows(conn, row[0])
-            conn.execute("DELETE FROM batches WHERE seq = ?", (row[0],))
+            rules.check_deletable(row)
+            _drop_rows(conn, row.seq)
+            conn.execute(Q["delete_batch"], (row.seq,))
 
     async def iter_results(self, workspace: str, batch_id: str) -> AsyncIterator[bytes]:
         row = await self.db.read(_fetch_batch, workspace, batch_id)
-        layout.check_results_available(row, batch_id)
-        low, high = layout.key_range(row[0])
+        rules.check_results_available(row)
+        low, high = layout.key_range(row.seq)
         last = low - 1
         while True:
             chunk, last = await self.db.read(_results_page, last, high)
@@ -150,12 +143,11 @@ class SQLiteStore:
 
     def _claim(self, worker_id: str, limit: int, now: float, lease: float) -> list[models.ClaimedRequest]:
         with self.db.transaction() as conn:
-            rows = conn.execute(Q["claim"], (now, limit)).fetchall()
+            rows = _rows(conn, ClaimRow._make, "claim", (now, limit))
             if not rows:
                 return []
-            until = now + lease
-            conn.execute(Q["lease"], (worker_id, until, _json_list(r[0] for r in rows)))
-        return layout.claimed(rows)
+            conn.execute(Q["lease"], (worker_id, now + lease, _json_list(r.key for r in rows)))
+        return claimed(rows)
 
     async def complete_requests(self, outcomes: Sequence[models.Outcome], *, now: float) -> int:
         if not outcomes:
@@ -167,11 +159,7 @@ class SQLiteStore:
             seqs = dict(
                 conn.execute(Q["batch_seqs"], (_json_list({o.batch_id for o in outcomes}),)).fetchall()
             )
-            by_key: dict[int, models.Outcome] = {}
-            for o in outcomes:
-                seq = seqs.get(o.batch_id)
-                if seq is not None:
-                    by_key.setdefault((seq << layout.KEY_BITS) | o.index, o)
+            by_key = rules.first_outcomes(outcomes, seqs)
             keys = _json_list(by_key)
             # Only requests without a result yet move to done: the first result is final. Those
             # that have one are rare, so they are looked up first and the update returns nothing
@@ -182,15 +170,11 @@ class SQLiteStore:
                 return 0
             conn.execute(Q["finish_requests"], (keys,))
             values: list[object] = []
-            moved: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
             for key, o in by_key.items():
                 values += (key, o.result_type.value, layout.render_line(o.custom_id, o.result))
-                counts = moved[key >> layout.KEY_BITS]
-                counts[0] += 1
-                counts[1 + layout.TYPE_COLUMN[o.result_type]] += 1
             _insert_results(conn, values)
-            for seq, c in moved.items():
-                conn.execute(Q["move_counts"], (c[0], c[1], c[2], c[3], c[4], seq))
+            for seq, move in rules.count_moves((key, o.result_type) for key, o in by_key.items()):
+                conn.execute(Q["move_counts"], (*move, seq))
                 conn.execute(Q["end_if_done"], (now, seq))
         return len(by_key)
 
@@ -204,7 +188,7 @@ class SQLiteStore:
             return await self.db.write(self._simple, Q["recover_all"], ())
         return await self.db.write(self._simple, Q["recover_lapsed"], (now,))
 
-    def _simple(self, sql: str, args: tuple[Any, ...]) -> int:
+    def _simple(self, sql: str, args: tuple[object, ...]) -> int:
         with self.db.transaction() as conn:
             return conn.execute(sql, args).rowcount
 
@@ -214,14 +198,9 @@ class SQLiteStore:
     def _expire(self, now: float, grace: float) -> int:
         expired = 0
         with self.db.transaction() as conn:
-            for (seq,) in conn.execute(Q["due_to_expire"], (now,)).fetchall():
-                expired += _close_state(
-                    conn, seq, models.RequestState.PENDING, models.ResultType.EXPIRED, now
-                )
-            for (seq,) in conn.execute(Q["due_to_expire"], (now - grace,)).fetchall():
-                expired += _close_state(
-                    conn, seq, models.RequestState.RUNNING, models.ResultType.EXPIRED, now
-                )
+            for seq, expires_at in conn.execute(Q["due_to_expire"], (now,)).fetchall():
+                for state in rules.expiring(expires_at, now=now, grace=grace):
+                    expired += _close_state(conn, seq, state, models.ResultType.EXPIRED, now)
         return expired
 
     async def archive_due(self, *, now: float, retention: float) -> int:
@@ -229,10 +208,10 @@ class SQLiteStore:
 
     def _archive(self, now: float, retention: float) -> int:
         with self.db.transaction() as conn:
-            seqs = [s for (s,) in conn.execute(Q["due_to_archive"], (now - retention,)).fetchall()]
+            seqs = [seq for (seq,) in conn.execute(Q["due_to_archive"], (now - retention,)).fetchall()]
             for seq in seqs:
                 _drop_rows(conn, seq)
-                conn.execute("UPDATE batches SET archived_at = ? WHERE seq = ?", (now, seq))
+                conn.execute(Q["set_archived"], (now, seq))
         return len(seqs)
 
     # -- dashboard side -------------------------------------------------------------------
@@ -246,10 +225,22 @@ class SQLiteStore:
         limit: int = 50,
         custom_id: str | None = None,
         result_type: models.ResultType | None = None,
-    ) -> tuple[list[RequestEntry], bool]:
-        return await self.db.read(
-            _list_results, workspace, batch_id, after_index, limit, custom_id, result_type
-        )
+    ) -> tuple[list[base.RequestEntry], bool]:
+        def read(conn: sqlite3.Connection) -> tuple[list[base.RequestEntry], bool]:
+            seq = _fetch_batch(conn, workspace, batch_id).seq
+            args = rules.entries_args(
+                seq, after_index=after_index, limit=limit, custom_id=custom_id, result_type=result_type
+            )
+            return rules.entries_page(_rows(conn, EntryRow._make, "list_results", args), limit)
+
+        return await self.db.read(read)
+
+
+def _rows(
+    conn: sqlite3.Connection, row: Callable[[Iterable[object]], R], name: str, args: Sequence[object]
+) -> list[R]:
+    """Every row of named query `name`, each made a typed row by `row` (a NamedTuple's _make)."""
+    return [row(r) for r in conn.execute(Q[name], args)]
 
 
 def _json_list(items: Iterable[str | int]) -> str:
@@ -271,6 +262,7 @@ def _insert_results(conn: sqlite3.Connection, values: list[object]) -> None:
 
 @functools.cache
 def _insert_rows_sql(n: int) -> str:
+    # Built at run time: the statement's row count varies with the write.
     return Q["insert_result"] + ", (?, ?, ?)" * (n - 1)
 
 
@@ -282,49 +274,26 @@ def _close_state(
     conn.execute(Q["close_pending"], (result.value, result.value, low, high, int(state)))
     n = conn.execute(Q["finish_state"], (low, high, int(state))).rowcount
     if n:
-        deltas = [0, 0, 0, 0]
-        deltas[layout.TYPE_COLUMN[result]] = n
-        conn.execute(Q["move_counts"], (n, *deltas, seq))
+        conn.execute(Q["move_counts"], (*rules.closing(n, result), seq))
     conn.execute(Q["end_if_done"], (now, seq))
     return n
 
 
 def _drop_rows(conn: sqlite3.Connection, seq: int) -> None:
     low, high = layout.key_range(seq)
-    conn.execute("DELETE FROM results WHERE key BETWEEN ? AND ?", (low, high))
-    conn.execute("DELETE FROM requests WHERE key BETWEEN ? AND ?", (low, high))
-    conn.execute("DELETE FROM request_params WHERE key BETWEEN ? AND ?", (low, high))
+    conn.execute(Q["delete_results"], (low, high))
+    conn.execute(Q["delete_requests"], (low, high))
+    conn.execute(Q["delete_params"], (low, high))
 
 
-def _fetch_batch(conn: sqlite3.Connection, workspace: str, batch_id: str) -> Sequence[Any]:
-    row = conn.execute(_BATCH_SELECT + " WHERE id = ?", (batch_id,)).fetchone()
-    if row is None or row[2] != workspace:
-        raise exceptions.BatchNotFound(f"message batch {batch_id} not found")
-    return row
+def _fetch_batch(conn: sqlite3.Connection, workspace: str, batch_id: str) -> BatchRow:
+    row = conn.execute(Q["fetch_batch"], (batch_id,)).fetchone()
+    return rules.visible(None if row is None else BatchRow._make(row), workspace, batch_id)
 
 
-def _list(
-    conn: sqlite3.Connection, workspace: str, after_id: str | None, before_id: str | None, limit: int
-) -> tuple[list[Sequence[Any]], bool]:
-    if before_id is not None:
-        pivot = _fetch_batch(conn, workspace, before_id)[0]
-        rows = conn.execute(
-            _BATCH_SELECT + " WHERE workspace = ? AND seq > ? ORDER BY seq ASC LIMIT ?",
-            (workspace, pivot, limit + 1),
-        ).fetchall()
-        has_more = len(rows) > limit
-        return list(reversed(rows[:limit])), has_more
-    if after_id is not None:
-        pivot = _fetch_batch(conn, workspace, after_id)[0]
-        rows = conn.execute(
-            _BATCH_SELECT + " WHERE workspace = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
-            (workspace, pivot, limit + 1),
-        ).fetchall()
-    else:
-        rows = conn.execute(
-            _BATCH_SELECT + " WHERE workspace = ? ORDER BY seq DESC LIMIT ?", (workspace, limit + 1)
-        ).fetchall()
-    return rows[:limit], len(rows) > limit
+def _list(conn: sqlite3.Connection, workspace: str, page: rules.BatchPage) -> tuple[list[models.Batch], bool]:
+    cursor_seq = None if page.cursor is None else _fetch_batch(conn, workspace, page.cursor).seq
+    return page.result(_rows(conn, BatchRow._make, page.query, page.args(workspace, cursor_seq)))
 
 
 def _results_page(conn: sqlite3.Connection, last: int, high: int) -> tuple[bytes, int]:
@@ -332,21 +301,3 @@ def _results_page(conn: sqlite3.Connection, last: int, high: int) -> tuple[bytes
     if key is None:
         return b"", last
     return chunk, key
-
-
-def _list_results(
-    conn: sqlite3.Connection,
-    workspace: str,
-    batch_id: str,
-    after_index: int | None,
-    limit: int,
-    custom_id: str | None,
-    result_type: models.ResultType | None,
-) -> tuple[list[RequestEntry], bool]:
-    low, high = layout.key_range(_fetch_batch(conn, workspace, batch_id)[0])
-    after = low - 1 if after_index is None else low + after_index
-    kind = None if result_type is None else result_type.value
-    rows = conn.execute(
-        Q["list_results"], (after, high, custom_id, custom_id, kind, kind, limit + 1)
-    ).fetchall()
-    return layout.results_page(rows, limit)

@@ -1,3 +1,26 @@
+-- The PostgreSQL store's statements (store/postgres/), in the `-- name: x` format of store/queries.py.
+-- Rows read by name have the fields of store/rows.py: BatchRow, ClaimRow, EntryRow. Advisory lock
+-- keys are parameters, declared in store/postgres/locks.py.
+
+-- name: migrate_lock
+SELECT pg_advisory_lock($1);
+
+-- name: migrate_unlock
+SELECT pg_advisory_unlock($1);
+
+-- name: create_schema_version
+CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY);
+
+-- name: schema_version
+SELECT coalesce(max(version), 0) FROM schema_version;
+
+-- name: record_version
+INSERT INTO schema_version (version) VALUES ($1);
+
+-- name: ping
+-- The LISTEN connection's liveness check: a link that died silently fails it.
+SELECT 1;
+
 -- name: insert_batch
 INSERT INTO batches (id, workspace, status, created_at, expires_at, n_processing)
 VALUES ($1, $2, 'in_progress', $3, $4, $5)
@@ -51,8 +74,8 @@ DELETE FROM batches WHERE seq = $1;
 UPDATE batches SET archived_at = $2 WHERE seq = $1;
 
 -- name: claim_lock
--- Serialises claims fleet-wide while a fleet concurrency limit is set, so the count below holds.
-SELECT pg_advisory_xact_lock(7439001);
+-- Serialises claims fleet-wide while a cap on running requests is set, so the count below holds.
+SELECT pg_advisory_xact_lock($1);
 
 -- name: count_running
 SELECT count(*) FROM requests WHERE state = 1;
@@ -74,7 +97,7 @@ WITH picked AS (
 UPDATE requests r SET state = 1, worker = $3, lease_until = $4, claims = r.claims + 1
 FROM picked, batches b, request_params p
 WHERE r.key = picked.key AND b.seq = r.key >> 32 AND p.key = r.key
-RETURNING r.key, b.id, r.custom_id, p.params, r.claims - 1, b.expires_at;
+RETURNING r.key, b.id AS batch_id, r.custom_id, p.params, r.claims - 1 AS claims, b.expires_at;
 
 -- name: lock_batches_by_id
 -- Batch rows are always locked first and in seq order: no deadlock between writers.
@@ -154,3 +177,12 @@ WHERE r.key > $1 AND r.key <= $2
     AND ($3::text IS NULL OR r.custom_id = $3)
     AND ($4::text IS NULL OR s.type = $4)
 ORDER BY r.key LIMIT $5;
+
+-- name: try_slot
+-- A route's fleet slot (store/postgres/slots.py): tries the candidate slots $2 in the order given and
+-- stops at the first one it gets: the filter runs row by row under the LIMIT, so at most one lock is
+-- taken.
+SELECT s FROM unnest($2::int[]) AS s WHERE pg_try_advisory_lock($1, s) LIMIT 1;
+
+-- name: unlock_slot
+SELECT pg_advisory_unlock($1, $2);

@@ -1,3 +1,15 @@
+-- The SQLite store's statements (store/sqlite/), in the `-- name: x` format of store/queries.py.
+-- Rows read by name have the fields of store/rows.py: BatchRow, ClaimRow, EntryRow.
+
+-- name: create_schema_version
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+
+-- name: schema_version
+SELECT coalesce(max(version), 0) FROM schema_version;
+
+-- name: record_version
+INSERT INTO schema_version (version) VALUES (?);
+
 -- name: insert_batch
 INSERT INTO batches (id, workspace, status, created_at, expires_at, n_processing)
 VALUES (?, ?, 'in_progress', ?, ?, ?);
@@ -8,12 +20,46 @@ INSERT INTO requests (key, custom_id) VALUES (?, ?);
 -- name: insert_params
 INSERT INTO request_params (key, params) VALUES (?, ?);
 
--- name: batch_columns
-seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
-n_processing, n_succeeded, n_errored, n_canceled, n_expired
+-- name: fetch_batch
+SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
+    n_processing, n_succeeded, n_errored, n_canceled, n_expired
+FROM batches WHERE id = ?;
+
+-- name: list_first
+SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
+    n_processing, n_succeeded, n_errored, n_canceled, n_expired
+FROM batches WHERE workspace = ? ORDER BY seq DESC LIMIT ?;
+
+-- name: list_after
+SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
+    n_processing, n_succeeded, n_errored, n_canceled, n_expired
+FROM batches WHERE workspace = ? AND seq < ? ORDER BY seq DESC LIMIT ?;
+
+-- name: list_before
+SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
+    n_processing, n_succeeded, n_errored, n_canceled, n_expired
+FROM batches WHERE workspace = ? AND seq > ? ORDER BY seq ASC LIMIT ?;
+
+-- name: set_canceling
+UPDATE batches SET status = 'canceling', cancel_initiated_at = ? WHERE seq = ?;
+
+-- name: delete_results
+DELETE FROM results WHERE key BETWEEN ? AND ?;
+
+-- name: delete_requests
+DELETE FROM requests WHERE key BETWEEN ? AND ?;
+
+-- name: delete_params
+DELETE FROM request_params WHERE key BETWEEN ? AND ?;
+
+-- name: delete_batch
+DELETE FROM batches WHERE seq = ?;
+
+-- name: set_archived
+UPDATE batches SET archived_at = ? WHERE seq = ?;
 
 -- name: claim
-SELECT r.key, b.id, r.custom_id, p.params, r.claims, b.expires_at
+SELECT r.key, b.id AS batch_id, r.custom_id, p.params, r.claims, b.expires_at
 FROM requests r JOIN batches b ON b.seq = r.key >> 32 JOIN request_params p ON p.key = r.key
 WHERE r.state = 0 AND b.expires_at > ? AND b.status = 'in_progress'
 ORDER BY r.key LIMIT ?;
@@ -33,6 +79,7 @@ UPDATE requests SET state = 2, worker = NULL, lease_until = NULL
 WHERE key IN (SELECT value FROM json_each(?)) AND state != 2;
 
 -- name: insert_result
+-- The first row of a multi-row INSERT: SQLiteStore appends one `, (?, ?, ?)` per further row.
 INSERT OR IGNORE INTO results (key, type, line) VALUES (?, ?, ?);
 
 -- name: move_counts
@@ -66,7 +113,7 @@ WHERE state = 1 AND lease_until < ?;
 UPDATE requests SET state = 0, worker = NULL, lease_until = NULL WHERE state = 1;
 
 -- name: due_to_expire
-SELECT seq FROM batches WHERE status != 'ended' AND expires_at <= ?;
+SELECT seq, expires_at FROM batches WHERE status != 'ended' AND expires_at <= ?;
 
 -- name: due_to_archive
 SELECT seq FROM batches WHERE archived_at IS NULL AND status = 'ended' AND created_at <= ?;
@@ -81,7 +128,7 @@ FROM (SELECT key, line FROM results WHERE key > ? AND key <= ? ORDER BY key LIMI
 -- One page of a batch's requests (key range), each with its result if any; optional filters.
 SELECT r.key, r.custom_id, r.state, s.type, s.line
 FROM requests r LEFT JOIN results s ON s.key = r.key
-WHERE r.key > ? AND r.key <= ?
-    AND (? IS NULL OR r.custom_id = ?)
-    AND (? IS NULL OR s.type = ?)
-ORDER BY r.key LIMIT ?;
+WHERE r.key > ?1 AND r.key <= ?2
+    AND (?3 IS NULL OR r.custom_id = ?3)
+    AND (?4 IS NULL OR s.type = ?4)
+ORDER BY r.key LIMIT ?5;

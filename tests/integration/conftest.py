@@ -1,0 +1,36 @@
+"""Store fixtures shared by the integration tests: a store of each kind, fresh PostgreSQL databases."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from batchd.store import Store, open_store
+from tests.integration import pg
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """An open store of each kind (the contract suite runs on both), on a fresh database."""
+    if request.param == "sqlite":
+        s = open_store(f"sqlite:///{tmp_path / 'contract.db'}")
+        await s.open()
+        yield s
+        await s.aclose()
+        return
+    name, url = await pg.create_database()
+    s = open_store(url)
+    await s.open()
+    yield s
+    await s.aclose()
+    await pg.drop_database(name)
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """The URL of a fresh, migrated PostgreSQL database, dropped after the test."""
+    name, url = await pg.create_database()
+    yield url
+    await pg.drop_database(name)
