@@ -15,6 +15,7 @@ from pathlib import Path
 
 import anthropic
 import httpx
+import psutil
 import pytest
 
 from tests.acceptance.conftest import MODEL, make_client, simple_request, wait_ended
@@ -28,11 +29,14 @@ ANSWER_TIMEOUT = 60.0  # seconds; generous, the machine is shared
 
 
 def peak_rss(pid: int) -> int:
-    """The process's peak resident memory in bytes (VmHWM)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmHWM in /proc")
+    """The peak resident memory in bytes (VmHWM) of a process and its children, summed (a server
+    may serve from worker processes)."""
+    total = 0
+    for proc in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
+        for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1]) * 1024
+    return total
 
 
 def upload(port: int, head: bytes, *, chunked: bool) -> tuple[int, bytes]:
