@@ -20,6 +20,15 @@ def _ok(schema: dict[str, Any], media: str = "application/json") -> dict[str, An
     return {"description": "Success", "content": {media: {"schema": schema}}}
 
 
+# The events of a streamed Message (`stream: true`), in Anthropic's names.
+_EVENTS = (
+    "message_start",
+    "content_block_start",
+    "content_block_delta",
+    "content_block_stop",
+    "message_delta",
+    "message_stop",
+)
 _ERRORS = {str(code): {"$ref": "#/components/responses/Error"} for code in (400, 401, 404, 413, 500)}
 
 
@@ -103,6 +112,46 @@ def document() -> dict[str, Any]:
                 },
             },
         },
+        "MessageParams": {
+            "type": "object",
+            "description": "Messages API params, validated as the Messages API does (more fields than these)",
+            "required": ["model", "max_tokens", "messages"],
+            "properties": {
+                "model": {"type": "string", "minLength": 1},
+                "max_tokens": {"type": "integer", "minimum": 1},
+                "messages": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["role", "content"],
+                        "properties": {
+                            "role": {"enum": ["user", "assistant"]},
+                            "content": {
+                                "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]
+                            },
+                        },
+                    },
+                },
+                "stream": {"type": "boolean"},
+            },
+        },
+        "MessageEvent": {
+            "type": "object",
+            "required": ["event", "data"],
+            "properties": {
+                "event": {"enum": list(_EVENTS)},
+                "data": {
+                    "type": "string",
+                    "contentMediaType": "application/json",
+                    "contentSchema": {
+                        "type": "object",
+                        "required": ["type"],
+                        "properties": {"type": {"enum": list(_EVENTS)}},
+                    },
+                },
+            },
+        },
         "Error": {
             "type": "object",
             "required": ["type", "error"],
@@ -171,12 +220,20 @@ def document() -> dict[str, Any]:
         "post": _op(
             "createMessage",
             "Create a message now through the same routes as batches (stream: true answers with SSE)",
-            {"200": _ok({"type": "object", "description": "An Anthropic Message object"})},
+            {
+                "200": {
+                    "description": "The Message, or with `stream: true` its events",
+                    "content": {
+                        "application/json": {"schema": {"type": "object", "description": "A Message object"}},
+                        # OpenAPI 3.1 cannot describe one event of a stream (3.2's itemSchema can):
+                        # this schema is each event's, as schemathesis reads it.
+                        "text/event-stream": {"schema": _ref("MessageEvent")},
+                    },
+                }
+            },
             requestBody={
                 "required": True,
-                "content": {
-                    "application/json": {"schema": {"type": "object", "description": "Messages API params"}}
-                },
+                "content": {"application/json": {"schema": _ref("MessageParams")}},
             },
         )
     }
