@@ -277,7 +277,10 @@ class Settings:
         "", str, "Web search, local provider: the index file built by `batchd index build`."
     )
     web_search_max_results: int = setting(
-        5, int, "Web search: results returned per search.", bounds=Bounds(1, 20)
+        5,
+        int,
+        "Web search: results returned per search.",
+        bounds=Bounds(1, 20, message="{value} is not between 1 and 20"),
     )
     web_search_searxng_url: str = setting("", str, "Web search, searxng provider: the SearXNG base URL.")
     web_search_brave_api_key_env: str = setting(

@@ -56,6 +56,7 @@ class ToolKit:
             self.tokens = tokens.Tokens(load_key=lambda: tokens.key_from_file(settings.data_dir))
         self.fetcher = _fetcher(settings)
         self._providers: dict[str, SearchProvider] = {}
+        self._told: set[tuple[str, str]] = set()  # health problems already logged
 
     def provider(self, name: str = "") -> SearchProvider:
         name = name or self.settings.web_search_provider
@@ -78,7 +79,7 @@ class ToolKit:
         )
 
     async def health(self) -> dict[str, str | None]:
-        """Each provider in use (and web fetch): None when up, else why not."""
+        """Each provider in use (and web fetch): None when up, else why not (logged once per reason)."""
         found: dict[str, str | None] = {}
         for name, provider in sorted(self._providers.items()):
             try:
@@ -86,6 +87,10 @@ class ToolKit:
             except Exception as exc:  # a health check must not fail /health
                 found[f"web_search.{name}"] = f"health check failed: {exc}"
         found["web_fetch"] = None if self.fetcher is not None else "web fetch is not installed"
+        for name, why in found.items():
+            if why is not None and (name, why) not in self._told:
+                self._told.add((name, why))
+                logger.warning("server tools: %s is down: %s", name, why)
         return found
 
     async def aclose(self) -> None:

@@ -7,9 +7,9 @@ is the HTML `<title>`, the first Markdown heading or the first line; their `page
 modification date.
 
 The file holds a `docs` table (url, host, title, text, page_age) and an external-content FTS5
-table over title and text (`unicode61`, diacritics folded), ranked by BM25 with titles weighing
-5 × the text. It is written to a temporary file and renamed into place, so a server reading the
-old index never sees half a new one.
+table over title and text (Porter stemming over `unicode61`, diacritics folded), ranked by BM25
+with titles weighing 5 × the text. It is written to a temporary file and renamed into place, so
+a server reading the old index never sees half a new one.
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ def build(documents: Iterable[Document], out: Path) -> int:
             );
             CREATE VIRTUAL TABLE fts USING fts5(
                 title, text, content = 'docs', content_rowid = 'id',
-                tokenize = 'unicode61 remove_diacritics 2'
+                tokenize = 'porter unicode61 remove_diacritics 2'
             );
             """
         )
