@@ -135,3 +135,25 @@ def test_index_build_command(tmp_path: Path) -> None:
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert missing.returncode == 2
+
+
+async def test_words_in_most_documents_are_dropped_and_big_matches_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batchd.tools.web_search import local
+
+    docs = [
+        index.Document(f"https://e.example/{i}", f"Page {i}", f"common words here {i}") for i in range(40)
+    ]
+    docs.append(index.Document("https://e.example/rare", "Rare", "common words and a rare otter"))
+    index.build(docs, tmp_path / "idx.db")
+    monkeypatch.setattr(local, "COMMON_MIN", 0)
+    provider = LocalProvider(str(tmp_path / "idx.db"))
+    # "common" is in every document: dropped, so only the otter page matches.
+    assert await search(provider, "common otter") == ["https://e.example/rare"]
+    # Every word common: the rarest is kept ("words" and "common" tie; one of them is searched).
+    assert len(await search(provider, "common words", max_results=5)) == 5
+    assert await search(provider, "unknownword") == []
+    monkeypatch.setattr(local, "CANDIDATES", 3)  # rank among the first 3 matches only
+    assert len(await search(provider, "common", max_results=5)) == 3
+    await provider.aclose()

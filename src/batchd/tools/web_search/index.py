@@ -6,7 +6,8 @@ documents get `file://` URLs, or `--base-url` followed by their path under the f
 is the HTML `<title>`, the first Markdown heading or the first line; their `page_age` the file's
 modification date.
 
-The file holds a `docs` table (url, host, title, text, page_age) and an external-content FTS5
+The file holds a `docs` table (url, host, title, text, page_age), a `df` table (each indexed
+term's document count) and an external-content FTS5
 table over title and text (Porter stemming over `unicode61`, diacritics folded), ranked by BM25
 with titles weighing 5 × the text. It is written to a temporary file and renamed into place, so
 a server reading the old index never sees half a new one.
@@ -184,6 +185,15 @@ def build(documents: Iterable[Document], out: Path) -> int:
         conn.execute("INSERT INTO fts (fts) VALUES ('rebuild')")
         conn.execute("INSERT INTO fts (fts, rank) VALUES ('rank', ?)", (f"bm25({TITLE_WEIGHT}, 1.0)",))
         conn.execute("INSERT INTO fts (fts) VALUES ('optimize')")
+        # Each term's document count: the search drops words found in most documents (see local.py).
+        conn.executescript(
+            """
+            CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, fts, 'row');
+            CREATE TABLE df (term TEXT PRIMARY KEY, doc INTEGER NOT NULL) WITHOUT ROWID;
+            INSERT INTO df SELECT term, doc FROM temp.vocab;
+            DROP TABLE temp.vocab;
+            """
+        )
         conn.execute("CREATE INDEX docs_host ON docs (host)")
         built = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         conn.executemany(
