@@ -33,9 +33,9 @@ MAX_QUERY_TERMS = 32  # words of a query searched for; later ones are dropped
 FULL_TEXT_CHARS = 2000  # pages up to this long are given whole; longer ones as passages
 SNIPPET_TOKENS = 48  # words per passage (FTS5 allows 64 at most)
 SCAN_LIMIT = 2000  # candidates examined at most when filters reject hits
-COMMON = 0.1  # a word in more than this share of the documents is dropped from a query…
+COMMON = 0.05  # a word in more than this share of the documents is dropped from a query…
 COMMON_MIN = 5_000  # …if it is in more documents than this (ranking a small corpus is cheap anyway)
-CANDIDATES = 20_000  # matches ranked at most per query
+CANDIDATES = 4_000  # matches ranked at most per query
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -74,11 +74,12 @@ class LocalProvider:
                 where += " AND (" + " OR ".join("d.host = ? OR d.host LIKE ?" for _ in hosts) + ")"
                 for host in sorted(hosts):
                     args += [host, "%." + host]
-            ranked = f"SELECT fts.rowid FROM fts JOIN docs d ON d.id = fts.rowid WHERE {where}"
+            source = "fts JOIN docs d ON d.id = fts.rowid" if q.allowed_domains else "fts"  # hosts: in docs
+            ranked = f"SELECT fts.rowid FROM {source} WHERE {where}"
             if matches > CANDIDATES:  # rank the first CANDIDATES matches only
                 ranked = (
-                    f"SELECT rowid FROM (SELECT fts.rowid AS rowid, rank FROM fts JOIN docs d "
-                    f"ON d.id = fts.rowid WHERE {where} LIMIT {CANDIDATES}) ORDER BY rank LIMIT ? OFFSET ?"
+                    f"SELECT rowid FROM (SELECT fts.rowid AS rowid, rank FROM {source} "
+                    f"WHERE {where} LIMIT {CANDIDATES}) ORDER BY rank LIMIT ? OFFSET ?"
                 )
             else:
                 ranked += " ORDER BY rank LIMIT ? OFFSET ?"
