@@ -61,6 +61,14 @@ SCENARIOS = {
     "postgres": Scenario(
         "bench.postgres", "PostgreSQL, 1/2/4 workers", "scales with workers", 10_000, 100_000
     ),
+    "search": Scenario(
+        "bench.search",
+        "server tools: local search, the loop's cost",
+        "search p99 ≤ 20 ms; loop ≤ 5% of the wall time",
+        20_000,
+        100_000,
+        unit="documents",
+    ),
 }
 SCENARIO_ORDER = list(dict.fromkeys(s.module for s in SCENARIOS.values()))
 TIMEOUT = {"quick": 300.0, "full": 720.0}  # seconds per scenario process

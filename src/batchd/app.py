@@ -29,7 +29,13 @@ async def health(request: Request) -> Response:
         return responses.json({"status": "unavailable", "version": __version__}, request, status=503)
     settings = svc.settings
     limits = {"max_requests": settings.max_requests, "max_batch_bytes": settings.max_batch_bytes}
-    return responses.json({"status": "ok", "version": __version__, "limits": limits}, request)
+    body: dict[str, object] = {"status": "ok", "version": __version__, "limits": limits}
+    # -- server tools: which providers are up (one down is no reason for a 503; why: in the log) --
+    if svc.router is not None and svc.router.tools is not None:
+        found = await svc.router.tools.health()
+        body["server_tools"] = {name: "up" if why is None else "down" for name, why in found.items()}
+    # -- end of server tools ---------------------------------------------------------------------
+    return responses.json(body, request)
 
 
 async def metrics_text(request: Request) -> Response:

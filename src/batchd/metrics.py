@@ -65,6 +65,15 @@ class Metrics:
             "batchd_http_request_duration_seconds", "Time to answer an HTTP request, by route",
             ["route"], buckets=HTTP_BUCKETS, registry=r,
         )  # fmt: skip
+        self._tool_calls = Counter(
+            "batchd_server_tool_calls",
+            "Server tool calls batchd ran, by tool and outcome (ok, or the error code)",
+            ["tool", "outcome"], registry=r,
+        )  # fmt: skip
+        self._tool_latency = Histogram(
+            "batchd_server_tool_seconds", "Duration of one server tool call, by tool",
+            ["tool"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
         self._children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
         self._models: set[str] = set()
 
@@ -103,6 +112,11 @@ class Metrics:
         self._inflight.set_function(lambda: float(inflight()))
         self._calling.set_function(lambda: float(calling()))
         self._queued.set_function(lambda: float(max(0, inflight() - calling())))
+
+    def tool_call(self, tool: str, outcome: str, seconds: float) -> None:
+        """One server tool call (web_search, web_fetch) that ran, or failed with `outcome` as its code."""
+        self._child(self._tool_calls, tool, outcome).inc()
+        self._child(self._tool_latency, tool).observe(seconds)
 
     # -- API ------------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ def build_app(settings: Settings) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         debug.install()
         await the_store.open()
-        router = Router.from_settings(settings)
+        router = Router.from_settings(settings, metrics=services.metrics)
         engine = Dispatcher(settings, the_store, router, metrics=services.metrics)
         # A SQLite file is locked to this process, so any lease left in it is from a dead one.
         await engine.start(recover_all=settings.store_url.startswith("sqlite"))

@@ -45,8 +45,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     debug.install()
     the_store = store.open_store(settings.store_url, max_running=settings.fleet_max_running)
     await the_store.open()
-    router = Router.from_settings(settings)
     metrics = Metrics()
+    router = Router.from_settings(settings, metrics=metrics)
     engine = Dispatcher(settings, the_store, router, metrics=metrics)
     exporter = _serve_metrics(metrics, settings) if settings.metrics_port else None
     try:

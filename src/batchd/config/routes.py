@@ -9,6 +9,7 @@
     concurrency = 64                      # in-flight requests to this upstream, per process
     fleet_concurrency = 16                # optional, PostgreSQL: in flight across every process
     timeout = "600s"
+    web_search_provider = "searxng"       # optional; default: the [web_search] provider
 
 The first route whose `model` matches wins; unmatched models go to the simulator (a last route
 with `model = "*"` is the way to configure another default).
@@ -62,6 +63,7 @@ class ReasoningMode(enum.StrEnum):
         return self in (ReasoningMode.REASONING_EFFORT, ReasoningMode.BOTH)
 
 
+SEARCH_PROVIDERS = ("local", "searxng", "brave")  # web search providers (tools/web_search/)
 HTTP_BACKENDS = frozenset({BackendKind.ANTHROPIC, BackendKind.OPENAI})
 DEFAULT_ROUTE_CONCURRENCY = 64  # in-flight requests per upstream
 _Mode = TypeVar("_Mode", BackendKind, AuthMode, ReasoningMode)
@@ -80,6 +82,7 @@ _KEYS = frozenset(
         "reasoning",
         "betas",
         "headers",
+        "web_search_provider",
     }
 )
 
@@ -102,6 +105,7 @@ class RouteConfig:
     reasoning: ReasoningMode | None = None
     betas: tuple[str, ...] = ()  #: anthropic: extra anthropic-beta values sent on every call
     headers: tuple[tuple[str, str], ...] = ()  #: extra HTTP headers sent on every call
+    web_search_provider: str = ""  #: the web search provider of this route's requests; "": the setting
 
     @property
     def local_limit(self) -> int:
@@ -163,7 +167,7 @@ def _parse_route(index: int, item: Any) -> RouteConfig:
     where = f"{where} ({item['model']})"
     backend = _member(BackendKind, item.get("backend", BackendKind.SIMULATED), where, "backend")
     strings = {}
-    for key in ("base_url", "upstream_model", "api_key_env", "auth", "reasoning"):
+    for key in ("base_url", "upstream_model", "api_key_env", "auth", "reasoning", "web_search_provider"):
         if key in item:
             if not isinstance(item[key], str):
                 raise ValueError(f"{where}: {key} must be a string")
@@ -195,6 +199,11 @@ def _parse_route(index: int, item: Any) -> RouteConfig:
     auth = _member(AuthMode, strings["auth"], where, "auth") if strings.get("auth") else None
     reasoning = strings.get("reasoning") or None
     mode = _member(ReasoningMode, reasoning, where, "reasoning") if reasoning else None
+    provider = strings.get("web_search_provider", "")
+    if provider and provider not in SEARCH_PROVIDERS:
+        raise ValueError(
+            f"{where}: web_search_provider {provider!r} is not one of {', '.join(SEARCH_PROVIDERS)}"
+        )
     betas = item.get("betas", [])
     if not isinstance(betas, list) or not all(isinstance(b, str) for b in betas):
         raise ValueError(f"{where}: betas must be a list of strings")
@@ -214,6 +223,7 @@ def _parse_route(index: int, item: Any) -> RouteConfig:
         reasoning=mode,
         betas=tuple(betas),
         headers=tuple((str(k), v) for k, v in headers.items()),
+        web_search_provider=provider,
     )
 
 

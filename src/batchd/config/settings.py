@@ -37,6 +37,11 @@ DEFAULT_RETRY_BASE = 0.5  # seconds, first backoff
 DEFAULT_RETRY_MAX = 30.0  # seconds, backoff ceiling
 DEFAULT_REQUEST_TIMEOUT = 600.0  # seconds per backend call
 DEFAULT_THINKING_BUDGET = 1024  # tokens, for the seed's {"type": "enabled"} shorthand
+DEFAULT_TOOL_MAX_ITERATIONS = 10  # model calls per request with server tools, as Anthropic's API
+DEFAULT_WEB_FETCH_MAX_BYTES = 10 * 1024 * 1024  # bytes of one fetched page or PDF
+DEFAULT_WEB_FETCH_TIMEOUT = 30.0  # seconds for one fetch, redirects included
+# Settings named <table>_<key> are written `[<table>] <key> = …` in the TOML file.
+TABLES = ("web_search", "web_fetch")
 
 T = typing.TypeVar("T")
 
@@ -100,6 +105,11 @@ class Setting:
     @property
     def env(self) -> str:
         return env_name(self.name)
+
+    @property
+    def file_table(self) -> str | None:
+        """The TOML table the file writes this setting under ([web_search] provider), or None."""
+        return next((t for t in TABLES if self.name.startswith(t + "_")), None)
 
     @property
     def option(self) -> str:
@@ -245,6 +255,48 @@ class Settings:
         "--gguf: llama.cpp's host-memory prompt cache, in MiB (0: off; -1: its default, 8 GiB).",
         bounds=Bounds(-1, message="must be -1 (llama.cpp's default), 0 (off) or more"),
     )
+    tool_max_iterations: int = setting(
+        DEFAULT_TOOL_MAX_ITERATIONS,
+        int,
+        "Server tools: model calls per request; at the cap the answer ends with stop_reason pause_turn.",
+        bounds=AT_LEAST_1,
+    )
+    server_tools_key: str = setting(
+        "",
+        str,
+        "Server tools: the secret of batchd's encrypted_content/encrypted_index tokens "
+        "(default: generated once into <data_dir>/server-tools.key).",
+        commands=NO_FLAG,  # a secret on the command line would show in `ps`
+    )
+    web_search_provider: str = setting(
+        "local",
+        values.parse_choice(*routes.SEARCH_PROVIDERS),
+        "Web search: the provider, local, searxng or brave (a route may set its own).",
+    )
+    web_search_index: str = setting(
+        "", str, "Web search, local provider: the index file built by `batchd index build`."
+    )
+    web_search_max_results: int = setting(
+        5,
+        int,
+        "Web search: results returned per search.",
+        bounds=Bounds(1, 20, message="{value} is not between 1 and 20"),
+    )
+    web_search_searxng_url: str = setting("", str, "Web search, searxng provider: the SearXNG base URL.")
+    web_search_brave_api_key_env: str = setting(
+        "BRAVE_API_KEY", str, "Web search, brave provider: the environment variable holding the API key."
+    )
+    web_fetch_allowed_hosts: tuple[str, ...] = setting(
+        (),
+        values.parse_list,
+        "Web fetch: hosts or address ranges reachable although loopback, private or link-local.",
+    )
+    web_fetch_max_bytes: int = setting(
+        DEFAULT_WEB_FETCH_MAX_BYTES, values.parse_size, "Web fetch: largest page or PDF.", bounds=AT_LEAST_1
+    )
+    web_fetch_timeout: float = setting(
+        DEFAULT_WEB_FETCH_TIMEOUT, values.parse_duration, "Web fetch: time for one fetch.", bounds=POSITIVE
+    )
     routes: tuple[routes.RouteConfig, ...] = setting(
         (),
         routes.parse_routes,
@@ -255,6 +307,7 @@ class Settings:
     def __repr__(self) -> str:
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         fields["api_keys"] = f"<{len(self.api_keys)} keys>"
+        fields["server_tools_key"] = "<set>" if self.server_tools_key else ""
         return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in fields.items()) + ")"
 
     @property

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from batchd import exceptions
-from batchd.config.settings import SETTINGS, Setting, Settings, env_name, option_name
+from batchd.config.settings import SETTINGS, TABLES, Setting, Settings, env_name, option_name
 
 logger = logging.getLogger("batchd.config")
 
@@ -79,15 +79,40 @@ def _from_file(path: str) -> dict[str, object]:
     given: dict[str, object] = {}
     problems = []
     for prefix, key, value in _entries(table):
-        if key not in _BY_NAME and key not in _BY_ALIAS:
+        if key in TABLES and isinstance(value, dict):
+            problems.extend(_table(key, value, given))
+        elif key not in _BY_NAME and key not in _BY_ALIAS:
             problems.append(_unknown(prefix, key, value))
+        elif (declared := _BY_NAME.get(key)) and declared.file_table:
+            short = key[len(declared.file_table) + 1 :]
+            problems.append(f"write {key!r} as {short!r} under [{declared.file_table}]")
         elif key in given:
             problems.append(f"{key!r} is given both at the top level and under [{TABLE}]")
         else:
             given[key] = value
     if problems:
         raise exceptions.ConfigError(f"config file {path}: " + "; ".join(problems))
-    return _read(given, str, f"{path}: ")
+    return _read(given, _file_spelling, f"{path}: ")
+
+
+def _table(name: str, table: dict[str, Any], given: dict[str, object]) -> list[str]:
+    """The settings of one table ([web_search] provider = … is web_search_provider) into `given`."""
+    problems = []
+    keys = [s.name[len(name) + 1 :] for s in SETTINGS if s.file_table == name]
+    for key, value in table.items():
+        if key not in keys:
+            text = f"unknown setting '{name}.{key}'"
+            close = difflib.get_close_matches(key, keys, n=1)
+            problems.append(text + (f" (did you mean '{name}.{close[0]}'?)" if close else ""))
+        else:
+            given[f"{name}_{key}"] = value
+    return problems
+
+
+def _file_spelling(name: str) -> str:
+    """How the file writes a setting: its name, or `<table>.<key>` for the settings of a table."""
+    table = _BY_NAME[name].file_table if name in _BY_NAME else None
+    return f"{table}.{name[len(table) + 1 :]}" if table else name
 
 
 def _entries(table: dict[str, Any]) -> Iterator[tuple[str, str, object]]:

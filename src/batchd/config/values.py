@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -69,6 +69,27 @@ def parse_api_keys(value: object) -> dict[str, str]:
             key, _, workspace = item.partition(":")
             keys[key] = workspace or "default"
     return keys
+
+
+def parse_list(value: object) -> tuple[str, ...]:
+    """A TOML array of strings, or 'a,b,c' (empty items dropped)."""
+    if isinstance(value, list | tuple):
+        items = [str(v).strip() for v in value]
+    else:
+        items = [item.strip() for item in str(value).split(",")]
+    return tuple(item for item in items if item)
+
+
+def parse_choice(*choices: str) -> Callable[[object], str]:
+    """A parser accepting one of `choices` (any case)."""
+
+    def parse(value: object) -> str:
+        text = str(value).strip().lower()
+        if text not in choices:
+            raise ValueError(f"{value!r} is not one of {', '.join(choices)}")
+        return text
+
+    return parse
 
 
 def parse_log_level(value: object) -> LogLevel:

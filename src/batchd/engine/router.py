@@ -24,6 +24,8 @@ from batchd.backends.base import Backend
 from batchd.config import Settings, routes
 from batchd.config.routes import AuthMode, BackendKind, ReasoningMode, RouteConfig
 from batchd.engine import prefix
+from batchd.metrics import Metrics
+from batchd.tools.kit import ToolKit, unwrap
 
 
 @dataclasses.dataclass
@@ -59,14 +61,18 @@ class Route:
 
 
 class Router:
-    def __init__(self, default: Route, routes: tuple[Route, ...] = ()) -> None:
+    def __init__(self, default: Route, routes: tuple[Route, ...] = (), tools: ToolKit | None = None) -> None:
         self.default = default
         self.routes = routes
+        self.tools = tools  #: what the routes' server-tool loops run tools with
         self._cache: dict[str, Route] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> Router:
-        """Build every route's backend; raises ConfigError for what only shows at start."""
+    def from_settings(
+        cls, settings: Settings, environ: Mapping[str, str] | None = None, metrics: Metrics | None = None
+    ) -> Router:
+        """Build every route's backend, each but the simulator inside a server-tool loop
+        (tools/loop); raises ConfigError for what only shows at start."""
         from batchd.backends.simulator import SimulatedBackend
 
         environ = os.environ if environ is None else environ
@@ -94,7 +100,16 @@ class Router:
                 built.append(Route(backend, asyncio.Semaphore(c.local_limit), c))
         if settings.group_prefixes:  # engine routes admit their calls prefix by prefix
             default, built = schedule_routes(default, built, settings)
-        return cls(default, tuple(built))
+        # The loop goes around last: routes sharing a backend (llama.cpp) still share its slots.
+        tools = ToolKit(settings, metrics, environ)
+        default = dataclasses.replace(default, backend=tools.wrap(default.backend))
+        built = [
+            dataclasses.replace(
+                r, backend=tools.wrap(r.backend, r.config.web_search_provider if r.config else "")
+            )
+            for r in built
+        ]
+        return cls(default, tuple(built), tools)
 
     def route(self, model: str) -> Route:
         found = self._cache.get(model)
@@ -107,9 +122,12 @@ class Router:
     async def aclose(self) -> None:
         closed: set[int] = set()
         for route in (*self.routes, self.default):
-            if id(route.backend) not in closed:
-                closed.add(id(route.backend))
-                await route.backend.aclose()
+            backend = unwrap(route.backend)
+            if id(backend) not in closed:
+                closed.add(id(backend))
+                await backend.aclose()
+        if self.tools is not None:
+            await self.tools.aclose()
 
 
 def check(settings: Settings, environ: Mapping[str, str] | None = None) -> None:

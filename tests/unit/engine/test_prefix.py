@@ -16,6 +16,7 @@ from batchd.backends.simulator import SimulatedBackend
 from batchd.config.routes import BackendKind
 from batchd.engine import prefix
 from batchd.engine.router import Route, Router
+from batchd.tools.loop import ToolLoop
 
 
 def claimed(i: int, **params: Any) -> models.ClaimedRequest:
@@ -207,7 +208,7 @@ async def test_group_prefixes_puts_engine_routes_behind_a_scheduler(tmp_path: Pa
     router = Router.from_settings(config.load(config_file=str(path), environ={}))
     try:
         engine = router.route("vllm-x")
-        assert isinstance(engine.backend, OpenAIBackend)
+        assert isinstance(engine.backend, ToolLoop) and isinstance(engine.backend.inner, OpenAIBackend)
         assert engine.scheduler is not None
         assert engine.scheduler.slots == 8  # the route's own concurrency: its slots
         assert engine.limit._value == 16 * 8  # the calls let through to choose from

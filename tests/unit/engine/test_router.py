@@ -12,6 +12,8 @@ from batchd.backends.openai import OpenAIBackend
 from batchd.backends.simulator import SimulatedBackend
 from batchd.config.routes import parse_routes
 from batchd.engine.router import Router, check
+from batchd.tools.kit import unwrap
+from batchd.tools.loop import ToolLoop
 
 TOML = """
 [batchd]
@@ -53,11 +55,12 @@ async def test_routes_from_toml(tmp_path: Path) -> None:
     router = Router.from_settings(settings, environ={"VLLM_KEY": "sekrit"})
     try:
         haiku = router.route("claude-haiku-4-5")
-        assert isinstance(haiku.backend, OpenAIBackend)
-        assert haiku.backend.upstream.headers["authorization"] == "Bearer sekrit"
-        assert haiku.backend.upstream.timeout == 30.0
+        assert isinstance(haiku.backend, ToolLoop)  # engine routes run server tools in a loop
+        assert isinstance(haiku.backend.inner, OpenAIBackend)
+        assert haiku.backend.inner.upstream.headers["authorization"] == "Bearer sekrit"
+        assert haiku.backend.inner.upstream.timeout == 30.0
         assert haiku.limit._value == 4
-        assert isinstance(router.route("claude-opus-4-1").backend, AnthropicBackend)
+        assert isinstance(unwrap(router.route("claude-opus-4-1").backend), AnthropicBackend)
         assert router.route("claude-opus-4-1-x") is router.default  # exact names do not prefix-match
         assert isinstance(router.route("sim-1").backend, SimulatedBackend)
         assert router.route("gpt-4") is router.default

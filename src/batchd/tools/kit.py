@@ -1,0 +1,132 @@
+"""`ToolKit`: what every route's loop runs tools with, built once from the settings.
+
+It holds the token key, one instance of each search provider in use (the `[web_search]` provider
+and those routes name), the fetcher, and the metrics; `wrap` puts a `ToolLoop` around a route's
+backend. Providers are built when first named, and shared by every route naming them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from batchd.backends.base import Backend
+from batchd.config import Settings
+from batchd.config.routes import BackendKind
+from batchd.metrics import Metrics
+from batchd.tools import tokens
+from batchd.tools.errors import ToolError
+from batchd.tools.loop import Fetcher, ToolLoop
+from batchd.tools.web_search.base import SearchHit, SearchProvider, SearchQuery
+from batchd.tools.web_search.local import LocalProvider
+
+logger = logging.getLogger("batchd.tools")
+
+
+class Unavailable:
+    """A provider that cannot run (not installed, not configured): every search is `unavailable`."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+
+    async def search(self, q: SearchQuery) -> list[SearchHit]:
+        raise ToolError("unavailable", self.reason)
+
+    async def health(self) -> str | None:
+        return self.reason
+
+    async def aclose(self) -> None:
+        pass
+
+
+class ToolKit:
+    def __init__(
+        self, settings: Settings, metrics: Metrics | None = None, environ: Mapping[str, str] | None = None
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.environ = os.environ if environ is None else environ
+        if settings.server_tools_key:
+            self.tokens = tokens.Tokens(tokens.derive_key(settings.server_tools_key))
+        else:
+            self.tokens = tokens.Tokens(load_key=lambda: tokens.key_from_file(settings.data_dir))
+        self.fetcher = _fetcher(settings)
+        self._providers: dict[str, SearchProvider] = {}
+        self._told: set[tuple[str, str]] = set()  # health problems already logged
+
+    def provider(self, name: str = "") -> SearchProvider:
+        name = name or self.settings.web_search_provider
+        if name not in self._providers:
+            self._providers[name] = self._build(name)
+        return self._providers[name]
+
+    def wrap(self, backend: Backend, provider: str = "") -> Backend:
+        """`backend` running server tools with `provider` ("" : the setting); the simulator as it is."""
+        if backend.kind is BackendKind.SIMULATED:
+            return backend
+        return ToolLoop(
+            backend,
+            provider=self.provider(provider),
+            fetcher=self.fetcher,
+            tokens=self.tokens,
+            max_iterations=self.settings.tool_max_iterations,
+            max_results=self.settings.web_search_max_results,
+            metrics=self.metrics,
+        )
+
+    async def health(self) -> dict[str, str | None]:
+        """Each provider in use (and web fetch): None when up, else why not (logged once per reason)."""
+        found: dict[str, str | None] = {}
+        for name, provider in sorted(self._providers.items()):
+            try:
+                found[f"web_search.{name}"] = await provider.health()
+            except Exception as exc:  # a health check must not fail /health
+                found[f"web_search.{name}"] = f"health check failed: {exc}"
+        found["web_fetch"] = None if self.fetcher is not None else "web fetch is not installed"
+        for name, why in found.items():
+            if why is not None and (name, why) not in self._told:
+                self._told.add((name, why))
+                logger.warning("server tools: %s is down: %s", name, why)
+        return found
+
+    async def aclose(self) -> None:
+        for provider in self._providers.values():
+            await provider.aclose()
+        closing = getattr(self.fetcher, "aclose", None)
+        if closing is not None:
+            await closing()
+
+    def _build(self, name: str) -> SearchProvider:
+        s = self.settings
+        if name == "local":
+            return LocalProvider(s.web_search_index)
+        try:
+            module: Any = importlib.import_module(f"batchd.tools.web_search.{name}")
+        except ModuleNotFoundError:
+            return Unavailable(name, f"the {name} search provider is not installed")
+        if name == "searxng":
+            if not s.web_search_searxng_url:
+                return Unavailable(name, "searxng: set [web_search] searxng_url")
+            provider: SearchProvider = module.SearxngProvider(s.web_search_searxng_url)
+        else:
+            provider = module.BraveProvider(api_key_env=s.web_search_brave_api_key_env, environ=self.environ)
+        return provider
+
+
+def _fetcher(settings: Settings) -> Fetcher | None:
+    """tools/web_fetch's Fetcher built from the settings, or None when it is not installed."""
+    try:
+        module: Any = importlib.import_module("batchd.tools.web_fetch")
+    except ModuleNotFoundError:
+        return None
+    fetcher: Fetcher = module.Fetcher.from_settings(settings)
+    return fetcher
+
+
+def unwrap(backend: Backend) -> Backend:
+    """The backend a loop wraps (the backend itself when it is not a loop)."""
+    return backend.inner if isinstance(backend, ToolLoop) else backend

@@ -1,0 +1,330 @@
+"""The conversation a client sent, rewritten for a model that knows only function tools.
+
+Earlier turns may hold Anthropic's server-tool blocks (a client sending a previous answer back,
+or continuing after `pause_turn`). For the model they become what it would have seen had it called
+a function: each `server_tool_use` a `tool_use` (same `srvtoolu_` id), each result block a
+`tool_result` in the user message right after the assistant message that made the call, whose
+text renders the result again — web search pages decoded from batchd's own `encrypted_content`
+tokens, fetched documents from the block itself. Citations on earlier text are checked (their
+`encrypted_index` must be batchd's) and dropped; the words stay.
+
+A call without a result anywhere later is pending: allowed only in the last assistant message,
+where the loop runs it first (`pause_turn`, or a server and a client tool in one turn).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+from batchd import exceptions
+from batchd.backends import pdf
+from batchd.tools.loop import citing, render
+from batchd.tools.loop.definitions import RESULT_TYPES, ServerTool
+from batchd.tools.tokens import Tokens
+
+URL = re.compile(r"https?://[^\s<>\"'`)\]}]+")
+_TRAILING = ".,;:!?"
+
+
+def urls_in(text: str) -> set[str]:
+    return {m.group().rstrip(_TRAILING) for m in URL.finditer(text)}
+
+
+@dataclasses.dataclass
+class Sources:
+    """Every source of one request the model may quote, numbered from 1 in this order.
+
+    Request documents keep their `document_index` (every `document` block of the request, in
+    order); fetched documents are numbered after them, in the order they were fetched.
+    """
+
+    items: list[Any] = dataclasses.field(default_factory=list)  #: citations.Source
+    request_documents: int = 0  #: `document` blocks of the request
+    fetched: int = 0  #: fetched documents numbered so far
+
+    def add(self, source: Any) -> int | None:
+        """Appends `source`; its number as the model sees it (None for a source not citable)."""
+        if source is None:
+            return None
+        self.items.append(source)
+        return len(self.items)
+
+    def next_document_index(self) -> int:
+        """The document_index of the next fetched document."""
+        self.fetched += 1
+        return self.request_documents + self.fetched - 1
+
+
+@dataclasses.dataclass
+class History:
+    """The rewritten conversation and what the loop needs from it."""
+
+    messages: list[dict[str, Any]]
+    pending: list[dict[str, Any]]  #: server_tool_use blocks of the last assistant message, no result
+    urls: set[str]  #: URLs in the prior context (web fetch may fetch only these)
+    sources: Sources
+    used: Counter[str]  #: server tool calls already made in the turn this request continues
+
+
+def rewrite(params: dict[str, Any], tools: dict[str, ServerTool], tokens: Tokens) -> History:
+    """The conversation of `params` for the model; raises InvalidParams for a forged token or a
+    result of a call that was never made, or a pending call without its tool."""
+    messages = params["messages"]
+    sources = Sources(request_documents=_count_documents(messages))
+    request_sources = {s.document_index: s for s in citing.request_sources(params)}
+    results, calls = _results(messages)
+    documents = iter(range(sources.request_documents))
+    last_assistant = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
+    out: list[dict[str, Any]] = []
+    urls: set[str] = set()
+    pending: list[dict[str, Any]] = []
+    used: Counter[str] = Counter()
+    for i, message in enumerate(messages):
+        content = message["content"]
+        if message["role"] != "assistant" or not isinstance(content, list):
+            if message["role"] == "user":
+                content = _user(content, f"messages.{i}", urls, sources, request_sources, documents)
+            out.append({**message, "content": content})
+            continue
+        convert = _Assistant(tools, tokens, results, calls, urls, sources, f"messages.{i}")
+        for j, block in enumerate(content):
+            convert.block(block, j)
+        convert.flush()
+        if convert.pending:
+            if i != last_assistant:
+                call = convert.pending[0]
+                raise exceptions.InvalidParams(
+                    f"messages.{i}: the server tool call {call['id']} has no result; only the "
+                    "last assistant message may hold a call still to run"
+                )
+            pending = convert.pending
+        if i == len(messages) - 1:  # a continuation: the calls of the turn it continues count
+            used.update(b["name"] for b in content if b.get("type") == "server_tool_use")
+        out.extend(convert.out)
+    for call in pending:
+        if call["name"] not in tools:
+            raise exceptions.InvalidParams(
+                f"messages.{last_assistant}: the pending call {call['id']} needs the {call['name']} "
+                f"tool, but no `{call['name']}` tool was provided"
+            )
+    return History(_merged(out), pending, urls, sources, used)
+
+
+def _results(messages: list[dict[str, Any]]) -> tuple[dict[str, tuple[dict[str, Any], str]], set[str]]:
+    """Every server tool result block of the conversation and where it is, by the id of the call
+    it answers; and the ids of every server tool call."""
+    found, calls = {}, set()
+    for i, message in enumerate(messages):
+        if message["role"] == "assistant" and isinstance(message["content"], list):
+            for j, block in enumerate(message["content"]):
+                if block.get("type") in RESULT_TYPES and isinstance(block.get("tool_use_id"), str):
+                    found[block["tool_use_id"]] = (block, f"messages.{i}.content.{j}")
+                elif block.get("type") == "server_tool_use":
+                    calls.add(block.get("id"))
+    return found, calls
+
+
+def _count_documents(messages: list[dict[str, Any]]) -> int:
+    """The request's `document` blocks: in messages' content and in their tool_results' content."""
+    count = 0
+    for message in messages:
+        for block in message["content"] if isinstance(message["content"], list) else ():
+            inner = block.get("content") if block.get("type") == "tool_result" else None
+            for candidate in inner if isinstance(inner, list) else (block,):
+                count += candidate.get("type") == "document"
+    return count
+
+
+def _user(
+    content: Any,
+    where: str,
+    urls: set[str],
+    sources: Sources,
+    request_sources: dict[int, Any],
+    documents: Iterator[int],
+) -> Any:
+    """A user message's content: its URLs noted, citable documents shown as numbered sources."""
+    if isinstance(content, str):
+        urls.update(urls_in(content))
+        return content
+    changed = []
+    for j, block in enumerate(content):
+        kind = block.get("type")
+        if kind == "text":
+            urls.update(urls_in(block["text"]))
+        elif kind == "tool_result":
+            if str(block.get("tool_use_id", "")).startswith("srvtoolu_"):
+                raise exceptions.InvalidParams(
+                    f"{where}.content.{j}.tool_use_id: a tool_result may not answer a server tool call "
+                    f"({block['tool_use_id']}): batchd runs server tools itself"
+                )
+            inner = block.get("content")
+            if isinstance(inner, str):
+                urls.update(urls_in(inner))
+            elif isinstance(inner, list):
+                inner = [_document(b, sources, request_sources, urls, documents) for b in inner]
+                urls.update(u for b in inner if b.get("type") == "text" for u in urls_in(b["text"]))
+                block = {**block, "content": inner}
+        elif kind == "document":
+            block = _document(block, sources, request_sources, urls, documents)
+        changed.append(block)
+    return changed
+
+
+def _document(
+    block: dict[str, Any],
+    sources: Sources,
+    request_sources: dict[int, Any],
+    urls: set[str],
+    documents: Iterator[int],
+) -> dict[str, Any]:
+    """A document block of the request, in the request's document order; a citable one is shown
+    to the model as a numbered source (a text block) instead."""
+    if block.get("type") != "document":
+        return block
+    source = request_sources.get(next(documents))
+    if source is None:
+        data = (block.get("source") or {}).get("data")
+        if (block.get("source") or {}).get("type") == "text" and isinstance(data, str):
+            urls.update(urls_in(data))
+        return block
+    urls.update(urls_in(source.text))
+    number = sources.add(source)
+    return {"type": "text", "text": citing.render(number, source.title, source.text)}
+
+
+class _Assistant:
+    """Rewrites one assistant message: segments split after each group of answered calls."""
+
+    def __init__(
+        self,
+        tools: dict[str, ServerTool],
+        tokens: Tokens,
+        results: dict[str, tuple[dict[str, Any], str]],
+        calls: set[str],
+        urls: set[str],
+        sources: Sources,
+        where: str,
+    ) -> None:
+        self.tools, self.tokens, self.results, self.calls = tools, tokens, results, calls
+        self.urls, self.sources, self.where = urls, sources, where
+        self.out: list[dict[str, Any]] = []
+        self.pending: list[dict[str, Any]] = []
+        self._blocks: list[dict[str, Any]] = []
+        self._answers: list[dict[str, Any]] = []  # tool_result blocks for the calls of this segment
+        self._answered = False  # a result block of this segment was passed: the next block starts anew
+
+    def block(self, block: dict[str, Any], j: int) -> None:
+        kind = block.get("type")
+        where = f"{self.where}.content.{j}"
+        if kind in RESULT_TYPES:
+            # A result may answer a call of an earlier message (a server and a client tool in one
+            # turn): it was rendered after that message. A result of no call at all is refused.
+            if block.get("tool_use_id") not in self.calls:
+                raise exceptions.InvalidParams(
+                    f"{where}.tool_use_id: no server_tool_use with id {block.get('tool_use_id')!r}"
+                )
+            self._answered = True
+            return
+        if self._answered:
+            self.flush()
+        if kind == "server_tool_use" and block.get("name") in RESULT_NAMES:
+            call = {"type": "tool_use", "id": block["id"], "name": block["name"], "input": block["input"]}
+            self._blocks.append(call)
+            found = self.results.get(block["id"])
+            if found is None:
+                self.pending.append(block)
+            else:
+                self._answers.append(self._answer(block, *found))
+        elif kind == "text" and block.get("citations"):
+            self._check_citations(block, where)
+            self._blocks.append({"type": "text", "text": block["text"]})
+        else:
+            self._blocks.append(block)
+
+    def flush(self) -> None:
+        if self._blocks:
+            self.out.append({"role": "assistant", "content": self._blocks})
+        if self._answers:
+            self.out.append({"role": "user", "content": self._answers})
+        self._blocks, self._answers, self._answered = [], [], False
+
+    def _answer(self, call: dict[str, Any], result: dict[str, Any], where: str) -> dict[str, Any]:
+        """The tool_result the model sees for an answered call."""
+        content = result.get("content")
+        if isinstance(content, dict) and str(content.get("type", "")).endswith("_error"):
+            text, is_error = render.error(str(content.get("error_code"))), True
+        elif result["type"] == "web_search_tool_result":
+            text, is_error = self._search(call, content, where), False
+        else:
+            text, is_error = self._fetch(content, where), False
+        answer: dict[str, Any] = {"type": "tool_result", "tool_use_id": call["id"], "content": text}
+        if is_error:
+            answer["is_error"] = True
+        return answer
+
+    def _search(self, call: dict[str, Any], content: Any, where: str) -> str:
+        if not isinstance(content, list):
+            raise exceptions.InvalidParams(f"{where}: the web_search_tool_result's content is not a list")
+        shown = []
+        for k, item in enumerate(content):
+            at = f"{where}.content.{k}.encrypted_content"
+            payload = self.tokens.decode("content", item.get("encrypted_content"), at)
+            if payload.get("url") != item.get("url"):
+                raise exceptions.InvalidParams(f"{at}: it belongs to another URL than {item.get('url')!r}")
+            hit = render.Hit(payload["url"], str(payload.get("title") or ""), str(payload.get("text") or ""),
+                             payload.get("page_age"))  # fmt: skip
+            self.urls.add(hit.url)
+            self.urls.update(urls_in(hit.text))
+            number = self.sources.add(render.hit_source(hit, self.tokens))
+            shown.append((number, hit))
+        return render.search_results(str(call.get("input", {}).get("query", "")), shown)
+
+    def _fetch(self, content: Any, where: str) -> str:
+        if not isinstance(content, dict) or not isinstance(content.get("content"), dict):
+            raise exceptions.InvalidParams(f"{where}: the web_fetch_tool_result has no document")
+        document = content["content"]
+        url = str(content.get("url", ""))
+        source = document.get("source") or {}
+        if source.get("type") == "base64":
+            text = "\n\n".join(pdf.extract_pages(str(source.get("data", ""))))
+        else:
+            text = str(source.get("data", ""))
+        self.urls.add(url)
+        self.urls.update(urls_in(text))
+        cited = None
+        if (document.get("citations") or {}).get("enabled"):
+            cited = citing.fetched_source(document, self.sources.next_document_index())
+        number = self.sources.add(cited)
+        return render.fetched(number, url, document.get("title"), text)
+
+    def _check_citations(self, block: dict[str, Any], where: str) -> None:
+        for k, citation in enumerate(block["citations"]):
+            if isinstance(citation, dict) and citation.get("type") == "web_search_result_location":
+                at = f"{where}.citations.{k}.encrypted_index"
+                self.tokens.decode("index", citation.get("encrypted_index"), at)
+
+
+RESULT_NAMES = frozenset(RESULT_TYPES.values())
+
+
+def _merged(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Adjacent user messages joined (tool results first), as a model's template expects."""
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        if out and out[-1]["role"] == "user" == message["role"]:
+            before, after = _blocks(out[-1]["content"]), _blocks(message["content"])
+            results = [b for b in before + after if b.get("type") == "tool_result"]
+            rest = [b for b in before + after if b.get("type") != "tool_result"]
+            out[-1] = {**out[-1], "content": results + rest}
+        else:
+            out.append(message)
+    return out
+
+
+def _blocks(content: Any) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
