@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import math
+import time
+
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -14,34 +19,82 @@ from batchd.api import auth, errors, responses, services
 from batchd.api.accesslog import AccessLog
 from batchd.api.anthropic import batches, messages, models, openapi
 from batchd.metrics import CONTENT_TYPE
+from batchd.store.base import Store, WriteProblem
 
 PREFIX = "/v1/messages/batches"
+PROBE_INTERVAL = 2.0  # seconds a write probe's verdict is reused by /health
+PROBE_WAIT = 0.5  # seconds /health waits for a probe before answering the last verdict
 
 
-async def health(request: Request) -> Response:
-    """200 while the store answers, 503 when it does not (for load balancers)."""
-    svc = services.of(request)
-    try:
-        await svc.store.list_batches("-health-", limit=1)
-    except Exception as exc:
-        # The reason goes to the log only: /health answers without a key.
-        errors.logger.warning("health check: the store did not answer: %s", exc)
-        return responses.json({"status": "unavailable", "version": __version__}, request, status=503)
-    settings = svc.settings
-    limits = {"max_requests": settings.max_requests, "max_batch_bytes": settings.max_batch_bytes}
-    body: dict[str, object] = {"status": "ok", "version": __version__, "limits": limits}
-    # -- server tools: which providers are up (one down is no reason for a 503; why: in the log) --
-    if svc.router is not None and svc.router.tools is not None:
-        found = await svc.router.tools.health()
-        body["server_tools"] = {name: "up" if why is None else "down" for name, why in found.items()}
-    # -- end of server tools ---------------------------------------------------------------------
-    return responses.json(body, request)
+class Health:
+    """`GET /health`, for load balancers: 200 while the store answers a read and takes a write;
+    503 `unavailable` when it does not answer, 503 `degraded` when it answers but cannot be
+    written (a full disk), so that creates go elsewhere.
+
+    The write is a probe (`Store.probe_write`), run at most every PROBE_INTERVAL and its verdict
+    reused in between, so that a check stays about one read. A probe that waits behind a long write
+    (SQLite has one writer) is not waited for beyond PROBE_WAIT: the last verdict answers.
+    """
+
+    def __init__(self) -> None:
+        self._problem: WriteProblem | None = None  # the last probe's verdict
+        self._probed_at = -math.inf  # time.monotonic() of that verdict
+        self._probe: asyncio.Task[None] | None = None
+
+    async def endpoint(self, request: Request) -> Response:
+        svc = services.of(request)
+        status = {"version": __version__}
+        try:
+            await svc.store.list_batches("-health-", limit=1)
+        except Exception as exc:
+            # The details go to the log only: /health answers without a key.
+            errors.logger.warning("health check: the store did not answer: %s", exc)
+            unavailable = {"status": "unavailable", "reason": "the store does not answer", **status}
+            return responses.json(unavailable, request, status=503)
+        problem = await self._write_problem(svc.store)
+        if problem is not None:
+            reason = f"the store cannot be written: {problem}"
+            return responses.json({"status": "degraded", "reason": reason, **status}, request, status=503)
+        settings = svc.settings
+        limits = {"max_requests": settings.max_requests, "max_batch_bytes": settings.max_batch_bytes}
+        body: dict[str, object] = {"status": "ok", **status, "limits": limits}
+        # Server tools: which providers are up (one down is no reason for a 503; why: in the log).
+        if svc.router is not None and svc.router.tools is not None:
+            found = await svc.router.tools.health()
+            body["server_tools"] = {name: "up" if why is None else "down" for name, why in found.items()}
+        return responses.json(body, request)
+
+    async def _write_problem(self, store: Store) -> WriteProblem | None:
+        if self._probe is None and time.monotonic() - self._probed_at >= PROBE_INTERVAL:
+            self._probe = asyncio.create_task(self._run_probe(store), name="batchd health write probe")
+        if self._probe is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._probe), PROBE_WAIT)
+        return self._problem
+
+    async def _run_probe(self, store: Store) -> None:
+        try:
+            problem = await store.probe_write(now=time.time())
+        except Exception as exc:
+            errors.logger.warning("health check: the write probe failed: %s", exc)
+            problem = WriteProblem.WRITE_FAILED
+        if problem is not None and problem is not self._problem:
+            errors.logger.warning("health check: the store cannot be written: %s", problem)
+        self._problem, self._probed_at, self._probe = problem, time.monotonic(), None
 
 
 async def metrics_text(request: Request) -> Response:
     svc = services.of(request)
-    auth.workspace(request, svc.settings.api_keys)
+    auth.metrics_reader(request.headers, svc.settings)
     return Response(svc.metrics.render(), media_type=CONTENT_TYPE)
+
+
+async def options(request: Request) -> Response:
+    """`OPTIONS` on any path of the app: the methods it serves."""
+    return Response(
+        status_code=204,
+        headers={"Allow": errors.allowed_methods(request), "request-id": errors.request_id(request)},
+    )
 
 
 async def openapi_json(request: Request) -> Response:
@@ -58,18 +111,22 @@ def create_app(svc: services.Services) -> Starlette:
         Route(PREFIX + "/{batch_id}/cancel", batches.cancel, methods=["POST"]),
         Route(PREFIX + "/{batch_id}/results", batches.results, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
-        Route("/health", health, methods=["GET"]),
+        Route("/health", Health().endpoint, methods=["GET"]),
         Route("/metrics", metrics_text, methods=["GET"]),
         Route("/v1/messages", messages.create, methods=["POST"]),
         Route("/v1/models", models.list_models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", models.retrieve_model, methods=["GET"]),
         *dashboard.routes(),
     ]
+    # After every other route: a path's OPTIONS, which no route of its own serves.
+    paths = dict.fromkeys(route.path for route in routes if isinstance(route, Route))
+    routes += [Route(path, options, methods=["OPTIONS"]) for path in paths]
     app = Starlette(
         routes=routes,
         exception_handlers={
             exceptions.BatchdError: errors.handle_batchd_error,
             HTTPException: errors.handle_http_exception,
+            ClientDisconnect: errors.handle_client_disconnect,
             Exception: errors.handle_unexpected,
         },
         middleware=[Middleware(AccessLog, metrics=svc.metrics)],

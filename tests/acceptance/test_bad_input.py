@@ -122,10 +122,14 @@ def serve_until_refused(data_dir: Path, *args: str) -> subprocess.CompletedProce
     )
 
 
-def test_non_loopback_bind_without_keys_is_refused(tmp_path: Path) -> None:
-    proc = serve_until_refused(tmp_path, "--host", "0.0.0.0")
-    assert proc.returncode == 2
-    assert "api_keys" in proc.stderr
+# Names that only look like loopback (a name's address is whatever its DNS says) and a real one.
+@pytest.mark.parametrize(
+    "host", ["0.0.0.0", "127.attacker.invalid", "127.0.0.1.nip.io", "localhost.attacker.invalid"]
+)
+def test_non_loopback_bind_without_keys_is_refused(tmp_path: Path, host: str) -> None:
+    proc = serve_until_refused(tmp_path, "--host", host)
+    assert proc.returncode == 2, proc.stderr
+    assert f"host: binding {host} needs api_keys" in proc.stderr
 
 
 def test_config_file_sets_limits(server_factory: Callable[..., ServerProcess], tmp_path: Path) -> None:

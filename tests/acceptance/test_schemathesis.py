@@ -29,9 +29,7 @@ MAX_EXAMPLES = 25  # per operation and phase: ~600 requests, a few seconds
 RUN_TIMEOUT = 300.0  # seconds; generous, the machine is shared
 KEYS = {"team-a": "key-team-a", "team-b": "key-team-b"}
 
-# Failures schemathesis finds that another part of the work fixes; each is pinned by an xfail below.
-ALLOW_HEADER = "ST205"  # `OPTIONS` lists one route's methods only (issue 12, item 4)
-KNOWN = {ALLOW_HEADER}
+ALLOW_HEADER = "ST205"  # `OPTIONS` and 405 list every method a path serves (issue 12, item 4)
 
 CONFIG = f"""
 workers = 1
@@ -98,10 +96,9 @@ def test_every_operation_answers_without_5xx_and_as_the_schema_says(run: Run) ->
     assert ops["tested"] == ops["selected"] == ops["total"] >= 9, ops
     assert report["test_cases"]["generated"] >= 9 * MAX_EXAMPLES, report["test_cases"]
     assert not run.failures("ST101"), run.output  # not_a_server_error
-    assert [f for f in run.failures() if f["code"] not in KNOWN] == [], run.output
+    assert run.failures() == [], run.output
     assert "Traceback" not in run.server_log, run.server_log
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12, item 4: OPTIONS answers with one route's methods in Allow")
 def test_options_lists_every_method_served(run: Run) -> None:
     assert not run.failures(ALLOW_HEADER), run.output

@@ -12,6 +12,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from batchd import models
+from batchd.api import errors
 from batchd.metrics import Metrics
 
 logger = logging.getLogger("batchd.access")
@@ -47,13 +48,14 @@ class AccessLog:
             route = _route(scope)
             self.metrics.http_request(scope["method"], route, status, elapsed)
             logger.info(
-                "request_id=%s method=%s path=%s route=%s status=%d duration_ms=%.1f",
+                "request_id=%s method=%s path=%s route=%s status=%d duration_ms=%.1f%s",
                 rid,
                 scope["method"],
                 scope["path"],
                 route,
                 status,
                 elapsed * 1000,
+                ' note="client closed request"' if status == errors.CLIENT_CLOSED else "",
             )
 
 

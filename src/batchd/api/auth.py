@@ -1,19 +1,33 @@
-"""API keys to workspaces: `x-api-key` (SDK 0.x/1.x) or `Authorization: Bearer` (SDK 2.x)."""
+"""API keys to workspaces: `x-api-key` (SDK 0.x/1.x) or `Authorization: Bearer` (SDK 2.x).
+
+The metrics are the operator's, not a workspace's (they name every workspace's models): with keys
+configured only a key in `metrics_keys` reads them (`metrics_reader`), at `/metrics` and at a
+worker's metrics port alike.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from starlette.requests import Request
 
 from batchd import exceptions
+from batchd.config import Settings
 
 DEFAULT_WORKSPACE = "default"
+KEY_REQUIRED = "x-api-key header is required (or Authorization: Bearer <key>)"
 
 
 def api_key(request: Request) -> str | None:
-    key = request.headers.get("x-api-key")
+    return key_in(request.headers)
+
+
+def key_in(headers: Mapping[str, str]) -> str | None:
+    """The key a request's headers carry (`headers` looked up by lower-case name), if any."""
+    key = headers.get("x-api-key")
     if key:
         return key
-    authorization = request.headers.get("authorization", "")
+    authorization = headers.get("authorization", "")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
@@ -26,8 +40,29 @@ def workspace(request: Request, keys: dict[str, str]) -> str:
         return DEFAULT_WORKSPACE
     key = api_key(request)
     if key is None:
-        raise exceptions.AuthenticationFailed("x-api-key header is required (or Authorization: Bearer <key>)")
+        raise exceptions.AuthenticationFailed(KEY_REQUIRED)
     found = keys.get(key)
     if found is None:
         raise exceptions.AuthenticationFailed("invalid x-api-key")
     return found
+
+
+def metrics_reader(headers: Mapping[str, str], settings: Settings) -> None:
+    """Lets the operator read the metrics, else raises.
+
+    With no keys configured at all (a loopback bind) anyone may, as anyone may use the API. Else
+    only a key listed in `metrics_keys`: a workspace's API key is refused (PermissionDenied), so
+    one workspace never learns another's models; no key or an unknown one is AuthenticationFailed.
+    """
+    if not settings.api_keys and not settings.metrics_keys:
+        return
+    key = key_in(headers)
+    if key is None:
+        raise exceptions.AuthenticationFailed(KEY_REQUIRED)
+    if key in settings.metrics_keys:
+        return
+    if key in settings.api_keys:
+        raise exceptions.PermissionDenied(
+            "The metrics are the operator's: read them with a key listed in metrics_keys, not an API key"
+        )
+    raise exceptions.AuthenticationFailed("invalid x-api-key")

@@ -8,6 +8,7 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match, Route
 
 from batchd import exceptions, models
 
@@ -21,6 +22,9 @@ _HTTP_STATUS = {
     405: exceptions.MethodNotAllowed,
     413: exceptions.RequestTooLarge,
 }
+CLIENT_CLOSED = 499  # nginx's "client closed request": the client left before its request was read
+# The order methods are listed in, in an Allow header; others follow in alphabetical order.
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def request_id(request: Request) -> str:
@@ -64,7 +68,30 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     elif exc.status_code == 405:
         message = f"Method {request.method} is not allowed on {request.url.path}"
     headers = dict(exc.headers or {})
+    if exc.status_code == 405 and "Allow" in headers:
+        headers["Allow"] = allowed_methods(request)
     return render(cls(message), request_id(request), headers)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method the request's path serves, as an Allow header (OPTIONS included).
+
+    Starlette's 405 names the methods of one route only, and each method of a path is a route of
+    its own here: the rest of them are found by matching the path against every route.
+    """
+    methods = {"OPTIONS"}
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    rank = {method: i for i, method in enumerate(_METHOD_ORDER)}
+    return ", ".join(sorted(methods, key=lambda m: (rank.get(m, len(rank)), m)))
+
+
+async def handle_client_disconnect(request: Request, exc: Exception) -> Response:
+    """The client left while its request was being read: nothing was done, and nothing failed
+    here. The answer cannot reach anyone; its status marks the access log line (one line, no
+    traceback) and the metrics, as no server error."""
+    return Response(status_code=CLIENT_CLOSED, headers={"request-id": request_id(request)})
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:

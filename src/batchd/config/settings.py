@@ -166,6 +166,12 @@ class Settings:
         "Accepted API keys as key:workspace,...; empty accepts any key (loopback only).",
         commands=NO_FLAG,  # a key on the command line would show in `ps`
     )
+    metrics_keys: frozenset[str] = setting(
+        frozenset(),
+        values.parse_keys,
+        "Keys that may read /metrics and a worker's --metrics-port, as key,...; the API keys may not.",
+        commands=NO_FLAG,  # a key on the command line would show in `ps`
+    )
     public_url: str = setting("", str, "Absolute base URL for results_url; default: a relative path.")
     max_requests: int = setting(DEFAULT_MAX_REQUESTS, int, "Most requests in one batch.", bounds=AT_LEAST_1)
     max_batch_bytes: int = setting(
@@ -308,6 +314,7 @@ class Settings:
         fields = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         fields["api_keys"] = f"<{len(self.api_keys)} keys>"
         fields["server_tools_key"] = "<set>" if self.server_tools_key else ""
+        fields["metrics_keys"] = f"<{len(self.metrics_keys)} keys>"
         return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in fields.items()) + ")"
 
     @property
@@ -323,7 +330,7 @@ class Settings:
                 problem = declared.bounds.problem(getattr(self, declared.name))
                 if problem:
                     raise exceptions.ConfigError(f"{declared.name}: {problem}")
-        if not self.api_keys and not _is_loopback(self.host):
+        if not self.api_keys and not values.is_loopback(self.host):
             raise exceptions.ConfigError(
                 f"host: binding {self.host} needs api_keys (BATCHD_API_KEYS); "
                 "any key is accepted only on loopback"
@@ -334,7 +341,3 @@ class Settings:
 SETTINGS: tuple[Setting, ...] = tuple(
     dataclasses.replace(f.metadata[_DECLARATION], name=f.name) for f in dataclasses.fields(Settings)
 )
-
-
-def _is_loopback(host: str) -> bool:
-    return host in {"localhost", "::1"} or host.startswith("127.")

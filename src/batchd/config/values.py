@@ -1,4 +1,4 @@
-"""What a setting's text means: durations, sizes, booleans, API keys and log levels.
+"""What a setting's text means: durations, sizes, booleans, API keys, log levels and hosts.
 
 Each parser takes a value as the TOML file, an environment variable or a flag gives it (a string,
 or a number, boolean or table from TOML) and returns the typed value, or raises ValueError with a
@@ -8,8 +8,9 @@ message that says what was expected.
 from __future__ import annotations
 
 import enum
+import ipaddress
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -90,6 +91,30 @@ def parse_choice(*choices: str) -> Callable[[object], str]:
         return text
 
     return parse
+
+
+def parse_keys(value: object) -> frozenset[str]:
+    """'key1,key2' or a TOML array of keys."""
+    items = value if isinstance(value, Sequence) and not isinstance(value, str) else str(value).split(",")
+    return frozenset(key for key in (str(item).strip() for item in items) if key)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address to bind, or a Host header's name) names this machine only.
+
+    An IP address is parsed (any of 127.0.0.0/8, ::1, or ::ffff:127.x); of the names, only
+    `localhost` counts. A name is never loopback by its look: `127.attacker.invalid` is a name
+    that anyone's DNS may point anywhere.
+    """
+    if host.lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
 
 
 def parse_log_level(value: object) -> LogLevel:

@@ -7,6 +7,20 @@ messages and content blocks (blocks.py), tools and tool_choice (tools.py), the s
 
 from __future__ import annotations
 
-from batchd.params.validate import DEFAULT_THINKING_BUDGET, MIN_THINKING_BUDGET, SHORTHAND_DOC, prepare
+from batchd.params.validate import (
+    DEFAULT_THINKING_BUDGET,
+    MAX_DEPTH,
+    MIN_THINKING_BUDGET,
+    SHORTHAND_DOC,
+    TOO_DEEP,
+    prepare,
+)
 
-__all__ = ["DEFAULT_THINKING_BUDGET", "MIN_THINKING_BUDGET", "SHORTHAND_DOC", "prepare"]
+__all__ = [
+    "DEFAULT_THINKING_BUDGET",
+    "MAX_DEPTH",
+    "MIN_THINKING_BUDGET",
+    "SHORTHAND_DOC",
+    "TOO_DEEP",
+    "prepare",
+]

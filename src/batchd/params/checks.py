@@ -22,6 +22,10 @@ NOT_NUMBER = "Input should be a valid number"
 NOT_BOOL = "Input should be a valid boolean"
 NOT_LIST = "Input should be a valid list"
 NOT_DICT = "Input should be a valid dictionary"
+# Every backend serialises params with orjson, which refuses more than 255 levels, and the
+# validators, the simulator and the OpenAI translation recurse: a bound well below both.
+MAX_DEPTH = 128  # levels of objects and arrays in one request's params, params itself the first
+TOO_DEEP = f"Input is nested too deeply: params may nest at most {MAX_DEPTH} levels of objects and arrays"
 
 
 class Invalid(Exception):
@@ -41,6 +45,27 @@ class Invalid(Exception):
         if not self.loc:
             return self.message
         return f"{'.'.join(map(str, self.loc))}: {self.message}"
+
+
+def nests_deeper(value: Any, levels: int) -> bool:
+    """Whether `value` nests objects and arrays more than `levels` deep, itself the first level
+    when it is one. Level by level, not recursive: depth must not cost stack."""
+    if type(value) not in _CONTAINERS:
+        return False
+    frontier = [value]
+    for _ in range(levels):
+        deeper: list[Any] = []
+        for node in frontier:
+            for child in node.values() if type(node) is dict else node:
+                if type(child) in _CONTAINERS:
+                    deeper.append(child)
+        if not deeper:
+            return False
+        frontier = deeper
+    return True
+
+
+_CONTAINERS = (dict, list)
 
 
 def quoted(values: Iterable[str]) -> str:

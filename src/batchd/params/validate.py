@@ -25,8 +25,10 @@ DEFAULT_THINKING_BUDGET = params_shorthand.DEFAULT_THINKING_BUDGET
 MIN_THINKING_BUDGET = params_shorthand.MIN_THINKING_BUDGET
 SHORTHAND_DOC = params_shorthand.SHORTHAND_DOC
 METADATA_USER_ID_MAX = 256  # characters
+MAX_DEPTH = params_checks.MAX_DEPTH
+TOO_DEEP = params_checks.TOO_DEEP
 
-__all__ = ["DEFAULT_THINKING_BUDGET", "SHORTHAND_DOC", "prepare"]
+__all__ = ["DEFAULT_THINKING_BUDGET", "MAX_DEPTH", "SHORTHAND_DOC", "TOO_DEEP", "prepare"]
 
 _REQUIRED = ("model", "max_tokens", "messages")
 _THINKING_ON = frozenset({"enabled", "adaptive"})
@@ -67,6 +69,11 @@ def _prepare(params: Any, strict: bool, default_budget: int) -> dict[str, Any]:
             raise params_checks.Invalid(params_checks.FIELD_REQUIRED, key)
     dropped: list[str] = []
     found: dict[str, Any] = {}
+    # One walk of every object and array, before any check that recurses: ~0.5 µs for a
+    # one-message request, 13-30 µs for one of 20 messages and 10 tools (244 values).
+    if params_checks.nests_deeper(params, MAX_DEPTH):
+        key = next(k for k, v in params.items() if params_checks.nests_deeper(v, MAX_DEPTH - 1))
+        raise params_checks.Invalid(params_checks.TOO_DEEP, key)
     for key, value in params.items():
         check = _CHECKS.get(key)
         if check is not None:

@@ -15,6 +15,7 @@ process owns the store, whose own limits are the whole fleet's).
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
 
@@ -121,6 +122,27 @@ class Store(Protocol):
         batch). An archived batch has no rows left and returns ([], False).
         """
         ...
+
+    # -- health (added for issue 12) ------------------------------------------------------
+
+    async def probe_write(self, *, now: float) -> WriteProblem | None:
+        """Whether the store can take a write now: None, or what stops it.
+
+        The probe is a real write transaction that needs new room where the data lives, so a full
+        disk shows even while a write into pages already allocated would still pass. Cheap (a few
+        ms) but not free: `/health` runs it at most every two seconds.
+        """
+        ...
+
+
+class WriteProblem(enum.StrEnum):
+    """Why the store cannot be written, in words `/health` shows to anyone: never a path, an
+    address or a driver's message."""
+
+    DISK_FULL = "disk full"
+    READ_ONLY = "read-only"
+    IO_ERROR = "I/O error"
+    WRITE_FAILED = "write failed"  # anything else
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

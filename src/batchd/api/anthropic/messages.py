@@ -30,6 +30,8 @@ async def create(request: Request) -> Response:
     try:
         raw = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if exc.msg == "depth limit exceeded":  # orjson's own limit, 1024 levels
+            raise exceptions.InvalidRequest(params.TOO_DEEP) from None
         raise exceptions.InvalidRequest(f"The request body is not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise exceptions.InvalidRequest("The request body must be a JSON object")

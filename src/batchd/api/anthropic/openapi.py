@@ -78,7 +78,8 @@ def document() -> dict[str, Any]:
                             "custom_id": {"type": "string", "pattern": "^[a-zA-Z0-9_-]{1,64}$"},
                             "params": {
                                 "type": "object",
-                                "description": "Messages API create params, validated when the request runs",
+                                "description": "Messages API create params, validated when the request runs; "
+                                "objects and arrays nested at most 128 levels deep",
                             },
                         },
                     },

@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from batchd import exceptions, models
+from batchd import exceptions, models, params
 
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _PATH = re.compile(r"\$\.?")
@@ -36,6 +36,11 @@ def decode_create(body: bytes | bytearray, max_requests: int) -> CreateBody:
         raise exceptions.InvalidRequest(_validation_message(str(exc))) from exc
     except msgspec.DecodeError as exc:
         raise exceptions.InvalidRequest(f"Request body is not valid JSON: {exc}") from exc
+    except RecursionError:
+        # The decoder skips over each params value, recursing once per level; no valid request
+        # comes near the depth where it gives up (params.MAX_DEPTH is far below it). Shallower
+        # excess is found per request, when it runs, and errors that request alone.
+        raise exceptions.InvalidRequest(f"requests: {params.TOO_DEEP}") from None
     requests = parsed.requests
     if not requests:
         raise exceptions.InvalidRequest("requests: List should have at least 1 item after validation, not 0")

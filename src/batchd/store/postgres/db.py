@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TypeVar
 
 from batchd import exceptions
-from batchd.store import queries
+from batchd.store import base, queries
 from batchd.store.postgres import driver, locks
 from batchd.store.postgres.driver import Connection
 
@@ -48,6 +48,19 @@ def wrap_exceptions() -> Iterator[None]:
         raise exceptions.StoreError(f"store integrity error: {exc}") from exc
     except DRIVER_ERRORS as exc:
         raise exceptions.StoreUnavailable(f"the database is unavailable: {exc}") from exc
+
+
+def write_problem(exc: exceptions.StoreError) -> base.WriteProblem:
+    """What a failed write says of the store, from the server's SQLSTATE (never its message)."""
+    sqlstate = str(getattr(exc.__cause__, "sqlstate", ""))
+    return _WRITE_PROBLEMS.get(sqlstate, base.WriteProblem.WRITE_FAILED)
+
+
+_WRITE_PROBLEMS = {
+    "53100": base.WriteProblem.DISK_FULL,  # disk_full: "could not extend file"
+    "25006": base.WriteProblem.READ_ONLY,  # read_only_sql_transaction: a standby, or read-only by default
+    "58030": base.WriteProblem.IO_ERROR,  # io_error
+}
 
 
 def _leaves_broken(exc: BaseException) -> bool:

@@ -18,9 +18,9 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 
-from batchd import models
+from batchd import exceptions, models
 from batchd.store import base, layout, queries, rules
-from batchd.store.postgres import locks
+from batchd.store.postgres import db, locks
 from batchd.store.postgres.db import Database
 from batchd.store.postgres.driver import Connection
 from batchd.store.postgres.slots import Slots
@@ -290,6 +290,26 @@ class PostgresStore:
             return rules.entries_page([EntryRow._make(r) for r in rows], limit)
 
         return await self.db.read(read)
+
+    # -- health ---------------------------------------------------------------------------
+
+    async def probe_write(self, *, now: float) -> base.WriteProblem | None:
+        """One row written into a table just truncated, then rolled back: the truncation gives
+        the table a new file, so the row must find new room on disk (a row written into a page
+        the table already has could pass on a full disk)."""
+        try:
+            async with self.db.transaction() as conn:
+                await conn.execute(Q["truncate_write_probe"])
+                await conn.execute(Q["insert_write_probe"], now)
+                raise _RollBack
+        except _RollBack:
+            return None
+        except exceptions.StoreError as exc:
+            return db.write_problem(exc)
+
+
+class _RollBack(Exception):
+    """Ends a transaction that must leave nothing behind."""
 
 
 async def _close_state(

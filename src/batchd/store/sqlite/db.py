@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
 
 from batchd import exceptions
-from batchd.store import queries
+from batchd.store import base, queries
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -31,6 +31,27 @@ def wrap_exceptions() -> Iterator[None]:
         raise exceptions.StoreError(f"store integrity error: {exc}") from exc
     except sqlite3.Error as exc:
         raise exceptions.StoreUnavailable(f"the database failed: {exc}") from exc
+
+
+def write_problem(exc: exceptions.StoreError) -> base.WriteProblem:
+    """What a failed write says of the store, from SQLite's error code (never its message)."""
+    code = getattr(exc.__cause__, "sqlite_errorcode", 0) & 0xFF
+    return _WRITE_PROBLEMS.get(code, base.WriteProblem.WRITE_FAILED)
+
+
+_WRITE_PROBLEMS = {
+    sqlite3.SQLITE_FULL: base.WriteProblem.DISK_FULL,
+    sqlite3.SQLITE_READONLY: base.WriteProblem.READ_ONLY,
+    sqlite3.SQLITE_IOERR: base.WriteProblem.IO_ERROR,
+}
+
+
+def free_bytes(path: str) -> int:
+    """The bytes this process may still write on the file system of the database file `path`
+    (root may use the blocks reserved for it)."""
+    stat = os.statvfs(Path(path).parent)
+    blocks = stat.f_bfree if os.geteuid() == 0 else stat.f_bavail
+    return blocks * stat.f_frsize
 
 
 # Connection settings (PRAGMA) and transaction control stay here, beside the code that owns the

@@ -9,14 +9,16 @@ from typing import TypeVar
 
 import orjson
 
-from batchd import models
+from batchd import exceptions, models
 from batchd.store import base, layout, queries, rules
 from batchd.store.rows import BatchRow, ClaimRow, EntryRow, claimed
+from batchd.store.sqlite import db
 from batchd.store.sqlite.db import Database
 
 Q = queries.load("sqlite")
 INSERT_ROWS = 256  # most result rows per INSERT statement (3 parameters each)
 CREATE_CACHE_KIB = 8192  # writer page cache during a create: bounds its memory above the body's
+MIN_FREE_BYTES = 1 << 20  # a file system with less free is full to `probe_write`: a create needs more
 R = TypeVar("R")
 
 
@@ -234,6 +236,27 @@ class SQLiteStore:
             return rules.entries_page(_rows(conn, EntryRow._make, "list_results", args), limit)
 
         return await self.db.read(read)
+
+    # -- health ---------------------------------------------------------------------------
+
+    async def probe_write(self, *, now: float) -> base.WriteProblem | None:
+        """Full below MIN_FREE_BYTES free on the database's file system; else a one-row write
+        must commit.
+
+        The free space is looked at because the write alone cannot tell: it rewrites pages the
+        files already have. On a full disk (a tmpfs, measured) it commits while every create fails.
+        """
+        if db.free_bytes(self.db.path) < MIN_FREE_BYTES:
+            return base.WriteProblem.DISK_FULL
+        try:
+            await self.db.write(self._probe_write, now)
+        except exceptions.StoreError as exc:
+            return db.write_problem(exc)
+        return None
+
+    def _probe_write(self, now: float) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(Q["write_probe"], (now,))
 
 
 def _rows(

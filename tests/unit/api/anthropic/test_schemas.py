@@ -5,7 +5,7 @@ import dataclasses
 import orjson
 import pytest
 
-from batchd import exceptions, models
+from batchd import exceptions, models, params
 from batchd.api.anthropic import schemas
 
 
@@ -50,6 +50,20 @@ def test_envelope_errors(payload: bytes, needle: str) -> None:
     with pytest.raises(exceptions.InvalidRequest) as info:
         schemas.decode_create(payload, 3)
     assert needle in info.value.message
+
+
+@pytest.mark.parametrize("where", ["params", "extra"])
+def test_a_body_too_deep_to_decode_is_a_400_naming_the_limit(where: str) -> None:
+    deep = b"[" * 5000 + b"]" * 5000
+    item = (
+        b'{"custom_id":"a","params":{"x":' + deep + b"}}"
+        if where == "params"
+        else b'{"custom_id":"a","params":{}}'
+    )
+    extra = b',"x":' + deep if where == "extra" else b""
+    with pytest.raises(exceptions.InvalidRequest) as info:
+        schemas.decode_create(b'{"requests":[' + item + b"]" + extra + b"}", 3)
+    assert info.value.message == f"requests: {params.TOO_DEEP}"
 
 
 def test_batch_rendering_matches_the_wire() -> None:

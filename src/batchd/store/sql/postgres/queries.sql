@@ -186,3 +186,11 @@ SELECT s FROM unnest($2::int[]) AS s WHERE pg_try_advisory_lock($1, s) LIMIT 1;
 
 -- name: unlock_slot
 SELECT pg_advisory_unlock($1, $2);
+
+-- name: truncate_write_probe
+-- /health's write probe (Store.probe_write), rolled back after the insert below: the truncation
+-- gives the table a new, empty file, so the row must find new room on disk.
+TRUNCATE write_probe;
+
+-- name: insert_write_probe
+INSERT INTO write_probe (probed_at) VALUES ($1);

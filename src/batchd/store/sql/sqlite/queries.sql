@@ -132,3 +132,7 @@ WHERE r.key > ?1 AND r.key <= ?2
     AND (?3 IS NULL OR r.custom_id = ?3)
     AND (?4 IS NULL OR s.type = ?4)
 ORDER BY r.key LIMIT ?5;
+
+-- name: write_probe
+-- /health's write probe (Store.probe_write): rewrites the one row of its table.
+INSERT OR REPLACE INTO write_probe (id, probed_at) VALUES (1, ?);
