@@ -1,0 +1,254 @@
+"""tools/web_fetch: Fetcher against a real loopback site (tests/unit/tools/web_pages.py).
+
+The site is on 127.0.0.1, which the SSRF policy refuses by default: these fetchers let it through
+with `allowed_hosts`, the setting users have for the same purpose (test_web_fetch_ssrf.py checks
+the refusals).
+"""
+
+from __future__ import annotations
+
+import base64
+import urllib.parse
+from collections.abc import AsyncIterator
+
+import pytest
+
+from batchd.tools.errors import ToolError
+from batchd.tools.web_fetch import Fetcher, extract, fetcher
+from tests.unit.tools import web_pages
+from tests.unit.tools.loopback import Loopback
+
+ALLOW_LOOPBACK = ("127.0.0.1",)
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Loopback]:
+    async with web_pages.site() as running:
+        yield running
+
+
+@pytest.fixture
+async def fetch() -> AsyncIterator[Fetcher]:
+    engine = Fetcher(allowed_hosts=ALLOW_LOOPBACK, max_bytes=256 * 1024, timeout=5)
+    yield engine
+    await engine.aclose()
+
+
+async def failure(engine: Fetcher, url: str, **kwargs: object) -> ToolError:
+    with pytest.raises(ToolError) as info:
+        await engine.fetch(url, **kwargs)  # type: ignore[arg-type]
+    return info.value
+
+
+async def test_html_becomes_readable_text_with_its_title(server: Loopback, fetch: Fetcher) -> None:
+    url = server.url + "/page.html"
+    doc = await fetch.fetch(url)
+    assert doc.url == url
+    assert doc.title == "Claude Shannon – Biography"
+    assert doc.media_type == "text/plain"
+    assert web_pages.ARTICLE in doc.text and web_pages.SECOND in doc.text
+    assert "do not show" not in doc.text  # scripts
+    assert "Contact" not in doc.text and "All rights reserved" not in doc.text  # navigation, footer
+    assert doc.pdf_base64 is None and doc.page_texts is None
+    assert doc.retrieved_at.endswith("Z") and doc.retrieved_at[:2] == "20"
+    request = server.requests[0]
+    assert "batchd" in request.headers["User-Agent"]
+
+
+async def test_a_page_without_main_content_keeps_all_its_text(server: Loopback, fetch: Fetcher) -> None:
+    doc = await fetch.fetch(server.url + "/short.html")
+    assert doc.text == "Tiny page."
+    assert doc.title is None
+
+
+async def test_declared_charset_and_plain_text(server: Loopback, fetch: Fetcher) -> None:
+    latin = await fetch.fetch(server.url + "/latin1.html")
+    assert latin.title == "Café" and "Crème brûlée." in latin.text
+    plain = await fetch.fetch(server.url + "/plain.txt")
+    assert plain.text == "Grüße aus Köln — 東京 too.\nSecond line."
+    assert plain.media_type == "text/plain" and plain.title is None
+
+
+@pytest.mark.parametrize("path", ["/doc.pdf", "/octet.pdf"])
+async def test_pdf_keeps_its_bytes_and_the_text_of_each_page(
+    server: Loopback, fetch: Fetcher, path: str
+) -> None:
+    doc = await fetch.fetch(server.url + path, max_content_tokens=1)  # not applied to PDFs
+    assert doc.media_type == "application/pdf"
+    assert doc.page_texts == web_pages.PDF_PAGES
+    assert doc.text == "\n\n".join(web_pages.PDF_PAGES)
+    assert base64.b64decode(doc.pdf_base64 or "") == web_pages.pdf_bytes()
+
+
+async def test_max_content_tokens_cuts_text(server: Loopback, fetch: Fetcher) -> None:
+    whole = (await fetch.fetch(server.url + "/page.html")).text
+    cut = (await fetch.fetch(server.url + "/page.html", max_content_tokens=10)).text
+    assert len(cut) <= 10 * extract.CHARS_PER_TOKEN
+    assert whole.startswith(cut) and len(cut) > 30  # cut at a word boundary near the bound
+
+
+def test_truncate_rule() -> None:
+    assert extract.truncate("abc", None) == "abc"
+    assert extract.truncate("one two three four", 2) == "one two"  # 8 characters, then trimmed
+    assert extract.truncate("abcdefghij klm", 2) == "abcdefgh"  # no space near the bound: a hard cut
+    assert extract.truncate("x" * 100, 5) == "x" * 20
+    assert extract.truncate("a" * 37 + " bcdefgh", 10) == "a" * 37  # the space is within the last tenth
+    assert extract.truncate("short", 0) == ""
+
+
+async def test_redirects_are_followed_to_the_page(server: Loopback, fetch: Fetcher) -> None:
+    target = urllib.parse.quote(server.url + "/page.html", safe="")
+    for status in (301, 302, 303, 307, 308):
+        doc = await fetch.fetch(f"{server.url}/redirect?status={status}&to={target}")
+        assert web_pages.ARTICLE in doc.text
+    doc = await fetch.fetch(f"{server.url}/chain/{fetcher.MAX_REDIRECTS}")
+    assert doc.title == "Claude Shannon – Biography"
+    assert doc.url == f"{server.url}/chain/{fetcher.MAX_REDIRECTS}"  # the URL asked for
+
+
+async def test_too_many_redirects(server: Loopback, fetch: Fetcher) -> None:
+    error = await failure(fetch, f"{server.url}/chain/{fetcher.MAX_REDIRECTS + 1}")
+    assert error.error_code == "url_not_accessible"
+    assert "redirects" in error.message
+    assert len(server.requests) == fetcher.MAX_REDIRECTS + 1
+
+
+async def test_a_redirect_off_http_is_not_followed(server: Loopback, fetch: Fetcher) -> None:
+    error = await failure(fetch, f"{server.url}/redirect?to=file:///etc/passwd")
+    assert error.error_code == "url_not_accessible"
+    assert len(server.requests) == 1
+
+
+async def test_domain_filters_apply_to_the_url_and_every_redirect(server: Loopback, fetch: Fetcher) -> None:
+    error = await failure(fetch, server.url + "/page.html", blocked_domains=("127.0.0.1",))
+    assert error.error_code == "url_not_allowed"
+    assert server.requests == []
+    to_localhost = server.url.replace("127.0.0.1", "localhost") + "/page.html"
+    start = f"{server.url}/redirect?to={urllib.parse.quote(to_localhost, safe='')}"
+    error = await failure(fetch, start, allowed_domains=("127.0.0.1",))
+    assert error.error_code == "url_not_allowed"
+    assert "localhost" in error.message
+    assert len(server.requests) == 1
+    error = await failure(fetch, start, blocked_domains=("localhost",))
+    assert error.error_code == "url_not_allowed"
+    # An entry with a path never matches a fetch: it allows nothing.
+    error = await failure(fetch, server.url + "/page.html", allowed_domains=("127.0.0.1/page.html",))
+    assert error.error_code == "url_not_allowed"
+
+
+async def test_a_huge_page_is_read_up_to_the_bound(server: Loopback) -> None:
+    engine = Fetcher(allowed_hosts=ALLOW_LOOPBACK, max_bytes=100_000, timeout=30)
+    try:
+        doc = await engine.fetch(server.url + "/huge.html")
+    finally:
+        await engine.aclose()
+    assert doc.title == "Huge"
+    assert 50_000 < len(doc.text) <= 100_000
+    assert {w for w in doc.text.split() if w != "word"} <= {"w", "wo", "wor"}  # the last one cut
+
+
+async def test_a_pdf_over_the_bound_is_refused(server: Loopback, fetch: Fetcher) -> None:
+    error = await failure(fetch, server.url + "/huge.pdf")
+    assert error.error_code == "url_not_accessible"
+    assert "larger than" in error.message
+    small = Fetcher(allowed_hosts=ALLOW_LOOPBACK, max_bytes=1000)
+    try:
+        error = await failure(small, server.url + "/doc.pdf")  # no Content-Length check needed
+    finally:
+        await small.aclose()
+    assert error.error_code == "url_not_accessible" and "larger than" in error.message
+
+
+@pytest.mark.parametrize("path", ["/slow", "/stall"])
+async def test_a_slow_page_is_not_accessible(server: Loopback, path: str) -> None:
+    engine = Fetcher(allowed_hosts=ALLOW_LOOPBACK, timeout=0.5)
+    try:
+        error = await failure(engine, server.url + path)
+    finally:
+        await engine.aclose()
+    assert error.error_code == "url_not_accessible"
+    assert "within 0.5s" in error.message
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (429, "too_many_requests"),
+        (404, "url_not_accessible"),
+        (403, "url_not_accessible"),
+        (500, "url_not_accessible"),
+        (503, "url_not_accessible"),
+        (204, None),
+        (304, "url_not_accessible"),
+    ],
+)
+async def test_http_status(server: Loopback, fetch: Fetcher, status: int, code: str | None) -> None:
+    url = f"{server.url}/status/{status}"
+    if code is None:
+        assert (await fetch.fetch(url)).text == ""
+        return
+    error = await failure(fetch, url)
+    assert error.error_code == code
+    assert f"HTTP {status}" in error.message
+
+
+@pytest.mark.parametrize(
+    ("content_type", "supported"),
+    [
+        ("image/png", False),
+        ("application/json", False),
+        ("application/zip", False),
+        ("video/mp4", False),
+        ("text/csv", True),
+        ("text/markdown; charset=utf-8", True),
+        ("application/octet-stream", False),  # neither PDF nor HTML bytes
+    ],
+)
+async def test_content_types(server: Loopback, fetch: Fetcher, content_type: str, supported: bool) -> None:
+    url = f"{server.url}/type?t={urllib.parse.quote(content_type)}"
+    if supported:
+        assert (await fetch.fetch(url)).media_type == "text/plain"
+        return
+    error = await failure(fetch, url)
+    assert error.error_code == "unsupported_content_type"
+    assert content_type.split(";")[0] in error.message
+
+
+async def test_a_refused_connection_is_not_accessible(fetch: Fetcher) -> None:
+    from tests.acceptance.server import free_port
+
+    error = await failure(fetch, f"http://127.0.0.1:{free_port()}/")
+    assert error.error_code == "url_not_accessible"
+    assert "could not be reached" in error.message
+
+
+async def test_an_unknown_host_is_not_accessible(fetch: Fetcher) -> None:
+    error = await failure(fetch, "http://no-such-host.invalid/")
+    assert error.error_code == "url_not_accessible"
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        (None, "invalid_tool_input"),
+        ("", "invalid_tool_input"),
+        ("   ", "invalid_tool_input"),
+        ("ftp://example.com/file", "invalid_tool_input"),
+        ("file:///etc/passwd", "invalid_tool_input"),
+        ("javascript:alert(1)", "invalid_tool_input"),
+        ("example.com/page", "invalid_tool_input"),
+        ("http://", "invalid_tool_input"),
+        ("http://example.com:port/", "invalid_tool_input"),
+        ("http://user:secret@example.com/", "invalid_tool_input"),
+        ("https://example.com/" + "a" * 231, "url_too_long"),
+    ],
+)
+async def test_urls_refused_before_any_request(fetch: Fetcher, url: object, code: str) -> None:
+    error = await failure(fetch, url)  # type: ignore[arg-type]
+    assert error.error_code == code
+
+
+def test_the_length_bound_is_250_characters() -> None:
+    fetcher.check_url("https://example.com/" + "a" * 230)  # 250: fine
+    with pytest.raises(ToolError, match="url_too_long"):
+        fetcher.check_url("https://example.com/" + "a" * 231)
