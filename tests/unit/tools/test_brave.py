@@ -11,34 +11,9 @@ from batchd.tools.errors import ToolError
 from batchd.tools.web_search import brave
 from batchd.tools.web_search.base import SearchQuery
 from tests.unit.tools.loopback import Loopback
+from tests.unit.tools.search_wires import brave_pages, brave_result
 
 KEY = "BSA-test-key"
-
-
-def result(i: int, host: str = "example.com", **extra: object) -> dict[str, object]:
-    return {
-        "type": "search_result",
-        "url": f"https://{host}/page{i}",
-        "title": f"Page <strong>{i}</strong>",
-        "description": f"The <strong>page</strong> {i} description",
-        **extra,
-    }
-
-
-def answer_pages(server: Loopback, *per_page: list[dict[str, object]]) -> None:
-    """Page `offset` is per_page[offset]; `more_results_available` while pages remain."""
-
-    async def handle(request: web.Request) -> web.Response:
-        offset = int(request.query["offset"])
-        body: dict[str, object] = {
-            "type": "search",
-            "query": {"original": request.query["q"], "more_results_available": offset + 1 < len(per_page)},
-        }
-        if offset < len(per_page) and per_page[offset]:
-            body["web"] = {"type": "search", "results": per_page[offset]}
-        return web.json_response(body)
-
-    server.handle = handle
 
 
 @pytest.fixture
@@ -59,12 +34,12 @@ async def provider(server: Loopback) -> AsyncIterator[brave.BraveProvider]:
 
 
 async def test_request_and_results(server: Loopback, provider: brave.BraveProvider) -> None:
-    answer_pages(
+    brave_pages(
         server,
         [
-            result(1, page_age="2025-04-30T12:00:00", age="April 30, 2025"),
-            result(2, age="2 days ago"),
-            result(3, extra_snippets=["More <strong>about</strong> 3.", 7, "And more."]),
+            brave_result(1, page_age="2025-04-30T12:00:00", age="April 30, 2025"),
+            brave_result(2, age="2 days ago"),
+            brave_result(3, extra_snippets=["More <strong>about</strong> 3.", 7, "And more."]),
             {"type": "search_result", "url": "javascript:alert(1)", "title": "x", "description": ""},
         ],
     )
@@ -92,7 +67,7 @@ async def test_request_and_results(server: Loopback, provider: brave.BraveProvid
 async def test_user_location_is_country_and_location_headers(
     server: Loopback, provider: brave.BraveProvider
 ) -> None:
-    answer_pages(server, [result(1)])
+    brave_pages(server, [brave_result(1)])
     location = {
         "type": "approximate",
         "city": "San Francisco",
@@ -112,40 +87,19 @@ async def test_user_location_is_country_and_location_headers(
 async def test_a_country_that_is_not_two_letters_is_not_sent(
     server: Loopback, provider: brave.BraveProvider
 ) -> None:
-    answer_pages(server, [result(1)])
+    brave_pages(server, [brave_result(1)])
     await provider.search(SearchQuery("q", user_location={"type": "approximate", "country": "USA"}))
     assert "country" not in server.requests[0].query
 
 
-async def test_filters_fetch_full_pages_and_more(server: Loopback, provider: brave.BraveProvider) -> None:
-    answer_pages(
-        server,
-        [result(i, "other.org") for i in range(20)],
-        [result(1, "example.com"), result(2, "blog.example.com"), result(3, "other.org")],
-        [result(4, "example.com")],
-    )
-    q = SearchQuery("q", max_results=3, allowed_domains=("example.com",))
-    hits = await provider.search(q)
-    assert [h.url for h in hits] == [
-        "https://example.com/page1",
-        "https://blog.example.com/page2",
-        "https://example.com/page4",
-    ]
-    assert [(r.query["count"], r.query["offset"]) for r in server.requests] == [
-        ("20", "0"),
-        ("20", "1"),
-        ("20", "2"),
-    ]
-
-
 async def test_no_more_results_stops_paging(server: Loopback, provider: brave.BraveProvider) -> None:
-    answer_pages(server, [result(1, "other.org")])
+    brave_pages(server, [brave_result(1, "other.org")])
     assert await provider.search(SearchQuery("q", blocked_domains=("other.org",))) == []
     assert len(server.requests) == 1
 
 
 async def test_no_web_section_is_no_results(server: Loopback, provider: brave.BraveProvider) -> None:
-    answer_pages(server, [])
+    brave_pages(server, [])
     assert await provider.search(SearchQuery("nothing")) == []
 
 

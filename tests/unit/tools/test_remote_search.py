@@ -12,6 +12,7 @@ from batchd.tools.errors import ToolError
 from batchd.tools.web_search import brave, remote, searxng
 from batchd.tools.web_search.base import SearchProvider, SearchQuery
 from tests.acceptance.server import free_port
+from tests.unit.tools import search_wires
 from tests.unit.tools.loopback import Loopback
 
 TIMEOUT = 0.3  # seconds: the providers' bound in these tests; the slow server sleeps far longer
@@ -139,6 +140,47 @@ async def test_the_longest_query_allowed_is_sent(
     finally:
         await provider.aclose()
     assert server.requests[0].query["q"] == "y" * remote.MAX_QUERY_CHARS
+
+
+@pytest.mark.parametrize(
+    ("make", "result", "serve", "page_of"),
+    [
+        (make_searxng, search_wires.searxng_result, search_wires.searxng_pages, lambda r: r.query["pageno"]),
+        (
+            make_brave,
+            search_wires.brave_result,
+            search_wires.brave_pages,
+            lambda r: (r.query["count"], r.query["offset"]),  # full pages of 20 once filtering
+        ),
+    ],
+    ids=["searxng", "brave"],
+)
+async def test_domain_filters_apply_to_hits_and_more_pages_fill_max_results(
+    server: Loopback,
+    make: Callable[[str], SearchProvider],
+    result: Callable[..., search_wires.Result],
+    serve: Callable[..., None],
+    page_of: Callable[[web.Request], object],
+) -> None:
+    serve(
+        server,
+        [result(i, "other.org") for i in range(10)] + [result(1, "docs.example.com")],
+        [result(2, "example.com"), result(3, "evil-example.com"), result(4, "other.org")],
+        [result(5, "example.com"), result(6, "example.com")],
+    )
+    provider = make(server.url)
+    try:
+        hits = await provider.search(SearchQuery("q", max_results=3, allowed_domains=("example.com",)))
+    finally:
+        await provider.aclose()
+    assert [h.url for h in hits] == [
+        "https://docs.example.com/page1",
+        "https://example.com/page2",
+        "https://example.com/page5",
+    ]
+    pages = [page_of(r) for r in server.requests]
+    assert pages == (["1", "2", "3"] if make is make_searxng else [("20", "0"), ("20", "1"), ("20", "2")])
+    assert all(r.query["q"] == "q" for r in server.requests)  # no site: operators in the query
 
 
 def test_page_age_and_plain_text() -> None:

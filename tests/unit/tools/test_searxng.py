@@ -11,17 +11,7 @@ from batchd.tools.errors import ToolError
 from batchd.tools.web_search import remote, searxng
 from batchd.tools.web_search.base import SearchQuery
 from tests.unit.tools.loopback import Loopback
-
-
-def result(i: int, host: str = "example.com", **extra: object) -> dict[str, object]:
-    return {
-        "url": f"https://{host}/page{i}",
-        "title": f"Page {i}",
-        "content": f"About <span class='highlight'>page</span> {i} &amp; more",
-        "engine": "duckduckgo",
-        "score": 1.0,
-        **extra,
-    }
+from tests.unit.tools.search_wires import searxng_pages, searxng_result
 
 
 @pytest.fixture
@@ -37,24 +27,15 @@ async def provider(server: Loopback) -> AsyncIterator[searxng.SearxngProvider]:
     await engine.aclose()
 
 
-def answer_pages(server: Loopback, *per_page: list[dict[str, object]], **extra: object) -> None:
-    async def handle(request: web.Request) -> web.Response:
-        page = int(request.query["pageno"])
-        results = per_page[page - 1] if page <= len(per_page) else []
-        return web.json_response({"query": request.query["q"], "results": results, **extra})
-
-    server.handle = handle
-
-
 async def test_query_and_results(server: Loopback, provider: searxng.SearxngProvider) -> None:
-    answer_pages(
+    searxng_pages(
         server,
         [
-            result(1, publishedDate="2025-04-30T00:00:00"),
-            result(2, publishedDate=None),
-            result(3),
+            searxng_result(1, publishedDate="2025-04-30T00:00:00"),
+            searxng_result(2, publishedDate=None),
+            searxng_result(3),
             {"url": "ftp://example.com/x", "title": "not http"},
-            result(1),  # merged twice by the engines: once here
+            searxng_result(1),  # merged twice by the engines: once here
         ],
     )
     hits = await provider.search(SearchQuery("  claude shannon  ", max_results=3))
@@ -69,14 +50,14 @@ async def test_query_and_results(server: Loopback, provider: searxng.SearxngProv
 
 
 async def test_max_results_cuts_a_page(server: Loopback, provider: searxng.SearxngProvider) -> None:
-    answer_pages(server, [result(i) for i in range(20)])
+    searxng_pages(server, [searxng_result(i) for i in range(20)])
     hits = await provider.search(SearchQuery("q", max_results=3))
     assert [h.url for h in hits] == [f"https://example.com/page{i}" for i in range(3)]
     assert len(server.requests) == 1
 
 
 async def test_more_pages_fill_max_results(server: Loopback, provider: searxng.SearxngProvider) -> None:
-    answer_pages(server, [result(i) for i in range(4)], [result(i) for i in range(4, 8)])
+    searxng_pages(server, [searxng_result(i) for i in range(4)], [searxng_result(i) for i in range(4, 8)])
     hits = await provider.search(SearchQuery("q", max_results=6))
     assert len(hits) == 6
     assert [r.query["pageno"] for r in server.requests] == ["1", "2"]
@@ -89,50 +70,30 @@ async def test_more_pages_fill_max_results(server: Loopback, provider: searxng.S
 async def test_language_from_user_location(
     server: Loopback, provider: searxng.SearxngProvider, country: str, language: str | None
 ) -> None:
-    answer_pages(server, [result(1)])
+    searxng_pages(server, [searxng_result(1)])
     location = {"type": "approximate", "country": country, "city": "Somewhere"}
     await provider.search(SearchQuery("q", user_location=location))
     assert server.requests[0].query.get("language") == language
 
 
 async def test_no_location_sends_no_language(server: Loopback, provider: searxng.SearxngProvider) -> None:
-    answer_pages(server, [result(1)])
+    searxng_pages(server, [searxng_result(1)])
     await provider.search(SearchQuery("q", user_location={"type": "approximate", "city": "Paris"}))
     await provider.search(SearchQuery("q"))
     assert all("language" not in r.query for r in server.requests)
 
 
-async def test_allowed_domains_filter_hits_and_fetch_more_pages(
-    server: Loopback, provider: searxng.SearxngProvider
-) -> None:
-    answer_pages(
-        server,
-        [result(i, "other.org") for i in range(10)] + [result(1, "docs.example.com")],
-        [result(2, "example.com"), result(3, "evil-example.com"), result(4, "other.org")],
-        [result(5, "example.com")],
-    )
-    q = SearchQuery("q", max_results=3, allowed_domains=("example.com",))
-    hits = await provider.search(q)
-    assert [h.url for h in hits] == [
-        "https://docs.example.com/page1",
-        "https://example.com/page2",
-        "https://example.com/page5",
-    ]
-    assert [r.query["pageno"] for r in server.requests] == ["1", "2", "3"]
-    assert all(r.query["q"] == "q" for r in server.requests)  # no site: operators
-
-
 async def test_pages_are_bounded_when_nothing_passes(
     server: Loopback, provider: searxng.SearxngProvider
 ) -> None:
-    answer_pages(server, *[[result(i, "other.org")] for i in range(10)])
+    searxng_pages(server, *[[searxng_result(i, "other.org")] for i in range(10)])
     hits = await provider.search(SearchQuery("q", allowed_domains=("example.com",)))
     assert hits == []
     assert len(server.requests) == remote.MAX_PAGES
 
 
 async def test_blocked_domains_and_paths(server: Loopback, provider: searxng.SearxngProvider) -> None:
-    answer_pages(
+    searxng_pages(
         server,
         [
             {"url": "https://example.com/blog/a", "title": "a"},
@@ -145,14 +106,14 @@ async def test_blocked_domains_and_paths(server: Loopback, provider: searxng.Sea
 
 
 async def test_no_results_is_an_empty_list(server: Loopback, provider: searxng.SearxngProvider) -> None:
-    answer_pages(server, [], unresponsive_engines=[])
+    searxng_pages(server, [], unresponsive_engines=[])
     assert await provider.search(SearchQuery("nothing matches this")) == []
 
 
 async def test_every_engine_failing_is_unavailable(
     server: Loopback, provider: searxng.SearxngProvider
 ) -> None:
-    answer_pages(server, [], unresponsive_engines=[["google", "CAPTCHA"], ["bing", "timeout"]])
+    searxng_pages(server, [], unresponsive_engines=[["google", "CAPTCHA"], ["bing", "timeout"]])
     with pytest.raises(ToolError) as info:
         await provider.search(SearchQuery("q"))
     assert info.value.error_code == "unavailable"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import types
 import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,8 +18,9 @@ from typing import Any
 import pytest
 from aiohttp import abc as aiohttp_abc
 
+from batchd import config, exceptions
 from batchd.tools.errors import ToolError
-from batchd.tools.web_fetch import Fetcher, ssrf
+from batchd.tools.web_fetch import Fetcher, fetcher, ssrf
 from tests.unit.tools import web_pages
 from tests.unit.tools.loopback import Loopback
 
@@ -231,3 +233,20 @@ async def test_the_resolver_keeps_only_allowed_addresses() -> None:
     with pytest.raises(OSError):
         await resolver.resolve("unknown.test", 443)  # a lookup failure stays one
     assert await ssrf.SafeResolver(ssrf.Policy(), StubResolver({"none.test": []})).resolve("none.test") == []
+
+
+def test_from_settings() -> None:
+    default = Fetcher.from_settings(config.Settings())
+    assert default.policy.allowed_names == frozenset() and default.policy.allowed_networks == ()
+    assert (default.max_bytes, default.timeout) == (fetcher.DEFAULT_MAX_BYTES, fetcher.DEFAULT_TIMEOUT)
+    settings = types.SimpleNamespace(
+        web_fetch_allowed_hosts=("Fixture.Local", "127.0.0.0/8"),
+        web_fetch_max_bytes=1000,
+        web_fetch_timeout=2.5,
+    )
+    made = Fetcher.from_settings(settings)  # type: ignore[arg-type]
+    assert made.policy.allowed_names == {"fixture.local"}
+    assert made.policy.allowed_networks == (ipaddress.ip_network("127.0.0.0/8"),)
+    assert (made.max_bytes, made.timeout) == (1000, 2.5)
+    with pytest.raises(exceptions.ConfigError, match="'not a host!'"):
+        Fetcher.from_settings(types.SimpleNamespace(web_fetch_allowed_hosts=["not a host!"]))  # type: ignore[arg-type]

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import aiohttp
 import yarl
 
-from batchd import models
+from batchd import config, exceptions, models
 from batchd.backends import http
 from batchd.tools import domains
 from batchd.tools.errors import ToolError
@@ -84,6 +84,23 @@ class Fetcher:
         self.timeout = timeout
         self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    def from_settings(cls, settings: config.Settings) -> Fetcher:
+        """The fetcher of the `[web_fetch]` settings (allowed_hosts, max_bytes, timeout).
+
+        Raises exceptions.ConfigError for an allowed_hosts entry that is neither a host name nor an
+        address range. The settings are declared by the server-tool loop's change to config/settings.py;
+        read with defaults so that this module stands without it.
+        """
+        try:
+            return cls(
+                allowed_hosts=tuple(getattr(settings, "web_fetch_allowed_hosts", ())),
+                max_bytes=int(getattr(settings, "web_fetch_max_bytes", DEFAULT_MAX_BYTES)),
+                timeout=float(getattr(settings, "web_fetch_timeout", DEFAULT_TIMEOUT)),
+            )
+        except ValueError as exc:
+            raise exceptions.ConfigError(str(exc)) from exc
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
