@@ -55,6 +55,11 @@ async def test_html_becomes_readable_text_with_its_title(server: Loopback, fetch
     assert "batchd" in request.headers["User-Agent"]
 
 
+async def test_spaces_around_the_url_are_dropped(server: Loopback, fetch: Fetcher) -> None:
+    doc = await fetch.fetch(f"  {server.url}/short.html\n")
+    assert doc.url == f"{server.url}/short.html"
+
+
 async def test_a_page_without_main_content_keeps_all_its_text(server: Loopback, fetch: Fetcher) -> None:
     doc = await fetch.fetch(server.url + "/short.html")
     assert doc.text == "Tiny page."
@@ -252,3 +257,22 @@ def test_the_length_bound_is_250_characters() -> None:
     fetcher.check_url("https://example.com/" + "a" * 230)  # 250: fine
     with pytest.raises(ToolError, match="url_too_long"):
         fetcher.check_url("https://example.com/" + "a" * 231)
+
+
+async def test_a_converter_failure_is_unavailable(
+    server: Loopback, fetch: Fetcher, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object) -> extract.Extracted:
+        raise RuntimeError("converter bug")
+
+    monkeypatch.setattr(extract, "extract", broken)
+    error = await failure(fetch, server.url + "/page.html")
+    assert error.error_code == "unavailable"
+    assert "RuntimeError" in error.message
+    assert "converting" in caplog.text
+
+
+async def test_an_unreadable_pdf_is_not_accessible(server: Loopback, fetch: Fetcher) -> None:
+    error = await failure(fetch, f"{server.url}/type?t=application/pdf")
+    assert error.error_code == "url_not_accessible"
+    assert "could not be read" in error.message

@@ -145,6 +145,8 @@ async def test_the_fixture_is_refused_by_default(server: Loopback) -> None:
     error = await failure(Fetcher(), server.url + "/page.html")
     assert error.error_code == "url_not_allowed"
     assert "loopback" in error.message
+    error = await failure(Fetcher(), f"http://127.1:{server.port}/page.html")
+    assert error.error_code == "url_not_allowed" and "loopback" in error.message
     assert server.requests == []
 
 
@@ -191,6 +193,10 @@ async def test_a_name_allowance_does_not_cover_the_address_literal(server: Loopb
         "http://[::1]:{port}/page.html",
         "http://[::ffff:127.0.0.1]:{port}/page.html",
         "http://127.0.0.1.:{port}/page.html",
+        "http://127.1:{port}/page.html",
+        "http://2130706433:{port}/page.html",
+        "http://0x7f.0.0.1:{port}/page.html",
+        "http://0177.0.0.1:{port}/page.html",
     ],
 )
 async def test_a_redirect_to_a_refused_address_is_not_followed(server: Loopback, target: str) -> None:

@@ -28,6 +28,7 @@ checks.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import urllib.parse
 from collections.abc import Sequence
@@ -41,6 +42,8 @@ from batchd.backends import http
 from batchd.tools import domains
 from batchd.tools.errors import ToolError
 from batchd.tools.web_fetch import extract, ssrf
+
+logger = logging.getLogger("batchd.tools")
 
 MAX_URL_CHARS = 250  # the API's bound on the URL the model asks for
 MAX_REDIRECTS = 5
@@ -123,14 +126,20 @@ class Fetcher:
         blocked_domains: Sequence[str] = (),
     ) -> FetchedDocument:
         """Fetch `url` and convert it; raises ToolError with the spec's code (module docstring)."""
-        check_url(url)
+        url = check_url(url)
         try:
             async with asyncio.timeout(self.timeout):
                 kind, charset, body = await self._get(url, allowed_domains, blocked_domains)
         except TimeoutError as exc:
             raise ToolError("url_not_accessible", f"{url} did not load within {self.timeout:g}s") from exc
         retrieved_at = models.rfc3339(time.time()) or ""
-        found = await asyncio.to_thread(extract.extract, kind, body, charset, max_content_tokens)
+        try:
+            found = await asyncio.to_thread(extract.extract, kind, body, charset, max_content_tokens)
+        except ToolError:
+            raise
+        except Exception as exc:  # a converter's bug: this fetch fails, never the request
+            logger.exception("web fetch: converting %s failed", url)
+            raise ToolError("unavailable", f"the page could not be converted: {type(exc).__name__}") from exc
         return FetchedDocument(
             url=url,
             title=found.title,
@@ -205,10 +214,12 @@ class Fetcher:
             await session.close()
 
 
-def check_url(url: object) -> None:
-    """The checks made before anything is sent: shape, length, scheme (module docstring)."""
+def check_url(url: object) -> str:
+    """`url` without surrounding spaces, once it passes the checks made before anything is sent:
+    shape, length, scheme (module docstring)."""
     if not isinstance(url, str) or not url.strip():
         raise ToolError("invalid_tool_input", "url must be a non-empty string")
+    url = url.strip()
     if len(url) > MAX_URL_CHARS:
         raise ToolError("url_too_long", f"the URL has {len(url)} characters; the limit is {MAX_URL_CHARS}")
     try:
@@ -223,6 +234,7 @@ def check_url(url: object) -> None:
         raise ToolError("invalid_tool_input", f"{url!r} has no host")
     if parts.username is not None or parts.password is not None:
         raise ToolError("invalid_tool_input", f"{url!r}: credentials in a URL are not accepted")
+    return url
 
 
 def _next_hop(url: yarl.URL, location: str) -> yarl.URL:

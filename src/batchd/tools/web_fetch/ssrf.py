@@ -109,11 +109,16 @@ class Policy:
 
     def check_literal(self, host: str) -> None:
         """Raise UnsafeAddress when `host` is an IP literal the policy refuses; names pass."""
+        # "127.0.0.1." is the same address to the resolver; "[::1]" is how URLs write IPv6.
+        bare = host.strip("[]").split("%")[0].removesuffix(".")
         try:
-            # "127.0.0.1." is the same address to the resolver; "[::1]" is how URLs write IPv6.
-            address = ipaddress.ip_address(host.strip("[]").split("%")[0].removesuffix("."))
+            address: Address = ipaddress.ip_address(bare)
         except ValueError:
-            return  # a name: SafeResolver checks what it resolves to
+            try:
+                # The legacy forms the C library still reads as IPv4: 127.1, 0x7f.1, 2130706433.
+                address = ipaddress.IPv4Address(socket.inet_aton(bare))
+            except OSError:
+                return  # a name: SafeResolver checks what it resolves to
         if not self.allows(host, address):
             raise UnsafeAddress(f"{host} is a {_kind(address)} address")
 
