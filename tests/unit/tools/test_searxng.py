@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
+from batchd import exceptions
 from batchd.tools.errors import ToolError
 from batchd.tools.web_search import remote, searxng
 from batchd.tools.web_search.base import SearchQuery
@@ -147,3 +148,9 @@ async def test_health(server: Loopback, provider: searxng.SearxngProvider) -> No
 
 async def _status(status: int) -> web.Response:
     return web.Response(status=status)
+
+
+@pytest.mark.parametrize("url", ["", "localhost:8888", "ftp://searx.example", "http://"])
+def test_a_bad_instance_url_is_a_config_error(url: str) -> None:
+    with pytest.raises(exceptions.ConfigError, match="searxng_url"):
+        searxng.SearxngProvider(url)

@@ -157,7 +157,7 @@ class JsonApi:
                         break
         except TimeoutError as exc:
             raise ToolError("unavailable", f"{self.name} did not answer within {self.timeout:g}s") from exc
-        except aiohttp.ClientError as exc:
+        except (aiohttp.ClientError, ValueError) as exc:  # ValueError: a URL yarl cannot read
             message = f"{self.name} could not be reached: {type(exc).__name__}: {exc}"
             raise ToolError("unavailable", message) from exc
         if len(content) > MAX_BODY:

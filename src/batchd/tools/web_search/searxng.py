@@ -17,8 +17,10 @@ pages. `language` takes a code such as `en` or `en-US`: batchd derives it from
 from __future__ import annotations
 
 import functools
+import urllib.parse
 from typing import Any
 
+from batchd import exceptions
 from batchd.tools.errors import ToolError
 from batchd.tools.web_search import remote
 from batchd.tools.web_search.base import SearchHit, SearchQuery
@@ -30,6 +32,9 @@ class SearxngProvider:
     name = "searxng"
 
     def __init__(self, base_url: str, *, timeout: float = remote.DEFAULT_TIMEOUT) -> None:
+        parts = urllib.parse.urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise exceptions.ConfigError(f"searxng_url {base_url!r}: give the instance's http(s) URL")
         self.base_url = base_url.rstrip("/")
         self._api = remote.JsonApi(f"SearXNG at {self.base_url}", timeout=timeout)
 
