@@ -2,12 +2,11 @@
 
 `fetcher.Fetcher` fetches within the size, time and address bounds and converts the page
 (`extract.py`); `ssrf.py` is the address policy it enforces on every connection; `context.py`
-collects the URLs a conversation has shown, for the rule that the model fetches only those.
+finds and compares URLs for the rule that the model fetches only those the conversation showed.
 """
 
 from __future__ import annotations
 
-from batchd.tools.web_fetch.context import url_key, urls_in_context
 from batchd.tools.web_fetch.fetcher import FetchedDocument, Fetcher
 
-__all__ = ["FetchedDocument", "Fetcher", "url_key", "urls_in_context"]
+__all__ = ["FetchedDocument", "Fetcher"]
