@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-import types
 import urllib.parse
 from collections.abc import AsyncIterator
 from typing import Any
@@ -245,14 +244,14 @@ def test_from_settings() -> None:
     default = Fetcher.from_settings(config.Settings())
     assert default.policy.allowed_names == frozenset() and default.policy.allowed_networks == ()
     assert (default.max_bytes, default.timeout) == (fetcher.DEFAULT_MAX_BYTES, fetcher.DEFAULT_TIMEOUT)
-    settings = types.SimpleNamespace(
+    settings = config.Settings(
         web_fetch_allowed_hosts=("Fixture.Local", "127.0.0.0/8"),
         web_fetch_max_bytes=1000,
         web_fetch_timeout=2.5,
     )
-    made = Fetcher.from_settings(settings)  # type: ignore[arg-type]
+    made = Fetcher.from_settings(settings)
     assert made.policy.allowed_names == {"fixture.local"}
     assert made.policy.allowed_networks == (ipaddress.ip_network("127.0.0.0/8"),)
     assert (made.max_bytes, made.timeout) == (1000, 2.5)
     with pytest.raises(exceptions.ConfigError, match="'not a host!'"):
-        Fetcher.from_settings(types.SimpleNamespace(web_fetch_allowed_hosts=["not a host!"]))  # type: ignore[arg-type]
+        Fetcher.from_settings(config.Settings(web_fetch_allowed_hosts=("not a host!",)))

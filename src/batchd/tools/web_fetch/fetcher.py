@@ -39,6 +39,7 @@ import yarl
 
 from batchd import config, exceptions, models
 from batchd.backends import http
+from batchd.config import settings as config_settings
 from batchd.tools import domains
 from batchd.tools.errors import ToolError
 from batchd.tools.web_fetch import extract, ssrf
@@ -47,8 +48,8 @@ logger = logging.getLogger("batchd.tools")
 
 MAX_URL_CHARS = 250  # the API's bound on the URL the model asks for
 MAX_REDIRECTS = 5
-DEFAULT_MAX_BYTES = 10 * 1024 * 1024
-DEFAULT_TIMEOUT = 30.0  # seconds for one fetch, redirects included
+DEFAULT_MAX_BYTES = config_settings.DEFAULT_WEB_FETCH_MAX_BYTES
+DEFAULT_TIMEOUT = config_settings.DEFAULT_WEB_FETCH_TIMEOUT
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 USER_AGENT = "Mozilla/5.0 (compatible; batchd-web-fetch)"
 ACCEPT = "text/html,application/xhtml+xml,application/pdf;q=0.9,text/plain;q=0.8,text/*;q=0.7"
@@ -93,14 +94,13 @@ class Fetcher:
         """The fetcher of the `[web_fetch]` settings (allowed_hosts, max_bytes, timeout).
 
         Raises exceptions.ConfigError for an allowed_hosts entry that is neither a host name nor an
-        address range. The settings are declared by the server-tool loop's change to config/settings.py;
-        read with defaults so that this module stands without it.
+        address range.
         """
         try:
             return cls(
-                allowed_hosts=tuple(getattr(settings, "web_fetch_allowed_hosts", ())),
-                max_bytes=int(getattr(settings, "web_fetch_max_bytes", DEFAULT_MAX_BYTES)),
-                timeout=float(getattr(settings, "web_fetch_timeout", DEFAULT_TIMEOUT)),
+                allowed_hosts=settings.web_fetch_allowed_hosts,
+                max_bytes=settings.web_fetch_max_bytes,
+                timeout=settings.web_fetch_timeout,
             )
         except ValueError as exc:
             raise exceptions.ConfigError(str(exc)) from exc
