@@ -98,9 +98,17 @@ def parse(entry: str) -> Rule:
 def _host(host: str, entry: str) -> str:
     if ":" in host:
         raise params_checks.Invalid(f"{entry!r}: a domain has no port")
-    name = normal_host(host)
-    if name is None or not all(_LABEL.fullmatch(label) for label in name.split(".")):
+    name = host_name(host)
+    if name is None:
         raise params_checks.Invalid(f"{entry!r} is not a valid domain name")
+    return name
+
+
+def host_name(text: str) -> str | None:
+    """`text` as a host name in normal form (`normal_host`) when it is a valid one, else None."""
+    name = normal_host(text)
+    if name is None or not all(_LABEL.fullmatch(label) for label in name.split(".")):
+        return None
     return name
 
 

@@ -299,7 +299,7 @@ class Pages:
         self.pages = pages
         self.fetched: list[tuple[str, int | None]] = []
 
-    async def fetch(self, url: str, *, max_content_tokens: int | None) -> Fetched:
+    async def fetch(self, url: str, *, max_content_tokens: int | None, **filters: Any) -> Fetched:
         self.fetched.append((url, max_content_tokens))
         if url not in self.pages:
             raise ToolError("url_not_accessible", "404")

@@ -12,6 +12,7 @@ import logging
 import time
 import urllib.parse
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from batchd.metrics import Metrics
@@ -21,6 +22,7 @@ from batchd.tools.loop import citing, render
 from batchd.tools.loop.definitions import ERROR_TYPES, FETCH, SEARCH, ServerTool
 from batchd.tools.loop.history import History, urls_in
 from batchd.tools.tokens import Tokens
+from batchd.tools.web_fetch import context as web_fetch_context
 from batchd.tools.web_search.base import SearchProvider, SearchQuery
 
 logger = logging.getLogger("batchd.tools")
@@ -48,7 +50,14 @@ class FetchedDocument(Protocol):
 class Fetcher(Protocol):
     """What the loop fetches with (tools/web_fetch's `Fetcher`): raises ToolError on failure."""
 
-    async def fetch(self, url: str, *, max_content_tokens: int | None) -> FetchedDocument: ...
+    async def fetch(
+        self,
+        url: str,
+        *,
+        max_content_tokens: int | None,
+        allowed_domains: Sequence[str],
+        blocked_domains: Sequence[str],
+    ) -> FetchedDocument: ...
 
 
 class Calls:
@@ -160,7 +169,13 @@ class Calls:
         if self.fetcher is None:
             raise ToolError("unavailable", "web fetch is not available on this server")
         try:
-            doc = await self.fetcher.fetch(url, max_content_tokens=tool.max_content_tokens)
+            doc = await self.fetcher.fetch(
+                url,
+                max_content_tokens=tool.max_content_tokens,
+                # Redirects are checked against the filters too, hop by hop, by the fetcher.
+                allowed_domains=tool.allowed_domains,
+                blocked_domains=tool.blocked_domains,
+            )
         except ToolError:
             raise
         except Exception as exc:
@@ -199,7 +214,8 @@ def error_block(call: dict[str, Any], code: str) -> dict[str, Any]:
 
 
 def _seen(url: str, urls: set[str]) -> bool:
-    return url in urls or url.rstrip("/") in {u.rstrip("/") for u in urls}
+    key = web_fetch_context.url_key(url)
+    return key is not None and key in {web_fetch_context.url_key(u) for u in urls}
 
 
 def _now() -> str:

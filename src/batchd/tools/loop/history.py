@@ -15,7 +15,6 @@ where the loop runs it first (`pause_turn`, or a server and a client tool in one
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -25,13 +24,12 @@ from batchd.backends import pdf
 from batchd.tools.loop import citing, render
 from batchd.tools.loop.definitions import RESULT_TYPES, ServerTool
 from batchd.tools.tokens import Tokens
-
-URL = re.compile(r"https?://[^\s<>\"'`)\]}]+")
-_TRAILING = ".,;:!?"
+from batchd.tools.web_fetch import context as web_fetch_context
 
 
 def urls_in(text: str) -> set[str]:
-    return {m.group().rstrip(_TRAILING) for m in URL.finditer(text)}
+    """The URLs written in `text` (web fetch's rule on prior context: tools/web_fetch/context.py)."""
+    return set(web_fetch_context.find_urls(text))
 
 
 @dataclasses.dataclass
