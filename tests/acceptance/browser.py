@@ -7,13 +7,16 @@ a test module calls `skip_without_chromium()` first and is skipped cleanly when 
 
 from __future__ import annotations
 
+import contextlib
 import html
 import http.server
 import os
 import re
 import threading
 import time
+from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -33,6 +36,18 @@ def skip_without_chromium() -> ModuleType:
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
     return sync_api
+
+
+@contextlib.contextmanager
+def chromium(*args: str) -> Iterator[Any]:
+    """Headless Chromium (a playwright Browser), `args` added to its command line."""
+    sync_api = skip_without_chromium()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *args])
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 class Attacker:
@@ -71,10 +86,10 @@ class Attacker:
         self._server.server_close()
 
 
-def cancel_attacks(api: str, batch_id: str) -> tuple[str, int]:
-    """A page that tries to cancel `batch_id` on the batchd at `api` four ways, and how many
-    requests it sends there: a form posted to the dashboard and a no-CORS fetch to the API, each
-    from the page itself (a foreign origin) and from a sandboxed frame (`Origin: null`)."""
+def cancel_attacks(api: str, batch_id: str) -> str:
+    """A page that tries to cancel `batch_id` on the batchd at `api` four ways: a form posted to
+    the dashboard and a no-CORS fetch to the API, each from the page itself (a foreign origin) and
+    from a sandboxed frame (`Origin: null`)."""
     dashboard, endpoint = f"{api}/batches/{batch_id}/cancel", f"{api}/v1/messages/batches/{batch_id}/cancel"
     attacks = f"""
         <iframe name="sink" hidden></iframe>
@@ -84,8 +99,24 @@ def cancel_attacks(api: str, batch_id: str) -> tuple[str, int]:
           document.getElementById("f").submit();
         </script>"""
     framed = html.escape(attacks, quote=True)
-    page = f'{attacks}<iframe sandbox="allow-forms allow-scripts" srcdoc="{framed}"></iframe>'
-    return page, 4
+    return f'{attacks}<iframe sandbox="allow-forms allow-scripts" srcdoc="{framed}"></iframe>'
+
+
+def try_to_cancel(page: Any, srv: ServerProcess, attacker: Attacker, batch_id: str) -> list[int]:
+    """Sends `page` to the attacker's page of `cancel_attacks`: what batchd answered each attack."""
+    attacker.pages["/cancel"] = cancel_attacks(srv.base_url, batch_id)
+    mark = log_mark(srv)
+    page.goto(attacker.origin + "/cancel")
+    dashboard = answered(srv, f"/batches/{batch_id}/cancel", mark, 2)
+    return dashboard + answered(srv, f"/v1/messages/batches/{batch_id}/cancel", mark, 2)
+
+
+def click_cancel(page: Any, url: str) -> None:
+    """Cancels the batch of the dashboard page at `url` with its own button, as its user does."""
+    page.goto(url)
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click("button[data-action=cancel]")
+    page.wait_for_function("() => document.querySelector('[data-status]').textContent !== 'in progress'")
 
 
 def log_mark(srv: ServerProcess) -> int:

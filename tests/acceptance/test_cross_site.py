@@ -17,19 +17,19 @@ import orjson
 import pytest
 
 from tests.acceptance.browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     TIMEOUT_MS,
     Attacker,
     answered,
-    cancel_attacks,
+    chromium,
+    click_cancel,
     log_mark,
     skip_without_chromium,
+    try_to_cancel,
 )
 from tests.acceptance.conftest import make_client, simple_request
 from tests.acceptance.server import ServerProcess
 
-sync_api = skip_without_chromium()
+skip_without_chromium()
 REBIND = "rebind.test"  # a name whose DNS answers 127.0.0.1 (rebinding), as Chromium is told here
 REFUSED = {403, 415}  # 403 for the origin or the host, 415 for a body that is not JSON
 
@@ -53,11 +53,8 @@ def attacker() -> Iterator[Attacker]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        args = [*CHROMIUM_ARGS, f"--host-resolver-rules=MAP {REBIND} 127.0.0.1"]
-        b = p.chromium.launch(executable_path=CHROMIUM, args=args)
+    with chromium(f"--host-resolver-rules=MAP {REBIND} 127.0.0.1") as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
@@ -110,21 +107,12 @@ def test_a_page_elsewhere_cannot_cancel_but_the_dashboard_can(
     page: Any, srv: ServerProcess, attacker: Attacker, tmp_path: Path
 ) -> None:
     batch_id = slow_batch(srv)
-    attacker.pages["/cancel"], n = cancel_attacks(srv.base_url, batch_id)
-    mark = log_mark(srv)
-    page.goto(attacker.origin + "/cancel")
-    seen = answered(srv, f"/batches/{batch_id}/cancel", mark, n // 2)
-    seen += answered(srv, f"/v1/messages/batches/{batch_id}/cancel", mark, n // 2)
-    assert seen == [403] * n  # the origin: another port's, or null from the sandboxed frame
+    # Refused for the origin: another port's, or null from the sandboxed frame.
+    assert try_to_cancel(page, srv, attacker, batch_id) == [403] * 4
     with make_client(srv.base_url) as client:
         batch = client.messages.batches.retrieve(batch_id)
     assert batch.processing_status == "in_progress" and batch.request_counts.canceled == 0
-
-    # The dashboard's own button still cancels.
-    page.goto(f"{srv.base_url}/batches/{batch_id}")
-    page.on("dialog", lambda dialog: dialog.accept())
-    page.click("button[data-action=cancel]")
-    page.wait_for_function("() => document.querySelector('[data-status]').textContent !== 'in progress'")
+    click_cancel(page, f"{srv.base_url}/batches/{batch_id}")  # the dashboard's own button still works
     page.screenshot(path=str(tmp_path / "canceled.png"))
     with make_client(srv.base_url) as client:
         batch = client.messages.batches.retrieve(batch_id)

@@ -15,21 +15,19 @@ from typing import Any
 import pytest
 
 from tests.acceptance.browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     TIMEOUT_MS,
     Attacker,
-    answered,
-    cancel_attacks,
-    log_mark,
+    chromium,
+    click_cancel,
     skip_without_chromium,
+    try_to_cancel,
 )
 from tests.acceptance.conftest import make_client, simple_request
 from tests.acceptance.server import ServerProcess
 
 KEY = "browser-key"
 
-sync_api = skip_without_chromium()
+skip_without_chromium()
 # What a page reports when its Content-Security-Policy refuses something, collected before any
 # script of the page runs (Playwright's init scripts are not subject to the page's policy).
 CSP_WATCH = """
@@ -56,10 +54,8 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
@@ -193,19 +189,10 @@ def test_a_page_elsewhere_cannot_act_for_a_logged_in_user(page: Any, srv: Server
     try:
         batch_id = create(srv, [simple_request(f"x{i}", "slow @sim:delay=1") for i in range(40)])
         # Another port of 127.0.0.1 is the same site: the browser sends it the session cookie.
-        attacker.pages["/cancel"], n = cancel_attacks(srv.base_url, batch_id)
-        mark = log_mark(srv)
-        page.goto(attacker.origin + "/cancel")
-        seen = answered(srv, f"/batches/{batch_id}/cancel", mark, n // 2)
-        seen += answered(srv, f"/v1/messages/batches/{batch_id}/cancel", mark, n // 2)
-        assert seen == [403] * n
+        assert try_to_cancel(page, srv, attacker, batch_id) == [403] * 4
         with make_client(srv.base_url, default_headers={"x-api-key": KEY}) as client:
             batch = client.messages.batches.retrieve(batch_id)
         assert batch.processing_status == "in_progress" and batch.request_counts.canceled == 0
-        # The user's own click does cancel.
-        page.goto(f"/batches/{batch_id}")
-        page.on("dialog", lambda dialog: dialog.accept())
-        page.click("button[data-action=cancel]")
-        page.wait_for_function("() => document.querySelector('[data-status]').textContent !== 'in progress'")
+        click_cancel(page, f"/batches/{batch_id}")  # the user's own click does cancel
     finally:
         attacker.stop()

@@ -75,18 +75,16 @@ def _page(
         return responses.json(context, request, status)
     # The forms' CSRF token derives from the cookie's id: a visitor without one gets one now.
     session_id = sessions.cookie_id(request)
-    fresh = session_id is None
-    if session_id is None:
-        session_id = sessions.new_id()
+    anchor = session_id or sessions.new_id()
     html = _env.get_template(template).render(
         **context,
         keys_required=bool(services.of(request).settings.api_keys),
         csrf_field=sessions.CSRF_FIELD,
-        csrf_token=sessions.csrf_token(session_id),
+        csrf_token=sessions.csrf_token(anchor),
     )
     response = HTMLResponse(html, status_code=status, headers=headers)
-    if fresh:
-        sessions.set_cookie(response, request, session_id, max_age=None)
+    if session_id is None:
+        sessions.set_cookie(response, request, anchor, max_age=None)
     if sessions.LEGACY_COOKIE in request.cookies:
         response.delete_cookie(sessions.LEGACY_COOKIE)  # it held a raw API key
     return response
