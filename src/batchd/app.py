@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from batchd import __version__, dashboard, exceptions
-from batchd.api import auth, errors, responses, services
+from batchd.api import auth, errors, guard, responses, services
 from batchd.api.accesslog import AccessLog
 from batchd.api.anthropic import batches, messages, models, openapi
 from batchd.metrics import CONTENT_TYPE
@@ -129,7 +129,10 @@ def create_app(svc: services.Services) -> Starlette:
             ClientDisconnect: errors.handle_client_disconnect,
             Exception: errors.handle_unexpected,
         },
-        middleware=[Middleware(AccessLog, metrics=svc.metrics)],
+        middleware=[
+            Middleware(AccessLog, metrics=svc.metrics),
+            Middleware(guard.Guard, settings=svc.settings),
+        ],
     )
     app.state.services = svc
     return app

@@ -12,7 +12,8 @@
     │   ├── PermissionDenied       (403 permission_error)
     │   ├── RouteNotFound          (404 not_found_error)
     │   ├── MethodNotAllowed       (405 invalid_request_error)
-    │   └── RequestTooLarge        (413 request_too_large)
+    │   ├── RequestTooLarge        (413 request_too_large)
+    │   └── UnsupportedMediaType   (415 invalid_request_error) a body that is not JSON
     ├── InvalidParams              one request's params are invalid: an errored result, never raised
     │                              past the engine
     └── BackendError               one backend call failed; `retryable` says whether to try again
@@ -109,6 +110,13 @@ class RequestTooLarge(ApiError):
 
     status = 413
     error_type = "request_too_large"
+
+
+class UnsupportedMediaType(ApiError):
+    """The request body must be JSON (Content-Type: application/json)."""
+
+    status = 415
+    error_type = "invalid_request_error"
 
 
 class InvalidParams(BatchdError):

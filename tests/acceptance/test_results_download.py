@@ -31,7 +31,7 @@ def test_download_spans_pages_in_order_and_survives_a_client_leaving(
     # A client that reads the first bytes and hangs up: the server stops and stays healthy.
     for _ in range(3):
         with socket.create_connection(("127.0.0.1", server.port)) as sock:
-            sock.sendall(f"GET {path} HTTP/1.1\r\nhost: x\r\n\r\n".encode())
+            sock.sendall(f"GET {path} HTTP/1.1\r\nhost: 127.0.0.1:{server.port}\r\n\r\n".encode())
             assert sock.recv(4096).startswith(b"HTTP/1.1 200")
 
     with httpx.stream("GET", server.base_url + path, timeout=60) as r:

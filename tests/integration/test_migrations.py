@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from batchd.store import layout, queries, rows
+from batchd.store import base, layout, queries, rows
 from batchd.store.sqlite import SQLiteStore
 from batchd.store.sqlite.db import _statements, migrate
 from tests.integration import pg
@@ -22,7 +22,7 @@ def test_fresh_database_gets_every_migration_once(tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
     latest = max(v for v, _ in queries.migrations("sqlite"))
     assert migrate(conn, "sqlite") == latest
-    assert {"batches", "requests", "results", "schema_version"} <= tables(conn)
+    assert {"batches", "requests", "results", "sessions", "schema_version"} <= tables(conn)
     conn.execute(
         "INSERT INTO batches (id, workspace, status, created_at, expires_at, n_processing) "
         "VALUES ('b', 'w', 'in_progress', 0, 1, 0)"
@@ -53,6 +53,7 @@ ROW_QUERIES = [  # each typed row's fields and the named queries that return it
     (rows.BatchRow._fields, ["fetch_batch", "lock_batch", "list_first", "list_after", "list_before"]),
     (rows.ClaimRow._fields, ["claim"]),
     (rows.EntryRow._fields, ["list_results"]),
+    (base.Session._fields, ["fetch_session"]),
 ]
 
 
@@ -68,7 +69,7 @@ def test_sqlite_queries_return_the_columns_their_rows_name(tmp_path: Path) -> No
             columns = [d[0] for d in conn.execute(q[name], args).description]
             assert columns == list(fields), name
             checked += 1
-    assert checked == 6
+    assert checked == 7
 
 
 async def test_postgres_queries_return_the_columns_their_rows_name() -> None:
@@ -192,5 +193,69 @@ async def test_postgres_v1_database_migrates_with_its_requests() -> None:
             await conn.close()
         async with PostgresStore(url) as store:
             await check_v1_data_after_migration(store)
+    finally:
+        await pg.drop_database(name)
+
+
+# -- v3 -> v4: dashboard sessions ----------------------------------------------------------------
+
+SESSIONS = 4  # the version that adds them
+SESSION = base.Session("d" * 64, "w", "proof", 10.0, 1e9, 10.0, None)
+
+
+def before_sessions(dialect: str) -> list[tuple[int, str]]:
+    return [(version, script) for version, script in queries.migrations(dialect) if version < SESSIONS]
+
+
+async def check_v3_data_after_migration(store: Any) -> None:
+    """A database of the version before sessions, once migrated: its batch is still there and
+    sessions can be stored."""
+    assert (await store.get_batch("w", "msgbatch_v3")).request_counts.processing == 1
+    await store.create_session(SESSION, idle=3600.0)
+    assert await store.get_session(SESSION.digest) == SESSION
+
+
+def test_sqlite_v3_database_gets_sessions(tmp_path: Path) -> None:
+    path = tmp_path / "v3.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for version, script in before_sessions("sqlite"):
+        for statement in _statements(script):
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version VALUES (?)", (version,))
+    conn.execute(
+        "INSERT INTO batches (seq, id, workspace, status, created_at, expires_at, n_processing) "
+        "VALUES (1, 'msgbatch_v3', 'w', 'in_progress', 0, 1e9, 1)"
+    )
+    conn.close()
+
+    async def main() -> None:
+        async with SQLiteStore(str(path)) as store:
+            await check_v3_data_after_migration(store)
+
+    asyncio.run(main())
+
+
+async def test_postgres_v3_database_gets_sessions() -> None:
+    import asyncpg
+
+    from batchd.store.postgres import PostgresStore
+
+    name, url = await pg.create_database(migrated=False)
+    try:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("CREATE TABLE schema_version (version integer PRIMARY KEY)")
+            for version, script in before_sessions("postgres"):
+                await conn.execute(script)
+                await conn.execute("INSERT INTO schema_version VALUES ($1)", version)
+            await conn.execute(
+                "INSERT INTO batches (seq, id, workspace, status, created_at, expires_at, n_processing) "
+                "OVERRIDING SYSTEM VALUE VALUES (1, 'msgbatch_v3', 'w', 'in_progress', 0, 1e9, 1)"
+            )
+        finally:
+            await conn.close()
+        async with PostgresStore(url) as store:
+            await check_v3_data_after_migration(store)
     finally:
         await pg.drop_database(name)

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from batchd import exceptions, models
-from batchd.store import Store, open_store
+from batchd.store import Store, base, open_store
 from tests.integration.factories import NOW, WS, lines, make, ok
 
 
@@ -302,6 +302,41 @@ async def test_list_results_pages_and_filters(store: Store) -> None:
     assert [e.index for e in page] == [1] and more
     page, _ = await store.list_results(WS, batch.id, custom_id="c1", result_type=models.ResultType.SUCCEEDED)
     assert page == []  # both filters hold at once: c1 has no result yet
+
+
+def session(digest: str, *, at: float = NOW, life: float = 100.0) -> base.Session:
+    """A dashboard session made at `at`, ending `life` seconds later."""
+    return base.Session(digest, WS, "proof-" + digest, at, at + life, at, None)
+
+
+async def test_sessions_are_kept_touched_and_revoked(store: Store) -> None:
+    made = session("a")
+    await store.create_session(made, idle=50)
+    assert await store.get_session("a") == made
+    assert await store.get_session("b") is None
+    with pytest.raises(exceptions.StoreError):
+        await store.create_session(made, idle=50)  # ids are unique
+    await store.touch_session("a", NOW + 10)
+    await store.touch_session("a", NOW + 5)  # a late touch never moves last_seen_at back
+    touched = await store.get_session("a")
+    assert touched == made._replace(last_seen_at=NOW + 10)
+    assert await store.revoke_session("a", NOW + 20)
+    assert await store.get_session("a") == touched._replace(revoked_at=NOW + 20)
+    assert not await store.revoke_session("a", NOW + 21)  # ended already: the first end stays
+    assert (await store.get_session("a")) == touched._replace(revoked_at=NOW + 20)
+    assert not await store.revoke_session("b", NOW)
+
+
+async def test_a_new_session_drops_the_ended_ones(store: Store) -> None:
+    for digest in ("revoked", "idle", "used"):
+        await store.create_session(session(digest), idle=50)
+    await store.create_session(session("expired", life=10), idle=50)
+    await store.revoke_session("revoked", NOW + 1)
+    await store.touch_session("used", NOW + 30)
+    await store.create_session(session("new", at=NOW + 60), idle=50)
+    # At NOW + 60: "expired" ended at NOW + 10, "idle" was last seen 60 s ago (over 50).
+    found = {d: await store.get_session(d) for d in ("revoked", "idle", "used", "expired", "new")}
+    assert {d for d, s in found.items() if s is not None} == {"used", "new"}
 
 
 async def test_reopen_keeps_everything(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ Fixtures are found by pytest; `app_on` and `make_pdf` are plain functions that t
 from __future__ import annotations
 
 import base64
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from batchd.app import create_app
 from tests.integration.backends_upstream import Scripted
 
 SettingsFactory = Callable[..., config.Settings]
+TEST_HOST = "testserver"  # the Host of Starlette's TestClient
 
 
 @pytest.fixture
@@ -46,8 +48,11 @@ def settings_factory(tmp_path: Path) -> SettingsFactory:
 
 
 def app_on(store: object, settings: config.Settings | None = None) -> Starlette:
-    """The app over a stand-in store that has only what the test calls."""
-    return create_app(Services(settings=settings or config.Settings(), store=store))  # type: ignore[arg-type]
+    """The app over a stand-in store that has only what the test calls. Starlette's TestClient
+    names the host `testserver`, which the app serves as one of its `allowed_hosts`."""
+    settings = settings or config.Settings()
+    settings = dataclasses.replace(settings, allowed_hosts=(*settings.allowed_hosts, TEST_HOST))
+    return create_app(Services(settings=settings, store=store))  # type: ignore[arg-type]
 
 
 @pytest.fixture

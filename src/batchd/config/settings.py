@@ -42,6 +42,9 @@ DEFAULT_WEB_FETCH_MAX_BYTES = 10 * 1024 * 1024  # bytes of one fetched page or P
 DEFAULT_WEB_FETCH_TIMEOUT = 30.0  # seconds for one fetch, redirects included
 # Settings named <table>_<key> are written `[<table>] <key> = …` in the TOML file.
 TABLES = ("web_search", "web_fetch")
+DEFAULT_SESSION_IDLE = 12 * 3600.0  # seconds a dashboard session lives unused
+DEFAULT_SESSION_LIFETIME = 7 * 86400.0  # seconds a dashboard session lives at most
+DEFAULT_LOGIN_ATTEMPTS = 10  # dashboard logins a client address may try per minute
 
 T = typing.TypeVar("T")
 
@@ -173,6 +176,33 @@ class Settings:
         commands=NO_FLAG,  # a key on the command line would show in `ps`
     )
     public_url: str = setting("", str, "Absolute base URL for results_url; default: a relative path.")
+    allowed_hosts: tuple[str, ...] = setting(
+        (),
+        values.parse_hosts,
+        "Host names served besides loopback ones (name,...); without keys on loopback, no others are.",
+        commands=frozenset({Command.SERVE}),
+    )
+    session_idle: float = setting(
+        DEFAULT_SESSION_IDLE,
+        values.parse_duration,
+        "Dashboard: a login session ends after this long unused.",
+        bounds=POSITIVE,
+        commands=frozenset({Command.SERVE}),
+    )
+    session_lifetime: float = setting(
+        DEFAULT_SESSION_LIFETIME,
+        values.parse_duration,
+        "Dashboard: a login session ends this long after the login, used or not.",
+        bounds=POSITIVE,
+        commands=frozenset({Command.SERVE}),
+    )
+    login_attempts: int = setting(
+        DEFAULT_LOGIN_ATTEMPTS,
+        int,
+        "Dashboard: logins one client address may try per minute (then 429).",
+        bounds=AT_LEAST_1,
+        commands=frozenset({Command.SERVE}),
+    )
     max_requests: int = setting(DEFAULT_MAX_REQUESTS, int, "Most requests in one batch.", bounds=AT_LEAST_1)
     max_batch_bytes: int = setting(
         DEFAULT_MAX_BATCH_BYTES, values.parse_size, "Largest create body (e.g. 256MB).", bounds=AT_LEAST_1

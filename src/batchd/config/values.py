@@ -117,6 +117,41 @@ def is_loopback(host: str) -> bool:
     return address.is_loopback
 
 
+def host_name(authority: str) -> str | None:
+    """The host of a `Host` header (or an `allowed_hosts` entry) without its port: lowercased, an
+    IPv6 address without its brackets, a name without its trailing dot; None if it is malformed."""
+    text = authority.strip().lower()
+    if text.startswith("["):
+        end = text.find("]")
+        rest = text[end + 1 :]
+        if end < 0 or (rest and not (rest.startswith(":") and rest[1:].isdigit())):
+            return None
+        try:
+            return str(ipaddress.IPv6Address(text[1:end]))
+        except ValueError:
+            return None
+    name, colon, port = text.rpartition(":")
+    if colon:
+        if not port.isdigit() or ":" in name:  # an IPv6 address needs its brackets
+            return None
+        text = name
+    text = text.removesuffix(".")
+    if not text or any(c in text for c in "/\\@?# "):
+        return None
+    return text
+
+
+def parse_hosts(value: object) -> tuple[str, ...]:
+    """Host names, as 'batchd.lan, 10.0.0.5, [fd00::1]' or a TOML array; ports are dropped."""
+    names: list[str] = []
+    for item in parse_list(value):
+        name = host_name(item)
+        if name is None:
+            raise ValueError(f"not a host name: {item!r} (use e.g. batchd.lan, 10.0.0.5, [fd00::1])")
+        names.append(name)
+    return tuple(names)
+
+
 def parse_log_level(value: object) -> LogLevel:
     """A log level's name, in any case."""
     try:

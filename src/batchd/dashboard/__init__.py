@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -11,14 +13,21 @@ STATIC = Path(__file__).parent / "static"
 
 
 def routes() -> list[BaseRoute]:
-    from batchd.dashboard import views
+    from batchd.dashboard import headers, ratelimit, views
 
+    page = [Middleware(headers.SecurityHeaders, headers=headers.PAGE)]
+    login = functools.partial(views.login, attempts=ratelimit.Limiter())  # one count per app
     return [
-        Route("/", views.index, methods=["GET"]),
-        Route("/batches/{batch_id}", views.batch_page, methods=["GET"]),
-        Route("/batches/{batch_id}/cancel", views.cancel, methods=["POST"]),
-        Route("/batches/{batch_id}/delete", views.delete, methods=["POST"]),
-        Route("/login", views.login, methods=["GET", "POST"]),
-        Route("/logout", views.logout, methods=["POST"]),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        Route("/", views.index, methods=["GET"], middleware=page),
+        Route("/batches/{batch_id}", views.batch_page, methods=["GET"], middleware=page),
+        Route("/batches/{batch_id}/cancel", views.cancel, methods=["POST"], middleware=page),
+        Route("/batches/{batch_id}/delete", views.delete, methods=["POST"], middleware=page),
+        Route("/login", login, methods=["GET", "POST"], middleware=page),
+        Route("/logout", views.logout, methods=["POST"], middleware=page),
+        Mount(
+            "/static",
+            StaticFiles(directory=STATIC),
+            name="static",
+            middleware=[Middleware(headers.SecurityHeaders, headers=headers.STATIC)],
+        ),
     ]

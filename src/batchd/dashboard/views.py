@@ -1,8 +1,10 @@
 """Dashboard views: each builds one context dict from Store calls, rendered as HTML or (`?format=json`) JSON.
 
-Auth is the API's: with `api_keys` configured, the key is asked for once at /login and kept in an
-HttpOnly, SameSite=Strict cookie; without keys (loopback only) every visitor shares the default
-workspace and there is no prompt.
+Auth is the API's keys: with `api_keys` configured, a key is asked for once at /login and a server-side
+session is kept (sessions.py: the cookie holds a random id, never the key); an `x-api-key` header works
+too. Without keys (loopback only) every visitor shares the default workspace and there is no prompt.
+Every form carries a CSRF token (sessions.py), checked by the view that takes it; the Origin of every
+state-changing request has been checked before (api/guard.py).
 """
 
 from __future__ import annotations
@@ -10,24 +12,25 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from typing import Any, Concatenate, ParamSpec
+from urllib.parse import parse_qs, quote, urlencode
 
 import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from batchd import exceptions, models
-from batchd.api import auth, responses, services
+from batchd.api import auth, bodies, responses, services
 from batchd.api.anthropic import schemas
-from batchd.dashboard import render
+from batchd.dashboard import ratelimit, render, sessions
 
-COOKIE = "batchd_key"
+FORM_LIMIT = 64 * 1024  # bytes: the dashboard's forms hold a key, a path and a token
 BATCHES_PER_PAGE = 25
 RESULTS_PER_PAGE = 50
 SCAN_PAGES = 20  # list pages read at most to fill one filtered page
 STATUSES = ("in_progress", "canceling", "ended")
 RESULT_TYPES = tuple(t.value for t in models.ResultType)
+P = ParamSpec("P")
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("batchd.dashboard", "templates"),
@@ -37,17 +40,17 @@ _env.filters["when"] = render.when
 _env.filters["pretty"] = render.pretty
 
 
-def _key(request: Request) -> str | None:
-    return auth.api_key(request) or request.cookies.get(COOKIE)
-
-
-def _workspace(request: Request) -> str | None:
-    """The visitor's workspace, or None when a key is needed and missing or wrong."""
-    keys = services.of(request).settings.api_keys
+async def _workspace(request: Request) -> str | None:
+    """The visitor's workspace, or None when a key is needed and missing, wrong or its session ended."""
+    svc = services.of(request)
+    keys = svc.settings.api_keys
     if not keys:
         return auth.DEFAULT_WORKSPACE
-    key = _key(request)
-    return keys.get(key) if key else None
+    key = auth.api_key(request)
+    if key is not None:
+        return keys.get(key)
+    session_id = sessions.cookie_id(request)
+    return None if session_id is None else await sessions.workspace_of(svc, session_id, time.time())
 
 
 def _wants_json(request: Request) -> bool:
@@ -61,22 +64,41 @@ def _login_redirect(request: Request) -> Response:
     return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
 
 
-def _page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
+def _page(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
     if _wants_json(request):
         return responses.json(context, request, status)
+    # The forms' CSRF token derives from the cookie's id: a visitor without one gets one now.
+    session_id = sessions.cookie_id(request)
+    anchor = session_id or sessions.new_id()
     html = _env.get_template(template).render(
-        **context, keys_required=bool(services.of(request).settings.api_keys)
+        **context,
+        keys_required=bool(services.of(request).settings.api_keys),
+        csrf_field=sessions.CSRF_FIELD,
+        csrf_token=sessions.csrf_token(anchor),
     )
-    return HTMLResponse(html, status_code=status)
+    response = HTMLResponse(html, status_code=status, headers=headers)
+    if session_id is None:
+        sessions.set_cookie(response, request, anchor, max_age=None)
+    if sessions.LEGACY_COOKIE in request.cookies:
+        response.delete_cookie(sessions.LEGACY_COOKIE)  # it held a raw API key
+    return response
 
 
-def _html_errors(view: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+def _html_errors(
+    view: Callable[Concatenate[Request, P], Awaitable[Response]],
+) -> Callable[Concatenate[Request, P], Awaitable[Response]]:
     """HTML pages show a failure as a page; the JSON twin keeps the API's error envelope."""
 
     @functools.wraps(view)
-    async def wrapper(request: Request) -> Response:
+    async def wrapper(request: Request, /, *args: P.args, **kwargs: P.kwargs) -> Response:
         try:
-            return await view(request)
+            return await view(request, *args, **kwargs)
         except exceptions.BatchdError as exc:
             if _wants_json(request):
                 raise
@@ -86,16 +108,21 @@ def _html_errors(view: Callable[[Request], Awaitable[Response]]) -> Callable[[Re
     return wrapper
 
 
-def _same_origin(request: Request) -> None:
-    """Refuse cross-site form posts (the cookie is SameSite=Strict; loopback mode has none)."""
-    origin = request.headers.get("origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
-        raise exceptions.PermissionDenied("cross-origin dashboard actions are not allowed")
+async def _form(request: Request) -> dict[str, str]:
+    """The posted form's fields (the first value of each), refused (403) without this browser's
+    CSRF token. The Origin was checked before the view (api/guard.py); this is the second line."""
+    body = await bodies.read_body(request, FORM_LIMIT)
+    fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+    if not sessions.csrf_ok(sessions.cookie_id(request), fields.get(sessions.CSRF_FIELD, "")):
+        raise exceptions.PermissionDenied(
+            "this form was not sent by this dashboard, or it is out of date: reload the page and try again"
+        )
+    return fields
 
 
 @_html_errors
 async def index(request: Request) -> Response:
-    workspace = _workspace(request)
+    workspace = await _workspace(request)
     if workspace is None:
         return _login_redirect(request)
     svc = services.of(request)
@@ -128,7 +155,7 @@ async def index(request: Request) -> Response:
 
 @_html_errors
 async def batch_page(request: Request) -> Response:
-    workspace = _workspace(request)
+    workspace = await _workspace(request)
     if workspace is None:
         return _login_redirect(request)
     svc = services.of(request)
@@ -175,8 +202,8 @@ async def delete(request: Request) -> Response:
 
 
 async def _action(request: Request, action: str) -> Response:
-    _same_origin(request)
-    workspace = _workspace(request)
+    await _form(request)
+    workspace = await _workspace(request)
     if workspace is None:
         raise exceptions.AuthenticationFailed("the dashboard needs an API key: log in at /login")
     store = services.of(request).store
@@ -195,25 +222,44 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-async def login(request: Request) -> Response:
-    keys = services.of(request).settings.api_keys
+@_html_errors
+async def login(request: Request, *, attempts: ratelimit.Limiter) -> Response:
+    svc = services.of(request)
+    keys = svc.settings.api_keys
     target = _safe_next(request.query_params.get("next"))
     if request.method == "GET":
         return _page(request, "login.html", {"next": target, "error": None})
-    _same_origin(request)
-    form = parse_qs((await request.body()).decode("utf-8", "replace"))
-    key = (form.get("key") or [""])[0].strip()
-    target = _safe_next((form.get("next") or [target])[0])
-    if keys and key not in keys:
+    # Every attempt counts, before anything is checked: guessing is slow whatever is guessed.
+    client = ratelimit.client_key(request.client.host if request.client else None)
+    wait = attempts.take(client, rate=svc.settings.login_attempts, now=time.monotonic())
+    if wait:
+        seconds = ratelimit.retry_after(wait)
+        error = f"Too many login attempts from this address: try again in {seconds} s."
+        return _page(request, "login.html", {"next": target, "error": error}, 429, {"retry-after": seconds})
+    form = await _form(request)
+    key = form.get("key", "").strip()
+    target = _safe_next(form.get("next", target))
+    if not keys:
+        return RedirectResponse(target, status_code=303)
+    workspace = keys.get(key)
+    if workspace is None:
         return _page(request, "login.html", {"next": target, "error": "That key is not valid."}, 401)
+    now = time.time()
+    previous = sessions.cookie_id(request)
+    if previous is not None:
+        await sessions.end(svc, previous, now)  # a session replaced by a new login ends
     response = RedirectResponse(target, status_code=303)
-    if keys:
-        response.set_cookie(COOKIE, key, httponly=True, samesite="strict", max_age=30 * 86400)
+    session_id = await sessions.start(svc, key, workspace, now)
+    sessions.set_cookie(response, request, session_id, max_age=svc.settings.session_lifetime)
     return response
 
 
+@_html_errors
 async def logout(request: Request) -> Response:
-    _same_origin(request)
+    await _form(request)
+    session_id = sessions.cookie_id(request)
+    if session_id is not None:
+        await sessions.end(services.of(request), session_id, time.time())
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(COOKIE)
+    sessions.clear_cookie(response, request)
     return response

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from batchd import models
 
@@ -134,6 +134,25 @@ class Store(Protocol):
         """
         ...
 
+    # -- dashboard sessions (added for issue 12) ------------------------------------------
+
+    async def create_session(self, session: Session, *, idle: float) -> None:
+        """Stores a new login session. In the same transaction, drops every session that has
+        ended by `session.created_at`: revoked, past its `expires_at`, or unused for `idle` seconds."""
+        ...
+
+    async def get_session(self, digest: str) -> Session | None:
+        """The session whose id has this digest, ended or not (the caller judges); None if none."""
+        ...
+
+    async def touch_session(self, digest: str, now: float) -> None:
+        """Records that the session was used at `now` (its idle time starts again)."""
+        ...
+
+    async def revoke_session(self, digest: str, now: float) -> bool:
+        """Ends the session at `now` for every process; False if it was unknown or ended already."""
+        ...
+
 
 class WriteProblem(enum.StrEnum):
     """Why the store cannot be written, in words `/health` shows to anyone: never a path, an
@@ -154,6 +173,21 @@ class RequestEntry:
     state: models.RequestState
     result_type: models.ResultType | None  #: None until the request has its result
     line: bytes | None  #: the request's results JSONL line (newline included), once it has one
+
+
+class Session(NamedTuple):
+    """A dashboard login session, as `fetch_session` reads it (its fields are the columns).
+
+    Only the digest of the session id is stored: whoever reads the store cannot log in with it.
+    """
+
+    digest: str  #: SHA-256 of the session id (hex); the id itself lives only in the browser's cookie
+    workspace: str
+    key_proof: str  #: HMAC of the API key that logged in, keyed by the session id: which key, unreadable here
+    created_at: float
+    expires_at: float  #: the session ends then, used or not
+    last_seen_at: float
+    revoked_at: float | None  #: set at logout
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

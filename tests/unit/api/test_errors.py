@@ -40,6 +40,7 @@ class BrokenStore:
 
 
 BODY = b'{"requests":[{"custom_id":"a","params":{}}]}'
+JSON = {"content-type": "application/json"}
 
 
 @pytest.mark.parametrize(("method", "path"), ROUTES)
@@ -57,7 +58,7 @@ def test_envelope_on_every_route(
 ) -> None:
     app = app_on(BrokenStore(exc))
     with TestClient(app, raise_server_exceptions=False) as client:
-        r = client.request(method, path, content=BODY if method == "POST" else None)
+        r = client.request(method, path, content=BODY if method == "POST" else None, headers=JSON)
     assert r.status_code == status, r.text
     body = r.json()
     assert body["type"] == "error"
@@ -73,7 +74,7 @@ def test_auth_is_checked_first_on_every_route(method: str, path: str) -> None:
     app = app_on(BrokenStore(RuntimeError("must not be reached")), settings)
     with TestClient(app) as client:
         r = client.request(
-            method, path, headers={"x-api-key": "bad"}, content=BODY if method == "POST" else None
+            method, path, headers={"x-api-key": "bad", **JSON}, content=BODY if method == "POST" else None
         )
     assert r.status_code == 401
     assert r.json()["error"] == {"type": "authentication_error", "message": "invalid x-api-key"}
@@ -82,7 +83,7 @@ def test_auth_is_checked_first_on_every_route(method: str, path: str) -> None:
 def test_too_large_before_reading_when_declared() -> None:
     app = app_on(BrokenStore(RuntimeError()), config.Settings(max_batch_bytes=10))
     with TestClient(app) as client:
-        r = client.post("/v1/messages/batches", content=BODY)
+        r = client.post("/v1/messages/batches", content=BODY, headers=JSON)
     assert r.status_code == 413 and r.json()["error"]["type"] == "request_too_large"
 
 

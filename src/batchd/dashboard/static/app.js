@@ -65,6 +65,10 @@ function pollBatch(section) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  // The page's Content-Security-Policy allows no inline style: bars get their widths from here.
+  for (const seg of document.querySelectorAll("[data-seg][data-width]")) {
+    seg.style.width = `${seg.dataset.width}%`;
+  }
   for (const form of document.querySelectorAll("form[data-confirm]")) {
     form.addEventListener("submit", (event) => {
       if (!confirm(form.dataset.confirm)) event.preventDefault();

@@ -307,6 +307,28 @@ class PostgresStore:
         except exceptions.StoreError as exc:
             return db.write_problem(exc)
 
+    # -- dashboard sessions: shared by every process, so a login made on one works on all ---
+
+    async def create_session(self, session: base.Session, *, idle: float) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(Q["drop_ended_sessions"], session.created_at, idle)
+            await conn.execute(Q["insert_session"], *session)
+
+    async def get_session(self, digest: str) -> base.Session | None:
+        async def read(conn: Connection) -> base.Session | None:
+            row = await conn.fetchrow(Q["fetch_session"], digest)
+            return None if row is None else base.Session._make(row)
+
+        return await self.db.read(read)
+
+    async def touch_session(self, digest: str, now: float) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(Q["touch_session"], digest, now)
+
+    async def revoke_session(self, digest: str, now: float) -> bool:
+        async with self.db.transaction() as conn:
+            return _rowcount(await conn.execute(Q["revoke_session"], digest, now)) > 0
+
 
 class _RollBack(Exception):
     """Ends a transaction that must leave nothing behind."""

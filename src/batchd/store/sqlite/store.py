@@ -258,6 +258,35 @@ class SQLiteStore:
         with self.db.transaction() as conn:
             conn.execute(Q["write_probe"], (now,))
 
+    # -- dashboard sessions ---------------------------------------------------------------
+
+    async def create_session(self, session: base.Session, *, idle: float) -> None:
+        await self.db.write(self._create_session, session, idle)
+
+    def _create_session(self, session: base.Session, idle: float) -> None:
+        with self.db.transaction(durable=True) as conn:
+            conn.execute(Q["drop_ended_sessions"], (session.created_at, idle))
+            conn.execute(Q["insert_session"], session)
+
+    async def get_session(self, digest: str) -> base.Session | None:
+        return await self.db.read_inline(_fetch_session, digest)
+
+    async def touch_session(self, digest: str, now: float) -> None:
+        await self.db.write(self._simple, Q["touch_session"], (digest, now))
+
+    async def revoke_session(self, digest: str, now: float) -> bool:
+        return await self.db.write(self._revoke_session, digest, now)
+
+    def _revoke_session(self, digest: str, now: float) -> bool:
+        # Durable: a logout acknowledged must hold after a power cut.
+        with self.db.transaction(durable=True) as conn:
+            return conn.execute(Q["revoke_session"], (digest, now)).rowcount > 0
+
+
+def _fetch_session(conn: sqlite3.Connection, digest: str) -> base.Session | None:
+    row = conn.execute(Q["fetch_session"], (digest,)).fetchone()
+    return None if row is None else base.Session._make(row)
+
 
 def _rows(
     conn: sqlite3.Connection, row: Callable[[Iterable[object]], R], name: str, args: Sequence[object]

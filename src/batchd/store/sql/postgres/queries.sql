@@ -194,3 +194,21 @@ TRUNCATE write_probe;
 
 -- name: insert_write_probe
 INSERT INTO write_probe (probed_at) VALUES ($1);
+
+-- name: insert_session
+INSERT INTO sessions (digest, workspace, key_proof, created_at, expires_at, last_seen_at, revoked_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7);
+
+-- name: drop_ended_sessions
+-- Sessions that ended by $1: revoked, past their absolute end, or unused for the idle time ($2).
+DELETE FROM sessions WHERE revoked_at IS NOT NULL OR expires_at <= $1 OR last_seen_at <= $1 - $2;
+
+-- name: fetch_session
+SELECT digest, workspace, key_proof, created_at, expires_at, last_seen_at, revoked_at
+FROM sessions WHERE digest = $1;
+
+-- name: touch_session
+UPDATE sessions SET last_seen_at = $2 WHERE digest = $1 AND last_seen_at < $2;
+
+-- name: revoke_session
+UPDATE sessions SET revoked_at = $2 WHERE digest = $1 AND revoked_at IS NULL;

@@ -136,3 +136,21 @@ ORDER BY r.key LIMIT ?5;
 -- name: write_probe
 -- /health's write probe (Store.probe_write): rewrites the one row of its table.
 INSERT OR REPLACE INTO write_probe (id, probed_at) VALUES (1, ?);
+
+-- name: insert_session
+INSERT INTO sessions (digest, workspace, key_proof, created_at, expires_at, last_seen_at, revoked_at)
+VALUES (?, ?, ?, ?, ?, ?, ?);
+
+-- name: drop_ended_sessions
+-- Sessions that ended by ?1: revoked, past their absolute end, or unused for the idle time (?2).
+DELETE FROM sessions WHERE revoked_at IS NOT NULL OR expires_at <= ?1 OR last_seen_at <= ?1 - ?2;
+
+-- name: fetch_session
+SELECT digest, workspace, key_proof, created_at, expires_at, last_seen_at, revoked_at
+FROM sessions WHERE digest = ?;
+
+-- name: touch_session
+UPDATE sessions SET last_seen_at = ?2 WHERE digest = ?1 AND last_seen_at < ?2;
+
+-- name: revoke_session
+UPDATE sessions SET revoked_at = ?2 WHERE digest = ?1 AND revoked_at IS NULL;
