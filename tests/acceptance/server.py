@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -55,10 +56,16 @@ class BatchdProcess:
 class ServerProcess(BatchdProcess):
     """A real `batchd serve` process on a free loopback port: ready once `/health` answers."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        preexec: Callable[[], None] | None = None,  # run in the child before batchd (e.g. setrlimit)
+    ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.env = child_env({"BATCHD_LOG_LEVEL": "warning", **(env or {})})
+        self.preexec = preexec
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "server.log"
 
@@ -83,6 +90,7 @@ class ServerProcess(BatchdProcess):
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=self.preexec,
         )
         log.close()
         deadline = time.monotonic() + STARTUP_TIMEOUT
