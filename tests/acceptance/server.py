@@ -73,6 +73,15 @@ class ServerProcess(BatchdProcess):
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def app_pid(self) -> int:
+        """The process that runs the app, the engine and the store: the one worker that `batchd
+        serve` (granian's main process, which only holds the port) starts. Measure this one."""
+        assert self.proc is not None
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        assert len(children) == 1, f"batchd serve has {len(children)} child processes, not one"
+        return int(children[0])
+
     def start(self) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child process
