@@ -62,6 +62,7 @@ class Command(enum.StrEnum):
 
 ALL_COMMANDS = frozenset(Command)
 NO_FLAG: frozenset[Command] = frozenset()  # set in the file or the environment only
+SERVE_ONLY = frozenset({Command.SERVE})  # the HTTP server's settings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,7 +158,7 @@ class Settings:
         int,
         "Port to bind.",
         bounds=Bounds(1, 65535, message="{value} is not a TCP port"),
-        commands=frozenset({Command.SERVE}),
+        commands=SERVE_ONLY,
     )
     metrics_port: int = setting(
         0,
@@ -190,35 +191,35 @@ class Settings:
         values.parse_size,
         "Longest request line and headers (e.g. 408KB); longer ones get 431.",
         bounds=Bounds(8192, message="must be at least 8192 (8KB)"),
-        commands=frozenset({Command.SERVE}),
+        commands=SERVE_ONLY,
     )
     header_timeout: float = setting(
         DEFAULT_HEADER_TIMEOUT,
         values.parse_duration,
         "Time for a request's headers to arrive; also how long an idle connection is kept.",
         bounds=Bounds(0, HEADER_TIMEOUT_MAX, low_open=True, message="must be more than 0s and at most 60s"),
-        commands=frozenset({Command.SERVE}),
+        commands=SERVE_ONLY,
     )
     body_timeout: float = setting(
         DEFAULT_BODY_TIMEOUT,
         values.parse_duration,
         "Time a request's body may keep the server waiting, plus 1s per MB it declares; then 408.",
         bounds=POSITIVE,
-        commands=frozenset({Command.SERVE}),
+        commands=SERVE_ONLY,
     )
     max_connections: int = setting(
         DEFAULT_MAX_CONNECTIONS,
         int,
         "Most open client connections; kept below the open-file limit. Others wait to be accepted.",
         bounds=AT_LEAST_1,
-        commands=frozenset({Command.SERVE}),
+        commands=SERVE_ONLY,
     )
     shutdown_timeout: float = setting(
         DEFAULT_SHUTDOWN_TIMEOUT,
         values.parse_duration,
         "Time SIGTERM gives requests and the engine to finish before the server process is killed.",
         bounds=POSITIVE,
-        commands=frozenset({Command.SERVE}),
+        commands=SERVE_ONLY,
     )
     batch_lifetime: float = setting(
         DEFAULT_BATCH_LIFETIME,
