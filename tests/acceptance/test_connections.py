@@ -316,7 +316,7 @@ def test_shutdown_timeout_ends_a_shutdown_that_cannot_finish(
     srv.start()  # its leases are recovered as after a crash
 
 
-def test_signals_reach_the_worker(server_factory: Callable[..., ServerProcess]) -> None:
+def test_signals_reach_the_worker_and_one_access_log(server_factory: Callable[..., ServerProcess]) -> None:
     srv = server_factory(log_level="info")
     assert srv.proc is not None
     srv.proc.send_signal(signal.SIGUSR1)  # cli/debug.py: where each asyncio task waits
@@ -325,6 +325,8 @@ def test_signals_reach_the_worker(server_factory: Callable[..., ServerProcess]) 
         assert time.monotonic() < deadline, srv.log()
         time.sleep(0.05)
     assert health_within(srv, 2.0) < 2.0
+    requests = [line for line in srv.log().splitlines() if "/health" in line]
+    assert requests and all(" INFO batchd.access: request_id=" in line for line in requests)  # one log
     # granian would answer SIGHUP with a second worker beside the first; batchd stops instead
     assert srv.stop(signal.SIGHUP) == 0
     assert "batchd stopped" in srv.log() and "Traceback" not in srv.log()
