@@ -90,8 +90,7 @@ def run(n: int, parts: Sequence[str] = ("create", "e2e")) -> list[Row]:
                 log(f"round {round_ + 1}: limit {limits[-1].seconds:.2f} s")
             srv = ServerProcess(Path(tmp) / f"batchd-{round_}", {"BATCHD_LOG_LEVEL": "warning"}).start()
             try:
-                assert srv.proc is not None
-                pid = srv.proc.pid
+                pid = srv.app_pid
                 idle = rss(pid)
                 with _client(srv.base_url) as client:
                     started = time.time()

@@ -116,8 +116,7 @@ def run(n: int) -> list[Row]:
         srv = ServerProcess(Path(tmp) / "batchd", {"BATCHD_LOG_LEVEL": "warning"}).start()
         limit: subprocess.Popen[str] | None = None
         try:
-            assert srv.proc is not None
-            pid = srv.proc.pid
+            pid = srv.app_pid
             batch_id = make_batch(srv, n)
             log(f"{n:,} requests ended")
             limit, limit_url = start_limit(Path(tmp) / "batchd" / "batchd.db")

@@ -234,9 +234,8 @@ def run_batchd(
             client = anthropic.Anthropic(base_url=proc.base_url, api_key="bench", max_retries=0, timeout=600)
             spy = None
             if profile is not None:
-                assert proc.proc is not None
                 fmt = "raw" if profile.suffix == ".txt" else "flamegraph"
-                pid = str(proc.proc.pid)
+                pid = str(proc.app_pid)
                 cmd = ["py-spy", "record", "-p", pid, "-o", str(profile), "-r", "100", "-f", fmt]
                 cmd.append("--nonblocking")
                 spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)

@@ -18,6 +18,7 @@ from batchd import __version__, dashboard, exceptions
 from batchd.api import auth, errors, guard, responses, services
 from batchd.api.accesslog import AccessLog
 from batchd.api.anthropic import batches, messages, models, openapi
+from batchd.api.deadline import BodyDeadline
 from batchd.metrics import CONTENT_TYPE
 from batchd.store.base import Store, WriteProblem
 
@@ -132,6 +133,9 @@ def create_app(svc: services.Services) -> Starlette:
         middleware=[
             Middleware(AccessLog, metrics=svc.metrics),
             Middleware(guard.Guard, settings=svc.settings),
+            Middleware(
+                BodyDeadline, timeout=svc.settings.body_timeout, max_bytes=svc.settings.max_batch_bytes
+            ),
         ],
     )
     app.state.services = svc

@@ -12,6 +12,7 @@
     │   ├── PermissionDenied       (403 permission_error)
     │   ├── RouteNotFound          (404 not_found_error)
     │   ├── MethodNotAllowed       (405 invalid_request_error)
+    │   ├── RequestTimeout         (408 timeout_error) the body did not arrive in time
     │   ├── RequestTooLarge        (413 request_too_large)
     │   └── UnsupportedMediaType   (415 invalid_request_error) a body that is not JSON
     ├── InvalidParams              one request's params are invalid: an errored result, never raised
@@ -103,6 +104,13 @@ class MethodNotAllowed(ApiError):
 
     status = 405
     error_type = "invalid_request_error"
+
+
+class RequestTimeout(ApiError):
+    """The request body did not arrive in time."""
+
+    status = 408
+    error_type = "timeout_error"
 
 
 class RequestTooLarge(ApiError):

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -55,16 +56,31 @@ class BatchdProcess:
 class ServerProcess(BatchdProcess):
     """A real `batchd serve` process on a free loopback port: ready once `/health` answers."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        preexec: Callable[[], None] | None = None,  # run in the child before batchd (e.g. setrlimit)
+    ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.env = child_env({"BATCHD_LOG_LEVEL": "warning", **(env or {})})
+        self.preexec = preexec
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "server.log"
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def app_pid(self) -> int:
+        """The process that runs the app, the engine and the store: the one worker that `batchd
+        serve` (granian's main process, which only holds the port) starts. Measure this one."""
+        assert self.proc is not None
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children").read_text().split()
+        assert len(children) == 1, f"batchd serve has {len(children)} child processes, not one"
+        return int(children[0])
 
     def start(self) -> ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -83,6 +99,7 @@ class ServerProcess(BatchdProcess):
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=self.preexec,
         )
         log.close()
         deadline = time.monotonic() + STARTUP_TIMEOUT

@@ -45,6 +45,13 @@ TABLES = ("web_search", "web_fetch")
 DEFAULT_SESSION_IDLE = 12 * 3600.0  # seconds a dashboard session lives unused
 DEFAULT_SESSION_LIFETIME = 7 * 86400.0  # seconds a dashboard session lives at most
 DEFAULT_LOGIN_ATTEMPTS = 10  # dashboard logins a client address may try per minute
+# Connections (batchd serve): what one client may hold of the server; README "Connections and limits".
+DEFAULT_MAX_HEADER_BYTES = 417_792  # bytes of request line and headers; granian's HTTP/1 read buffer
+DEFAULT_HEADER_TIMEOUT = 20.0  # seconds for a request's headers to arrive; also the keep-alive idle time
+DEFAULT_BODY_TIMEOUT = 60.0  # seconds a request's body may keep the server waiting, plus 1 s per MB declared
+DEFAULT_MAX_CONNECTIONS = 512  # open client connections; further ones wait in the kernel's queue
+DEFAULT_SHUTDOWN_TIMEOUT = 30.0  # seconds from SIGTERM until a shutdown that has not finished is forced
+HEADER_TIMEOUT_MAX = 60.0  # seconds: granian's ceiling for its header-read timer
 
 T = typing.TypeVar("T")
 
@@ -58,6 +65,7 @@ class Command(enum.StrEnum):
 
 ALL_COMMANDS = frozenset(Command)
 NO_FLAG: frozenset[Command] = frozenset()  # set in the file or the environment only
+SERVE_ONLY = frozenset({Command.SERVE})  # the HTTP server's settings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,7 +161,7 @@ class Settings:
         int,
         "Port to bind.",
         bounds=Bounds(1, 65535, message="{value} is not a TCP port"),
-        commands=frozenset({Command.SERVE}),
+        commands=SERVE_ONLY,
     )
     metrics_port: int = setting(
         0,
@@ -206,6 +214,42 @@ class Settings:
     max_requests: int = setting(DEFAULT_MAX_REQUESTS, int, "Most requests in one batch.", bounds=AT_LEAST_1)
     max_batch_bytes: int = setting(
         DEFAULT_MAX_BATCH_BYTES, values.parse_size, "Largest create body (e.g. 256MB).", bounds=AT_LEAST_1
+    )
+    # Connections: what one client may hold of `batchd serve` (cli/server.py, api/deadline.py).
+    max_header_bytes: int = setting(
+        DEFAULT_MAX_HEADER_BYTES,
+        values.parse_size,
+        "Longest request line and headers (e.g. 408KB); longer ones get 431.",
+        bounds=Bounds(8192, message="must be at least 8192 (8KB)"),
+        commands=SERVE_ONLY,
+    )
+    header_timeout: float = setting(
+        DEFAULT_HEADER_TIMEOUT,
+        values.parse_duration,
+        "Time for a request's headers to arrive; also how long an idle connection is kept.",
+        bounds=Bounds(0, HEADER_TIMEOUT_MAX, low_open=True, message="must be more than 0s and at most 60s"),
+        commands=SERVE_ONLY,
+    )
+    body_timeout: float = setting(
+        DEFAULT_BODY_TIMEOUT,
+        values.parse_duration,
+        "Time a request's body may keep the server waiting, plus 1s per MB it declares; then 408.",
+        bounds=POSITIVE,
+        commands=SERVE_ONLY,
+    )
+    max_connections: int = setting(
+        DEFAULT_MAX_CONNECTIONS,
+        int,
+        "Most open client connections; kept below the open-file limit. Others wait to be accepted.",
+        bounds=AT_LEAST_1,
+        commands=SERVE_ONLY,
+    )
+    shutdown_timeout: float = setting(
+        DEFAULT_SHUTDOWN_TIMEOUT,
+        values.parse_duration,
+        "Time SIGTERM gives requests and the engine to finish before the server process is killed.",
+        bounds=POSITIVE,
+        commands=SERVE_ONLY,
     )
     batch_lifetime: float = setting(
         DEFAULT_BATCH_LIFETIME,

@@ -19,7 +19,7 @@ _SIZE_UNITS = {"b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 
 
 
 class LogLevel(enum.StrEnum):
-    """The log levels both `logging` and uvicorn know."""
+    """The log levels both `logging` and granian know."""
 
     DEBUG = "debug"
     INFO = "info"
