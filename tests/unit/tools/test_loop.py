@@ -470,3 +470,28 @@ async def test_a_document_batchd_cannot_read_reaches_the_model_without_its_citat
     assert (
         p["messages"][0]["content"][0] is document and "citations" in document
     )  # the caller's params unchanged
+
+
+async def test_request_documents_are_numbered_before_results_of_earlier_turns() -> None:
+    """A citable document sent after an earlier turn's search is source 1, the hits after it (as
+    docs/server-tools.md says), so a quote naming source 1 is found in the document."""
+    first = await make_loop(ScriptedModel(search_then_answer)).create_message(params(tools=[SEARCH]))
+    document = {
+        "type": "document",
+        "title": "Notes",
+        "source": {"type": "text", "media_type": "text/plain", "data": "Llamas are calm animals."},
+        "citations": {"enabled": True},
+    }
+    model = ScriptedModel([message({"type": "text", "text": 'So <cite source="1">Llamas are calm</cite>.'})])
+    p = params(tools=[SEARCH])
+    p["messages"] += [
+        {"role": "assistant", "content": first["content"]},
+        {"role": "user", "content": [document, {"type": "text", "text": "And these notes?"}]},
+    ]
+    answer = await make_loop(model).create_message(p)
+    seen = str(model.seen[0]["messages"])
+    assert '<source id="1" title="Notes">' in seen and '<source id="2" title="Llama herds">' in seen
+    cited = [b for b in answer["content"] if b.get("citations")]
+    assert cited[0]["citations"][0]["type"] == "char_location"
+    assert cited[0]["citations"][0]["cited_text"] == "Llamas are calm"
+    assert cited[0]["citations"][0]["document_index"] == 0
