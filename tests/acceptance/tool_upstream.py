@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
-import time
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tests.acceptance.server import free_port
+from tests.acceptance.server import ThreadedApp
 
 PAGE_TEXT = re.compile(r"URL: \S+\n(?:Published: [^\n]*\n)?\n(?P<text>[^\n<]+)")
 
@@ -35,7 +32,6 @@ def answer_for(result: str) -> str:
 
 class ToolUpstream:
     def __init__(self, latency: float = 0.0) -> None:
-        self.port = free_port()
         self.latency = latency
         self.bodies: list[dict[str, Any]] = []
         self.calls = 0
@@ -45,25 +41,15 @@ class ToolUpstream:
                 Route("/v1/messages", self.messages, methods=["POST"]),
             ]
         )
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error", lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        self.app = ThreadedApp(app)
+        self.port, self.url = self.app.port, self.app.url
 
     def start(self) -> ToolUpstream:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "upstream did not start"
-            time.sleep(0.01)
+        self.app.serve()
         return self
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+        self.app.stop()
 
     async def _received(self, request: Request) -> dict[str, Any]:
         body: dict[str, Any] = await request.json()

@@ -20,20 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import re
-import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.acceptance.server import free_port
+from tests.acceptance.server import ThreadedApp
 
 _FAIL = re.compile(r"fail=(\d{3})x(\d+)")
 _STALL = re.compile(r"stall=([\d.]+)x(\d+)")
@@ -63,7 +61,6 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
 
 class Upstream:
     def __init__(self) -> None:
-        self.port = free_port()
         self.calls: list[tuple[str, dict[str, str], dict[str, Any]]] = []
         self.seen: Counter[str] = Counter()
         self.arrivals: dict[str, list[float]] = {}  # monotonic arrival times per message text
@@ -75,25 +72,15 @@ class Upstream:
                 Route("/v1/chat/completions", self.chat, methods=["POST"]),
             ]
         )
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="error", lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        self.app = ThreadedApp(app)
+        self.port, self.url = self.app.port, self.app.url
 
     def start(self) -> Upstream:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "upstream did not start"
-            time.sleep(0.01)
+        self.app.serve()
         return self
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+        self.app.stop()
 
     async def _fault(self, text: str, openai: bool) -> Response | None:
         self.seen[text] += 1

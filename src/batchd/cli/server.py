@@ -38,7 +38,7 @@ from batchd.api.services import Services
 from batchd.cli import debug
 from batchd.config import Settings
 from batchd.engine import Dispatcher
-from batchd.engine.router import Router
+from batchd.engine.router import Router, tools_secret
 
 logger = logging.getLogger("batchd")
 
@@ -65,7 +65,9 @@ def build_app(settings: Settings) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         debug.install()
         await the_store.open()
-        router = Router.from_settings(settings, metrics=services.metrics)
+        router = Router.from_settings(
+            settings, metrics=services.metrics, tools_secret=await tools_secret(the_store, settings)
+        )
         engine = Dispatcher(settings, the_store, router, metrics=services.metrics)
         # A SQLite file is locked to this process, so any lease left in it is from a dead one.
         await engine.start(recover_all=settings.store_url.startswith("sqlite"))

@@ -26,7 +26,7 @@ from batchd.api import auth, errors
 from batchd.cli import debug
 from batchd.config import Settings
 from batchd.engine import Dispatcher
-from batchd.engine.router import Router
+from batchd.engine.router import Router, tools_secret
 from batchd.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -63,7 +63,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     the_store = store.open_store(settings.store_url, max_running=settings.fleet_max_running)
     await the_store.open()
     metrics = Metrics()
-    router = Router.from_settings(settings, metrics=metrics)
+    router = Router.from_settings(
+        settings, metrics=metrics, tools_secret=await tools_secret(the_store, settings)
+    )
     engine = Dispatcher(settings, the_store, router, metrics=metrics)
     exporter = _serve_metrics(metrics, settings) if settings.metrics_port else None
     try:

@@ -345,7 +345,7 @@ class Settings:
         "",
         str,
         "Server tools: the secret of batchd's encrypted_content/encrypted_index tokens "
-        "(default: generated once into <data_dir>/server-tools.key).",
+        "(default: 32 random bytes generated once and kept in the store, shared by every process).",
         commands=NO_FLAG,  # a secret on the command line would show in `ps`
     )
     web_search_provider: str = setting(

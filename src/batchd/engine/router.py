@@ -25,6 +25,8 @@ from batchd.config import Settings, routes
 from batchd.config.routes import AuthMode, BackendKind, ReasoningMode, RouteConfig
 from batchd.engine import prefix
 from batchd.metrics import Metrics
+from batchd.store.base import Store
+from batchd.tools import kit
 from batchd.tools.kit import ToolKit, unwrap
 
 
@@ -69,10 +71,15 @@ class Router:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, environ: Mapping[str, str] | None = None, metrics: Metrics | None = None
+        cls,
+        settings: Settings,
+        environ: Mapping[str, str] | None = None,
+        metrics: Metrics | None = None,
+        tools_secret: bytes | None = None,
     ) -> Router:
         """Build every route's backend, each but the simulator inside a server-tool loop
-        (tools/loop); raises ConfigError for what only shows at start."""
+        (tools/loop); raises ConfigError for what only shows at start. `tools_secret`: the store's
+        key for the server tools' tokens (`tools_secret(store, settings)`)."""
         from batchd.backends.simulator import SimulatedBackend
 
         environ = os.environ if environ is None else environ
@@ -101,7 +108,7 @@ class Router:
         if settings.group_prefixes:  # engine routes admit their calls prefix by prefix
             default, built = schedule_routes(default, built, settings)
         # The loop goes around last: routes sharing a backend (llama.cpp) still share its slots.
-        tools = ToolKit(settings, metrics, environ)
+        tools = ToolKit(settings, metrics, environ, tools_secret)
         default = dataclasses.replace(default, backend=tools.wrap(default.backend))
         built = [
             dataclasses.replace(
@@ -128,6 +135,14 @@ class Router:
                 await backend.aclose()
         if self.tools is not None:
             await self.tools.aclose()
+
+
+async def tools_secret(store: Store, settings: Settings) -> bytes | None:
+    """The key of the server tools' tokens that every process of this store shares: the store's
+    secret, made by the first process to ask; None when `server_tools_key` is set (it wins)."""
+    if settings.server_tools_key:
+        return None
+    return await store.server_secret(kit.SECRET_NAME)
 
 
 def check(settings: Settings, environ: Mapping[str, str] | None = None) -> None:

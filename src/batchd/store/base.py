@@ -21,6 +21,8 @@ from typing import NamedTuple, Protocol
 
 from batchd import models
 
+SECRET_BYTES = 32  #: the length of a `Store.server_secret`
+
 
 class Store(Protocol):
     #: Seconds the engine lets results gather before writing them in one commit.
@@ -151,6 +153,15 @@ class Store(Protocol):
 
     async def revoke_session(self, digest: str, now: float) -> bool:
         """Ends the session at `now` for every process; False if it was unknown or ended already."""
+        ...
+
+    # -- secrets (added for issue 13) -----------------------------------------------------
+
+    async def server_secret(self, name: str) -> bytes:
+        """The secret `name`: 32 random bytes, created by the first call of any process on this
+        store and the same for every later call of every process (a racing creation keeps one
+        value). Meant for keys a whole fleet must share, e.g. the server tools' token key.
+        """
         ...
 
 

@@ -24,6 +24,7 @@ from batchd.tools.web_search.base import SearchHit, SearchProvider, SearchQuery
 from batchd.tools.web_search.local import LocalProvider
 
 logger = logging.getLogger("batchd.tools")
+SECRET_NAME = "server_tools"  #: the store secret that keys batchd's tokens (Store.server_secret)
 
 
 class Unavailable:
@@ -44,14 +45,24 @@ class Unavailable:
 
 
 class ToolKit:
+    """`secret`: the store's `server_secret(SECRET_NAME)`, the token key when `server_tools_key` is
+    not set: one key for every process of a fleet. Without either (a kit built with no store), the
+    key is a file in the data directory."""
+
     def __init__(
-        self, settings: Settings, metrics: Metrics | None = None, environ: Mapping[str, str] | None = None
+        self,
+        settings: Settings,
+        metrics: Metrics | None = None,
+        environ: Mapping[str, str] | None = None,
+        secret: bytes | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.environ = os.environ if environ is None else environ
         if settings.server_tools_key:
             self.tokens = tokens.Tokens(tokens.derive_key(settings.server_tools_key))
+        elif secret is not None:
+            self.tokens = tokens.Tokens(secret)
         else:
             self.tokens = tokens.Tokens(load_key=lambda: tokens.key_from_file(settings.data_dir))
         self.fetcher = _fetcher(settings)

@@ -12,7 +12,9 @@ API (whose tokens batchd cannot read) fails `decode` with `exceptions.InvalidPar
 `invalid_request_error` for that request, as Anthropic answers a modified token.
 
 The key: the `server_tools_key` setting when given (every process of a fleet must share it);
-otherwise 32 random bytes generated once into `<data_dir>/server-tools.key` and read back by every
+otherwise the store's secret (`Store.server_secret`, made once, shared by every process of the store:
+tools/kit.py); and for a kit built without a store (tests, benchmarks) 32 random bytes generated
+once into `<data_dir>/server-tools.key` and read back by every
 later start (and every process sharing that directory). It is loaded on first use only.
 """
 

@@ -157,3 +157,25 @@ async def test_words_in_most_documents_are_dropped_and_big_matches_bounded(
     monkeypatch.setattr(local, "CANDIDATES", 3)  # rank among the first 3 matches only
     assert len(await search(provider, "common", max_results=5)) == 3
     await provider.aclose()
+
+
+async def test_pages_holding_every_word_are_found_when_or_matches_too_many(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OR ranks only its first CANDIDATES matches; the one page with both words comes last in the
+    index, so it is found only because pages holding every word are ranked first."""
+    from batchd.tools.web_search import local
+
+    monkeypatch.setattr(local, "CANDIDATES", 10)
+    docs = [doc(f"https://a.example/{i}", "A page", f"Alpaca number {i}.") for i in range(20)]
+    docs += [doc(f"https://b.example/{i}", "B page", f"Beluga number {i}.") for i in range(20)]
+    docs.append(doc("https://both.example/", "Both", "An alpaca met a beluga."))
+    source = tmp_path / "docs.jsonl"
+    source.write_bytes(b"\n".join(orjson.dumps(d) for d in docs) + b"\n")
+    index.build(index.read_source(source), tmp_path / "idx.db")
+    provider = LocalProvider(str(tmp_path / "idx.db"))
+    urls = await search(provider, "alpaca beluga", max_results=5)
+    assert urls[0] == "https://both.example/"
+    assert len(urls) == 5  # and OR fills the rest
+    assert await search(provider, "alpaca beluga", max_results=1) == ["https://both.example/"]
+    await provider.aclose()

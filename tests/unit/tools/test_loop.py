@@ -388,3 +388,110 @@ async def test_without_a_fetcher_web_fetch_is_unavailable() -> None:
         "type": "web_fetch_tool_result_error",
         "error_code": "unavailable",
     }
+
+
+def fetch_once(url: str) -> Any:
+    """Fetches `url` until the conversation holds a server tool's result, then answers."""
+
+    def script(p: dict[str, Any]) -> dict[str, Any]:
+        for m in p["messages"]:
+            for b in m["content"] if isinstance(m["content"], list) else ():
+                if b.get("type") == "tool_result" and str(b.get("tool_use_id")).startswith("srvtoolu_"):
+                    return message({"type": "text", "text": "read it"})
+        return message(tool_use("web_fetch", url=url))
+
+    return script
+
+
+SHOWN = "https://shown.example/page"
+LOOKUP = {"name": "lookup", "input_schema": {"type": "object"}}
+
+
+def _search_result(url: str) -> dict[str, Any]:
+    return {
+        "type": "search_result",
+        "source": url,
+        "title": "A result",
+        "content": [{"type": "text", "text": "x"}],
+    }
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        {"type": "document", "source": {"type": "url", "url": SHOWN}},
+        {"type": "document", "source": {"type": "url", "url": SHOWN}, "citations": {"enabled": True}},
+        {"type": "image", "source": {"type": "url", "url": SHOWN}},
+        _search_result(SHOWN),
+        {
+            "type": "document",
+            "source": {"type": "content", "content": [{"type": "text", "text": f"See {SHOWN}"}]},
+        },
+    ],
+    ids=["url-document", "url-document-cited", "url-image", "search-result", "content-document"],
+)
+@pytest.mark.parametrize("inside_tool_result", [False, True])
+async def test_urls_of_sources_and_search_results_are_prior_context(
+    block: dict[str, Any], inside_tool_result: bool
+) -> None:
+    """Spec §3: URLs in user messages and client tool_results may be fetched, whatever block
+    carries them: a URL-source document or image, a search_result, a content document."""
+    if inside_tool_result:
+        messages = [
+            {"role": "user", "content": "look it up"},
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {}}],
+            },
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": [block]}],
+            },
+        ]
+    else:
+        messages = [{"role": "user", "content": [block, {"type": "text", "text": "Read it"}]}]
+    pages = Pages({SHOWN: "The page."})
+    answer = await make_loop(ScriptedModel(fetch_once(SHOWN)), fetcher=pages).create_message(
+        {"model": "m", "max_tokens": 100, "messages": messages, "tools": [FETCH, LOOKUP]}
+    )
+    assert answer["content"][1]["content"]["type"] == "web_fetch_result", answer["content"][1]
+    assert pages.fetched == [(SHOWN, None)]
+
+
+async def test_a_document_batchd_cannot_read_reaches_the_model_without_its_citations_key() -> None:
+    document = {"type": "document", "source": {"type": "url", "url": SHOWN}, "citations": {"enabled": True}}
+    model = ScriptedModel([message({"type": "text", "text": "ok"})])
+    p = {"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": [document]}]}
+    answer = await make_loop(model).create_message(p)
+    assert model.seen[0]["messages"][0]["content"] == [
+        {"type": "document", "source": {"type": "url", "url": SHOWN}}
+    ]
+    assert answer["content"] == [{"type": "text", "text": "ok"}]
+    assert (
+        p["messages"][0]["content"][0] is document and "citations" in document
+    )  # the caller's params unchanged
+
+
+async def test_request_documents_are_numbered_before_results_of_earlier_turns() -> None:
+    """A citable document sent after an earlier turn's search is source 1, the hits after it (as
+    docs/server-tools.md says), so a quote naming source 1 is found in the document."""
+    first = await make_loop(ScriptedModel(search_then_answer)).create_message(params(tools=[SEARCH]))
+    document = {
+        "type": "document",
+        "title": "Notes",
+        "source": {"type": "text", "media_type": "text/plain", "data": "Llamas are calm animals."},
+        "citations": {"enabled": True},
+    }
+    model = ScriptedModel([message({"type": "text", "text": 'So <cite source="1">Llamas are calm</cite>.'})])
+    p = params(tools=[SEARCH])
+    p["messages"] += [
+        {"role": "assistant", "content": first["content"]},
+        {"role": "user", "content": [document, {"type": "text", "text": "And these notes?"}]},
+    ]
+    answer = await make_loop(model).create_message(p)
+    seen = str(model.seen[0]["messages"])
+    assert '<source id="1" title="Notes">' in seen and '<source id="2" title="Llama herds">' in seen
+    cited = [b for b in answer["content"] if b.get("citations")]
+    assert cited[0]["citations"][0]["type"] == "char_location"
+    assert cited[0]["citations"][0]["cited_text"] == "Llamas are calm"
+    assert cited[0]["citations"][0]["document_index"] == 0

@@ -15,6 +15,7 @@ Same semantics as SQLiteStore (the contract suite is the judge), made safe for m
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 
@@ -328,6 +329,14 @@ class PostgresStore:
     async def revoke_session(self, digest: str, now: float) -> bool:
         async with self.db.transaction() as conn:
             return _rowcount(await conn.execute(Q["revoke_session"], digest, now)) > 0
+
+    # -- secrets ----------------------------------------------------------------------------
+
+    async def server_secret(self, name: str) -> bytes:
+        async with self.db.transaction() as conn:
+            await conn.execute(Q["insert_server_secret"], name, secrets.token_bytes(base.SECRET_BYTES))
+            value: bytes = await conn.fetchval(Q["server_secret"], name)
+        return bytes(value)
 
 
 class _RollBack(Exception):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import TypeVar
@@ -281,6 +282,16 @@ class SQLiteStore:
         # Durable: a logout acknowledged must hold after a power cut.
         with self.db.transaction(durable=True) as conn:
             return conn.execute(Q["revoke_session"], (digest, now)).rowcount > 0
+
+    # -- secrets ----------------------------------------------------------------------------
+
+    async def server_secret(self, name: str) -> bytes:
+        return await self.db.write(self._server_secret, name)
+
+    def _server_secret(self, name: str) -> bytes:
+        with self.db.transaction(durable=True) as conn:
+            conn.execute(Q["insert_server_secret"], (name, secrets.token_bytes(base.SECRET_BYTES)))
+            return bytes(conn.execute(Q["server_secret"], (name,)).fetchone()[0])
 
 
 def _fetch_session(conn: sqlite3.Connection, digest: str) -> base.Session | None:

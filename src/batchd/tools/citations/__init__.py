@@ -36,7 +36,13 @@ from __future__ import annotations
 
 from batchd.tools.citations.blocks import citation_for, cite
 from batchd.tools.citations.markup import CITATION_INSTRUCTIONS
-from batchd.tools.citations.prompt import render_source, rewrite_params
+from batchd.tools.citations.prompt import (
+    render,
+    render_source,
+    rewrite_documents,
+    rewrite_params,
+    with_instructions,
+)
 from batchd.tools.citations.sources import Source, document_count, document_source, sources_from_params
 
 __all__ = [
@@ -46,7 +52,10 @@ __all__ = [
     "cite",
     "document_count",
     "document_source",
+    "render",
     "render_source",
+    "rewrite_documents",
     "rewrite_params",
     "sources_from_params",
+    "with_instructions",
 ]

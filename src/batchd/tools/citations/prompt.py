@@ -15,13 +15,21 @@ def render_source(source: sources.Source, number: int) -> str:
     The body is exactly `source.text`, so the words the model copies are the words searched. A
     document's `context` is shown before the tag, outside what may be quoted.
     """
+    return render(number, source.title, source.text, url=source.url, context=source.context)
+
+
+def render(
+    number: int, title: str | None, body: str, *, url: str | None = None, context: str | None = None
+) -> str:
+    """Source `number` shown as `<source id="N" title="…">body</source>`: the one form every source
+    takes, whoever shows it (a request document here, a search hit or a fetched page in the loop)."""
     attrs = f' id="{number}"'
-    if source.title:
-        attrs += f' title="{_attr(source.title)}"'
-    if source.url:
-        attrs += f' url="{_attr(source.url)}"'
-    lead = f"Context of source {number}: {source.context}\n" if source.context else ""
-    return f"{lead}<source{attrs}>\n{source.text}\n</source>"
+    if title:
+        attrs += f' title="{_attr(title)}"'
+    if url:
+        attrs += f' url="{_attr(url)}"'
+    lead = f"Context of source {number}: {context}\n" if context else ""
+    return f"{lead}<source{attrs}>\n{body}\n</source>"
 
 
 def _attr(value: str) -> str:
@@ -43,22 +51,31 @@ def rewrite_params(
     not changed; the result shares what did not change. Without `instruct` and without a document
     that has a `citations` key, returns `params` itself.
     """
-    shown = {s.document_index: (n, s) for n, s in enumerate(cited, 1) if s.document_index is not None}
     if not instruct and not any("citations" in b for _, _, b in sources.walk_documents(params)):
         return params
-    messages = [_copied(m) for m in params.get("messages") or ()]
-    for index, _, container, k in sources.document_slots(messages):
+    out = {**params, "messages": rewrite_documents(params.get("messages") or (), cited)}
+    if instruct or any(s.document_index is not None for s in cited):
+        out["system"] = with_instructions(params.get("system"))
+    return out
+
+
+def rewrite_documents(
+    messages: Sequence[dict[str, Any]], cited: Sequence[sources.Source]
+) -> list[dict[str, Any]]:
+    """`messages` with each document that is one of `cited` (matched by `document_index`) shown as
+    `render_source(source, its position in cited + 1)` in a text block, and every other document
+    without its `citations` key: one batchd cannot read (`url`, `file`) goes to the backend as it
+    came, minus a key no backend but Anthropic's knows. `messages` is not changed."""
+    shown = {s.document_index: (n, s) for n, s in enumerate(cited, 1) if s.document_index is not None}
+    out = [_copied(m) for m in messages]
+    for index, _, container, k in sources.document_slots(out):
         block = container[k]
         if index in shown:
-            text = render_source(shown[index][1], shown[index][0])
-            container[k] = {"type": "text", "text": text}
+            container[k] = {"type": "text", "text": render_source(shown[index][1], shown[index][0])}
             if "cache_control" in block:
                 container[k]["cache_control"] = block["cache_control"]
         elif "citations" in block:
             container[k] = {key: v for key, v in block.items() if key != "citations"}
-    out = {**params, "messages": messages}
-    if shown or instruct:
-        out["system"] = _with_instructions(params.get("system"))
     return out
 
 
@@ -76,7 +93,8 @@ def _copied(message: dict[str, Any]) -> dict[str, Any]:
     return {**message, "content": blocks}
 
 
-def _with_instructions(system: Any) -> Any:
+def with_instructions(system: Any) -> Any:
+    """`system` ending with `CITATION_INSTRUCTIONS`."""
     if not system:
         return markup.CITATION_INSTRUCTIONS
     if isinstance(system, str):

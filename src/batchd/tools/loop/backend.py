@@ -13,7 +13,7 @@ straight to the inner backend: one scan of `tools` and the messages' block types
 3. a turn that also calls a client tool ends there (`stop_reason: "tool_use"`, the server call
    pending, not run); a turn at the iteration cap ends with `stop_reason: "pause_turn"`;
 4. `usage` sums every call, with `server_tool_use` counting the searches and fetches that ran;
-   thinking blocks stay where each call put them; the answer's text is cited (`citing.py`).
+   thinking blocks stay where each call put them; the answer's text is cited (`tools/citations`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from typing import Any
 from batchd.backends import base
 from batchd.backends.base import Backend
 from batchd.config.routes import BackendKind
-from batchd.tools.loop import citing, history
+from batchd.tools import citations
+from batchd.tools.loop import history
 from batchd.tools.loop.calls import Calls, Fetcher
 from batchd.tools.loop.definitions import FETCH, RESULT_TYPES, SEARCH, kind_of, offered_tools, server_tools
 from batchd.tools.tokens import Tokens
@@ -56,7 +57,7 @@ def needs_loop(params: dict[str, Any]) -> bool:
             kind = block.get("type")
             if kind in RESULT_TYPES or (kind == "server_tool_use" and block.get("name") in (SEARCH, FETCH)):
                 return True
-            if citing.AVAILABLE and _cites(block):
+            if _cites(block):
                 return True
     return False
 
@@ -191,9 +192,8 @@ class _Run:
         """The params sent to the inner backend, but for the messages."""
         request = {**self.params, "tools": offered_tools(self.params, self.tools)}
         citable = SEARCH in self.tools or (FETCH in self.tools and self.tools[FETCH].cites)
-        instructions = citing.instructions()
-        if instructions and (citable or self.history.sources.items):
-            request["system"] = _with_system(self.params.get("system"), instructions)
+        if citable or self.history.sources.items:
+            request["system"] = citations.with_instructions(self.params.get("system"))
         return request
 
     def _add_usage(self, usage: dict[str, Any]) -> None:
@@ -205,7 +205,7 @@ class _Run:
         content: list[dict[str, Any]] = []
         for block in self.content:
             if block.get("type") == "text" and sources:
-                content.extend(b for b in citing.cite(block["text"], sources) if b.get("text"))
+                content.extend(b for b in citations.cite(block["text"], sources) if b.get("text"))
             else:
                 content.append(block)
         usage = {
@@ -241,11 +241,3 @@ def _relaxed(request: dict[str, Any], tools: dict[str, Any]) -> dict[str, Any]:
             relaxed["disable_parallel_tool_use"] = True
         return {**request, "tool_choice": relaxed}
     return request
-
-
-def _with_system(system: Any, text: str) -> Any:
-    if system is None or system == "":
-        return text
-    if isinstance(system, str):
-        return system + "\n\n" + text
-    return [*system, {"type": "text", "text": text}]

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from batchd.metrics import Metrics
-from batchd.tools import domains
+from batchd.tools import citations, domains
 from batchd.tools.errors import ToolError
-from batchd.tools.loop import citing, render
+from batchd.tools.loop import render
 from batchd.tools.loop.definitions import ERROR_TYPES, FETCH, SEARCH, ServerTool
 from batchd.tools.loop.history import History, urls_in
 from batchd.tools.tokens import Tokens
@@ -188,7 +188,7 @@ class Calls:
         document = {"type": "document", "title": doc.title, "citations": tool.citations, "source": source}
         cited = None
         if tool.cites:
-            cited = citing.fetched_source(document, self.history.sources.next_document_index())
+            cited = citations.document_source(document, self.history.sources.next_document_index())
         number = self.history.sources.add(cited)
         self.history.urls.add(doc.url)
         self.history.urls.update(urls_in(doc.text))

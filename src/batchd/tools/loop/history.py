@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 from batchd import exceptions
 from batchd.backends import pdf
-from batchd.tools.loop import citing, render
+from batchd.tools import citations
+from batchd.tools.loop import render
 from batchd.tools.loop.definitions import RESULT_TYPES, ServerTool
 from batchd.tools.tokens import Tokens
 from batchd.tools.web_fetch import context as web_fetch_context
@@ -34,17 +34,18 @@ def urls_in(text: str) -> set[str]:
 
 @dataclasses.dataclass
 class Sources:
-    """Every source of one request the model may quote, numbered from 1 in this order.
+    """Every source of one request the model may quote, numbered from 1 in this order: the request's
+    documents with citations enabled first, then results in the order the conversation holds them.
 
     Request documents keep their `document_index` (every `document` block of the request, in
     order); fetched documents are numbered after them, in the order they were fetched.
     """
 
-    items: list[Any] = dataclasses.field(default_factory=list)  #: citations.Source
+    items: list[citations.Source] = dataclasses.field(default_factory=list)
     request_documents: int = 0  #: `document` blocks of the request
     fetched: int = 0  #: fetched documents numbered so far
 
-    def add(self, source: Any) -> int | None:
+    def add(self, source: citations.Source | None) -> int | None:
         """Appends `source`; its number as the model sees it (None for a source not citable)."""
         if source is None:
             return None
@@ -71,11 +72,11 @@ class History:
 def rewrite(params: dict[str, Any], tools: dict[str, ServerTool], tokens: Tokens) -> History:
     """The conversation of `params` for the model; raises InvalidParams for a forged token or a
     result of a call that was never made, or a pending call without its tool."""
-    messages = params["messages"]
-    sources = Sources(request_documents=_count_documents(messages))
-    request_sources = {s.document_index: s for s in citing.request_sources(params)}
+    cited = citations.sources_from_params(params)
+    sources = Sources(items=list(cited), request_documents=citations.document_count(params))
+    # Citable documents become numbered sources, the others lose their `citations` key.
+    messages = citations.rewrite_documents(params["messages"], cited)
     results, calls = _results(messages)
-    documents = iter(range(sources.request_documents))
     last_assistant = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
     out: list[dict[str, Any]] = []
     urls: set[str] = set()
@@ -85,7 +86,7 @@ def rewrite(params: dict[str, Any], tools: dict[str, ServerTool], tokens: Tokens
         content = message["content"]
         if message["role"] != "assistant" or not isinstance(content, list):
             if message["role"] == "user":
-                content = _user(content, f"messages.{i}", urls, sources, request_sources, documents)
+                _user(content, f"messages.{i}", urls)
             out.append({**message, "content": content})
             continue
         convert = _Assistant(tools, tokens, results, calls, urls, sources, f"messages.{i}")
@@ -126,73 +127,52 @@ def _results(messages: list[dict[str, Any]]) -> tuple[dict[str, tuple[dict[str, 
     return found, calls
 
 
-def _count_documents(messages: list[dict[str, Any]]) -> int:
-    """The request's `document` blocks: in messages' content and in their tool_results' content."""
-    count = 0
-    for message in messages:
-        for block in message["content"] if isinstance(message["content"], list) else ():
-            inner = block.get("content") if block.get("type") == "tool_result" else None
-            for candidate in inner if isinstance(inner, list) else (block,):
-                count += candidate.get("type") == "document"
-    return count
-
-
-def _user(
-    content: Any,
-    where: str,
-    urls: set[str],
-    sources: Sources,
-    request_sources: dict[int, Any],
-    documents: Iterator[int],
-) -> Any:
-    """A user message's content: its URLs noted, citable documents shown as numbered sources."""
+def _user(content: Any, where: str, urls: set[str]) -> None:
+    """Notes the URLs of a user message (web fetch may fetch them); refuses a tool_result that
+    answers a server tool call."""
     if isinstance(content, str):
         urls.update(urls_in(content))
-        return content
-    changed = []
+        return
     for j, block in enumerate(content):
-        kind = block.get("type")
-        if kind == "text":
-            urls.update(urls_in(block["text"]))
-        elif kind == "tool_result":
-            if str(block.get("tool_use_id", "")).startswith("srvtoolu_"):
-                raise exceptions.InvalidParams(
-                    f"{where}.content.{j}.tool_use_id: a tool_result may not answer a server tool call "
-                    f"({block['tool_use_id']}): batchd runs server tools itself"
-                )
-            inner = block.get("content")
-            if isinstance(inner, str):
-                urls.update(urls_in(inner))
-            elif isinstance(inner, list):
-                inner = [_document(b, sources, request_sources, urls, documents) for b in inner]
-                urls.update(u for b in inner if b.get("type") == "text" for u in urls_in(b["text"]))
-                block = {**block, "content": inner}
-        elif kind == "document":
-            block = _document(block, sources, request_sources, urls, documents)
-        changed.append(block)
-    return changed
+        if block.get("type") != "tool_result":
+            _note_urls(block, urls)
+            continue
+        if str(block.get("tool_use_id", "")).startswith("srvtoolu_"):
+            raise exceptions.InvalidParams(
+                f"{where}.content.{j}.tool_use_id: a tool_result may not answer a server tool call "
+                f"({block['tool_use_id']}): batchd runs server tools itself"
+            )
+        inner = block.get("content")
+        if isinstance(inner, str):
+            urls.update(urls_in(inner))
+        elif isinstance(inner, list):
+            for item in inner:
+                _note_urls(item, urls)
 
 
-def _document(
-    block: dict[str, Any],
-    sources: Sources,
-    request_sources: dict[int, Any],
-    urls: set[str],
-    documents: Iterator[int],
-) -> dict[str, Any]:
-    """A document block of the request, in the request's document order; a citable one is shown
-    to the model as a numbered source (a text block) instead."""
-    if block.get("type") != "document":
-        return block
-    source = request_sources.get(next(documents))
-    if source is None:
-        data = (block.get("source") or {}).get("data")
-        if (block.get("source") or {}).get("type") == "text" and isinstance(data, str):
-            urls.update(urls_in(data))
-        return block
-    urls.update(urls_in(source.text))
-    number = sources.add(source)
-    return {"type": "text", "text": citing.render(number, source.title, source.text)}
+def _note_urls(block: dict[str, Any], urls: set[str]) -> None:
+    """The URLs one block of a user message or client tool_result shows: written in its text, or
+    the address of a `url` source (document, image) or of a `search_result`."""
+    kind = block.get("type")
+    texts: list[Any] = []
+    if kind == "text":
+        texts.append(block.get("text"))
+    elif kind in ("document", "image"):
+        source = block.get("source") or {}
+        if source.get("type") == "url":
+            urls.add(str(source.get("url", "")))
+        elif source.get("type") == "text":
+            texts.append(source.get("data"))
+        elif source.get("type") == "content":
+            inner = source.get("content")
+            texts.extend([inner] if isinstance(inner, str) else [b.get("text") for b in inner or ()])
+        texts.append(block.get("context"))
+    elif kind == "search_result":
+        urls.add(str(block.get("source", "")))
+        texts.extend(b.get("text") for b in block.get("content") or () if isinstance(b, dict))
+    for text in texts:
+        if isinstance(text, str):
+            urls.update(urls_in(text))
 
 
 class _Assistant:
@@ -296,7 +276,7 @@ class _Assistant:
         self.urls.update(urls_in(text))
         cited = None
         if (document.get("citations") or {}).get("enabled"):
-            cited = citing.fetched_source(document, self.sources.next_document_index())
+            cited = citations.document_source(document, self.sources.next_document_index())
         number = self.sources.add(cited)
         return render.fetched(number, url, document.get("title"), text)
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
 
-from batchd.tools.loop import citing
+from batchd.tools import citations
 from batchd.tools.tokens import Tokens
 
 
@@ -28,14 +27,16 @@ class Hit:
         return tokens.encode("content", payload)
 
 
-def hit_source(hit: Hit, tokens: Tokens) -> Any:
-    """The citable source of a hit (None without citations): quotes of it carry an
-    `encrypted_index` naming the hit and the quoted span."""
+def hit_source(hit: Hit, tokens: Tokens) -> citations.Source:
+    """The citable source of a hit: quotes of it carry an `encrypted_index` naming the hit and
+    the quoted span."""
 
     def index_for(start: int, end: int) -> str:
         return tokens.encode("index", {"url": hit.url, "start": start, "end": end})
 
-    return citing.search_source(hit.url, hit.title or None, hit.text, index_for)
+    return citations.Source.search_result(
+        url=hit.url, title=hit.title or None, text=hit.text, encrypted_index_for=index_for
+    )
 
 
 def search_results(query: str, hits: Sequence[tuple[int | None, Hit]]) -> str:
@@ -45,13 +46,20 @@ def search_results(query: str, hits: Sequence[tuple[int | None, Hit]]) -> str:
     parts = [f"Search results for {query!r}:"]
     for number, hit in hits:
         meta = f"URL: {hit.url}" + (f"\nPublished: {hit.page_age}" if hit.page_age else "")
-        parts.append(citing.render(number, hit.title, f"{meta}\n\n{hit.text}"))
+        parts.append(_shown(number, hit.title, f"{meta}\n\n{hit.text}"))
     return "\n\n".join(parts)
 
 
 def fetched(number: int | None, url: str, title: str | None, text: str) -> str:
     """The tool result text of a fetched page or PDF."""
-    return citing.render(number, title, f"URL: {url}\n\n{text}")
+    return _shown(number, title, f"URL: {url}\n\n{text}")
+
+
+def _shown(number: int | None, title: str | None, body: str) -> str:
+    """Source `number` as `citations.render` shows every source; one not citable (None) plain."""
+    if number is None:
+        return f"{title}\n{body}" if title else body
+    return citations.render(number, title, body)
 
 
 def error(code: str) -> str:

@@ -8,8 +8,10 @@ the model is the page itself when it is short, else the passages around the matc
 Speed: FTS5 ranks every document that matches, so a word found in most documents ("the", "news")
 would make a query rank most of the corpus while adding next to nothing to BM25. Words found in
 more than COMMON of the documents (and more than COMMON_MIN) are dropped (all but the rarest, when
-every word is that common); and when the words left still match more than CANDIDATES documents,
-the best are ranked among the first CANDIDATES matches rather than among all of them.
+every word is that common); when the words left may match more than CANDIDATES documents, the
+pages holding all of them are ranked first (AND) and OR is tried only when they are too few; and an
+OR that matches more than CANDIDATES documents ranks the best among its first CANDIDATES matches.
+The read connections map the file into memory and keep a large page cache.
 
 Domain filters: `allowed_domains` narrow the SQL to the allowed hosts (and the hosts under them);
 every hit then passes `domains.search_allows`, which also applies paths and `blocked_domains`.
@@ -36,6 +38,8 @@ SCAN_LIMIT = 2000  # candidates examined at most when filters reject hits
 COMMON = 0.05  # a word in more than this share of the documents is dropped from a query…
 COMMON_MIN = 5_000  # …if it is in more documents than this (ranking a small corpus is cheap anyway)
 CANDIDATES = 4_000  # matches ranked at most per query
+MMAP_BYTES = 1 << 30  # of the index file mapped into memory, per connection (address space only)
+CACHE_KIB = 65_536  # SQLite page cache per connection
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -67,39 +71,54 @@ class LocalProvider:
             words, matches = self._selective(conn, terms)
             if not words:
                 return []
-            match = " OR ".join('"' + t.replace('"', '""') + '"' for t in words)
-            where, args = "fts MATCH ?", [match]
-            if q.allowed_domains:
-                hosts = {domains.parse(entry).host for entry in q.allowed_domains}
-                where += " AND (" + " OR ".join("d.host = ? OR d.host LIKE ?" for _ in hosts) + ")"
-                for host in sorted(hosts):
-                    args += [host, "%." + host]
-            source = "fts JOIN docs d ON d.id = fts.rowid" if q.allowed_domains else "fts"  # hosts: in docs
-            ranked = f"SELECT fts.rowid FROM {source} WHERE {where}"
-            if matches > CANDIDATES:  # rank the first CANDIDATES matches only
-                ranked = (
-                    f"SELECT rowid FROM (SELECT fts.rowid AS rowid, rank FROM {source} "
-                    f"WHERE {where} LIMIT {CANDIDATES}) ORDER BY rank LIMIT ? OFFSET ?"
-                )
-            else:
-                ranked += " ORDER BY rank LIMIT ? OFFSET ?"
+            quoted = ['"' + t.replace('"', '""') + '"' for t in words]
             hits: list[SearchHit] = []
-            page = max(q.max_results * 2, 10)
-            offset = 0
-            while len(hits) < q.max_results and offset < SCAN_LIMIT:
-                ids = [row[0] for row in conn.execute(ranked, [*args, page, offset])]
-                for row in self._rows(conn, match, ids):
-                    if domains.search_allows(row[0], q.allowed_domains, q.blocked_domains):
-                        hits.append(_hit(row))
-                        if len(hits) == q.max_results:
-                            break
-                if len(ids) < page:
-                    break
-                offset += page
+            if len(quoted) > 1 and matches > CANDIDATES:
+                # OR would rank only its first CANDIDATES matches; the pages holding every word
+                # are fewer and rank first under BM25 anyway, so rank them all before falling back.
+                hits = self._scan(conn, q, " AND ".join(quoted), matches, [])
+            if len(hits) < q.max_results:
+                hits = self._scan(conn, q, " OR ".join(quoted), matches, hits)
         except sqlite3.Error as exc:
             raise ToolError(
                 "unavailable", f"the local index {self.path} could not be searched: {exc}"
             ) from exc
+        return hits
+
+    def _scan(
+        self, conn: sqlite3.Connection, q: SearchQuery, match: str, matches: int, hits: list[SearchHit]
+    ) -> list[SearchHit]:
+        """`hits` followed by the best pages for `match` that the filters allow, up to max_results."""
+        where, args = "fts MATCH ?", [match]
+        if q.allowed_domains:
+            hosts = {domains.parse(entry).host for entry in q.allowed_domains}
+            where += " AND (" + " OR ".join("d.host = ? OR d.host LIKE ?" for _ in hosts) + ")"
+            for host in sorted(hosts):
+                args += [host, "%." + host]
+        source = "fts JOIN docs d ON d.id = fts.rowid" if q.allowed_domains else "fts"  # hosts: in docs
+        ranked = f"SELECT fts.rowid FROM {source} WHERE {where}"
+        if matches > CANDIDATES:  # rank the first CANDIDATES matches only
+            ranked = (
+                f"SELECT rowid FROM (SELECT fts.rowid AS rowid, rank FROM {source} "
+                f"WHERE {where} LIMIT {CANDIDATES}) ORDER BY rank LIMIT ? OFFSET ?"
+            )
+        else:
+            ranked += " ORDER BY rank LIMIT ? OFFSET ?"
+        hits = list(hits)
+        seen = {hit.url for hit in hits}
+        page = max(q.max_results * 2, 10)
+        offset = 0
+        while len(hits) < q.max_results and offset < SCAN_LIMIT:
+            ids = [row[0] for row in conn.execute(ranked, [*args, page, offset])]
+            for row in self._rows(conn, match, ids):
+                if row[0] not in seen and domains.search_allows(row[0], q.allowed_domains, q.blocked_domains):
+                    seen.add(row[0])
+                    hits.append(_hit(row))
+                    if len(hits) == q.max_results:
+                        break
+            if len(ids) < page:
+                break
+            offset += page
         return hits
 
     def _selective(self, conn: sqlite3.Connection, words: list[str]) -> tuple[list[str], int]:
@@ -142,6 +161,10 @@ class LocalProvider:
                 raise ToolError("unavailable", f"the local search index {self.path} does not exist")
             try:
                 conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+                # Pages read through a memory map and kept in a large cache: a query reads the
+                # doclists of its words, which for a common word span many pages.
+                conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
+                conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
                 conn.execute("SELECT 1 FROM fts LIMIT 0")
                 tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
                 self._has_df = "df" in tables

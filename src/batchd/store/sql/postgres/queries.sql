@@ -212,3 +212,11 @@ UPDATE sessions SET last_seen_at = $2 WHERE digest = $1 AND last_seen_at < $2;
 
 -- name: revoke_session
 UPDATE sessions SET revoked_at = $2 WHERE digest = $1 AND revoked_at IS NULL;
+
+-- name: insert_server_secret
+-- Store.server_secret: the first process to ask creates it; a racing insert waits for the first
+-- to commit and then does nothing, so every process reads the same value.
+INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING;
+
+-- name: server_secret
+SELECT value FROM server_secrets WHERE name = $1;

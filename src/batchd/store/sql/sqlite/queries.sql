@@ -154,3 +154,10 @@ UPDATE sessions SET last_seen_at = ?2 WHERE digest = ?1 AND last_seen_at < ?2;
 
 -- name: revoke_session
 UPDATE sessions SET revoked_at = ?2 WHERE digest = ?1 AND revoked_at IS NULL;
+
+-- name: insert_server_secret
+-- Store.server_secret: the first process to ask creates it; later ones keep the first value.
+INSERT OR IGNORE INTO server_secrets (name, value) VALUES (?, ?);
+
+-- name: server_secret
+SELECT value FROM server_secrets WHERE name = ?;
