@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import anthropic
 import orjson
 import pytest
 
@@ -27,6 +25,7 @@ pytest.importorskip("tokenizers", reason="building the tiny model needs the toke
 from tests.acceptance import tiny_gguf
 from tests.acceptance.conftest import make_client, wait_ended
 from tests.acceptance.server import ServerProcess
+from tests.acceptance.test_server_tools import seed_web_search_example
 
 SHANNON = "https://science.example/shannon"
 CORPUS = [
@@ -108,37 +107,6 @@ def test_seed_web_search_example_on_llamacpp(
     served: ServerProcess, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The seed's web-search request, as written, served by llama.cpp (every model name is)."""
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", served.base_url)
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "seed-key")
-    client = anthropic.Anthropic(_strict_response_validation=True)
-    batch = client.beta.messages.batches.create(
-        requests=[
-            {
-                "custom_id": "request-2",
-                "params": {
-                    "model": "claude-sonnet-4-5-20250929",
-                    "max_tokens": 2048,
-                    "web_search": {"type": "enabled"},
-                    "messages": [{"role": "user", "content": "What are the latest news?"}],
-                },
-            },
-        ]
-    )
-    while True:
-        batch = client.beta.messages.batches.retrieve(batch.id)
-        if batch.processing_status == "ended":
-            break
-        time.sleep(0.05)
-    for response in client.beta.messages.batches.results(batch.id):
-        if response.result.type == "succeeded":
-            print(f"{response.custom_id}: Success")
-            for block in response.result.message.content:
-                if block.type == "text":
-                    print(f"  Response: {block.text[:100]}...")
-        elif response.result.type == "errored":
-            print(f"{response.custom_id}: Error - {response.result.error.message}")
-    out = capsys.readouterr().out
+    out, message = seed_web_search_example(served.base_url, monkeypatch, capsys)
     assert "request-2: Success" in out and f"Response: {tiny_gguf.QUOTE}..." in out
-    [line] = list(client.beta.messages.batches.results(batch.id))
-    check_answer(line.result.message)  # type: ignore[union-attr]
-    client.close()
+    check_answer(message)
