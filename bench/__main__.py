@@ -69,6 +69,13 @@ SCENARIOS = {
         100_000,
         unit="documents",
     ),
+    "tools": Scenario(
+        "bench.tools",
+        "server tools on llama.cpp: search-and-answer vs a raw client",
+        "batchd adds ≤ 5% of the wall time",
+        100,
+        300,
+    ),
 }
 SCENARIO_ORDER = list(dict.fromkeys(s.module for s in SCENARIOS.values()))
 TIMEOUT = {"quick": 300.0, "full": 720.0}  # seconds per scenario process

@@ -22,6 +22,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -81,14 +82,27 @@ async def search_latency(path: Path, words: list[str], rng: random.Random) -> li
     return samples
 
 
-async def loop_cost(path: Path) -> tuple[list[float], list[float]]:
+async def loop_cost(
+    path: Path,
+    upstream_url: str | None = None,
+    text: str = "kalo mine ruta",
+    rounds: int = ROUNDS,
+    between: Callable[[], Awaitable[None]] | None = None,
+) -> tuple[list[float], list[float]]:
+    """Wall times of `rounds` search-and-answer requests through `ToolLoop`, and the time each one's
+    upstream calls took (ms). upstream_url: an OpenAI-compatible server's base URL (…/v1); without
+    it, a loopback ToolUpstream answering after UPSTREAM_MS. between: awaited after each request
+    (what is compared with the loop runs in turn with it, under the same load)."""
     from batchd.backends.openai import OpenAIBackend
     from batchd.tools.loop import ToolLoop
     from batchd.tools.tokens import Tokens
     from batchd.tools.web_search.local import LocalProvider
 
-    upstream = ToolUpstream(latency=UPSTREAM_MS / 1e3).start()
-    inner = OpenAIBackend(upstream.url + "/v1")
+    upstream = None
+    if upstream_url is None:
+        upstream = ToolUpstream(latency=UPSTREAM_MS / 1e3).start()
+        upstream_url = upstream.url + "/v1"
+    inner = OpenAIBackend(upstream_url)
     upstream_ms: list[float] = []
 
     class Timed:  # the real backend, its calls timed
@@ -111,11 +125,11 @@ async def loop_cost(path: Path) -> tuple[list[float], list[float]]:
         "model": "m",
         "max_tokens": 64,
         "tools": [{"type": "web_search_20250305", "name": "web_search"}],
-        "messages": [{"role": "user", "content": "kalo mine ruta"}],
+        "messages": [{"role": "user", "content": text}],
     }
     walls, spent = [], []
     try:
-        for i in range(ROUNDS + 2):
+        for i in range(rounds + 2):
             before = len(upstream_ms)
             start = time.perf_counter()
             answer = await loop.create_message(params)
@@ -124,9 +138,12 @@ async def loop_cost(path: Path) -> tuple[list[float], list[float]]:
             if i >= 2:  # the first two warm the connections and the index's pages
                 walls.append(wall)
                 spent.append(sum(upstream_ms[before:]))
+            if between is not None:
+                await between()
     finally:
         await inner.aclose()
-        upstream.stop()
+        if upstream is not None:
+            upstream.stop()
     return walls, spent
 
 

@@ -205,12 +205,11 @@ def test_pause_turn_then_continue(tmp_path: Path, upstream: ToolUpstream, search
         assert proc.stop() == 0
 
 
-def test_seed_web_search_example_on_a_real_model_route(
-    served: ServerProcess, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The seed's first example, as written, with claude-sonnet-4-5-20250929 routed to the
-    OpenAI-compatible loopback model (not the simulator)."""
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", served.base_url)
+def seed_web_search_example(
+    base_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[str, Any]:
+    """Run the seed's web-search request as written against `base_url`: (what it printed, the message)."""
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", base_url)
     monkeypatch.setenv("ANTHROPIC_API_KEY", "seed-key")
     client = anthropic.Anthropic(_strict_response_validation=True)
     batch = client.beta.messages.batches.create(
@@ -240,11 +239,19 @@ def test_seed_web_search_example_on_a_real_model_route(
         elif response.result.type == "errored":
             print(f"{response.custom_id}: Error - {response.result.error.message}")
     out = capsys.readouterr().out
-    assert "request-2: Success" in out and "Response: According to the search, " in out
     [line] = list(client.beta.messages.batches.results(batch.id))
-    web = line.result.message  # type: ignore[union-attr]
+    client.close()
+    return out, line.result.message  # type: ignore[union-attr]
+
+
+def test_seed_web_search_example_on_a_real_model_route(
+    served: ServerProcess, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The seed's first example, as written, with claude-sonnet-4-5-20250929 routed to the
+    OpenAI-compatible loopback model (not the simulator)."""
+    out, web = seed_web_search_example(served.base_url, monkeypatch, capsys)
+    assert "request-2: Success" in out and "Response: According to the search, " in out
     kinds = [b.type for b in web.content]
     assert kinds.index("server_tool_use") + 1 == kinds.index("web_search_tool_result")
     assert web.usage.server_tool_use.web_search_requests == 1
     assert web.content[kinds.index("web_search_tool_result")].content[0].url.startswith("https://")
-    client.close()

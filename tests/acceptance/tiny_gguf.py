@@ -10,6 +10,11 @@ next token depends on the current one only; embeddings and the output matrix are
 - anything else ends at once.
 
 THINK, TOOL_CALL and ANSWER are single (user-defined) tokens, so the script is exact.
+
+`build(..., search=True)` scripts a search-and-answer model instead, for the server-tool loop: its
+chat template ends the prompt with "assistant\\n" until the conversation holds a tool result, and
+with "</think>\\n\\n" after one, so the model calls `web_search` (SEARCH_CALL) first and then
+answers (SEARCH_ANSWER), quoting the Shannon page of the tests' corpora with a `<cite>` tag.
 """
 
 from __future__ import annotations
@@ -25,8 +30,15 @@ FFN = 128
 THINK = "<think>\nThe user wants the weather, so I call the tool.\n</think>\n\n"
 TOOL_CALL = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
 ANSWER = "Hello from a tiny model."
+SEARCH_QUERY = "claude shannon born"
+SEARCH_CALL = (
+    f'<tool_call>\n{{"name": "web_search", "arguments": {{"query": "{SEARCH_QUERY}"}}}}\n</tool_call>'
+)
+QUOTE = "Claude Shannon was born on April 30, 1916"  # in the corpora the search tests index
+SEARCH_ANSWER = f'According to the search, <cite source="1">{QUOTE}</cite>.'
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 USER_DEFINED = ["<think>", "</think>", "<tool_call>", "</tool_call>", "\n\n", THINK, TOOL_CALL, ANSWER]
+USER_DEFINED += [SEARCH_CALL, SEARCH_ANSWER]
 WORDS = (
     "the weather in paris is sunny today and tomorrow it will rain so take an umbrella "
     "hello there how are you what is this please summarise the document for me a tiny model "
@@ -76,6 +88,11 @@ TEMPLATE = (
     "{{ '<think>\\n\\n</think>\\n\\n' }}{%- endif %}"
     "{%- endif %}"
 )
+# The search model's prompt ends by whether a tool result came last, whatever the thinking switch.
+SEARCH_TEMPLATE = TEMPLATE.replace(
+    "{%- if enable_thinking is defined and enable_thinking is false %}",
+    "{%- if messages[-1].role == 'tool' %}",
+)
 
 
 def _tokenizer() -> tuple[list[str], list[str]]:
@@ -96,7 +113,7 @@ def _tokenizer() -> tuple[list[str], list[str]]:
     return tokens, merges
 
 
-def build(path: Path, *, seed: int = 0) -> Path:
+def build(path: Path, *, seed: int = 0, search: bool = False) -> Path:
     import gguf
 
     rng = np.random.default_rng(seed)
@@ -115,6 +132,13 @@ def build(path: Path, *, seed: int = 0) -> Path:
         ids["\n\n"]: ids[ANSWER],
         ids[ANSWER]: eos,
     }
+    if search:
+        chain = {
+            newline: ids[SEARCH_CALL],
+            ids[SEARCH_CALL]: eos,
+            ids["\n\n"]: ids[SEARCH_ANSWER],
+            ids[SEARCH_ANSWER]: eos,
+        }
 
     # Orthonormal directions: one per token with a successor, one shared by every other token.
     embed = np.zeros((vocab, HIDDEN), dtype=np.float32)
@@ -150,7 +174,7 @@ def build(path: Path, *, seed: int = 0) -> Path:
     w.add_eos_token_id(eos)
     w.add_pad_token_id(ids["<|endoftext|>"])
     w.add_add_bos_token(False)
-    w.add_chat_template(TEMPLATE)
+    w.add_chat_template(SEARCH_TEMPLATE if search else TEMPLATE)
 
     def rand(*shape: int) -> np.ndarray:
         return (rng.standard_normal(shape) * 0.02).astype(np.float32)
