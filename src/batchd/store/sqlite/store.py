@@ -11,6 +11,7 @@ from typing import TypeVar
 import orjson
 
 from batchd import exceptions, models
+from batchd.config import settings
 from batchd.store import base, layout, queries, rules
 from batchd.store.rows import BatchRow, ClaimRow, EntryRow, claimed
 from batchd.store.sqlite import db
@@ -32,6 +33,8 @@ class SQLiteStore:
     commit_interval = 0.05
     #: None: one process owns a SQLite file, so its own route limits are the whole fleet's.
     fleet_slots: base.FleetSlots | None = None
+    #: None: one process owns a SQLite file and takes back every lease when it starts.
+    worker_lock: base.WorkerLock | None = None
 
     def __init__(self, path: str) -> None:
         self.db = Database(path)
@@ -186,7 +189,14 @@ class SQLiteStore:
             return 0
         return await self.db.write(self._simple, Q["heartbeat"], (now + lease, worker_id, _json_list(keys)))
 
-    async def recover_leases(self, *, now: float, everything: bool = False) -> int:
+    async def recover_leases(
+        self,
+        *,
+        now: float,
+        everything: bool = False,
+        takeover_after: float = settings.DEFAULT_TAKEOVER_AFTER,
+    ) -> int:
+        """takeover_after: no other worker's lock to check (one process owns the file)."""
         if everything:
             return await self.db.write(self._simple, Q["recover_all"], ())
         return await self.db.write(self._simple, Q["recover_lapsed"], (now,))
