@@ -173,6 +173,8 @@ SELECT seq FROM batches WHERE archived_at IS NULL AND status = 'ended' AND creat
 ORDER BY seq FOR UPDATE SKIP LOCKED;
 
 -- name: results_page
+-- Rows in key order, which ORDER BY defines; PostgresStore joins their lines. (One row built with
+-- string_agg(line, '' ORDER BY key), also defined, downloaded at less than half the speed.)
 SELECT key, line FROM results WHERE key > $1 AND key <= $2 ORDER BY key LIMIT $3;
 
 -- name: list_results
