@@ -4,9 +4,11 @@ lock has been free for `takeover_after`, a live one's never; a database outage c
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import asyncpg
 import orjson
@@ -15,35 +17,17 @@ import pytest
 from batchd import config, models
 from batchd.engine import Dispatcher
 from batchd.engine.router import Router
-from batchd.store import open_store
+from batchd.store import Store, open_store
 from batchd.store.postgres import PostgresStore
 from batchd.store.postgres.liveness import WorkerLock
-from tests.integration import pg
 from tests.integration.backends_upstream import Upstream
-from tests.integration.factories import NOW, WS, make
+from tests.integration.factories import NOW, WS, lines, make
 from tests.integration.test_postgres_faults import Proxy
+from tests.integration.test_postgres_store import Fleet
 
 pytestmark = pytest.mark.postgres
 
-Fleet = Callable[..., Awaitable[PostgresStore]]
 GRACE = 0.5  # takeover_after in the store-level tests, seconds
-
-
-@pytest.fixture
-async def fleet(pg_url: str) -> AsyncIterator[Fleet]:
-    """Opens any number of stores on one fresh database, as separate processes would."""
-    opened: list[PostgresStore] = []
-
-    async def connect(url: str = pg_url) -> PostgresStore:
-        store = open_store(url)
-        assert isinstance(store, PostgresStore)
-        await store.open()
-        opened.append(store)
-        return store
-
-    yield connect
-    for store in opened:
-        await store.aclose()
 
 
 async def take(lock: WorkerLock, worker: str) -> str:
@@ -165,7 +149,7 @@ async def test_claimers_without_a_lock_keep_leases_only(fleet: Fleet) -> None:
     assert await a.recover_leases(now=NOW + 61, takeover_after=GRACE) == 2
 
 
-# -- a database outage longer than the lease, seen by real dispatchers ------------------------------
+# -- real dispatchers, through a relay to PostgreSQL that fails on demand ---------------------------
 
 
 class Outage(Proxy):
@@ -182,10 +166,55 @@ class Outage(Proxy):
             client.transport.abort()
             up.transport.abort()
         self.live.clear()
-        await self.server.wait_closed()
 
     async def up(self) -> None:
         self.server = await asyncio.start_server(self._accept, "127.0.0.1", self.listen_port)
+
+
+@dataclasses.dataclass
+class Rig:
+    """A database reached directly (`url`) or through the relay (`via`), and a loopback upstream."""
+
+    url: str
+    via: str
+    relay: Outage
+    upstream: Upstream
+
+    def settings(self, database_url: str, **values: object) -> config.Settings:
+        """Settings of a dispatcher on `database_url` whose model `up-model` calls the upstream."""
+        route = {"model": "up-*", "backend": "anthropic", "base_url": self.upstream.url, "timeout": "30s"}
+        routes = orjson.dumps([route]).decode()
+        return config.load({**values, "database_url": database_url, "routes": routes}, environ={})
+
+    @contextlib.asynccontextmanager
+    async def engines(self, *settings: config.Settings) -> AsyncIterator[list[Dispatcher]]:
+        """A started dispatcher per settings, each on a store of its own (a process each)."""
+        stores = [open_store(s.store_url) for s in settings]
+        routers = [Router.from_settings(s) for s in settings]
+        engines = [
+            Dispatcher(s, store, router) for s, store, router in zip(settings, stores, routers, strict=True)
+        ]
+        try:
+            for store, engine in zip(stores, engines, strict=True):
+                await store.open()
+                await engine.start()
+            yield engines
+        finally:
+            for store, router, engine in zip(stores, routers, engines, strict=True):
+                await engine.stop()
+                await store.aclose()
+                await router.aclose()
+
+
+@pytest.fixture
+async def rig(pg_url: str) -> AsyncIterator[Rig]:
+    upstream = Upstream().start()
+    parts = urllib.parse.urlsplit(pg_url)
+    relay = Outage(parts.port or 5432)
+    via = parts._replace(netloc=f"{parts.username}@127.0.0.1:{await relay.start()}").geturl()
+    yield Rig(pg_url, via, relay, upstream)
+    relay.server.close()
+    upstream.stop()
 
 
 def params(text: str) -> bytes:
@@ -194,13 +223,40 @@ def params(text: str) -> bytes:
     )
 
 
+async def batch_of(store: Store, texts: list[str]) -> models.Batch:
+    """A batch whose request i says texts[i]; custom_ids are the texts' first words."""
+    return await store.create_batch(
+        workspace=WS,
+        custom_ids=[t.split()[0] for t in texts],
+        params=[params(t) for t in texts],
+        now=time.time(),
+        expires_at=time.time() + 600,
+    )
+
+
+async def until_ended(store: Store, batch_id: str, timeout: float = 60.0) -> models.Batch:
+    deadline = time.monotonic() + timeout
+    while (got := await store.get_batch(WS, batch_id)).processing_status != "ended":
+        assert time.monotonic() < deadline, got
+        await asyncio.sleep(0.1)
+    return got
+
+
+async def until_called(upstream: Upstream, n: int) -> None:
+    """Until the upstream has received `n` calls (each batch's calls are in flight)."""
+    deadline = time.monotonic() + 10
+    while sum(upstream.seen.values()) < n:
+        assert time.monotonic() < deadline, upstream.seen
+        await asyncio.sleep(0.05)
+
+
 @pytest.mark.parametrize(
     ("down_for", "stall", "reruns"),
     [(1.5, 3, False), (5.5, 8, True)],
     ids=["shorter-than-half-takeover", "longer-than-half-takeover"],
 )
 async def test_a_database_outage_longer_than_the_lease_charges_no_claim(
-    down_for: float, stall: int, reruns: bool
+    rig: Rig, down_for: float, stall: int, reruns: bool
 ) -> None:
     """Two dispatchers run a batch through a relay to PostgreSQL that goes down for longer than the
     lease, with one claim allowed per request (max_claims=1): a claim counted for the outage would
@@ -208,153 +264,95 @@ async def test_a_database_outage_longer_than_the_lease_charges_no_claim(
     to return every lapsed lease to pending, counted as a crash). Cut off for less than half of
     takeover_after, the calls in flight finish and nothing runs twice; for longer, the workers
     give their requests up in time and they run again, uncounted."""
-    name, url = await pg.create_database()
-    upstream = Upstream().start()
-    parts = urllib.parse.urlsplit(url)
-    relay = Outage(parts.port or 5432)
-    via = parts._replace(netloc=f"{parts.username}@127.0.0.1:{await relay.start()}").geturl()
-    routes = [{"model": "up-*", "backend": "anthropic", "base_url": upstream.url, "timeout": "30s"}]
-    settings = config.load(
-        {
-            "database_url": via,
-            "lease": "1s",
-            "takeover_after": "8s",  # the workers give their requests up after 4 s cut off
-            "max_claims": 1,
-            "maintenance_interval": "0.2s",
-            "concurrency": 8,
-            "routes": orjson.dumps(routes).decode(),
-        },
-        environ={},
+    settings = rig.settings(
+        rig.via,
+        lease="1s",
+        takeover_after="8s",  # the workers give their requests up after 4 s cut off
+        max_claims=1,
+        maintenance_interval="0.2s",
+        concurrency=8,
     )
-    stores = [open_store(via) for _ in range(2)]
-    routers = [Router.from_settings(settings) for _ in stores]
-    engines: list[Dispatcher] = []
-    direct = open_store(url)  # a process that reaches the database first once it is back
+    n = 16
+    texts = [f"r{i} stall={stall}x1" for i in range(n)]  # each first call takes `stall` seconds
+    direct = open_store(rig.url)  # a process that reaches the database first once it is back
+    await direct.open()
     try:
-        await direct.open()
-        for store, router in zip(stores, routers, strict=True):
-            await store.open()
-            engines.append(Dispatcher(settings, store, router))
-        n = 16
-        texts = [f"r{i} stall={stall}x1" for i in range(n)]  # each first call takes `stall` seconds
-        batch = await direct.create_batch(
-            workspace=WS,
-            custom_ids=[f"r{i}" for i in range(n)],
-            params=[params(t) for t in texts],
-            now=time.time(),
-            expires_at=time.time() + 600,
-        )
-        for engine in engines:
-            await engine.start()
-        deadline = time.monotonic() + 10
-        while sum(upstream.seen.values()) < n:  # every request's call is in flight
-            assert time.monotonic() < deadline, upstream.seen
-            await asyncio.sleep(0.05)
-        await relay.down()
-        await asyncio.sleep(down_for)
-        await relay.up()
-        assert await direct.recover_leases(now=time.time(), takeover_after=8.0) == 0
-
-        deadline = time.monotonic() + 60
-        while (got := await direct.get_batch(WS, batch.id)).processing_status != "ended":
-            assert time.monotonic() < deadline, got
-            await asyncio.sleep(0.1)
+        batch = await batch_of(direct, texts)
+        async with rig.engines(settings, settings):
+            await until_called(rig.upstream, n)
+            await rig.relay.down()
+            await asyncio.sleep(down_for)
+            await rig.relay.up()
+            assert await direct.recover_leases(now=time.time(), takeover_after=8.0) == 0
+            got = await until_ended(direct, batch.id)
         assert got.request_counts == models.RequestCounts(succeeded=n), got.request_counts
-        lines = [
-            orjson.loads(line)
-            async for chunk in direct.iter_results(WS, batch.id)
-            for line in chunk.splitlines()
-        ]
-        assert sorted(line["custom_id"] for line in lines) == sorted(f"r{i}" for i in range(n))
-        calls = [upstream.seen[t] for t in texts]
-        if reruns:
-            assert set(calls) <= {1, 2} and 2 in calls, calls  # given up in time, run again once
-        else:
-            assert calls == [1] * n  # nothing was run twice
+        assert [line["custom_id"] for line in await lines(direct, batch.id)] == [f"r{i}" for i in range(n)]
     finally:
-        for engine in engines:
-            await engine.stop()
-        for store, router in zip(stores, routers, strict=True):
-            await store.aclose()
-            await router.aclose()
         await direct.aclose()
-        relay.server.close()
-        upstream.stop()
-        await pg.drop_database(name)
+    calls = [rig.upstream.seen[t] for t in texts]
+    if reruns:
+        assert set(calls) <= {1, 2} and 2 in calls, calls  # given up in time, run again once
+    else:
+        assert calls == [1] * n  # nothing was run twice
 
 
-async def test_a_worker_cut_off_alone_gives_its_requests_up_before_they_are_taken_over() -> None:
+async def test_a_worker_cut_off_alone_gives_its_requests_up_before_they_are_taken_over(rig: Rig) -> None:
     """A network partition: worker A loses the database while B keeps it. A stops its calls before
     B may take its requests over, so no request ever runs in two live workers at once; B runs them
     within seconds of the cut, and every request ends with one result."""
-    name, url = await pg.create_database()
-    upstream = Upstream().start()
-    parts = urllib.parse.urlsplit(url)
-    relay = Outage(parts.port or 5432)
-    via = parts._replace(netloc=f"{parts.username}@127.0.0.1:{await relay.start()}").geturl()
-    routes = [{"model": "up-*", "backend": "anthropic", "base_url": upstream.url, "timeout": "30s"}]
     common = {"takeover_after": "4s", "maintenance_interval": "0.2s", "concurrency": 4}
-    settings = {
-        "a": config.load(
-            {**common, "database_url": via, "routes": orjson.dumps(routes).decode()}, environ={}
-        ),
-        "b": config.load(
-            {**common, "database_url": url, "routes": orjson.dumps(routes).decode()}, environ={}
-        ),
-    }
-    stores = {k: open_store(s.store_url) for k, s in settings.items()}
-    routers = {k: Router.from_settings(s) for k, s in settings.items()}
-    engines = {k: Dispatcher(settings[k], stores[k], routers[k]) for k in settings}
-    try:
-        for store in stores.values():
-            await store.open()
-        n = 8
-        texts = [f"p{i} stall=6x1" for i in range(n)]
-        batch = await stores["b"].create_batch(
-            workspace=WS,
-            custom_ids=[f"p{i}" for i in range(n)],
-            params=[params(t) for t in texts],
-            now=time.time(),
-            expires_at=time.time() + 600,
-        )
-        for engine in engines.values():
-            await engine.start()
-        deadline = time.monotonic() + 10
-        while sum(upstream.seen.values()) < n:
-            assert time.monotonic() < deadline, upstream.seen
-            await asyncio.sleep(0.05)
-        conn = await asyncpg.connect(url)
+    n = 8
+    texts = [f"p{i} stall=6x1" for i in range(n)]
+    async with rig.engines(rig.settings(rig.via, **common), rig.settings(rig.url, **common)) as (a, b):
+        batch = await batch_of(b.store, texts)
+        await until_called(rig.upstream, n)
+        conn = await asyncpg.connect(rig.url)
         try:
             rows = await conn.fetch("SELECT custom_id, worker FROM requests WHERE state = 1")
         finally:
             await conn.close()
-        a_texts = [f"{c} stall=6x1" for c, w in rows if w.startswith(engines["a"].worker_id + "/")]
-        assert a_texts and engines["a"].inflight == len(a_texts)
+        a_texts = [f"{c} stall=6x1" for c, w in rows if w.startswith(a.worker_id + "/")]
+        assert a_texts and a.inflight == len(a_texts)
 
-        await relay.down()  # A alone is cut off, and stays so
+        await rig.relay.down()  # A alone is cut off, and stays so
         cut = time.monotonic()
         gave_up = None
-        while not all(len(upstream.arrivals[t]) > 1 for t in a_texts):
-            if gave_up is None and engines["a"].inflight == 0:
+        while not all(len(rig.upstream.arrivals[t]) > 1 for t in a_texts):
+            if gave_up is None and a.inflight == 0:
                 gave_up = time.monotonic()
             assert time.monotonic() - cut < 15, "A's requests were not taken over"
             await asyncio.sleep(0.01)
-        rerun = min(upstream.arrivals[t][1] for t in a_texts)
+        rerun = min(rig.upstream.arrivals[t][1] for t in a_texts)
         assert gave_up is not None and gave_up < rerun  # never running in A and B at once
         assert gave_up - cut < 2.5  # half of takeover_after after its last confirmation, at most
         assert rerun - cut < 4 + 2  # B took over once it had seen A's lock free for 4 s
-
-        deadline = time.monotonic() + 30
-        while (got := await stores["b"].get_batch(WS, batch.id)).processing_status != "ended":
-            assert time.monotonic() < deadline, got
-            await asyncio.sleep(0.1)
+        got = await until_ended(b.store, batch.id, timeout=30)
         assert got.request_counts == models.RequestCounts(succeeded=n)
-        await relay.up()
+        await rig.relay.up()
+
+
+async def test_a_stopped_worker_gives_its_unfinished_requests_back_at_once_uncounted(pg_url: str) -> None:
+    """SIGTERM: what the worker could not finish in its grace is pending again as it stops, its claim
+    not counted as a crash (it used to wait out the lease, and count)."""
+    settings = config.load({"database_url": pg_url, "sim_latency": "30s", "concurrency": 4}, environ={})
+    store = open_store(pg_url)
+    router = Router.from_settings(settings)
+    await store.open()
+    try:
+        await batch_of(store, [f"s{i}" for i in range(6)])
+        engine = Dispatcher(settings, store, router)
+        await engine.start()
+        deadline = time.monotonic() + 10
+        while engine.inflight < 4:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        await engine.stop(grace=0.1)
+        conn = await asyncpg.connect(pg_url)
+        try:
+            rows = await conn.fetch("SELECT state, claims, worker FROM requests ORDER BY key")
+        finally:
+            await conn.close()
+        assert [tuple(r) for r in rows] == [(0, 0, None)] * 6
     finally:
-        for k, engine in engines.items():
-            await engine.stop()
-            await stores[k].aclose()
-            await routers[k].aclose()
-        relay.server.close()
-        upstream.stop()
-        await pg.drop_database(name)
+        await store.aclose()
+        await router.aclose()
