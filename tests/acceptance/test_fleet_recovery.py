@@ -120,13 +120,14 @@ def test_a_request_whose_worker_is_killed_five_times_ends_errored(
     }
     api = ServerProcess(tmp_path / "api", env).start()
     worker = WorkerProcess(tmp_path / "worker", env).start()
-    text = "doomed stall=120x99"  # every call hangs
+    text = "doomed stall=8x99"  # every call hangs until its process is killed
     try:
         with make_client(api.base_url) as client:
             batch = client.messages.batches.create(requests=[request("doomed", text)])
             for kill in range(5):
                 deadline = time.monotonic() + 30
-                while not (now := running(database)) or now[0][2] != kill + 1:
+                # Claimed again, and its call in flight at the upstream.
+                while not (now := running(database)) or now[0][2] != kill + 1 or upstream.seen[text] <= kill:
                     assert time.monotonic() < deadline, f"not claimed again after {kill} kills: {now}"
                     time.sleep(0.05)
                 holder = int(now[0][1].split(":")[1])
