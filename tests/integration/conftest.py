@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from batchd.store import Store, open_store
 from tests.integration import pg
+
+if TYPE_CHECKING:
+    from batchd.store.postgres import PostgresStore
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -34,3 +38,23 @@ async def pg_url() -> AsyncIterator[str]:
     name, url = await pg.create_database()
     yield url
     await pg.drop_database(name)
+
+
+@pytest.fixture
+async def fleet(pg_url: str) -> AsyncIterator[Callable[..., Awaitable[PostgresStore]]]:
+    """Opens any number of stores on one fresh database, as separate processes would; keyword
+    arguments go to open_store."""
+    from batchd.store.postgres import PostgresStore
+
+    opened: list[PostgresStore] = []
+
+    async def connect(**options: int) -> PostgresStore:
+        store = open_store(pg_url, **options)
+        assert isinstance(store, PostgresStore)
+        await store.open()
+        opened.append(store)
+        return store
+
+    yield connect
+    for store in opened:
+        await store.aclose()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import pytest
@@ -18,24 +18,6 @@ from tests.integration.factories import NOW, WS, lines, make, ok
 pytestmark = pytest.mark.postgres
 
 Fleet = Callable[..., Awaitable[PostgresStore]]
-
-
-@pytest.fixture
-async def fleet(pg_url: str) -> AsyncIterator[Fleet]:
-    """Opens any number of stores on one fresh database, as separate processes would; keyword
-    arguments go to open_store."""
-    opened: list[PostgresStore] = []
-
-    async def connect(**options: int) -> PostgresStore:
-        store = open_store(pg_url, **options)
-        assert isinstance(store, PostgresStore)
-        await store.open()
-        opened.append(store)
-        return store
-
-    yield connect
-    for store in opened:
-        await store.aclose()
 
 
 async def test_concurrent_starts_migrate_once() -> None:

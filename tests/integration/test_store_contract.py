@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import random
+import sqlite3
 from pathlib import Path
 
 import orjson
 import pytest
 
 from batchd import exceptions, models
-from batchd.store import Store, base, open_store
+from batchd.store import Store, base, layout, open_store
 from tests.integration.factories import NOW, WS, lines, make, ok
 
 
@@ -359,3 +361,54 @@ async def test_one_process_per_sqlite_file(tmp_path: Path) -> None:
     with pytest.raises(exceptions.ConfigError, match="in use"):
         await second.open()
     await first.aclose()
+
+
+async def test_results_come_in_request_order_whatever_order_they_were_written_in(store: Store) -> None:
+    n = layout.RESULTS_PAGE * 2 + 7  # three pages, the last one short
+    batch = await make(store, n)
+    claimed = []
+    while more := await store.claim_requests("w", 4096, now=NOW, lease=10):
+        claimed += more
+    random.Random(12).shuffle(claimed)
+    for i in range(0, n, 997):
+        await store.complete_requests([ok(r) for r in claimed[i : i + 997]], now=NOW)
+    got = [line["custom_id"] for line in await lines(store, batch.id)]
+    assert got == [f"c{i}" for i in range(n)]
+
+
+async def test_sqlite_pages_whose_rows_come_out_of_order_are_put_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite does not say in what order group_concat takes its rows: here they come last key first,
+    and the page is still in key order (read again as rows)."""
+    from batchd.store.sqlite import store as sqlite_store
+
+    reversed_page = sqlite_store.Q["results_page"].replace(
+        "FROM (SELECT key, line FROM results WHERE key > ?1 AND key <= ?2 ORDER BY key LIMIT ?3)",
+        "FROM (SELECT * FROM (SELECT key, line FROM results WHERE key > ?1 AND key <= ?2"
+        " ORDER BY key LIMIT ?3) ORDER BY key DESC)",
+    )
+    assert reversed_page != sqlite_store.Q["results_page"]
+    monkeypatch.setitem(sqlite_store.Q, "results_page", reversed_page)
+    reread: list[int] = []
+
+    def rows(conn: sqlite3.Connection, last: int, high: int) -> tuple[bytes, int]:
+        reread.append(last)
+        return results_rows(conn, last, high)
+
+    results_rows = sqlite_store._results_rows
+    monkeypatch.setattr(sqlite_store, "_results_rows", rows)
+    s = open_store(f"sqlite:///{tmp_path / 'order.db'}")
+    await s.open()
+    try:
+        n = layout.RESULTS_PAGE + 3
+        batch = await make(s, n)
+        while claimed := await s.claim_requests("w", 4096, now=NOW, lease=10):
+            await s.complete_requests([ok(r) for r in claimed], now=NOW)
+        got = [line["custom_id"] for line in await lines(s, batch.id)]
+        assert got == [f"c{i}" for i in range(n)]
+        assert len(reread) == 2  # both pages came reversed, and were read again
+    finally:
+        await s.aclose()
+    assert sqlite_store.rising_end("1,2,3", 3) == 3 and sqlite_store.rising_end("3,7,9", 3) == 9
+    assert sqlite_store.rising_end("3,2,1", 3) is None and sqlite_store.rising_end("1,3,3", 3) is None

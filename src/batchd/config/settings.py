@@ -30,6 +30,7 @@ DEFAULT_EXPIRY_GRACE = 5.0  # seconds a running request may outlive expires_at
 DEFAULT_CONCURRENCY = 256  # in-flight backend calls per process
 DEFAULT_CLAIM_CHUNK = 256  # requests claimed per store round trip
 DEFAULT_LEASE = 60.0  # seconds a claim is held without a heartbeat
+DEFAULT_TAKEOVER_AFTER = 5.0  # seconds a fleet worker's lock is free before others take its requests
 DEFAULT_MAINTENANCE_INTERVAL = 1.0  # seconds between expiry/lease/archival sweeps
 DEFAULT_MAX_ATTEMPTS = 5  # backend attempts per request, first try included
 DEFAULT_MAX_CLAIMS = 5  # times a request may be claimed (crashed workers) before it is errored
@@ -289,6 +290,13 @@ class Settings:
     )
     lease: float = setting(
         DEFAULT_LEASE, values.parse_duration, "How long a claim holds without a heartbeat.", bounds=POSITIVE
+    )
+    takeover_after: float = setting(
+        DEFAULT_TAKEOVER_AFTER,
+        values.parse_duration,
+        "PostgreSQL: how long a process may be cut off from the database before the others take over"
+        " its requests (a killed one's are taken after this long; it stops them after half).",
+        bounds=Bounds(1, message="must be at least 1s"),
     )
     maintenance_interval: float = setting(
         DEFAULT_MAINTENANCE_INTERVAL,

@@ -3,7 +3,9 @@
 Capacity is reserved before claiming (a claim never exceeds free slots), so no request sits
 leased without being worked on. Results are collected and written in group commits by one
 writer task; the store records only the first result of a request, so a request re-run after a
-crash can never get two.
+crash can never get two. In a PostgreSQL fleet the dispatcher also keeps its worker's liveness lock
+(engine/liveness.py): it claims only while the lock is confirmed, and gives up the requests in hand
+when it has not been for half of `takeover_after`, before any other process may take them over.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
@@ -24,7 +26,7 @@ import orjson
 from batchd import exceptions, models, params
 from batchd.backends.base import Backend
 from batchd.config import Settings
-from batchd.engine import outcomes, prefix, retry
+from batchd.engine import liveness, outcomes, prefix, retry
 from batchd.engine.router import Route, Router
 from batchd.metrics import Metrics
 from batchd.store import Store
@@ -47,6 +49,9 @@ class _Loops:
     maintenance: asyncio.Task[None]
     heartbeat: asyncio.Task[None]
     watchdog: asyncio.Task[None]
+    # A fleet worker's lock (PostgreSQL): kept until the very end of stop(), so calls finishing in
+    # the shutdown grace are not given up for want of confirmations.
+    liveness: asyncio.Task[None] | None
 
     @property
     def housekeeping(self) -> tuple[asyncio.Task[None], ...]:
@@ -82,11 +87,30 @@ class Dispatcher:
         # PostgreSQL: fleet-wide slots for routes with a fleet_concurrency (one SQLite process needs none)
         self._acquire_slot = None if (slots := store.fleet_slots) is None else slots.acquire
         self._release_slot = None if slots is None else slots.release
+        # PostgreSQL: the lock that proves this worker alive to the fleet (one SQLite process needs none)
+        self._liveness = None
+        if (lock := store.worker_lock) is not None:
+            self._liveness = liveness.Liveness(
+                lock,
+                self.worker_id,
+                takeover_after=settings.takeover_after,
+                abandon=self._abandon,
+                renew=self._renew,
+            )
         self.metrics.watch_engine(lambda: self.claimed, lambda: len(self._deadlines))
 
     def wake(self) -> None:
         """New work exists: claim now rather than at the next poll."""
         self._wake.set()
+
+    @property
+    def identity(self) -> str:
+        """The name this worker claims and renews under: its liveness lock's identity in a fleet."""
+        return self.worker_id if self._liveness is None else self._liveness.identity
+
+    @property
+    def _may_claim(self) -> bool:
+        return self._liveness is None or self._liveness.alive
 
     @property
     def inflight(self) -> int:
@@ -106,8 +130,12 @@ class Dispatcher:
 
     async def start(self, *, recover_all: bool = False) -> None:
         """recover_all: this process owns the store alone (SQLite), so every lease is stale."""
+        if self._liveness is not None:
+            await self._liveness.start()  # before the first claim: every claim is under a held lock
         now = time.time()
-        await self.store.recover_leases(now=now, everything=recover_all)
+        await self.store.recover_leases(
+            now=now, everything=recover_all, takeover_after=self.settings.takeover_after
+        )
         await self._maintain(now)
         await self.store.listen(self.wake)  # PostgreSQL: other processes announce new work
         self._loops = _Loops(
@@ -116,6 +144,9 @@ class Dispatcher:
             maintenance=asyncio.create_task(_supervised(self._maintenance_loop), name="batchd maintenance"),
             heartbeat=asyncio.create_task(_supervised(self._heartbeat_loop), name="batchd heartbeat"),
             watchdog=asyncio.create_task(_supervised(self._watchdog_loop), name="batchd call watchdog"),
+            liveness=None
+            if self._liveness is None
+            else asyncio.create_task(_supervised(self._liveness.run), name="batchd worker lock"),
         )
 
     async def stop(self, grace: float = STOP_GRACE) -> None:
@@ -134,15 +165,27 @@ class Dispatcher:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._liveness is not None:
+            # In a fleet, what this process will not finish goes back to pending at once, uncounted.
+            self._give_up(self._queue)
+            self._queue.clear()
         try:
             await asyncio.wait_for(self._flush(), STOP_FLUSH)
+            if self._liveness is not None:
+                await asyncio.wait_for(self._liveness.release(), STOP_FLUSH)
         except TimeoutError:
             # A store that stays down must not hold the process forever: these requests' leases
             # lapse and they run again elsewhere (their results were never written).
             logger.warning("stopping without writing every result: the store is unavailable")
         if loops is not None:
             loops.writer.cancel()  # last: it wrote results while the requests in flight finished
-            await asyncio.gather(loops.claim, loops.writer, *loops.housekeeping, return_exceptions=True)
+            last = [loops.claim, loops.writer, *loops.housekeeping]
+            if loops.liveness is not None:
+                loops.liveness.cancel()
+                last.append(loops.liveness)
+            await asyncio.gather(*last, return_exceptions=True)
+        if self._liveness is not None:
+            self._liveness.close()
 
     # -- claiming -------------------------------------------------------------------------
 
@@ -158,15 +201,17 @@ class Dispatcher:
         queue = self._queue
         claiming: asyncio.Task[list[models.ClaimedRequest]] | None = None
         asked = 0  # requests the claim in flight may bring
+        claimed_as = self.identity  # the identity the claim in flight is made under
         try:
             while not self._stopping:
                 free = concurrency - len(self._inflight) - len(queue) - asked
-                if claiming is None and not self._drained and free >= max(1, chunk // 4):
+                if claiming is None and not self._drained and free >= max(1, chunk // 4) and self._may_claim:
                     asked = min(free, chunk)
                     self._wake.clear()
+                    claimed_as = self.identity
                     claiming = asyncio.create_task(
                         self.store.claim_requests(
-                            self.worker_id, asked, now=time.time(), lease=self.settings.lease
+                            claimed_as, asked, now=time.time(), lease=self.settings.lease
                         )
                     )
                 if queue:
@@ -185,10 +230,18 @@ class Dispatcher:
                         claiming = None
                     self.metrics.claimed(len(claimed))
                     self._drained = len(claimed) < wanted
+                    if self._liveness is not None:
+                        if not self._liveness.alive or self.identity != claimed_as:
+                            # The lock was lost meanwhile (and the rows are under the lost one).
+                            self._liveness.give_up(claimed)
+                            continue
+                        self._liveness.claimed(claimed)
                     if self.settings.group_prefixes:
                         claimed = prefix.order(claimed)  # shared prompt prefixes run together (prefix caches)
                     self._held.update(req.key for req in claimed)
                     queue.extend(claimed)
+                elif not self._may_claim:
+                    await asyncio.sleep(IDLE_POLL)  # until the worker lock is taken again
                 elif self._drained:
                     if self._dry:
                         self._dried.set()
@@ -289,10 +342,31 @@ class Dispatcher:
         try:
             fate: dict[str, Any] | Exception = await self._attempts(req, prepared, route, failed)
         except asyncio.CancelledError:
-            raise  # shutdown: the lease lapses and the request runs again
+            # Shutdown, or a fleet worker's lock lost: the request runs again, here or elsewhere.
+            self._give_up([req])
+            raise
         except Exception as exc:
             fate = exc
         self._settle(req, prepared["model"], fate)
+
+    def _give_up(self, requests: Iterable[models.ClaimedRequest]) -> None:
+        """Stops holding these requests: no more heartbeats; in a fleet, released to pending."""
+        requests = list(requests)
+        self._held.difference_update(req.key for req in requests)
+        if self._liveness is not None:
+            self._liveness.give_up(requests)
+
+    def _abandon(self) -> None:
+        """The worker lock went unconfirmed too long (engine/liveness.py): stop working on every
+        request in hand before another process may take it over. Results settled are still written."""
+        self._give_up(self._queue)
+        self._queue.clear()
+        for task in self._inflight:
+            task.cancel()  # each gives its request up as it ends (_run)
+
+    async def _renew(self, identity: str) -> None:
+        """Renews the leases of the requests in hand under `identity`, moving them to it."""
+        await self.store.heartbeat(identity, list(self._held), now=time.time(), lease=self.settings.lease)
 
     async def _attempts(
         self,
@@ -427,16 +501,14 @@ class Dispatcher:
 
     async def _maintain(self, now: float) -> None:
         await self.store.expire_due(now=now, grace=self.settings.expiry_grace)
-        await self.store.recover_leases(now=now)
+        await self.store.recover_leases(now=now, takeover_after=self.settings.takeover_after)
         await self.store.archive_due(now=now, retention=self.settings.retention)
 
     async def _heartbeat_loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.lease / 3)
             try:
-                await self.store.heartbeat(
-                    self.worker_id, list(self._held), now=time.time(), lease=self.settings.lease
-                )
+                await self._renew(self.identity)
             except exceptions.StoreError as exc:
                 logger.warning("heartbeat failed: %s", exc)
 

@@ -8,18 +8,21 @@ Invariants the implementations enforce (see ARCHITECTURE.md):
 
 What only a store shared by several processes (PostgreSQL) can do is declared too, so callers never
 probe for it: `listen` hears of work other processes announce (a store owned by one process has no
-one to hear from, and does nothing), and `fleet_slots` holds routes' fleet-wide slots (None where one
-process owns the store, whose own limits are the whole fleet's).
+one to hear from, and does nothing), `fleet_slots` holds routes' fleet-wide slots (None where one
+process owns the store, whose own limits are the whole fleet's), and `worker_lock` proves a worker
+alive to the others, so a dead one's requests are taken over in seconds (None where one process
+owns the store and takes back everything at its start).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 from batchd import models
+from batchd.config import settings
 
 SECRET_BYTES = 32  #: the length of a `Store.server_secret`
 
@@ -32,6 +35,12 @@ class Store(Protocol):
     def fleet_slots(self) -> FleetSlots | None:
         """The fleet-wide slots of routes with a `fleet_concurrency`; None on a store that one
         process owns (SQLite), where the process's own route limits already hold for the fleet."""
+        ...
+
+    @property
+    def worker_lock(self) -> WorkerLock | None:
+        """The lock that proves a worker alive to the other processes sharing the store; None on a
+        store that one process owns (SQLite), which takes back every lease when it starts."""
         ...
 
     async def open(self) -> None: ...
@@ -95,8 +104,21 @@ class Store(Protocol):
         """
         ...
 
-    async def recover_leases(self, *, now: float, everything: bool = False) -> int:
-        """Returns lapsed (or, with everything, all) running requests to pending."""
+    async def recover_leases(
+        self,
+        *,
+        now: float,
+        everything: bool = False,
+        takeover_after: float = settings.DEFAULT_TAKEOVER_AFTER,
+    ) -> int:
+        """Returns lapsed (or, with everything, all) running requests to pending.
+
+        On a store with a `worker_lock` (a fleet), also the running requests of every worker whose
+        lock has been free for `takeover_after` seconds (the worker died, or lost its database
+        session and has stopped working on them), and not those of a worker whose lock was found
+        free more lately, even when their leases lapsed: it may be alive and taking a new lock.
+        Only requests taken from dead workers count as crashes (`ClaimedRequest.claims`).
+        """
         ...
 
     async def expire_due(self, *, now: float, grace: float) -> int: ...
@@ -223,4 +245,33 @@ class FleetSlots(Protocol):
 
     async def release(self, slot: Slot) -> None:
         """Gives `slot` back; never raises (a slot whose session has ended is free already)."""
+        ...
+
+
+class WorkerLock(Protocol):
+    """A fleet worker's proof of life: a lock its own database session holds while it lives.
+
+    Each `take` starts a new identity (`worker_id/epoch`), under which the worker claims and renews.
+    The lock of an identity is never taken again once lost, so "free" is final: every process's
+    `recover_leases` returns the running requests of an identity whose lock it has found free for
+    `takeover_after`. A killed process frees its lock at once (PostgreSQL ends its session), so its
+    requests are taken over within seconds, not when their leases lapse. The worker must stop
+    working on the requests of an identity well before that: it gives them up when it has not
+    confirmed the lock for half of `takeover_after` (engine/liveness.py).
+    """
+
+    async def take(self, worker_id: str) -> str | None:
+        """A new identity of `worker_id` whose lock this process now holds (the previous one's, if
+        any, is let go); None when the database cannot be reached."""
+        ...
+
+    async def confirm(self) -> bool:
+        """Whether the lock of the current identity is still held: one round trip on its session,
+        bounded in time. False once the session is lost (and the lock with it)."""
+        ...
+
+    async def release(self, identity: str, requests: Mapping[int, int]) -> int:
+        """Returns requests that `identity` (or an earlier identity of its worker) gave up, alive, to
+        pending without counting their claim; returns how many. `requests` maps each key to the claim
+        count the store held for that claim: a request claimed again since (by anyone) stays put."""
         ...

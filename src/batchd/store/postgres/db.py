@@ -40,6 +40,11 @@ BROKEN_CONNECTION = (driver.InterfaceError, driver.InternalClientError, driver.P
 DRIVER_ERRORS = (driver.PostgresError, *BROKEN_CONNECTION, OSError, TimeoutError)
 
 
+def rowcount(status: str) -> int:
+    """asyncpg returns the command tag ('UPDATE 12'); the count is its last word."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
 @contextlib.contextmanager
 def wrap_exceptions() -> Iterator[None]:
     try:

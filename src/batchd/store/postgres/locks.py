@@ -1,11 +1,14 @@
 """Every PostgreSQL advisory lock batchd takes, declared here so that no two uses share a key.
 
-batchd's own locks live in PostgreSQL's one-bigint key space. A route's fleet slots live in the
-two-int space, (route key, slot number) with `route_key(name)` first, so the two never meet.
+batchd's own locks live in PostgreSQL's one-bigint key space: the fixed keys below are small
+positive numbers, a worker's liveness lock (`worker_key`) is a negative one. A route's fleet slots
+live in the two-int space, (route key, slot number) with `route_key(name)` first, so they never
+meet the others.
 """
 
 from __future__ import annotations
 
+import hashlib
 import zlib
 
 MIGRATE = 7439000  # session lock held while migrating (several processes may start at once)
@@ -20,3 +23,15 @@ def route_key(name: str) -> int:
     """A route's name -> the first (int4) key of its slots' advisory locks."""
     key = zlib.crc32(b"batchd route " + name.encode())
     return key - (1 << 32) if key >= 1 << 31 else key
+
+
+def worker_key(identity: str) -> int | None:
+    """A worker identity (`host:pid:random/epoch`, see liveness.py) -> its liveness lock's key.
+
+    None for an identity without an epoch: a claimer that holds no liveness lock (a batchd from
+    before liveness, mid-upgrade), whose claims are leases alone.
+    """
+    if "/" not in identity:
+        return None
+    digest = hashlib.blake2b(identity.encode(), digest_size=8).digest()
+    return -1 - (int.from_bytes(digest) >> 2)  # in [-2**62, -1]: below every fixed key

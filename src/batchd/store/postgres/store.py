@@ -10,30 +10,31 @@ Same semantics as SQLiteStore (the contract suite is the judge), made safe for m
   running requests, across every process, exceed it;
 - a route's `fleet_concurrency` is held by slots: session advisory locks on one dedicated
   connection per process (`fleet_slots`, see slots.py);
+- each worker holds a liveness lock, a session advisory lock on a connection of its own
+  (`worker_lock`, see liveness.py); the lease sweep takes over the running requests of a worker
+  whose lock has been free for `takeover_after`, a killed one's within seconds;
 - creating a batch and recovering leases NOTIFY `batchd_work`, which wakes every dispatcher.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from batchd import exceptions, models
+from batchd.config import settings
 from batchd.store import base, layout, queries, rules
-from batchd.store.postgres import db, locks
-from batchd.store.postgres.db import Database
+from batchd.store.postgres import db, liveness, locks
+from batchd.store.postgres.db import Database, rowcount
 from batchd.store.postgres.driver import Connection
 from batchd.store.postgres.slots import Slots
 from batchd.store.rows import BatchRow, ClaimRow, EntryRow, claimed
 
+logger = logging.getLogger("batchd.store")
 Q = queries.load("postgres")
 FLOOR_RESET = 5.0  # seconds between full claim scans (see PostgresStore._claim)
-
-
-def _rowcount(status: str) -> int:
-    """asyncpg returns the command tag ('UPDATE 12'); the count is its last word."""
-    return int(status.rsplit(" ", 1)[-1])
 
 
 class PostgresStore:
@@ -49,6 +50,9 @@ class PostgresStore:
         (0: no cap). Not a route's `fleet_concurrency`, which `fleet_slots` holds."""
         self.db = Database(dsn)
         self.fleet_slots = Slots(dsn)  # per-route fleet limits; connects on first use
+        self.worker_lock = liveness.WorkerLock(dsn, self.db)  # connects when the engine takes it
+        # Identities whose liveness lock this process's sweeps found free: since when (monotonic).
+        self._free_since: dict[str, float] = {}
         self.max_running = max_running
         if max_running:
             self.commit_interval = 0.002
@@ -59,6 +63,7 @@ class PostgresStore:
         await self.db.open()
 
     async def aclose(self) -> None:
+        await self.worker_lock.aclose()
         await self.fleet_slots.aclose()
         await self.db.aclose()
 
@@ -232,23 +237,50 @@ class PostgresStore:
     async def heartbeat(self, worker_id: str, keys: Sequence[int], *, now: float, lease: float) -> int:
         if not keys:
             return 0
+        mine = liveness.worker_of(worker_id) + "/"  # rows of its earlier identities move to this one
         async with self.db.transaction() as conn:
-            return _rowcount(await conn.execute(Q["heartbeat"], now + lease, worker_id, list(keys)))
+            return rowcount(await conn.execute(Q["heartbeat"], now + lease, worker_id, list(keys), mine))
 
-    async def recover_leases(self, *, now: float, everything: bool = False) -> int:
+    async def recover_leases(
+        self,
+        *,
+        now: float,
+        everything: bool = False,
+        takeover_after: float = settings.DEFAULT_TAKEOVER_AFTER,
+    ) -> int:
         """`everything` is only right when this process owns the database alone (never in a fleet)."""
         async with self.db.transaction() as conn:
             if everything:
-                n = _rowcount(await conn.execute(Q["recover_all"]))
+                n = rowcount(await conn.execute(Q["recover_all"]))
             elif not await conn.fetchval(Q["maintenance_lock"], locks.RECOVER):
                 return 0
             else:
-                n = _rowcount(await conn.execute(Q["recover_lapsed"], now))
+                dead, suspects = await self._dead_workers(conn, takeover_after)
+                n = rowcount(await conn.execute(Q["recover_workers"], dead)) if dead else 0
+                if n:
+                    logger.info("took over %d requests of dead workers %s", n, ", ".join(dead))
+                n += rowcount(await conn.execute(Q["recover_lapsed"], now, suspects))
             if n:
                 await conn.execute(Q["notify_work"])
         if n:
             self._reset_floor()
         return n
+
+    async def _dead_workers(self, conn: Connection, takeover_after: float) -> tuple[list[str], list[str]]:
+        """(dead, suspects): the identities holding running requests whose liveness lock this
+        process has found free for `takeover_after` seconds, and those found free more lately.
+
+        A lock found free stays free (an identity is never taken again), so the first sighting by
+        this process starts the count whatever happened in between. Counted on this process's
+        monotonic clock: never a clock another machine sets.
+        """
+        running = [w for (w,) in await conn.fetch(Q["running_workers"])]
+        keyed = {w: k for w in running if (k := locks.worker_key(w)) is not None}
+        free = await conn.fetch(Q["free_worker_locks"], list(keyed), list(keyed.values())) if keyed else []
+        seen = time.monotonic()
+        self._free_since = {w: self._free_since.get(w, seen) for (w,) in free}
+        dead = [w for w, since in self._free_since.items() if seen - since >= takeover_after]
+        return dead, [w for w in self._free_since if w not in dead]
 
     async def expire_due(self, *, now: float, grace: float) -> int:
         expired = 0
@@ -328,7 +360,7 @@ class PostgresStore:
 
     async def revoke_session(self, digest: str, now: float) -> bool:
         async with self.db.transaction() as conn:
-            return _rowcount(await conn.execute(Q["revoke_session"], digest, now)) > 0
+            return rowcount(await conn.execute(Q["revoke_session"], digest, now)) > 0
 
     # -- secrets ----------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -11,6 +12,7 @@ from typing import TypeVar
 import orjson
 
 from batchd import exceptions, models
+from batchd.config import settings
 from batchd.store import base, layout, queries, rules
 from batchd.store.rows import BatchRow, ClaimRow, EntryRow, claimed
 from batchd.store.sqlite import db
@@ -32,6 +34,8 @@ class SQLiteStore:
     commit_interval = 0.05
     #: None: one process owns a SQLite file, so its own route limits are the whole fleet's.
     fleet_slots: base.FleetSlots | None = None
+    #: None: one process owns a SQLite file and takes back every lease when it starts.
+    worker_lock: base.WorkerLock | None = None
 
     def __init__(self, path: str) -> None:
         self.db = Database(path)
@@ -186,7 +190,14 @@ class SQLiteStore:
             return 0
         return await self.db.write(self._simple, Q["heartbeat"], (now + lease, worker_id, _json_list(keys)))
 
-    async def recover_leases(self, *, now: float, everything: bool = False) -> int:
+    async def recover_leases(
+        self,
+        *,
+        now: float,
+        everything: bool = False,
+        takeover_after: float = settings.DEFAULT_TAKEOVER_AFTER,
+    ) -> int:
+        """takeover_after: no other worker's lock to check (one process owns the file)."""
         if everything:
             return await self.db.write(self._simple, Q["recover_all"], ())
         return await self.db.write(self._simple, Q["recover_lapsed"], (now,))
@@ -360,7 +371,38 @@ def _list(conn: sqlite3.Connection, workspace: str, page: rules.BatchPage) -> tu
 
 
 def _results_page(conn: sqlite3.Connection, last: int, high: int) -> tuple[bytes, int]:
-    key, chunk = conn.execute(Q["results_page"], (last, high, layout.RESULTS_PAGE)).fetchone()
-    if key is None:
+    """The page of results after key `last` (up to `high`), in key order: (lines, its last key)."""
+    n, offsets, chunk = conn.execute(Q["results_page"], (last, high, layout.RESULTS_PAGE)).fetchone()
+    if not n:
         return b"", last
-    return chunk, key
+    end = rising_end(offsets, n)
+    if end is None:  # group_concat took the rows out of order: never seen, never trusted
+        return _results_rows(conn, last, high)
+    return chunk, last + end
+
+
+def _results_rows(conn: sqlite3.Connection, last: int, high: int) -> tuple[bytes, int]:
+    rows = conn.execute(Q["results_rows"], (last, high, layout.RESULTS_PAGE)).fetchall()
+    return b"".join([line for _, line in rows]), rows[-1][0]
+
+
+# The offsets of a full page of consecutive keys as results_page lists them, "1,2,…": every page
+# of an ended batch but its last is that, and its last is a prefix of it.
+_CONSECUTIVE = ",".join(map(str, range(1, layout.RESULTS_PAGE + 1)))
+_CONSECUTIVE_ENDS = [
+    0,
+    *itertools.accumulate(len(str(i)) + (i > 1) for i in range(1, layout.RESULTS_PAGE + 1)),
+]
+
+
+def rising_end(offsets: str, n: int) -> int | None:
+    """The last of `n` key offsets (comma-separated, in the order the page's lines came) if they
+    rise, so the lines came in key order; else None."""
+    if (
+        n < len(_CONSECUTIVE_ENDS)
+        and len(offsets) == _CONSECUTIVE_ENDS[n]
+        and _CONSECUTIVE.startswith(offsets)
+    ):
+        return n  # the usual page, compared without parsing
+    values = [int(v) for v in offsets.split(",")]
+    return values[-1] if all(a < b for a, b in itertools.pairwise(values)) else None

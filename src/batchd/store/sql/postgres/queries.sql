@@ -138,10 +138,13 @@ WITH closed AS (
 SELECT count(*) FROM closed;
 
 -- name: heartbeat
--- Rows locked by a writer are being finished right now: skip them rather than wait.
-UPDATE requests SET lease_until = $1
+-- Rows locked by a writer are being finished right now: skip them rather than wait. The rows that an
+-- earlier identity of the same worker holds ($4: the worker's id and '/', see postgres/liveness.py)
+-- move to the current identity $2.
+UPDATE requests SET lease_until = $1, worker = $2
 WHERE key IN (
-    SELECT key FROM requests WHERE key = ANY($3::bigint[]) AND state = 1 AND worker = $2
+    SELECT key FROM requests
+    WHERE key = ANY($3::bigint[]) AND state = 1 AND (worker = $2 OR starts_with(worker, $4))
     FOR UPDATE SKIP LOCKED
 );
 
@@ -150,9 +153,12 @@ WHERE key IN (
 SELECT pg_try_advisory_xact_lock($1);
 
 -- name: recover_lapsed
+-- Spares the workers $2 whose liveness lock was found free only lately: they may be alive, taking a
+-- new lock, and about to renew.
 UPDATE requests SET state = 0, worker = NULL, lease_until = NULL
 WHERE key IN (
-    SELECT key FROM requests WHERE state = 1 AND lease_until < $1 FOR UPDATE SKIP LOCKED
+    SELECT key FROM requests WHERE state = 1 AND lease_until < $1 AND worker <> ALL($2::text[])
+    FOR UPDATE SKIP LOCKED
 );
 
 -- name: due_to_expire
@@ -167,6 +173,8 @@ SELECT seq FROM batches WHERE archived_at IS NULL AND status = 'ended' AND creat
 ORDER BY seq FOR UPDATE SKIP LOCKED;
 
 -- name: results_page
+-- Rows in key order, which ORDER BY defines; PostgresStore joins their lines. (One row built with
+-- string_agg(line, '' ORDER BY key), also defined, downloaded at less than half the speed.)
 SELECT key, line FROM results WHERE key > $1 AND key <= $2 ORDER BY key LIMIT $3;
 
 -- name: list_results
@@ -220,3 +228,35 @@ INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO N
 
 -- name: server_secret
 SELECT value FROM server_secrets WHERE name = $1;
+
+-- name: try_worker_lock
+-- A worker's liveness lock (store/postgres/liveness.py), held by its session for as long as it lives.
+SELECT pg_try_advisory_lock($1);
+
+-- name: running_workers
+-- The identities holding running requests: one walk of the running index.
+SELECT DISTINCT worker FROM requests WHERE state = 1;
+
+-- name: free_worker_locks
+-- Which of the identities $1 (their lock keys in $2) no session holds the lock of any more. Taking it
+-- here succeeds only then, and it goes back when this transaction ends.
+SELECT w FROM unnest($1::text[], $2::bigint[]) AS t(w, k) WHERE pg_try_advisory_xact_lock(k);
+
+-- name: recover_workers
+-- The running requests of dead identities $1 return to pending; each is a crash (their claims count).
+UPDATE requests SET state = 0, worker = NULL, lease_until = NULL
+WHERE key IN (
+    SELECT key FROM requests WHERE state = 1 AND worker = ANY($1::text[]) FOR UPDATE SKIP LOCKED
+);
+
+-- name: release_requests
+-- A worker gives back requests $1 that it still holds (as $3, or an earlier identity: $4 is the
+-- worker's id and '/'), alive: they return to pending and their claim does not count. $2 holds each
+-- one's claim count under that claim: a request claimed again since (by anyone) is left alone.
+UPDATE requests SET state = 0, worker = NULL, lease_until = NULL, claims = claims - 1
+WHERE key IN (
+    SELECT r.key FROM requests r JOIN unnest($1::bigint[], $2::int[]) AS g(key, claims)
+        ON g.key = r.key AND g.claims = r.claims
+    WHERE r.state = 1 AND (r.worker = $3 OR starts_with(r.worker, $4))
+    FOR UPDATE OF r SKIP LOCKED
+);

@@ -119,10 +119,13 @@ SELECT seq, expires_at FROM batches WHERE status != 'ended' AND expires_at <= ?;
 SELECT seq FROM batches WHERE archived_at IS NULL AND status = 'ended' AND created_at <= ?;
 
 -- name: results_page
--- One row per page, the page's last key and its lines concatenated: a row fetched costs the reader
--- thread a GIL round trip, which waits on an event loop busy running a batch.
-SELECT max(key), CAST(group_concat(line, '') AS BLOB)
-FROM (SELECT key, line FROM results WHERE key > ? AND key <= ? ORDER BY key LIMIT ?);
+-- One row per page, its lines concatenated: a row fetched costs the reader thread a GIL round trip,
+-- which waits on an event loop busy running a batch. In what order group_concat takes its rows is not
+-- defined (an ORDER BY inside it needs SQLite 3.44), so the same pass also lists the key of each
+-- line, as its offset from the page's start ?1, and SQLiteStore checks that they rise; a page whose
+-- keys do not is read again as ordered rows (results_rows).
+SELECT count(*), group_concat(key - ?1), CAST(group_concat(line, '') AS BLOB)
+FROM (SELECT key, line FROM results WHERE key > ?1 AND key <= ?2 ORDER BY key LIMIT ?3);
 
 -- name: list_results
 -- One page of a batch's requests (key range), each with its result if any; optional filters.
@@ -161,3 +164,7 @@ INSERT OR IGNORE INTO server_secrets (name, value) VALUES (?, ?);
 
 -- name: server_secret
 SELECT value FROM server_secrets WHERE name = ?;
+
+-- name: results_rows
+-- One page of results as rows in key order, which ORDER BY defines: when results_page's did not rise.
+SELECT key, line FROM results WHERE key > ? AND key <= ? ORDER BY key LIMIT ?;
