@@ -54,6 +54,14 @@ def running(database: str) -> list[tuple[str, str, int]]:
     return asyncio.run(fetch())
 
 
+def engine_pid(process: ServerProcess | WorkerProcess) -> int:
+    """The pid in the worker ids of the requests `process` claims."""
+    if isinstance(process, ServerProcess):
+        return process.app_pid
+    assert process.proc is not None
+    return process.proc.pid
+
+
 def held_by(database: str, pid: int) -> list[str]:
     """The custom_ids of the running requests that process `pid` holds (worker `host:pid:…`)."""
     return [custom_id for custom_id, worker, _ in running(database) if worker.startswith(f"{HOST}:{pid}:")]
@@ -131,7 +139,8 @@ def test_a_request_whose_worker_is_killed_five_times_ends_errored(
                     assert time.monotonic() < deadline, f"not claimed again after {kill} kills: {now}"
                     time.sleep(0.05)
                 holder = int(now[0][1].split(":")[1])
-                victim = next(p for p in (api, worker) if p.proc is not None and p.proc.pid == holder)
+                # A worker id names the process that runs the engine: for `batchd serve`, granian's worker.
+                victim = next(p for p in (api, worker) if engine_pid(p) == holder)
                 victim.kill9()
                 victim.start()
             ended = wait_ended(client, batch.id, 1, timeout=60)
