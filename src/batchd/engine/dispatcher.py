@@ -13,20 +13,17 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import dataclasses
 import logging
 import os
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
-
-import orjson
 
 from batchd import exceptions, models, params
 from batchd.backends.base import Backend
 from batchd.config import Settings
-from batchd.engine import liveness, outcomes, prefix, retry
+from batchd.engine import liveness, loops, outcomes, prefix, retry
 from batchd.engine.router import Route, Router
 from batchd.metrics import Metrics
 from batchd.store import Store
@@ -38,24 +35,6 @@ FLUSH_MAX = 2048  # results per commit
 START_SLICE = 64  # claimed requests started between two turns of the event loop
 STOP_GRACE = 5.0  # seconds in-flight requests get to finish on shutdown
 STOP_FLUSH = 20.0  # seconds shutdown keeps trying to write results to an unavailable store
-
-
-@dataclasses.dataclass(frozen=True)
-class _Loops:
-    """The engine's supervised loops, by name: `stop()` ends each at its turn."""
-
-    claim: asyncio.Task[None]
-    writer: asyncio.Task[None]
-    maintenance: asyncio.Task[None]
-    heartbeat: asyncio.Task[None]
-    watchdog: asyncio.Task[None]
-    # A fleet worker's lock (PostgreSQL): kept until the very end of stop(), so calls finishing in
-    # the shutdown grace are not given up for want of confirmations.
-    liveness: asyncio.Task[None] | None
-
-    @property
-    def housekeeping(self) -> tuple[asyncio.Task[None], ...]:
-        return (self.maintenance, self.heartbeat, self.watchdog)
 
 
 class Dispatcher:
@@ -82,7 +61,7 @@ class Dispatcher:
         # Keys of the requests this process holds (running, or result not yet written): the
         # heartbeat renews exactly these leases.
         self._held: set[int] = set()
-        self._loops: _Loops | None = None
+        self._loops: loops.Loops | None = None
         self._stopping = False
         # PostgreSQL: fleet-wide slots for routes with a fleet_concurrency (one SQLite process needs none)
         self._acquire_slot = None if (slots := store.fleet_slots) is None else slots.acquire
@@ -138,15 +117,17 @@ class Dispatcher:
         )
         await self._maintain(now)
         await self.store.listen(self.wake)  # PostgreSQL: other processes announce new work
-        self._loops = _Loops(
-            claim=asyncio.create_task(_supervised(self._claim_loop), name="batchd claim loop"),
-            writer=asyncio.create_task(_supervised(self._write_loop), name="batchd result writer"),
-            maintenance=asyncio.create_task(_supervised(self._maintenance_loop), name="batchd maintenance"),
-            heartbeat=asyncio.create_task(_supervised(self._heartbeat_loop), name="batchd heartbeat"),
-            watchdog=asyncio.create_task(_supervised(self._watchdog_loop), name="batchd call watchdog"),
+        self._loops = loops.Loops(
+            claim=asyncio.create_task(loops.supervised(self._claim_loop), name="batchd claim loop"),
+            writer=asyncio.create_task(loops.supervised(self._write_loop), name="batchd result writer"),
+            maintenance=asyncio.create_task(
+                loops.supervised(self._maintenance_loop), name="batchd maintenance"
+            ),
+            heartbeat=asyncio.create_task(loops.supervised(self._heartbeat_loop), name="batchd heartbeat"),
+            watchdog=asyncio.create_task(loops.supervised(self._watchdog_loop), name="batchd call watchdog"),
             liveness=None
             if self._liveness is None
-            else asyncio.create_task(_supervised(self._liveness.run), name="batchd worker lock"),
+            else asyncio.create_task(loops.supervised(self._liveness.run), name="batchd worker lock"),
         )
 
     async def stop(self, grace: float = STOP_GRACE) -> None:
@@ -315,7 +296,7 @@ class Dispatcher:
                 error_type="api_error",
             )
         prepared = params.prepare(
-            _load(req.params),
+            params.decode(req.params),
             strict=self.settings.strict,
             default_thinking_budget=self.settings.thinking_budget,
         )
@@ -511,28 +492,3 @@ class Dispatcher:
                 await self._renew(self.identity)
             except exceptions.StoreError as exc:
                 logger.warning("heartbeat failed: %s", exc)
-
-
-async def _supervised(loop: Callable[[], Awaitable[None]]) -> None:
-    """Runs one of the engine's loops for the life of the engine: a loop that fails unexpectedly is
-    logged and started again, so one untranslated driver error cannot silently stop claiming,
-    writing results or heartbeats while the process lives on."""
-    while True:
-        try:
-            await loop()
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception("engine loop %s failed; restarting it", loop.__name__)
-            await asyncio.sleep(IDLE_POLL)
-
-
-def _load(raw: bytes) -> dict[str, Any]:
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:  # cannot happen for stored params, but never crash
-        raise exceptions.InvalidParams(f"params: invalid JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise exceptions.InvalidParams("params: Input should be a valid dictionary")
-    return value

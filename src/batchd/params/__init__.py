@@ -13,6 +13,7 @@ from batchd.params.validate import (
     MIN_THINKING_BUDGET,
     SHORTHAND_DOC,
     TOO_DEEP,
+    decode,
     prepare,
 )
 
@@ -22,5 +23,6 @@ __all__ = [
     "MIN_THINKING_BUDGET",
     "SHORTHAND_DOC",
     "TOO_DEEP",
+    "decode",
     "prepare",
 ]

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from batchd import exceptions
 from batchd.params import blocks as params_blocks
 from batchd.params import checks as params_checks
@@ -311,3 +313,15 @@ _CHECKS: dict[str, _Check] = {
     "output_format": _loose("output_format", dict),
     "thread": _loose("thread", dict),
 }
+
+
+def decode(raw: bytes) -> dict[str, Any]:
+    """A stored request's params, as the engine reads them before `prepare`: a JSON object, else
+    `InvalidParams` (never a crash: that request ends errored)."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:  # cannot happen for stored params, but never crash
+        raise exceptions.InvalidParams(f"params: invalid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise exceptions.InvalidParams("params: Input should be a valid dictionary")
+    return value
