@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from batchd import __version__, dashboard, exceptions
-from batchd.api import auth, errors, guard, responses, services
+from batchd.api import auth, errors, guard, responses, services, webhooks
 from batchd.api.accesslog import AccessLog
 from batchd.api.anthropic import batches, messages, models, openapi
 from batchd.api.deadline import BodyDeadline
@@ -117,6 +117,7 @@ def create_app(svc: services.Services) -> Starlette:
         Route("/v1/messages", messages.create, methods=["POST"]),
         Route("/v1/models", models.list_models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", models.retrieve_model, methods=["GET"]),
+        *webhooks.routes(),
         *dashboard.routes(),
     ]
     # After every other route: a path's OPTIONS, which no route of its own serves.

@@ -53,6 +53,13 @@ DEFAULT_BODY_TIMEOUT = 60.0  # seconds a request's body may keep the server wait
 DEFAULT_MAX_CONNECTIONS = 512  # open client connections; further ones wait in the kernel's queue
 DEFAULT_SHUTDOWN_TIMEOUT = 30.0  # seconds from SIGTERM until a shutdown that has not finished is forced
 HEADER_TIMEOUT_MAX = 60.0  # seconds: granian's ceiling for its header-read timer
+# Idempotent create and webhooks (issue 17).
+DEFAULT_IDEMPOTENCY_WINDOW = 24 * 3600.0  # seconds an Idempotency-Key answers its batch
+DEFAULT_WEBHOOK_TIMEOUT = 10.0  # seconds for one delivery attempt
+DEFAULT_WEBHOOK_RETRY_BASE = 5.0  # seconds, first delivery backoff
+DEFAULT_WEBHOOK_RETRY_MAX = 3600.0  # seconds, delivery backoff ceiling
+DEFAULT_WEBHOOK_GIVE_UP_AFTER = 24 * 3600.0  # seconds of retries before a delivery is dead
+DEFAULT_WEBHOOK_POLL_INTERVAL = 1.0  # seconds between looks for deliveries due
 
 T = typing.TypeVar("T")
 
@@ -384,6 +391,45 @@ class Settings:
     )
     web_fetch_timeout: float = setting(
         DEFAULT_WEB_FETCH_TIMEOUT, values.parse_duration, "Web fetch: time for one fetch.", bounds=POSITIVE
+    )
+    # -- idempotent create and webhooks (issue 17) --
+    idempotency_window: float = setting(
+        DEFAULT_IDEMPOTENCY_WINDOW,
+        values.parse_duration,
+        "How long an Idempotency-Key answers the batch it created.",
+        bounds=POSITIVE,
+    )
+    webhook_allowed_hosts: tuple[str, ...] = setting(
+        (),
+        values.parse_list,
+        "Webhooks: hosts or address ranges deliveries may reach although loopback, private or link-local.",
+    )
+    webhook_timeout: float = setting(
+        DEFAULT_WEBHOOK_TIMEOUT,
+        values.parse_duration,
+        "Webhooks: time for one delivery attempt.",
+        bounds=POSITIVE,
+    )
+    webhook_retry_base: float = setting(
+        DEFAULT_WEBHOOK_RETRY_BASE,
+        values.parse_duration,
+        "Webhooks: first retry backoff (exponential, with jitter).",
+        bounds=POSITIVE,
+    )
+    webhook_retry_max: float = setting(
+        DEFAULT_WEBHOOK_RETRY_MAX, values.parse_duration, "Webhooks: retry backoff ceiling.", bounds=POSITIVE
+    )
+    webhook_give_up_after: float = setting(
+        DEFAULT_WEBHOOK_GIVE_UP_AFTER,
+        values.parse_duration,
+        "Webhooks: how long a delivery is retried before it is dead (dead-letter).",
+        bounds=POSITIVE,
+    )
+    webhook_poll_interval: float = setting(
+        DEFAULT_WEBHOOK_POLL_INTERVAL,
+        values.parse_duration,
+        "Webhooks: time between looks for deliveries due.",
+        bounds=POSITIVE,
     )
     routes: tuple[routes.RouteConfig, ...] = setting(
         (),

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from batchd import exceptions
-from batchd.api import auth, bodies, errors, responses, services
+from batchd.api import auth, bodies, errors, idempotency, responses, services
 from batchd.api.anthropic import paging, schemas
 
 OFFLOAD_BYTES = 1 << 20  # create bodies at least this large are decoded off the event loop
@@ -32,6 +32,7 @@ async def create(request: Request) -> Response:
         # ~1.4 s per GB of decoding and checking: on a thread, the event loop keeps serving other
         # calls in between (GIL switch interval) instead of stalling ~140 ms on a 100 MB body.
         parsed = await asyncio.to_thread(schemas.decode_create, body, settings.max_requests)
+    idem = await idempotency.key_of(request, body, settings.idempotency_window)
     now = time.time()
     batch = await svc.store.create_batch(
         workspace=workspace,
@@ -39,7 +40,9 @@ async def create(request: Request) -> Response:
         params=[r.params for r in parsed.requests],
         now=now,
         expires_at=now + settings.batch_lifetime,
+        idempotency=idem,
     )
+    idempotency.committed(idem)
     svc.metrics.batch_created(len(parsed.requests), len(body))
     del parsed, body
     if svc.engine is not None:
