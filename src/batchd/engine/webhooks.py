@@ -103,7 +103,7 @@ class Sender:
         self.policy = policy_of(settings)
         self._resolver = resolver
         # A claim outlives an attempt: a delivery is claimed again only if its sender died.
-        self.lease = 2 * settings.webhook_timeout + 5.0
+        self.lease = 2 * settings.webhook_timeout + 1.0
 
     async def run(self) -> None:
         connector = aiohttp.TCPConnector(
