@@ -3,7 +3,10 @@ processes, the official SDK, a receiver on a real loopback socket, SQLite and Po
 
 from __future__ import annotations
 
+import base64
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +19,7 @@ import httpx
 import pytest
 
 from tests.acceptance.conftest import make_client, simple_request, wait_ended
-from tests.acceptance.server import ServerProcess
+from tests.acceptance.server import ServerProcess, child_env
 from tests.acceptance.test_cli import run_cli
 from tests.acceptance.webhook_receiver import Receiver, always
 
@@ -260,3 +263,29 @@ def test_a_postgres_fleet_makes_one_batch_and_delivers_once(
     receiver.wait_for(lambda r: len(r.delivered) == 1)
     time.sleep(0.5)  # both processes poll every 50 ms: a second claim would have shown by now
     assert len(receiver.attempts) == 1 and receiver.duplicates == 0
+
+
+def test_configured_endpoints(
+    server_factory: Callable[..., ServerProcess], receivers: Callable[..., Receiver], tmp_path: Path
+) -> None:
+    receiver = receivers()
+    receiver.secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    hooks = json.dumps([{"url": receiver.url, "secret_env": "BATCHD_TEST_HOOK_SECRET"}])
+    unset = subprocess.run(
+        [sys.executable, "-m", "batchd", "serve", "--data-dir", str(tmp_path / "unset")],
+        env=child_env({"BATCHD_WEBHOOKS": hooks, "BATCHD_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1"}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert unset.returncode == 2 and "BATCHD_TEST_HOOK_SECRET, which is not set" in unset.stderr
+    srv = server_factory(**FAST, webhooks=hooks, test_hook_secret=receiver.secret)
+    (endpoint,) = api(srv, "GET", "/v1/webhooks/endpoints").json()["data"]
+    assert endpoint["id"].startswith("whep_config_") and endpoint["url"] == receiver.url
+    refused = api(srv, "DELETE", f"/v1/webhooks/endpoints/{endpoint['id']}")
+    assert refused.status_code == 400 and "configuration" in refused.json()["error"]["message"]
+    with make_client(srv.base_url) as c:
+        batch = c.messages.batches.create(requests=[simple_request("r")])
+        wait_ended(c, batch.id, 1)
+    receiver.wait_for(lambda r: len(r.delivered) == 1)  # signed with the configured secret
+    assert receiver.bad_signatures == 0 and list(receiver.delivered) == [event_id(batch.id)]

@@ -171,3 +171,17 @@ async def test_a_fleet_claims_each_delivery_once(fleet: Callable[..., Awaitable[
     )
     claimed = [d.event_id for batch in got for d in batch]
     assert len(claimed) == 10 and len(set(claimed)) == 10
+
+
+async def test_configured_endpoints_are_synced(store: Store) -> None:
+    mine = await endpoint(store, "api")
+    first = WebhookEndpoint("whep_config_a", WS, "https://a.example/", "whsec_AAAA", NOW)
+    second = WebhookEndpoint("whep_config_b", WS, "https://b.example/", "whsec_BBBB", NOW)
+    await store.sync_config_webhook_endpoints("whep_config_", [first, second])
+    batch = await make(store, 1)
+    await store.cancel_batch(WS, batch.id, NOW)
+    assert len(await due(store)) == 3
+    moved = first._replace(url="https://a2.example/")
+    await store.sync_config_webhook_endpoints("whep_config_", [moved])  # b leaves, a moves
+    assert await store.list_webhook_endpoints(WS) == [mine, moved]  # by created_at, then id
+    assert {d.endpoint_id for d in await store.list_webhook_deliveries(WS)} == {"whep_config_a", "whep_api"}

@@ -25,6 +25,7 @@ from batchd import exceptions, models
 from batchd.api import auth, bodies, responses, services
 from batchd.api.anthropic import paging, schemas
 from batchd.config import Settings
+from batchd.config.webhooks import CONFIG_ID_PREFIX
 from batchd.engine import webhooks
 from batchd.store import Store
 from batchd.store.base import DeliveryRecord, DeliveryState, WebhookEndpoint
@@ -109,6 +110,10 @@ async def list_endpoints(request: Request) -> Response:
 async def delete_endpoint(request: Request) -> Response:
     svc, workspace = _ctx(request)
     endpoint_id = request.path_params["endpoint_id"]
+    if endpoint_id.startswith(CONFIG_ID_PREFIX):
+        raise exceptions.InvalidRequest(
+            f"webhook endpoint {endpoint_id} is in the configuration (the webhooks setting): remove it there"
+        )
     await svc.store.delete_webhook_endpoint(workspace, endpoint_id)
     return responses.json({"id": endpoint_id, "type": "webhook_endpoint_deleted"}, request)
 

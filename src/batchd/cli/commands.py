@@ -65,11 +65,12 @@ _config_option = click.option(
 def _settings(flags: dict[str, object], config_file: str | None, *, worker: bool = False) -> config.Settings:
     """Settings from flags, env and file, checked; a bad one ends the command with exit 2."""
     from batchd.cli import worker as worker_module
-    from batchd.engine import router
+    from batchd.engine import router, webhooks
 
     try:
         settings = config.load(flags, config_file=config_file)
         router.check(settings)  # a bad routing table stops the start with a clear message
+        webhooks.check(settings)  # so do configured webhook endpoints without their secrets
         if worker:
             worker_module.check(settings)
     except exceptions.ConfigError as exc:

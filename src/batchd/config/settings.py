@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from batchd import exceptions
-from batchd.config import routes, values
+from batchd.config import routes, values, webhooks
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -430,6 +430,13 @@ class Settings:
         values.parse_duration,
         "Webhooks: time between looks for deliveries due.",
         bounds=POSITIVE,
+    )
+    webhooks: tuple[webhooks.WebhookConfig, ...] = setting(
+        (),
+        webhooks.parse_webhooks,
+        "Webhook endpoints of the configuration: [[webhooks]] tables (workspace, url, secret_env), "
+        "or a JSON array of them.",
+        commands=NO_FLAG,
     )
     routes: tuple[routes.RouteConfig, ...] = setting(
         (),

@@ -31,9 +31,10 @@ import orjson
 from batchd import __version__, exceptions, models
 from batchd.backends import http
 from batchd.config import Settings
+from batchd.config.webhooks import CONFIG_ID_PREFIX
 from batchd.engine import retry
 from batchd.store import Store
-from batchd.store.base import DeliveryState, WebhookDelivery
+from batchd.store.base import DeliveryState, WebhookDelivery, WebhookEndpoint
 from batchd.tools.web_fetch import ssrf
 
 logger = logging.getLogger("batchd.webhooks")
@@ -86,6 +87,19 @@ def policy_of(settings: Settings) -> ssrf.Policy:
         raise exceptions.ConfigError(str(exc).replace("web_fetch", "webhook")) from exc
 
 
+def check(settings: Settings) -> list[WebhookEndpoint]:
+    """The configured endpoints (`webhooks` setting), checked at start: ConfigError for an unset
+    or malformed secret, or a URL the address policy refuses."""
+    policy, found = policy_of(settings), []
+    for config in settings.webhooks:
+        try:
+            check_url(config.url, policy)
+        except ValueError as exc:
+            raise exceptions.ConfigError(f"webhooks ({config.url}): {exc}") from exc
+        found.append(WebhookEndpoint(config.id, config.workspace, config.url, config.secret(), 0.0))
+    return found
+
+
 class Sender:
     """Sends due deliveries until cancelled; `run` is one of the engine's supervised loops."""
 
@@ -106,6 +120,9 @@ class Sender:
         self.lease = 2 * settings.webhook_timeout + 1.0
 
     async def run(self) -> None:
+        now = time.time()
+        configured = [e._replace(created_at=now) for e in check(self.settings)]
+        await self.store.sync_config_webhook_endpoints(CONFIG_ID_PREFIX, configured)
         connector = aiohttp.TCPConnector(
             resolver=ssrf.SafeResolver(self.policy, self._resolver), ssl=http.ssl_context()
         )

@@ -244,6 +244,11 @@ class Store(Protocol):
         returns how many. Raises WebhookNotFound for an unknown event or another workspace's."""
         ...
 
+    async def sync_config_webhook_endpoints(self, prefix: str, endpoints: Sequence[WebhookEndpoint]) -> None:
+        """Makes the endpoints whose ids start with `prefix` (those of the configuration) exactly
+        `endpoints`: adds or updates each, deletes the others with their deliveries."""
+        ...
+
     async def sweep_hooks(self, *, now: float, idempotency_window: float, retention: float) -> int:
         """Forgets idempotency keys older than the window and webhook events older than
         `retention` that nothing waits to deliver; returns how many rows went."""

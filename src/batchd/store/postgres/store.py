@@ -446,6 +446,16 @@ class PostgresStore:
             raise exceptions.WebhookNotFound(f"webhook event {event_id} not found")
         return n
 
+    async def sync_config_webhook_endpoints(
+        self, prefix: str, endpoints: Sequence[base.WebhookEndpoint]
+    ) -> None:
+        keep = [e.id for e in endpoints]
+        async with self.db.transaction() as conn:
+            await conn.execute(Q["drop_config_webhook_deliveries"], prefix, keep)
+            await conn.execute(Q["drop_config_webhook_endpoints"], prefix, keep)
+            for endpoint in endpoints:
+                await conn.execute(Q["upsert_webhook_endpoint"], *endpoint)
+
     async def sweep_hooks(self, *, now: float, idempotency_window: float, retention: float) -> int:
         async with self.db.transaction() as conn:
             if not await conn.fetchval(Q["maintenance_lock"], locks.HOOKS):

@@ -373,6 +373,18 @@ class SQLiteStore:
             raise exceptions.WebhookNotFound(f"webhook event {event_id} not found")
         return n
 
+    async def sync_config_webhook_endpoints(
+        self, prefix: str, endpoints: Sequence[base.WebhookEndpoint]
+    ) -> None:
+        await self.db.write(self._sync_endpoints, prefix, endpoints)
+
+    def _sync_endpoints(self, prefix: str, endpoints: Sequence[base.WebhookEndpoint]) -> None:
+        with self.db.transaction(durable=True) as conn:
+            keep = _json_list(e.id for e in endpoints)
+            conn.execute(Q["drop_config_webhook_deliveries"], (prefix, keep))
+            conn.execute(Q["drop_config_webhook_endpoints"], (prefix, keep))
+            conn.executemany(Q["upsert_webhook_endpoint"], [tuple(e) for e in endpoints])
+
     async def sweep_hooks(self, *, now: float, idempotency_window: float, retention: float) -> int:
         return await self.db.write(self._sweep_hooks, now - idempotency_window, now - retention)
 

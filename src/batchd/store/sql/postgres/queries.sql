@@ -351,3 +351,14 @@ DELETE FROM webhook_deliveries WHERE state <> 'pending'
 -- name: sweep_webhook_events
 DELETE FROM webhook_events WHERE created_at <= $1
     AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id);
+
+-- name: upsert_webhook_endpoint
+INSERT INTO webhook_endpoints (id, workspace, url, secret, created_at) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (id) DO UPDATE SET workspace = excluded.workspace, url = excluded.url, secret = excluded.secret;
+
+-- name: drop_config_webhook_deliveries
+-- The deliveries of configured endpoints (ids starting $1) that the configuration no longer names ($2).
+DELETE FROM webhook_deliveries WHERE starts_with(endpoint_id, $1) AND endpoint_id <> ALL($2::text[]);
+
+-- name: drop_config_webhook_endpoints
+DELETE FROM webhook_endpoints WHERE starts_with(id, $1) AND id <> ALL($2::text[]);

@@ -252,3 +252,15 @@ DELETE FROM webhook_deliveries WHERE state != 'pending'
 -- name: sweep_webhook_events
 DELETE FROM webhook_events WHERE created_at <= ?
     AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id);
+
+-- name: upsert_webhook_endpoint
+INSERT INTO webhook_endpoints (id, workspace, url, secret, created_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET workspace = excluded.workspace, url = excluded.url, secret = excluded.secret;
+
+-- name: drop_config_webhook_deliveries
+-- The deliveries of configured endpoints (ids starting ?1) that the configuration no longer names (?2).
+DELETE FROM webhook_deliveries
+WHERE substr(endpoint_id, 1, length(?1)) = ?1 AND endpoint_id NOT IN (SELECT value FROM json_each(?2));
+
+-- name: drop_config_webhook_endpoints
+DELETE FROM webhook_endpoints WHERE substr(id, 1, length(?1)) = ?1 AND id NOT IN (SELECT value FROM json_each(?2));
