@@ -97,6 +97,7 @@ def test_20_concurrent_duplicates_make_one_batch(server_factory: Callable[..., S
     with ThreadPoolExecutor(20) as pool:
         made = list(pool.map(create, range(20)))
     assert len({b.id for b in made}) == 1
+    assert "batchd_batches_created_total 1.0" in api(srv, "GET", "/metrics").text  # replays are not counted
     with make_client(srv.base_url) as c:
         assert [b.id for b in c.messages.batches.list()] == [made[0].id]
         with pytest.raises(

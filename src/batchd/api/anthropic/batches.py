@@ -43,7 +43,8 @@ async def create(request: Request) -> Response:
         idempotency=idem,
     )
     idempotency.committed(idem)
-    svc.metrics.batch_created(len(parsed.requests), len(body))
+    if batch.created_at == now:  # else an Idempotency-Key's replay: counted when it was created
+        svc.metrics.batch_created(len(parsed.requests), len(body))
     del parsed, body
     if svc.engine is not None:
         svc.engine.wake()
