@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import sqlite3
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
 from batchd import exceptions, models
-from batchd.store import Store, base
+from batchd.store import Store, base, hooks, queries
 from batchd.store.base import DeliveryState, Idempotency, WebhookEndpoint
+from batchd.store.sqlite.db import migrate
 from tests.integration.factories import NOW, WS, make, ok
 
 DAY = 86400.0
@@ -185,3 +189,42 @@ async def test_configured_endpoints_are_synced(store: Store) -> None:
     await store.sync_config_webhook_endpoints("whep_config_", [moved])  # b leaves, a moves
     assert await store.list_webhook_endpoints(WS) == [mine, moved]  # by created_at, then id
     assert {d.endpoint_id for d in await store.list_webhook_deliveries(WS)} == {"whep_config_a", "whep_api"}
+
+
+HOOK_ROWS = [  # the typed rows of issue 17 and the named queries that return them, per dialect
+    (hooks.KeyRow._fields, {"sqlite": "fetch_idempotency_key", "postgres": "fetch_idempotency_key"}),
+    (
+        base.WebhookEndpoint._fields,
+        {"sqlite": "list_webhook_endpoints", "postgres": "list_webhook_endpoints"},
+    ),
+    (
+        base.DeliveryRecord._fields,
+        {"sqlite": "list_webhook_deliveries", "postgres": "list_webhook_deliveries"},
+    ),
+    (hooks.DeliveryRow._fields, {"sqlite": "due_webhook_deliveries", "postgres": "claim_webhook_deliveries"}),
+]
+
+
+def test_sqlite_hook_queries_return_the_columns_their_rows_name(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "columns.db", isolation_level=None)
+    migrate(conn, "sqlite")
+    q = queries.load("sqlite")
+    for fields, names in HOOK_ROWS:
+        sql = q[names["sqlite"]]
+        numbered = [int(n) for n in re.findall(r"\?(\d+)", sql)]
+        args = [0] * (max(numbered) if numbered else sql.count("?"))
+        assert [d[0] for d in conn.execute(sql, args).description] == list(fields), names
+
+
+@pytest.mark.postgres
+async def test_postgres_hook_queries_return_the_columns_their_rows_name(pg_url: str) -> None:
+    from batchd.store.postgres import driver
+
+    conn = await driver.connect(pg_url, timeout=5)
+    try:
+        q = queries.load("postgres")
+        for fields, names in HOOK_ROWS:
+            statement = await conn.prepare(q[names["postgres"]])  # type: ignore[attr-defined]
+            assert [a.name for a in statement.get_attributes()] == list(fields), names
+    finally:
+        await conn.close()

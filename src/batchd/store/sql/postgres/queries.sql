@@ -324,7 +324,7 @@ UPDATE webhook_deliveries d SET next_attempt_at = $3, attempts = d.attempts + 1
 FROM due, webhook_events e, webhook_endpoints p
 WHERE d.event_id = due.event_id AND d.endpoint_id = due.endpoint_id
     AND e.id = d.event_id AND p.id = d.endpoint_id
-RETURNING d.event_id, d.endpoint_id, d.attempts, d.started_at, e.type, e.batch, e.created_at, p.url, p.secret;
+RETURNING d.event_id, d.endpoint_id, d.attempts AS attempt, d.started_at, e.type, e.batch, e.created_at, p.url, p.secret;
 
 -- name: record_webhook_attempt
 UPDATE webhook_deliveries SET state = $3, next_attempt_at = $4, last_status = $5, last_error = $6,

@@ -216,7 +216,7 @@ DELETE FROM webhook_endpoints WHERE id = ? AND workspace = ?;
 DELETE FROM webhook_deliveries WHERE endpoint_id = ?;
 
 -- name: due_webhook_deliveries
-SELECT d.event_id, d.endpoint_id, d.attempts + 1, d.started_at, e.type, e.batch, e.created_at, p.url, p.secret
+SELECT d.event_id, d.endpoint_id, d.attempts + 1 AS attempt, d.started_at, e.type, e.batch, e.created_at, p.url, p.secret
 FROM webhook_deliveries d
 JOIN webhook_events e ON e.id = d.event_id JOIN webhook_endpoints p ON p.id = d.endpoint_id
 WHERE d.state = 'pending' AND d.next_attempt_at <= ?
