@@ -25,8 +25,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 from batchd import exceptions, models
 from batchd.config import settings
-from batchd.store import base, hooks, layout, queries, rules
-from batchd.store.postgres import db, liveness, locks
+from batchd.store import base, layout, queries, rules
+from batchd.store.postgres import db, hooks, liveness, locks
 from batchd.store.postgres.db import Database, rowcount
 from batchd.store.postgres.driver import Connection
 from batchd.store.postgres.slots import Slots
@@ -37,7 +37,7 @@ Q = queries.load("postgres")
 FLOOR_RESET = 5.0  # seconds between full claim scans (see PostgresStore._claim)
 
 
-class PostgresStore:
+class PostgresStore(hooks.HookMethods):
     #: Seconds the engine lets results gather before it writes them in one commit. Shorter than
     #: SQLite's: commits run on the event loop, with no thread to hand off to. Shorter still under
     #: a `max_running` cap, where a request counts as running until its result is written, so
@@ -98,7 +98,7 @@ class PostgresStore:
         batch_id = models.new_batch_id()
         async with self.db.transaction() as conn:
             if idempotency is not None:
-                replayed = await _take_key(conn, workspace, idempotency, batch_id, now)
+                replayed = await hooks.take_key(conn, workspace, idempotency, batch_id, now)
                 if replayed is not None:
                     return (await _fetch_batch(conn, workspace, replayed)).batch()
             seq = await conn.fetchval(
@@ -234,7 +234,7 @@ class PostgresStore:
             await conn.execute(Q["insert_results"], keys, types, rendered)
             for seq, move in rules.count_moves((key, by_key[key].result_type) for key in keys):
                 await conn.execute(Q["move_counts"], seq, *move)
-                await _end_if_done(conn, seq, now)
+                await hooks.end_if_done(conn, seq, now)
             if self.max_running:
                 await conn.execute(Q["notify_work"])  # running requests ended: let waiting claimers in
         return len(finished)
@@ -375,95 +375,6 @@ class PostgresStore:
             value: bytes = await conn.fetchval(Q["server_secret"], name)
         return bytes(value)
 
-    # -- idempotency and webhooks (issue 17) ------------------------------------------------
-
-    async def create_webhook_endpoint(self, endpoint: base.WebhookEndpoint) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute(Q["insert_webhook_endpoint"], *endpoint)
-
-    async def list_webhook_endpoints(self, workspace: str) -> list[base.WebhookEndpoint]:
-        async def read(conn: Connection) -> list[base.WebhookEndpoint]:
-            rows = await conn.fetch(Q["list_webhook_endpoints"], workspace)
-            return [base.WebhookEndpoint._make(r) for r in rows]
-
-        return await self.db.read(read)
-
-    async def delete_webhook_endpoint(self, workspace: str, endpoint_id: str) -> None:
-        async with self.db.transaction() as conn:
-            if not rowcount(await conn.execute(Q["delete_webhook_endpoint"], endpoint_id, workspace)):
-                raise exceptions.WebhookNotFound(f"webhook endpoint {endpoint_id} not found")
-            await conn.execute(Q["delete_endpoint_deliveries"], endpoint_id)
-
-    async def claim_webhook_deliveries(
-        self, limit: int, *, now: float, lease: float
-    ) -> list[base.WebhookDelivery]:
-        async with self.db.transaction() as conn:
-            rows = await conn.fetch(Q["claim_webhook_deliveries"], now, limit, now + lease)
-        return [hooks.DeliveryRow._make(r).delivery() for r in rows]
-
-    async def record_webhook_attempt(
-        self,
-        event_id: str,
-        endpoint_id: str,
-        *,
-        state: base.DeliveryState,
-        next_attempt_at: float,
-        status: int | None,
-        error: str | None,
-        now: float,
-    ) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute(
-                Q["record_webhook_attempt"],
-                event_id,
-                endpoint_id,
-                state.value,
-                next_attempt_at,
-                status,
-                error,
-                now,
-            )
-
-    async def list_webhook_deliveries(
-        self,
-        workspace: str,
-        *,
-        state: base.DeliveryState | None = None,
-        event_id: str | None = None,
-        limit: int = 100,
-    ) -> list[base.DeliveryRecord]:
-        async def read(conn: Connection) -> list[base.DeliveryRecord]:
-            value = None if state is None else state.value
-            rows = await conn.fetch(Q["list_webhook_deliveries"], workspace, value, event_id, limit)
-            return [base.DeliveryRecord._make(r) for r in rows]
-
-        return await self.db.read(read)
-
-    async def redeliver_webhook_event(self, workspace: str, event_id: str, *, now: float) -> int:
-        async with self.db.transaction() as conn:
-            n = rowcount(await conn.execute(Q["redeliver_webhook_event"], event_id, workspace, now))
-        if not n:
-            raise exceptions.WebhookNotFound(f"webhook event {event_id} not found")
-        return n
-
-    async def sync_config_webhook_endpoints(
-        self, prefix: str, endpoints: Sequence[base.WebhookEndpoint]
-    ) -> None:
-        keep = [e.id for e in endpoints]
-        async with self.db.transaction() as conn:
-            await conn.execute(Q["drop_config_webhook_deliveries"], prefix, keep)
-            await conn.execute(Q["drop_config_webhook_endpoints"], prefix, keep)
-            for endpoint in endpoints:
-                await conn.execute(Q["upsert_webhook_endpoint"], *endpoint)
-
-    async def sweep_hooks(self, *, now: float, idempotency_window: float, retention: float) -> int:
-        async with self.db.transaction() as conn:
-            if not await conn.fetchval(Q["maintenance_lock"], locks.HOOKS):
-                return 0
-            n = rowcount(await conn.execute(Q["sweep_idempotency_keys"], now - idempotency_window))
-            n += rowcount(await conn.execute(Q["sweep_webhook_deliveries"], now - retention))
-            return n + rowcount(await conn.execute(Q["sweep_webhook_events"], now - retention))
-
 
 class _RollBack(Exception):
     """Ends a transaction that must leave nothing behind."""
@@ -480,40 +391,8 @@ async def _close_state(
     n: int = await conn.fetchval(Q["close_state"], low, high, int(state), result.value)
     if n:
         await conn.execute(Q["move_counts"], seq, *rules.closing(n, result))
-    await _end_if_done(conn, seq, now)
+    await hooks.end_if_done(conn, seq, now)
     return n
-
-
-async def _end_if_done(conn: Connection, seq: int, now: float) -> None:
-    """Ends batch `seq` if nothing is pending or running, writing its webhook event in the same
-    transaction (every path that ends a batch comes here; the caller holds the batch row lock)."""
-    if rowcount(await conn.execute(Q["end_if_done"], seq, now)):
-        ended = await conn.fetchrow(Q["batch_by_seq"], seq)
-        assert ended is not None  # just updated, under the batch row's lock
-        event = hooks.end_event(BatchRow._make(ended), now)
-        if rowcount(await conn.execute(Q["insert_end_event"], *event)):
-            await conn.execute(Q["insert_end_deliveries"], event.id, event.workspace, now)
-
-
-async def _take_key(
-    conn: Connection, workspace: str, idem: base.Idempotency, batch_id: str, now: float
-) -> str | None:
-    """Takes the idempotency key for `batch_id`, or returns the id of the batch it already names.
-
-    A concurrent duplicate's insert waits on the primary key until the winner's transaction ends,
-    then inserts nothing; its row is committed by then and read here.
-    """
-    row = (workspace, idem.key, idem.body_sha256, batch_id, now)
-    if rowcount(await conn.execute(Q["insert_idempotency_key"], *row)):
-        return None
-    found_row = await conn.fetchrow(Q["fetch_idempotency_key"], workspace, idem.key)
-    if found_row is None:  # an expired key swept between the two statements: free now
-        return await _take_key(conn, workspace, idem, batch_id, now)
-    found = hooks.KeyRow._make(found_row)
-    replayed = hooks.replay(found, idem, now=now)
-    if replayed is None:
-        await conn.execute(Q["replace_idempotency_key"], *row)
-    return replayed
 
 
 async def _drop_rows(conn: Connection, seq: int) -> None:

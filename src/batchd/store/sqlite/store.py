@@ -13,9 +13,9 @@ import orjson
 
 from batchd import exceptions, models
 from batchd.config import settings
-from batchd.store import base, hooks, layout, queries, rules
+from batchd.store import base, layout, queries, rules
 from batchd.store.rows import BatchRow, ClaimRow, EntryRow, claimed
-from batchd.store.sqlite import db
+from batchd.store.sqlite import db, hooks
 from batchd.store.sqlite.db import Database
 
 Q = queries.load("sqlite")
@@ -25,7 +25,7 @@ MIN_FREE_BYTES = 1 << 20  # a file system with less free is full to `probe_write
 R = TypeVar("R")
 
 
-class SQLiteStore:
+class SQLiteStore(hooks.HookMethods):
     #: Seconds the engine lets results gather before it writes them in one commit. Each commit is
     #: a transaction and two hand-offs with the writer thread: at a small engine's pace (hundreds
     #: of results a second), committing every 10 ms cost ~15% of batchd's CPU per request (340 vs
@@ -85,7 +85,7 @@ class SQLiteStore:
     ) -> models.Batch:
         with self.db.cache_limit(CREATE_CACHE_KIB), self.db.transaction(durable=True) as conn:
             if idempotency is not None:
-                replayed = _take_key(conn, workspace, idempotency, batch_id, now)
+                replayed = hooks.take_key(conn, workspace, idempotency, batch_id, now)
                 if replayed is not None:
                     return _fetch_batch(conn, workspace, replayed).batch()
             cur = conn.execute(Q["insert_batch"], (batch_id, workspace, now, expires_at, len(custom_ids)))
@@ -190,7 +190,7 @@ class SQLiteStore:
             _insert_results(conn, values)
             for seq, move in rules.count_moves((key, o.result_type) for key, o in by_key.items()):
                 conn.execute(Q["move_counts"], (*move, seq))
-                _end_if_done(conn, seq, now)
+                hooks.end_if_done(conn, seq, now)
         return len(by_key)
 
     async def heartbeat(self, worker_id: str, keys: Sequence[int], *, now: float, lease: float) -> int:
@@ -312,88 +312,6 @@ class SQLiteStore:
             conn.execute(Q["insert_server_secret"], (name, secrets.token_bytes(base.SECRET_BYTES)))
             return bytes(conn.execute(Q["server_secret"], (name,)).fetchone()[0])
 
-    # -- idempotency and webhooks (issue 17) ------------------------------------------------
-
-    async def create_webhook_endpoint(self, endpoint: base.WebhookEndpoint) -> None:
-        await self.db.write(self._simple, Q["insert_webhook_endpoint"], tuple(endpoint))
-
-    async def list_webhook_endpoints(self, workspace: str) -> list[base.WebhookEndpoint]:
-        return await self.db.read_inline(
-            _rows, base.WebhookEndpoint._make, "list_webhook_endpoints", (workspace,)
-        )
-
-    async def delete_webhook_endpoint(self, workspace: str, endpoint_id: str) -> None:
-        await self.db.write(self._delete_endpoint, workspace, endpoint_id)
-
-    def _delete_endpoint(self, workspace: str, endpoint_id: str) -> None:
-        with self.db.transaction(durable=True) as conn:
-            if not conn.execute(Q["delete_webhook_endpoint"], (endpoint_id, workspace)).rowcount:
-                raise exceptions.WebhookNotFound(f"webhook endpoint {endpoint_id} not found")
-            conn.execute(Q["delete_endpoint_deliveries"], (endpoint_id,))
-
-    async def claim_webhook_deliveries(
-        self, limit: int, *, now: float, lease: float
-    ) -> list[base.WebhookDelivery]:
-        return await self.db.write(self._claim_deliveries, limit, now, lease)
-
-    def _claim_deliveries(self, limit: int, now: float, lease: float) -> list[base.WebhookDelivery]:
-        with self.db.transaction() as conn:
-            rows = conn.execute(Q["due_webhook_deliveries"], (now, limit)).fetchall()
-            conn.executemany(Q["take_webhook_delivery"], [(now + lease, r[0], r[1]) for r in rows])
-        return [hooks.DeliveryRow._make(r).delivery() for r in rows]
-
-    async def record_webhook_attempt(
-        self,
-        event_id: str,
-        endpoint_id: str,
-        *,
-        state: base.DeliveryState,
-        next_attempt_at: float,
-        status: int | None,
-        error: str | None,
-        now: float,
-    ) -> None:
-        args = (event_id, endpoint_id, state.value, next_attempt_at, status, error, now)
-        await self.db.write(self._simple, Q["record_webhook_attempt"], args)
-
-    async def list_webhook_deliveries(
-        self,
-        workspace: str,
-        *,
-        state: base.DeliveryState | None = None,
-        event_id: str | None = None,
-        limit: int = 100,
-    ) -> list[base.DeliveryRecord]:
-        args = (workspace, None if state is None else state.value, event_id, limit)
-        return await self.db.read_inline(_rows, base.DeliveryRecord._make, "list_webhook_deliveries", args)
-
-    async def redeliver_webhook_event(self, workspace: str, event_id: str, *, now: float) -> int:
-        n = await self.db.write(self._simple, Q["redeliver_webhook_event"], (event_id, workspace, now))
-        if not n:
-            raise exceptions.WebhookNotFound(f"webhook event {event_id} not found")
-        return n
-
-    async def sync_config_webhook_endpoints(
-        self, prefix: str, endpoints: Sequence[base.WebhookEndpoint]
-    ) -> None:
-        await self.db.write(self._sync_endpoints, prefix, endpoints)
-
-    def _sync_endpoints(self, prefix: str, endpoints: Sequence[base.WebhookEndpoint]) -> None:
-        with self.db.transaction(durable=True) as conn:
-            keep = _json_list(e.id for e in endpoints)
-            conn.execute(Q["drop_config_webhook_deliveries"], (prefix, keep))
-            conn.execute(Q["drop_config_webhook_endpoints"], (prefix, keep))
-            conn.executemany(Q["upsert_webhook_endpoint"], [tuple(e) for e in endpoints])
-
-    async def sweep_hooks(self, *, now: float, idempotency_window: float, retention: float) -> int:
-        return await self.db.write(self._sweep_hooks, now - idempotency_window, now - retention)
-
-    def _sweep_hooks(self, keys_before: float, events_before: float) -> int:
-        with self.db.transaction() as conn:
-            n = conn.execute(Q["sweep_idempotency_keys"], (keys_before,)).rowcount
-            n += conn.execute(Q["sweep_webhook_deliveries"], (events_before,)).rowcount
-            return n + conn.execute(Q["sweep_webhook_events"], (events_before,)).rowcount
-
 
 def _fetch_session(conn: sqlite3.Connection, digest: str) -> base.Session | None:
     row = conn.execute(Q["fetch_session"], (digest,)).fetchone()
@@ -439,31 +357,8 @@ def _close_state(
     n = conn.execute(Q["finish_state"], (low, high, int(state))).rowcount
     if n:
         conn.execute(Q["move_counts"], (*rules.closing(n, result), seq))
-    _end_if_done(conn, seq, now)
+    hooks.end_if_done(conn, seq, now)
     return n
-
-
-def _end_if_done(conn: sqlite3.Connection, seq: int, now: float) -> None:
-    """Ends batch `seq` if nothing is pending or running, writing its webhook event in the same
-    transaction (every path that ends a batch comes here)."""
-    if conn.execute(Q["end_if_done"], (now, seq)).rowcount:
-        event = hooks.end_event(BatchRow._make(conn.execute(Q["batch_by_seq"], (seq,)).fetchone()), now)
-        if conn.execute(Q["insert_end_event"], event).rowcount:
-            conn.execute(Q["insert_end_deliveries"], (event.id, event.workspace, now))
-
-
-def _take_key(
-    conn: sqlite3.Connection, workspace: str, idem: base.Idempotency, batch_id: str, now: float
-) -> str | None:
-    """Takes the idempotency key for `batch_id`, or returns the id of the batch it already names."""
-    row = (workspace, idem.key, idem.body_sha256, batch_id, now)
-    if conn.execute(Q["insert_idempotency_key"], row).rowcount:
-        return None
-    found = hooks.KeyRow._make(conn.execute(Q["fetch_idempotency_key"], (workspace, idem.key)).fetchone())
-    replayed = hooks.replay(found, idem, now=now)
-    if replayed is None:
-        conn.execute(Q["replace_idempotency_key"], row)
-    return replayed
 
 
 def _drop_rows(conn: sqlite3.Connection, seq: int) -> None:
