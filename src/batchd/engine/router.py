@@ -76,10 +76,12 @@ class Router:
         environ: Mapping[str, str] | None = None,
         metrics: Metrics | None = None,
         tools_secret: bytes | None = None,
+        store: Store | None = None,
     ) -> Router:
         """Build every route's backend, each but the simulator inside a server-tool loop
         (tools/loop); raises ConfigError for what only shows at start. `tools_secret`: the store's
-        key for the server tools' tokens (`tools_secret(store, settings)`)."""
+        key for the server tools' tokens (`tools_secret(store, settings)`); `store`: where
+        code-execution containers and their files are kept."""
         from batchd.backends.simulator import SimulatedBackend
 
         environ = os.environ if environ is None else environ
@@ -108,7 +110,7 @@ class Router:
         if settings.group_prefixes:  # engine routes admit their calls prefix by prefix
             default, built = schedule_routes(default, built, settings)
         # The loop goes around last: routes sharing a backend (llama.cpp) still share its slots.
-        tools = ToolKit(settings, metrics, environ, tools_secret)
+        tools = ToolKit(settings, metrics, environ, tools_secret, store)
         default = dataclasses.replace(default, backend=tools.wrap(default.backend))
         built = [
             dataclasses.replace(

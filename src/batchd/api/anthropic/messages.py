@@ -18,6 +18,7 @@ from starlette.responses import Response, StreamingResponse
 
 from batchd import exceptions, params
 from batchd.api import auth, bodies, errors, responses, services
+from batchd.tools import scope
 
 MAX_BODY = 32 * 1024 * 1024  # bytes, as Anthropic's Messages API
 
@@ -25,7 +26,7 @@ MAX_BODY = 32 * 1024 * 1024  # bytes, as Anthropic's Messages API
 async def create(request: Request) -> Response:
     svc = services.of(request)
     settings = svc.settings
-    auth.workspace(request, settings.api_keys)
+    scope.workspace.set(auth.workspace(request, settings.api_keys))  # whose containers and files
     body = await bodies.read_body(request, min(MAX_BODY, settings.max_batch_bytes))
     try:
         raw = orjson.loads(body)

@@ -258,6 +258,7 @@ def document() -> dict[str, Any]:
             parameters=[{"name": "model_id", "in": "path", "required": True, "schema": {"type": "string"}}],
         )
     }
+    paths.update(_files_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "batchd Message Batches API", "version": __version__},
@@ -273,4 +274,77 @@ def document() -> dict[str, Any]:
             },
         },
         "security": [{"ApiKey": []}, {"Bearer": []}],
+    }
+
+
+def _files_paths() -> dict[str, Any]:
+    """/v1/files: the files code execution wrote (api/anthropic/files.py)."""
+    file_id = {"name": "file_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    metadata = {
+        "type": "object",
+        "required": ["id", "type", "filename", "mime_type", "size_bytes", "created_at"],
+        "properties": {
+            "id": {"type": "string"},
+            "type": {"const": "file"},
+            "filename": {"type": "string"},
+            "mime_type": {"type": "string"},
+            "size_bytes": {"type": "integer", "minimum": 0},
+            "created_at": {"type": "string", "format": "date-time"},
+            "downloadable": {"type": "boolean"},
+        },
+    }
+    nullable = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+    page = {
+        "type": "object",
+        "required": ["data", "has_more"],
+        "properties": {
+            "data": {"type": "array", "items": metadata},
+            "has_more": {"type": "boolean"},
+            "first_id": nullable,
+            "last_id": nullable,
+            "next_page": nullable,
+        },
+    }
+    limit = {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20}
+    return {
+        "/v1/files": {
+            "get": _op(
+                "listFiles",
+                "The workspace's files, newest first",
+                {"200": _ok(page)},
+                parameters=[
+                    {"name": "limit", "in": "query", "schema": limit},
+                    {"name": "page", "in": "query", "schema": {"type": "string"}},
+                    {"name": "after_id", "in": "query", "schema": {"type": "string"}},
+                    {"name": "before_id", "in": "query", "schema": {"type": "string"}},
+                ],
+            )
+        },
+        "/v1/files/{file_id}": {
+            "get": _op(
+                "retrieveFileMetadata", "A file's metadata", {"200": _ok(metadata)}, parameters=[file_id]
+            ),
+            "delete": _op(
+                "deleteFile",
+                "Delete a file",
+                {
+                    "200": _ok(
+                        {
+                            "type": "object",
+                            "required": ["id", "type"],
+                            "properties": {"id": {"type": "string"}, "type": {"const": "file_deleted"}},
+                        }
+                    )
+                },
+                parameters=[file_id],
+            ),
+        },
+        "/v1/files/{file_id}/content": {
+            "get": _op(
+                "downloadFile",
+                "A file's bytes",
+                {"200": {"description": "The file", "content": {"application/octet-stream": {"schema": {}}}}},
+                parameters=[file_id],
+            )
+        },
     }
