@@ -12,7 +12,8 @@ reads /proc/1/cmdline learns no host path) with:
   shadow, no host names), a new /proc and a minimal /dev, a small /dev/shm of its own;
 - the home's work/, outputs/ and tmp/ bound read-write at /workspace, /outputs and /tmp, and the
   operator's package directory read-only at /opt/packages: nothing else is writable or visible;
-- a fixed environment (the caller's, with its API keys, is never passed on);
+- a fixed environment: batchd's own, with its API keys, reaches neither the program nor
+  bubblewrap (whose init process inside would show it as /proc/1/environ);
 - the rlimits of `limits.py`, set by `prlimit` just before the program.
 
 When batchd runs as root, bubblewrap itself runs as the unprivileged sandbox user: a sandbox
@@ -164,11 +165,14 @@ class Bwrap:
         os.lseek(fd, 0, os.SEEK_SET)
         return fd
 
-    def _switch(self) -> dict[str, Any]:
-        if self.user is None:
-            return {}
-        uid, gid = self.user
-        return {"user": uid, "group": gid, "extra_groups": []}
+    def _process_options(self) -> dict[str, Any]:
+        # bubblewrap gets an empty environment: its init process inside the sandbox keeps the
+        # one it was started with, readable as /proc/1/environ (--clearenv clears the child's).
+        options: dict[str, Any] = {"env": {}}
+        if self.user is not None:
+            uid, gid = self.user
+            options.update(user=uid, group=gid, extra_groups=[])
+        return options
 
     async def start(
         self,
@@ -198,7 +202,7 @@ class Bwrap:
                 pass_fds=pass_fds,
                 start_new_session=True,
                 limit=1 << 20,
-                **self._switch(),
+                **self._process_options(),
             )
         except OSError as exc:
             if status_r is not None:
@@ -223,7 +227,7 @@ class Bwrap:
                 pass_fds=(args_fd,),
                 timeout=timeout,
                 check=False,
-                **self._switch(),
+                **self._process_options(),
             )
         finally:
             os.close(args_fd)
