@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from batchd.tools.code_execution import editor, homes, repl
-from batchd.tools.code_execution.bwrap import Bwrap, SandboxError, exit_code
+from batchd.tools.code_execution.bwrap import SETPRIV, Bwrap, SandboxError, exit_code
 from batchd.tools.code_execution.execution import (
     WALL_KILL_RETURN_CODE,
     Capture,
@@ -103,8 +103,9 @@ class Sandbox:
             return f"the sandbox's Python must be an absolute path under /usr, not {self.python}"
         if not os.access(python, os.X_OK):
             return f"{self.python} is missing (the sandbox's Python)"
-        if not os.access(PRLIMIT, os.X_OK):
-            return "/usr/bin/prlimit is missing (util-linux)"
+        for tool in (PRLIMIT, *([SETPRIV] if self._homes.owner is not None else [])):
+            if not os.access(tool, os.X_OK):
+                return f"{tool} is missing (util-linux)"
         try:
             sandbox = self._sandbox()
             name = f".probe-{secrets.token_hex(4)}"
