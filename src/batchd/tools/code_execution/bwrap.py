@@ -28,7 +28,6 @@ import os
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from batchd.tools.code_execution.limits import Limits
 
@@ -40,6 +39,9 @@ BIN = "/opt/sandbox/bin"  # python and python3, whatever the interpreter's name
 HOSTNAME = "sandbox"
 SETPRIV = "/usr/bin/setpriv"  # util-linux: starts bubblewrap as the sandbox user when batchd is root
 UID = GID = 1000  # the program's ids inside: files of the host's users show as nobody
+# bubblewrap's own environment: its init process inside the sandbox keeps the one it was
+# started with, readable as /proc/1/environ (--clearenv clears only the program's).
+NO_ENV: dict[str, str] = {}
 HOST_ROOT_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 HOST_ETC = (
     "ld.so.cache",
@@ -173,11 +175,6 @@ class Bwrap:
         os.lseek(fd, 0, os.SEEK_SET)
         return fd
 
-    def _process_options(self) -> dict[str, Any]:
-        # bubblewrap gets an empty environment: its init process inside the sandbox keeps the
-        # one it was started with, readable as /proc/1/environ (--clearenv clears the child's).
-        return {"env": {}}
-
     async def start(
         self,
         home: Path,
@@ -206,7 +203,7 @@ class Bwrap:
                 pass_fds=pass_fds,
                 start_new_session=True,
                 limit=1 << 20,
-                **self._process_options(),
+                env=NO_ENV,
             )
         except OSError as exc:
             if status_r is not None:
@@ -231,7 +228,7 @@ class Bwrap:
                 pass_fds=(args_fd,),
                 timeout=timeout,
                 check=False,
-                **self._process_options(),
+                env=NO_ENV,
             )
         finally:
             os.close(args_fd)

@@ -126,6 +126,12 @@ class Repl:
             reads = asyncio.gather(self._out.until(nonce, out), self._err.until(nonce, err))
             try:
                 codes = await asyncio.wait_for(asyncio.shield(reads), timeout=self._limits.wall_seconds)
+            except asyncio.CancelledError:
+                # The cell goes on unread: its end would be taken for the next cell's output.
+                self._dead = True
+                _kill_group(self._process)
+                reads.cancel()
+                raise
             except TimeoutError:
                 await self._kill()
                 with contextlib.suppress(TimeoutError):
@@ -166,16 +172,18 @@ class Repl:
 
     async def _kill(self) -> None:
         self._dead = True
-        if self._process.returncode is None:
-            # bubblewrap's child is the pid namespace's init, which dies with it (--die-with-parent):
-            # the kernel then kills every process of the sandbox.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._process.pid, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
-                self._process.kill()
+        _kill_group(self._process)
         await self._process.wait()
 
     async def close(self) -> None:
         """Kill the REPL and everything it started; idempotent."""
         await self._kill()
         self._stdin.close()
+
+
+def _kill_group(process: asyncio.subprocess.Process) -> None:
+    # bubblewrap's child is the pid namespace's init, which dies with it (--die-with-parent):
+    # the kernel then kills every process of the sandbox.
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)

@@ -19,6 +19,7 @@ import os
 import secrets
 import shutil
 import signal
+import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,8 @@ class Sandbox:
 
     `packages` is a directory the operator prepared (`pip install --target DIR numpy pandas`),
     bound read-only and put on PYTHONPATH. `user` is the uid (and gid) sandboxes run as when
-    batchd runs as root: by default 65534 (nobody); a user of its own is better (see the docs).
+    batchd runs as root: by default 65534 (nobody); a user of its own is better (no other
+    process of the host then runs as the sandbox's uid).
     When batchd is not root, sandboxes run as batchd's own uid and `user` must be None.
     """
 
@@ -118,8 +120,8 @@ class Sandbox:
             )
         except OSError as exc:
             return f"{sandbox.bwrap} could not be started: {exc}"
-        except Exception as exc:  # TimeoutExpired
-            return f"a sandboxed program did not finish: {exc}"
+        except subprocess.TimeoutExpired:
+            return f"a sandboxed program did not finish in {PROBE_SECONDS:g} s"
         finally:
             self._homes.remove(name, check=False)
         if done.returncode != 0 or done.stdout != b"1\n":
@@ -127,6 +129,11 @@ class Sandbox:
             why = lines[-1] if lines else f"exit code {done.returncode}"
             if "namespace" in why or "uid map" in why or "Operation not permitted" in why:
                 return f"bubblewrap cannot create its namespaces here (user namespaces refused?): {why}"
+            if "Permission denied" in why and self._homes.owner is not None:
+                return (
+                    f"{why} (the sandbox runs as uid {self._homes.owner[0]}: every directory above "
+                    f"{self.root} must be searchable by it)"
+                )
             return f"a sandboxed program failed: {why}"
         return None
 

@@ -173,6 +173,10 @@ def test_probe_says_why_not(base: Path) -> None:
     assert "under /usr" in (Sandbox(root=base / "c", python="/opt/python3").probe() or "")
     missing = Sandbox(root=base / "c", packages=base / "no-such-dir").probe() or ""
     assert "no-such-dir" in missing
+    private = base / "private"
+    private.mkdir(mode=0o700)
+    reason = Sandbox(root=private / "containers").probe() or ""
+    assert "Permission denied" in reason and "must be searchable by it" in reason
 
 
 async def test_a_sandbox_that_cannot_start_raises(base: Path) -> None:

@@ -139,3 +139,15 @@ async def test_a_repl_that_cannot_start_raises(base: Path) -> None:
     sandbox = Sandbox(root=base / "c", packages=base / "missing")
     with pytest.raises(SandboxError, match="did not start"):
         await sandbox.start_repl(sandbox.create_home("container_x"))
+
+
+async def test_a_cancelled_cell_ends_the_repl(repl: Repl) -> None:
+    marker = f"500{secrets.randbelow(10**6)}"
+    task = asyncio.ensure_future(repl.run_cell(f"import subprocess\nsubprocess.run(['sleep', '{marker}'])"))
+    await asyncio.sleep(0.5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not repl.alive
+    await repl.close()
+    assert processes_with(marker) == []
