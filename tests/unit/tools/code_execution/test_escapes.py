@@ -158,6 +158,9 @@ async def test_a_memory_bomb_fails_with_memory_error(sandbox: Sandbox, home: Pat
     done = await py(sandbox, home, "blocks = []\nwhile True:\n    blocks.append(bytearray(64 << 20))\n")
     assert done.return_code == 1
     assert done.stderr.splitlines()[-1] == "MemoryError"
+    # Memory is limited per process: should sandboxes together exhaust the host's, the OOM
+    # killer takes them first.
+    assert (await sh(sandbox, home, "cat /proc/self/oom_score_adj")).stdout == "1000\n"
 
 
 async def test_an_infinite_loop_is_stopped_by_the_cpu_limit(make_sandbox: SandboxFactory) -> None:
