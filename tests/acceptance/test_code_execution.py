@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.acceptance.code_upstream import CodeUpstream, script
-from tests.acceptance.conftest import make_client, wait_ended
+from tests.acceptance.conftest import wait_ended
 from tests.acceptance.server import ServerProcess
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (Debian: bubblewrap)")
@@ -27,6 +27,7 @@ pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bub
 ROUTES = ("oa-coder", "an-coder")  # the OpenAI-compatible and the Anthropic-compatible route
 KEYS = {"team-a": "key-team-a", "team-b": "key-team-b"}
 SECRET = "sk-ant-must-never-leak-0123456789"
+METRICS_KEY = "prom-secret"
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +40,10 @@ def upstream() -> Iterator[CodeUpstream]:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, upstream: CodeUpstream) -> Iterator[ServerProcess]:
     folder = tmp_path_factory.mktemp("code")
+    import os, tempfile  # TEMPORARY until binds by fd
+
+    homes = tempfile.mkdtemp()
+    os.chmod(homes, 0o755)
     config = folder / "batchd.toml"
     config.write_text(
         f'[[routes]]\nmodel = "oa-*"\nbackend = "openai"\nbase_url = "{upstream.url}/v1"\n'
@@ -51,6 +56,8 @@ def served(tmp_path_factory: pytest.TempPathFactory, upstream: CodeUpstream) -> 
         "BATCHD_CONFIG": str(config),
         "BATCHD_API_KEYS": ",".join(f"{key}:{ws}" for ws, key in KEYS.items()),
         "ANTHROPIC_API_KEY": SECRET,  # in batchd's environment: the sandbox must not see it
+        "BATCHD_METRICS_KEYS": METRICS_KEY,
+        "BATCHD_CODE_EXECUTION_DIR": f"{homes}/c",
     }
     proc = ServerProcess(folder / "d", env).start()
     yield proc
@@ -58,7 +65,9 @@ def served(tmp_path_factory: pytest.TempPathFactory, upstream: CodeUpstream) -> 
 
 
 def client_of(served: ServerProcess, workspace: str = "team-a") -> anthropic.Anthropic:
-    return make_client(served.base_url, api_key=KEYS[workspace])
+    return anthropic.Anthropic(
+        base_url=served.base_url, api_key=KEYS[workspace], _strict_response_validation=True, max_retries=0
+    )
 
 
 def ask(
@@ -235,21 +244,18 @@ def test_output_files_are_listed_and_downloaded_by_their_workspace(served: Serve
 
 
 ESCAPES = {
-    "network-loopback": (
-        "python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 2)\"",
-        None,
-    ),
-    "network-outside": ("python3 -c \"import socket; socket.create_connection(('1.1.1.1', 53), 2)\"", None),
-    "shadow": ("cat /etc/shadow", None),
-    "database": ("ls {data_dir}; cat {data_dir}/batchd.db | head -c 100", None),
-    "environment": ("env; cat /proc/1/environ", None),
-    "write-outside": ("echo x > /usr/evil; echo x > /evil; touch /etc/evil", None),
-    "fork-bomb": ("bomb() { bomb | bomb & }; bomb; sleep 1; echo survived", None),
-    "memory-bomb": ('python3 -c "b = bytearray(4 << 30)"', None),
-    "infinite-loop": ("python3 -c 'while True: pass'", None),
-    "output-flood": ("head -c 100000000 /dev/zero | tr '\\0' 'a'", None),
-    "sleeper": ("sleep 60", None),
-    "kill-parent": ("kill -9 $PPID; kill -9 1; echo still here", None),
+    "network-loopback": "python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 2)\"",
+    "network-outside": "python3 -c \"import socket; socket.create_connection(('1.1.1.1', 53), 2)\"",
+    "shadow": "cat /etc/shadow",
+    "database": "ls {data_dir}; cat {data_dir}/batchd.db | head -c 100",
+    "environment": "env; cat /proc/1/environ",
+    "write-outside": "echo x > /usr/evil; echo x > /evil; touch /etc/evil",
+    "fork-bomb": "bomb() { bomb | bomb & }; bomb; sleep 1; echo survived",
+    "memory-bomb": 'python3 -c "b = bytearray(4 << 30)"',
+    "infinite-loop": "python3 -c 'while True: pass'",
+    "output-flood": "head -c 100000000 /dev/zero | tr '\\0' 'a'",
+    "sleeper": "sleep 60",
+    "kill-parent": "kill -9 $PPID; kill -9 1; echo still here",
 }
 
 
@@ -260,9 +266,9 @@ def test_escape_attempts_are_contained_and_the_batch_goes_on(served: ServerProce
         ask(
             name,
             "oa-coder",
-            script(("bash_code_execution", {"command": cmd.format(port=port, data_dir=data_dir)})),
+            bash(command.replace("{port}", str(port)).replace("{data_dir}", str(data_dir))),
         )
-        for name, (cmd, _) in ESCAPES.items()
+        for name, command in ESCAPES.items()
     ] + [ask("normal", "oa-coder", script(("bash_code_execution", {"command": "echo fine"})))]
     with client_of(served) as client:
         results = run(client, requests, timeout=120)
@@ -295,7 +301,9 @@ def test_realtime_calls_run_code_and_health_and_metrics_say_so(served: ServerPro
     assert message.content[1].content.stdout == "now\n"  # type: ignore[union-attr]
     assert message.container is not None
     health = httpx.get(f"{served.base_url}/health").json()
-    assert health["server_tools"]["code_execution"] is None, health
-    metrics = httpx.get(f"{served.base_url}/metrics", headers={"x-api-key": KEYS["team-a"]})
-    if metrics.status_code == 200:
-        assert 'batchd_code_executions_total{outcome="ok",tool="bash_code_execution"}' in metrics.text
+    assert health["server_tools"]["code_execution"] == "up", health
+    metrics = httpx.get(f"{served.base_url}/metrics", headers={"x-api-key": METRICS_KEY})
+    assert metrics.status_code == 200
+    assert 'batchd_code_executions_total{outcome="ok",tool="bash_code_execution"}' in metrics.text
+    assert 'batchd_code_executions_total{outcome="nonzero_exit",tool="bash_code_execution"}' in metrics.text
+    assert "batchd_code_containers " in metrics.text

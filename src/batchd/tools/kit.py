@@ -175,7 +175,7 @@ def _containers(settings: Settings, store: Store | None, metrics: Metrics | None
             python=s.code_execution_python,
             packages=Path(s.code_execution_packages) if s.code_execution_packages else None,
             limits=limits,
-            user=s.code_execution_user,
+            user=s.code_execution_user if os.geteuid() == 0 else None,  # not root: batchd's own uid
         )
     return Containers(
         sandbox,

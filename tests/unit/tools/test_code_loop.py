@@ -5,9 +5,11 @@ sandbox that cannot run answering `unavailable`."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +78,15 @@ async def store(tmp_path: Path) -> AsyncIterator[Store]:
     await found.aclose()
 
 
+@pytest.fixture
+def homes() -> Iterator[Path]:
+    """Where containers live: a directory the sandbox user may traverse (pytest's tmp_path is not)."""
+    path = Path(tempfile.mkdtemp(prefix="batchd-loop-test-"))
+    os.chmod(path, 0o755)
+    yield path / "containers"
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def containers_for(store: Store, root: Path, *, sandbox: bool = True, idle: float = 3600.0) -> Containers:
     made = Sandbox(root=root, limits=Limits(wall_seconds=5, cpu_seconds=5)) if sandbox else None
     return Containers(made, store, idle=idle, max_running=4, max_output_file=1 << 20, retention=3600.0)
@@ -99,8 +110,8 @@ def runs(*calls: dict[str, Any]) -> Any:
 
 
 @needs_bwrap
-async def test_a_bash_call_runs_and_the_container_is_on_the_message(store: Store, tmp_path: Path) -> None:
-    containers = containers_for(store, tmp_path / "homes")
+async def test_a_bash_call_runs_and_the_container_is_on_the_message(store: Store, homes: Path) -> None:
+    containers = containers_for(store, homes)
     model = ScriptedModel(runs(tool_use("bash_code_execution", command="echo $((6 * 7)); pwd")))
     answer = await make_loop(model, containers).create_message(params(container=None))
     call, result, text = answer["content"]
@@ -125,8 +136,7 @@ async def test_a_bash_call_runs_and_the_container_is_on_the_message(store: Store
 
 
 @needs_bwrap
-async def test_containers_are_scoped_expire_and_are_swept(store: Store, tmp_path: Path) -> None:
-    homes = tmp_path / "homes"
+async def test_containers_are_scoped_expire_and_are_swept(store: Store, homes: Path) -> None:
     containers = containers_for(store, homes, idle=3600.0)
     model = ScriptedModel(runs(tool_use("bash_code_execution", command="echo hi > kept.txt")))
     token = scope.workspace.set("team-a")
@@ -159,8 +169,8 @@ async def test_containers_are_scoped_expire_and_are_swept(store: Store, tmp_path
 
 
 @needs_bwrap
-async def test_a_pending_call_runs_first_after_pause_turn(store: Store, tmp_path: Path) -> None:
-    containers = containers_for(store, tmp_path / "homes")
+async def test_a_pending_call_runs_first_after_pause_turn(store: Store, homes: Path) -> None:
+    containers = containers_for(store, homes)
     call = tool_use("bash_code_execution", command="echo resumed")
     paused = [
         {
