@@ -20,6 +20,7 @@ import orjson
 from batchd import exceptions
 from batchd.params import blocks as params_blocks
 from batchd.params import checks as params_checks
+from batchd.params import output as params_output
 from batchd.params import shorthand as params_shorthand
 from batchd.params import tools as params_tools
 
@@ -309,8 +310,8 @@ _CHECKS: dict[str, _Check] = {
     "compaction": _loose("compaction", dict),
     "context_management": _loose("context_management", dict),
     "diagnostics": _loose("diagnostics", dict),
-    "output_config": _loose("output_config", dict),
-    "output_format": _loose("output_format", dict),
+    "output_config": params_output.check_output_config,
+    "output_format": params_output.check_output_format,
     "thread": _loose("thread", dict),
 }
 
