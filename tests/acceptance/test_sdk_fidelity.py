@@ -257,10 +257,13 @@ def check_events(events: list[Any], plain: Any) -> None:
 
 @pytest.mark.parametrize("case", sorted(SIM_CASES))
 def test_stream_adds_up_to_the_message_on_the_simulator(client: anthropic.Anthropic, case: str) -> None:
-    final, plain, events = streamed_and_plain(client, model=MODEL, max_tokens=2048, **SIM_CASES[case])
+    kw = {"model": MODEL, "max_tokens": 2048, **SIM_CASES[case]}
+    final, plain, events = streamed_and_plain(client, **kw)
     assert final.to_dict() == plain.to_dict()
     assert final.to_dict(exclude_unset=False) == plain.to_dict(exclude_unset=False)
     check_events(events, plain)
+    with client.beta.messages.stream(**kw) as stream:  # the beta accumulator (pydantic-ai's)
+        assert stream.get_final_message().to_dict() == client.beta.messages.create(**kw).to_dict()
     assert plain.usage.service_tier == "standard"
     if case == "server_tools":
         assert plain.usage.server_tool_use.web_search_requests == 1 and plain.container is not None

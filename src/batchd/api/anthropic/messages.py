@@ -94,9 +94,13 @@ def backend_failure(exc: exceptions.BackendError, rid: str) -> Response:
 
 
 def realtime(message: dict[str, Any]) -> dict[str, Any]:
-    """A backend's Message as the synchronous API answers it: the standard tier's usage, and
-    `stop_details` and `container` always present."""
-    out = {**message, "usage": {**(message.get("usage") or {}), "service_tier": "standard"}}
+    """A backend's Message as the synchronous API answers it: the standard tier's usage (unless an
+    Anthropic upstream named another realtime tier), and `stop_details` and `container` always
+    present."""
+    usage = dict(message.get("usage") or {})
+    if usage.get("service_tier") in (None, "batch"):
+        usage["service_tier"] = "standard"
+    out = {**message, "usage": usage}
     out.setdefault("stop_details", None)
     out.setdefault("container", None)
     return out

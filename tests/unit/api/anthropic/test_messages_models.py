@@ -9,6 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from batchd import app as api
+from batchd.api.anthropic.messages import realtime
 from batchd.api.services import Services
 from batchd.engine.router import Router
 from tests.unit.conftest import SettingsFactory
@@ -93,3 +94,13 @@ def test_models(client: TestClient) -> None:
     assert [m["id"] for m in page["data"]] == ["second"] and page["has_more"] is False
     assert client.get("/v1/models/g-1").json()["display_name"] == "g-1 → simulated (route g-*)"
     assert client.get("/v1/models/exact").json()["display_name"] == "exact → simulated"
+
+
+def test_realtime_tier_and_fields() -> None:
+    bare = {"id": "m", "content": [], "usage": {"input_tokens": 1, "output_tokens": 1}}
+    out = realtime(bare)
+    assert out["usage"]["service_tier"] == "standard" and "service_tier" not in bare["usage"]
+    assert out["stop_details"] is None and out["container"] is None
+    batch = realtime({**bare, "usage": {"service_tier": "batch"}, "stop_details": {"type": "refusal"}})
+    assert batch["usage"]["service_tier"] == "standard" and batch["stop_details"] == {"type": "refusal"}
+    assert realtime({**bare, "usage": {"service_tier": "priority"}})["usage"]["service_tier"] == "priority"
