@@ -43,6 +43,21 @@ def check_output_format(value: Any, strict: bool) -> None:
         raise exc.under("output_format") from None
 
 
+def check_one_format(params: dict[str, Any]) -> None:
+    """`output_format` is the deprecated spelling of `output_config.format`: not both at once."""
+    config = params.get("output_config")
+    if (
+        params.get("output_format") is not None
+        and isinstance(config, dict)
+        and config.get("format") is not None
+    ):
+        raise params_checks.Invalid(
+            "Both output_format and output_config.format were provided; use only output_config.format "
+            "(output_format is deprecated)",
+            "output_format",
+        )
+
+
 def _format(value: Any, strict: bool) -> None:
     """One `{type: json_schema, schema}` (or null); errors located relative to it."""
     if value is None:

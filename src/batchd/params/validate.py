@@ -114,6 +114,8 @@ def _prepare(params: Any, strict: bool, default_budget: int) -> dict[str, Any]:
 
     if thinking is not None and thinking["type"] in _THINKING_ON:
         _check_thinking_compatible(out)
+    if "output_format" in out:
+        params_output.check_one_format(out)
     choice = out.get("tool_choice")
     if choice is not None and choice["type"] == "tool":
         params_tools.check_tool_choice_target(choice["name"], out.get("tools", []))

@@ -108,3 +108,12 @@ def test_a_strict_count_is_the_real_apis(body: dict[str, Any], message: str) -> 
     with pytest.raises(exceptions.InvalidParams) as info:
         params.prepare_count(body, strict=True)
     assert info.value.message == message
+
+
+def test_not_both_spellings() -> None:
+    both = {
+        "output_format": {"type": "json_schema", "schema": SCHEMA},
+        "output_config": {"format": {"type": "json_schema", "schema": SCHEMA}},
+    }
+    with pytest.raises(exceptions.InvalidParams, match=r"^output_format: Both output_format and"):
+        params.prepare({**BASE, **both})
