@@ -32,8 +32,9 @@ format's schema and other blocks. `POST /v1/messages/count_tokens` gives the sam
   `properties`/`required`, `items`, `enum`, `const`, `anyOf`, local `$ref`s, bounds,
   common `format`s; optional fields come and go with the request), after any thinking,
   search or code blocks but with no prose around it. A tool call still comes first when
-  one is due. `max_tokens` cuts the JSON (`stop_reason: "max_tokens"`). With citations
-  enabled on a document it fails with 400, as the real API does.
+  one is due, and a refusal stays prose. `max_tokens` cuts the JSON (`stop_reason:
+  "max_tokens"`). With citations enabled on a document it fails with 400, as the real API
+  does.
 - Documents with `citations.enabled`: quotes cited by `char_location` (plain text),
   `page_location` (base64 PDF) or `content_block_location` (content). A PDF that cannot
   be read fails the request with a final 400 `invalid_request_error`.
