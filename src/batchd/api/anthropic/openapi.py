@@ -1,4 +1,5 @@
-"""The OpenAPI 3.1 description of the batches API, served at GET /openapi.json."""
+"""The OpenAPI 3.1 description of the batches API (and the Messages, token-counting and models
+routes beside it), served at GET /openapi.json."""
 
 from __future__ import annotations
 
@@ -29,6 +30,18 @@ _EVENTS = (
     "message_delta",
     "message_stop",
 )
+_MESSAGES = {
+    "type": "array",
+    "minItems": 1,
+    "items": {
+        "type": "object",
+        "required": ["role", "content"],
+        "properties": {
+            "role": {"enum": ["user", "assistant"]},
+            "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+        },
+    },
+}
 _ERRORS = {str(code): {"$ref": "#/components/responses/Error"} for code in (400, 401, 404, 413, 500)}
 
 
@@ -120,22 +133,25 @@ def document() -> dict[str, Any]:
             "properties": {
                 "model": {"type": "string", "minLength": 1},
                 "max_tokens": {"type": "integer", "minimum": 1},
-                "messages": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
-                        "type": "object",
-                        "required": ["role", "content"],
-                        "properties": {
-                            "role": {"enum": ["user", "assistant"]},
-                            "content": {
-                                "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]
-                            },
-                        },
-                    },
-                },
+                "messages": _MESSAGES,
                 "stream": {"type": "boolean"},
             },
+        },
+        "CountTokensParams": {
+            "type": "object",
+            "description": "Messages API params without max_tokens: the fields that make the prompt",
+            "required": ["model", "messages"],
+            "properties": {
+                "model": {"type": "string", "minLength": 1},
+                "messages": _MESSAGES,
+                "system": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+                "tools": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+        "MessageTokensCount": {
+            "type": "object",
+            "required": ["input_tokens"],
+            "properties": {"input_tokens": {"type": "integer", "minimum": 0}},
         },
         "MessageEvent": {
             "type": "object",
@@ -235,6 +251,17 @@ def document() -> dict[str, Any]:
             requestBody={
                 "required": True,
                 "content": {"application/json": {"schema": _ref("MessageParams")}},
+            },
+        )
+    }
+    paths["/v1/messages/count_tokens"] = {
+        "post": _op(
+            "countMessageTokens",
+            "Count a prompt's input tokens through the route its model takes",
+            {"200": _ok(_ref("MessageTokensCount"))},
+            requestBody={
+                "required": True,
+                "content": {"application/json": {"schema": _ref("CountTokensParams")}},
             },
         )
     }

@@ -119,6 +119,15 @@ class ToolLoop:
             return await self.inner.create_message(params, attempt=attempt, betas=betas)
         return await _Run(self, params, attempt, betas).run()
 
+    async def count_tokens(self, params: dict[str, Any], *, betas: Sequence[str] = ()) -> int:
+        """The inner backend's count of what the model is shown: the server tools as the function
+        tools offered to it, earlier server-tool blocks as rewritten for it."""
+        if needs_loop(params):
+            tools = server_tools(params)
+            shown = history.rewrite(params, tools, self.tokens)
+            params = {**params, "tools": offered_tools(params, tools), "messages": shown.messages}
+        return await self.inner.count_tokens(params, betas=betas)
+
     async def aclose(self) -> None:
         """Nothing of its own: the inner backend and the providers belong to the router's tools."""
 
