@@ -76,6 +76,14 @@ SCENARIOS = {
         100,
         300,
     ),
+    "code": Scenario(
+        "bench.code_execution",
+        "code execution: sandbox start and round trip, 100 at once",
+        "p50 ≤ 50 ms; 100 at once without a failure",
+        100,
+        300,
+        unit="runs",
+    ),
 }
 SCENARIO_ORDER = list(dict.fromkeys(s.module for s in SCENARIOS.values()))
 TIMEOUT = {"quick": 300.0, "full": 720.0}  # seconds per scenario process

@@ -65,7 +65,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     await the_store.open()
     metrics = Metrics()
     router = Router.from_settings(
-        settings, metrics=metrics, tools_secret=await tools_secret(the_store, settings)
+        settings, metrics=metrics, tools_secret=await tools_secret(the_store, settings), store=the_store
     )
     engine = Dispatcher(
         settings, the_store, router, metrics=metrics, webhooks=api_webhooks.sender(settings, the_store)
