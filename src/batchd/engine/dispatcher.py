@@ -125,6 +125,8 @@ class Dispatcher:
         )
         await self._maintain(now, starting=True)
         await self.store.listen(self.wake)  # PostgreSQL: other processes announce new work
+        if self.webhooks is not None:
+            await self.webhooks.sync_config()  # before the API answers: configured endpoints exist
         self._loops = loops.Loops(
             claim=asyncio.create_task(loops.supervised(self._claim_loop), name="batchd claim loop"),
             writer=asyncio.create_task(loops.supervised(self._write_loop), name="batchd result writer"),

@@ -119,10 +119,13 @@ class Sender:
         # A claim outlives an attempt: a delivery is claimed again only if its sender died.
         self.lease = 2 * settings.webhook_timeout + 1.0
 
-    async def run(self) -> None:
+    async def sync_config(self) -> None:
+        """Makes the store's configured endpoints those of the `webhooks` setting (at start)."""
         now = time.time()
         configured = [e._replace(created_at=now) for e in check(self.settings)]
         await self.store.sync_config_webhook_endpoints(CONFIG_ID_PREFIX, configured)
+
+    async def run(self) -> None:
         connector = aiohttp.TCPConnector(
             resolver=ssrf.SafeResolver(self.policy, self._resolver), ssl=http.ssl_context()
         )
