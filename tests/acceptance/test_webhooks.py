@@ -111,12 +111,19 @@ def test_20_concurrent_duplicates_make_one_batch(server_factory: Callable[..., S
         wait_ended(c, made[0].id, 50)
 
 
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_a_crash_between_commit_and_response_still_yields_one_batch(
-    server_factory: Callable[..., ServerProcess], tmp_path: Path
+    server_factory: Callable[..., ServerProcess], tmp_path: Path, kind: str, request: pytest.FixtureRequest
 ) -> None:
     marker = tmp_path / "killed-after-commit"
+    # On PostgreSQL the killed process may have claimed requests already: take them over quickly.
+    store = (
+        {"database_url": request.getfixturevalue("database"), "takeover_after": "1s"}
+        if kind == "postgres"
+        else {}
+    )
     # The server kills itself right after the first create with a key commits, before answering.
-    srv = server_factory(test_kill_after_commit=str(marker))
+    srv = server_factory(test_kill_after_commit=str(marker), **store)
     requests: Any = [simple_request(f"r{i}") for i in range(20)]
     key = {"Idempotency-Key": "retry-me"}
     with make_client(srv.base_url) as c, pytest.raises(anthropic.APIConnectionError):
@@ -134,8 +141,12 @@ def test_a_crash_between_commit_and_response_still_yields_one_batch(
 # -- webhooks -----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_delivered_once_signed_through_failures_and_a_kill_9(
-    server_factory: Callable[..., ServerProcess], receivers: Callable[..., Receiver]
+    server_factory: Callable[..., ServerProcess],
+    receivers: Callable[..., Receiver],
+    kind: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     in_flight = threading.Event()
 
@@ -148,7 +159,8 @@ def test_delivered_once_signed_through_failures_and_a_kill_9(
         return 200, 0.0
 
     receiver = receivers(script)
-    srv = server_factory(**FAST)
+    store = {"database_url": request.getfixturevalue("database")} if kind == "postgres" else {}
+    srv = server_factory(**FAST, **store)
     add_endpoint(srv, receiver)
     with make_client(srv.base_url) as c:
         batch = c.messages.batches.create(requests=[simple_request(f"r{i}") for i in range(5)])
