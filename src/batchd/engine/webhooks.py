@@ -182,6 +182,14 @@ class Sender:
         else:
             state = DeliveryState.PENDING
             next_at = now + retry.backoff(d.attempt, base=s.webhook_retry_base, ceiling=s.webhook_retry_max)
+            logger.info(
+                "webhook %s to %s: attempt %d failed (%s); next in %.1fs",
+                d.event_id,
+                d.url,
+                d.attempt,
+                error,
+                next_at - now,
+            )
         await self.store.record_webhook_attempt(
             d.event_id,
             d.endpoint_id,
