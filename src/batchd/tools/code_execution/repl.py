@@ -17,7 +17,7 @@ import secrets
 import signal
 from importlib import resources
 
-from batchd.tools.code_execution.bwrap import SandboxError
+from batchd.tools.code_execution.bwrap import SandboxError, Status
 from batchd.tools.code_execution.execution import (
     CHUNK,
     WALL_KILL_RETURN_CODE,
@@ -78,9 +78,10 @@ class _Stream:
 class Repl:
     """A persistent Python process in a sandbox over a container's home: variables survive between cells."""
 
-    def __init__(self, process: asyncio.subprocess.Process, limits: Limits) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, status: Status, limits: Limits) -> None:
         assert process.stdin is not None and process.stdout is not None and process.stderr is not None
         self._process = process
+        self._status = status
         self._stdin = process.stdin
         self._out = _Stream(process.stdout)
         self._err = _Stream(process.stderr)
@@ -89,9 +90,11 @@ class Repl:
         self._dead = False
 
     @classmethod
-    async def start(cls, process: asyncio.subprocess.Process, nonce: str, limits: Limits) -> Repl:
+    async def start(
+        cls, process: asyncio.subprocess.Process, status: Status, nonce: str, limits: Limits
+    ) -> Repl:
         """Wait for the driver's start-up markers; SandboxError when it never comes up."""
-        repl = cls(process, limits)
+        repl = cls(process, status, limits)
         out, err = Capture(limits.output_bytes), Capture(limits.output_bytes)
         try:
             codes = await asyncio.wait_for(
@@ -156,8 +159,8 @@ class Repl:
                     truncated=out.truncated or err.truncated,
                 )
             # The process ended during the cell.
-            self._dead = True
-            exited = return_code(await self._process.wait())
+            await self._kill()
+            exited = return_code(self._process.returncode or 0)
             if exited == CPU_KILLED:
                 why = f"the cell used more than its {self._limits.cpu_seconds:g} s of CPU time"
             else:
@@ -174,6 +177,8 @@ class Repl:
         self._dead = True
         _kill_group(self._process)
         await self._process.wait()
+        await self._status.gone()
+        self._status.close()
 
     async def close(self) -> None:
         """Kill the REPL and everything it started; idempotent."""

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from batchd.tools.code_execution import editor, homes, repl
-from batchd.tools.code_execution.bwrap import CHOOM, SETPRIV, Bwrap, SandboxError, exit_code
+from batchd.tools.code_execution.bwrap import CHOOM, SETPRIV, Bwrap, SandboxError
 from batchd.tools.code_execution.execution import (
     WALL_KILL_RETURN_CODE,
     Capture,
@@ -163,8 +163,8 @@ class Sandbox:
         return await self._run(home, [*self.limits.prlimit(PRLIMIT), *argv], stdin, self.limits)
 
     async def _run(self, home: Path, command: list[str], stdin: bytes | None, limits: Limits) -> Execution:
-        process, status_fd = await self._sandbox().start(home, command, stdin=stdin is not None, status=True)
-        assert process.stdout is not None and process.stderr is not None and status_fd is not None
+        process, status = await self._sandbox().start(home, command, stdin=stdin is not None)
+        assert process.stdout is not None and process.stderr is not None
         out, err = Capture(limits.output_bytes), Capture(limits.output_bytes)
         work = [drain(process.stdout, out), drain(process.stderr, err)]
         if stdin is not None:
@@ -173,20 +173,23 @@ class Sandbox:
         everything = asyncio.gather(*work, process.wait())
         timed_out = False
         try:
-            await asyncio.wait_for(asyncio.shield(everything), timeout=limits.wall_seconds)
-        except TimeoutError:
-            timed_out = True
-            _kill(process)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(everything, timeout=REAP_SECONDS)
-            everything.cancel()
-            await process.wait()
-        except BaseException:  # cancelled: nothing may outlive the call
-            _kill(process)
-            everything.cancel()
-            raise
+            try:
+                await asyncio.wait_for(asyncio.shield(everything), timeout=limits.wall_seconds)
+            except TimeoutError:
+                timed_out = True
+                _kill(process)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(everything, timeout=REAP_SECONDS)
+                everything.cancel()
+                await process.wait()
+            except BaseException:  # cancelled: nothing may outlive the call
+                _kill(process)
+                everything.cancel()
+                raise
+            await status.gone()
+            status.read()
         finally:
-            ran = status_fd is not None and exit_code(status_fd) is not None
+            status.close()
         assert process.returncode is not None
         if timed_out:
             return Execution(
@@ -196,7 +199,7 @@ class Sandbox:
                 timed_out=True,
                 truncated=out.truncated or err.truncated,
             )
-        if not ran:
+        if status.exit_code is None:
             lines = err.kept.decode("utf-8", "replace").strip().splitlines()
             raise SandboxError(f"the sandbox did not start: {lines[-1] if lines else 'no reason given'}")
         return Execution(
@@ -225,8 +228,8 @@ class Sandbox:
         """A persistent Python process in a sandbox over `home`, ready for its first cell."""
         nonce = secrets.token_hex(16)
         command = [*self.limits.prlimit(PRLIMIT, cpu=False), *repl.command(self.python, nonce, self.limits)]
-        process, _ = await self._sandbox().start(home, command, stdin=True, status=False)
-        return await Repl.start(process, nonce, self.limits)
+        process, status = await self._sandbox().start(home, command, stdin=True)
+        return await Repl.start(process, status, nonce, self.limits)
 
 
 def _kill(process: asyncio.subprocess.Process) -> None:

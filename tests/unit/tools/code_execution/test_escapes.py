@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import platform
 import resource
 import secrets
 import socket
@@ -13,8 +14,17 @@ from pathlib import Path
 
 import pytest
 
+from batchd.tools.code_execution import seccomp
 from batchd.tools.code_execution.sandbox import Sandbox
-from tests.unit.tools.code_execution.conftest import SECRET, SandboxFactory, processes_with, py, sh
+from tests.unit.tools.code_execution.conftest import (
+    SECRET,
+    SandboxFactory,
+    new_marker,
+    processes_with,
+    py,
+    sh,
+    sleeper,
+)
 
 
 async def test_no_network_host_loopback_is_unreachable(sandbox: Sandbox, home: Path) -> None:
@@ -193,9 +203,9 @@ async def test_sleeping_past_the_wall_limit_is_killed_with_all_its_processes(
 ) -> None:
     sandbox = make_sandbox(wall_seconds=1.5)
     home = sandbox.create_home("container_sleep")
-    marker = f"100{secrets.randbelow(10**6)}"
+    marker = new_marker()
     started = time.monotonic()
-    script = f"echo started; (setsid sleep {marker}.5 &); sleep {marker}.1 & sleep {marker}"
+    script = f"echo started; (setsid bash -c '{sleeper(marker)}' &); {sleeper(marker)} & {sleeper(marker)}"
     done = await sh(sandbox, home, script)
     assert 1.5 <= time.monotonic() - started < 6
     assert done.timed_out and done.return_code == 137
@@ -227,6 +237,36 @@ async def test_no_new_user_namespaces_privileges_or_capabilities(sandbox: Sandbo
         sandbox, home, "unshare -U true; echo $?; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status"
     )
     assert done.stdout.split() == ["1", "CapEff:", "0000000000000000", "NoNewPrivs:", "1"]
+
+
+@pytest.mark.skipif(
+    platform.machine() not in seccomp.TABLES, reason="no seccomp filter for this architecture"
+)
+async def test_the_seccomp_filter_refuses_risky_system_calls_and_vsock(sandbox: Sandbox, home: Path) -> None:
+    _, _, numbers = seccomp.TABLES[platform.machine()]
+    code = (
+        "import ctypes, os, socket\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        f"for name, nr in {sorted(numbers.items())!r}:\n"
+        "    result = libc.syscall(nr, 0, 0, 0, 0, 0)\n"
+        "    print(name, result, os.strerror(ctypes.get_errno()))\n"
+        "print('getpid', os.getpid())\n"
+        "for family in (socket.AF_VSOCK, socket.AF_UNIX):\n"
+        "    try:\n"
+        "        socket.socket(family, socket.SOCK_STREAM).close()\n"
+        "        print(family.name, 'created')\n"
+        "    except OSError as exc:\n"
+        "        print(family.name, exc.strerror)\n"
+    )
+    done = await py(sandbox, home, code)
+    lines = done.stdout.splitlines()
+    assert lines[: len(numbers)] == [f"{name} -1 Operation not permitted" for name in sorted(numbers)]
+    assert lines[len(numbers) :] == [
+        "getpid 2",  # the rest works: the program is pid 2 of its namespace
+        "AF_VSOCK Address family not supported by protocol",
+        "AF_UNIX created",
+    ]
+    assert seccomp.program("riscv64") is None
 
 
 async def test_file_size_open_files_and_shm_are_limited(sandbox: Sandbox, home: Path) -> None:
@@ -262,10 +302,12 @@ def test_loopback_server_socket_still_binds_on_the_host() -> None:
 
 
 async def test_processes_left_in_the_background_end_with_the_program(sandbox: Sandbox, home: Path) -> None:
-    marker = f"300{secrets.randbelow(10**6)}"
+    marker = new_marker()
     started = time.monotonic()
     done = await sh(
-        sandbox, home, f"(sleep {marker} &) ; nohup sleep {marker}.5 >/dev/null 2>&1 & echo quick"
+        sandbox,
+        home,
+        f"({sleeper(marker)} &) ; nohup bash -c '{sleeper(marker)}' >/dev/null 2>&1 & echo quick",
     )
     assert (done.stdout, done.return_code, done.timed_out) == ("quick\n", 0, False)
     assert time.monotonic() - started < 3
@@ -273,8 +315,8 @@ async def test_processes_left_in_the_background_end_with_the_program(sandbox: Sa
 
 
 async def test_a_cancelled_run_leaves_no_process(sandbox: Sandbox, home: Path) -> None:
-    marker = f"400{secrets.randbelow(10**6)}"
-    task = asyncio.ensure_future(sh(sandbox, home, f"sleep {marker}"))
+    marker = new_marker()
+    task = asyncio.ensure_future(sh(sandbox, home, sleeper(marker)))
     await asyncio.sleep(0.5)
     assert processes_with(marker) != []
     task.cancel()
