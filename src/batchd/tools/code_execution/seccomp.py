@@ -2,8 +2,9 @@
 
 bubblewrap loads it (`--seccomp FD`) just before the program starts. Refused, with EPERM:
 io_uring, bpf, perf_event_open, userfaultfd, the kernel keyring and kexec, the interfaces most
-often behind kernel privilege escalations; and sockets of the AF_VSOCK family (EAFNOSUPPORT),
-which no network namespace confines: on a virtual machine they reach the hypervisor's host. On
+often behind kernel privilege escalations; and sockets of the AF_VSOCK family (EAFNOSUPPORT):
+network namespaces do not confine them, and on a virtual machine they reach the hypervisor's
+host (Docker's default seccomp profile refuses them too). On
 x86_64 the 32-bit and x32 system call ABIs are refused whole (ENOSYS): their numbers differ.
 Architectures other than x86_64 and aarch64 get no filter (`program()` returns None).
 """

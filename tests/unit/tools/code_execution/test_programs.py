@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from batchd.tools.code_execution.sandbox import Sandbox, SandboxError
+from batchd.tools.code_execution.sandbox import Limits, Sandbox, SandboxError
 from tests.unit.tools.code_execution.conftest import LIMITS, SandboxFactory, py, sh
 
 
@@ -89,6 +89,13 @@ async def test_operator_packages_are_importable_and_read_only(
     assert done.stdout == "hello from the operator\n"
     assert "Read-only file system" in done.stderr
     assert not (packages / "x").exists()
+    repl = await sandbox.start_repl(home)  # started with -I, the REPL puts PYTHONPATH back itself
+    try:
+        assert (
+            await repl.run_cell("import hello_pkg\nhello_pkg.GREETING")
+        ).stdout == "'hello from the operator'\n"
+    finally:
+        await repl.close()
 
 
 async def test_outputs_lists_regular_files_only(sandbox: Sandbox, home: Path) -> None:
@@ -128,6 +135,14 @@ async def test_output_past_the_cap_is_read_dropped_and_said_so(sandbox: Sandbox,
     assert set(kept) == {"é"} and len(kept.encode()) <= LIMITS.output_bytes
     assert note == "[output truncated: the program wrote 200,000 bytes here; the first 65,536 are kept]"
     assert done.stderr == "e" * 10
+
+
+def test_limits_must_be_positive() -> None:
+    assert Limits(cpu_seconds=0.5).prlimit("/usr/bin/prlimit")[-2:] == ["--cpu=1:2", "--"]
+    assert not any(a.startswith("--cpu") for a in Limits().prlimit("/usr/bin/prlimit", cpu=False))
+    for field in ("cpu_seconds", "wall_seconds", "memory_bytes", "processes", "output_bytes"):
+        with pytest.raises(ValueError, match=field):
+            Limits(**{field: 0})
 
 
 def test_homes_are_listed_created_and_removed(sandbox: Sandbox, base: Path) -> None:
