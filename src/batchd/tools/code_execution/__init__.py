@@ -4,6 +4,6 @@
 the text editor (`edit`, `editor.py`) in a sandbox with no network, a read-only system image and
 only the container's work, outputs and tmp directories writable; `homes.py` keeps those
 directories, `bwrap.py` builds the sandbox's command line, `limits.py` the resource limits,
-`seccomp.py` the system call filter, and `execution.py` reads a program's output within them. The scripts in `guest/` run inside the
-sandbox (under its Python, never imported by batchd).
+`seccomp.py` the system call filter, and `execution.py` reads a program's output within them.
+The scripts in `guest/` run inside the sandbox (under its Python, never imported by batchd).
 """

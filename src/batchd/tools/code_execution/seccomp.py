@@ -1,11 +1,11 @@
 """A seccomp filter for the sandbox: a few system calls that no program here needs are refused.
 
 bubblewrap loads it (`--seccomp FD`) just before the program starts. Refused, with EPERM:
-io_uring, bpf, perf_event_open, userfaultfd, the kernel keyring and kexec, the interfaces most
-often behind kernel privilege escalations; and sockets of the AF_VSOCK family (EAFNOSUPPORT):
-network namespaces do not confine them, and on a virtual machine they reach the hypervisor's
-host (Docker's default seccomp profile refuses them too). On
-x86_64 the 32-bit and x32 system call ABIs are refused whole (ENOSYS): their numbers differ.
+io_uring, bpf, perf_event_open, userfaultfd, the kernel keyring and kexec (the interfaces most
+often behind kernel privilege escalations) and the kernel's log (syslog). Sockets of the
+AF_VSOCK family are refused too (EAFNOSUPPORT): network namespaces do not confine them, and on
+a virtual machine they reach the hypervisor's host (Docker's default profile refuses them as
+well). On x86_64 the 32-bit and x32 system call ABIs are refused whole: their numbers differ.
 Architectures other than x86_64 and aarch64 get no filter (`program()` returns None).
 """
 
@@ -29,7 +29,7 @@ _AF_VSOCK = 40
 # machine: (AUDIT_ARCH_*, socket, the refused system calls)
 REFUSED = (
     *("io_uring_setup", "io_uring_enter", "io_uring_register", "bpf", "perf_event_open", "userfaultfd"),
-    *("keyctl", "add_key", "request_key", "kexec_load", "kexec_file_load"),
+    *("keyctl", "add_key", "request_key", "kexec_load", "kexec_file_load", "syslog"),
 )
 TABLES = {
     "x86_64": (
@@ -38,7 +38,7 @@ TABLES = {
         {
             "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427, "bpf": 321,
             "perf_event_open": 298, "userfaultfd": 323, "keyctl": 250, "add_key": 248,
-            "request_key": 249, "kexec_load": 246, "kexec_file_load": 320,
+            "request_key": 249, "kexec_load": 246, "kexec_file_load": 320, "syslog": 103,
         },
     ),
     "aarch64": (
@@ -47,7 +47,7 @@ TABLES = {
         {
             "io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427, "bpf": 280,
             "perf_event_open": 241, "userfaultfd": 282, "keyctl": 219, "add_key": 217,
-            "request_key": 218, "kexec_load": 104, "kexec_file_load": 294,
+            "request_key": 218, "kexec_load": 104, "kexec_file_load": 294, "syslog": 116,
         },
     ),
 }  # fmt: skip
