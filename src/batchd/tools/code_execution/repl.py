@@ -104,6 +104,10 @@ class Repl:
         except TimeoutError:
             await repl.close()
             raise SandboxError(f"the Python REPL did not start in {limits.wall_seconds:g} s") from None
+        except BaseException:  # cancelled: nothing may outlive the call
+            repl._dead = True
+            _kill_group(process)
+            raise
         if None in codes:
             await repl.close()
             why = err.text().strip().splitlines()[-1:] or ["it exited"]
@@ -121,12 +125,8 @@ class Repl:
                 raise SandboxError("the Python REPL has stopped; start another")
             nonce = secrets.token_hex(16)
             out, err = Capture(self._limits.output_bytes), Capture(self._limits.output_bytes)
-            try:
-                self._stdin.write(json.dumps({"nonce": nonce, "code": code}).encode() + b"\n")
-                await self._stdin.drain()
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # it died: the reads below find the pipes' ends
-            reads = asyncio.gather(self._out.until(nonce, out), self._err.until(nonce, err))
+            request = json.dumps({"nonce": nonce, "code": code}).encode() + b"\n"
+            reads = asyncio.ensure_future(self._exchange(request, nonce, out, err))
             try:
                 codes = await asyncio.wait_for(asyncio.shield(reads), timeout=self._limits.wall_seconds)
             except asyncio.CancelledError:
@@ -172,6 +172,15 @@ class Repl:
                 timed_out=False,
                 truncated=out.truncated or err.truncated,
             )
+
+    async def _exchange(self, request: bytes, nonce: str, out: Capture, err: Capture) -> list[int | None]:
+        """Send a cell; the return codes in its end markers (None: the pipe ended first)."""
+        try:
+            self._stdin.write(request)
+            await self._stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # it died: the reads find the pipes' ends
+        return list(await asyncio.gather(self._out.until(nonce, out), self._err.until(nonce, err)))
 
     async def _kill(self) -> None:
         self._dead = True
