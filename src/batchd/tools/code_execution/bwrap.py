@@ -42,6 +42,8 @@ BIN = "/opt/sandbox/bin"  # python and python3, whatever the interpreter's name
 HOSTNAME = "sandbox"
 SETPRIV = "/usr/bin/setpriv"  # util-linux: starts bubblewrap as the sandbox user when batchd is root
 CHOOM = "/usr/bin/choom"  # util-linux: sets the OOM score of bubblewrap and all it starts
+NICE = "/usr/bin/nice"  # coreutils
+NICENESS = 10  # sandboxes' CPU weight is a tenth of batchd's
 UID = GID = 1000  # the program's ids inside: files of the host's users show as nobody
 # bubblewrap's own environment: its init process inside the sandbox keeps the one it was
 # started with, readable as /proc/1/environ (--clearenv clears only the program's).
@@ -170,10 +172,11 @@ class Bwrap:
     def argv(self, options_fd: int, command: Sequence[str]) -> list[str]:
         # The options come through a memfd (--args); the command must follow on the command line.
         argv = [self.bwrap, "--args", str(options_fd), "--", *command]
-        # First in line for the OOM killer: memory limits are per process, so sandboxes together
-        # can exhaust the host's memory; the kernel then kills a sandboxed program, not batchd
-        # or its database.
-        argv = [CHOOM, "-n", "1000", "--", *argv]
+        # Behind batchd for the CPU (so it keeps serving while sandboxes compute), and first in
+        # line for the OOM killer: memory limits are per process, so sandboxes together can
+        # exhaust the host's memory; the kernel then kills a sandboxed program, not batchd or
+        # its database. Neither can be undone inside (no CAP_SYS_NICE, no CAP_SYS_RESOURCE).
+        argv = [NICE, "-n", str(NICENESS), CHOOM, "-n", "1000", "--", *argv]
         if self.user is not None:
             # setpriv switches users rather than subprocess's user=/group=, which make Python
             # fork batchd: copying a large process's page tables costs more than the whole

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from batchd.tools.code_execution import editor, homes, repl
-from batchd.tools.code_execution.bwrap import CHOOM, SETPRIV, Bwrap, SandboxError
+from batchd.tools.code_execution.bwrap import CHOOM, NICE, SETPRIV, Bwrap, SandboxError
 from batchd.tools.code_execution.execution import (
     WALL_KILL_RETURN_CODE,
     Capture,
@@ -105,9 +105,9 @@ class Sandbox:
             return f"the sandbox's Python must be an absolute path under /usr, not {self.python}"
         if not os.access(python, os.X_OK):
             return f"{self.python} is missing (the sandbox's Python)"
-        for tool in (PRLIMIT, CHOOM, *([SETPRIV] if self._homes.owner is not None else [])):
+        for tool in (PRLIMIT, CHOOM, NICE, *([SETPRIV] if self._homes.owner is not None else [])):
             if not os.access(tool, os.X_OK):
-                return f"{tool} is missing (util-linux)"
+                return f"{tool} is missing (util-linux, coreutils)"
         try:
             sandbox = self._sandbox()
             name = f".probe-{secrets.token_hex(4)}"

@@ -170,11 +170,16 @@ async def test_a_memory_bomb_fails_with_memory_error(sandbox: Sandbox, home: Pat
     assert done.stderr.splitlines()[-1] == "MemoryError"
     # Memory is limited per process: should sandboxes together exhaust the host's, the OOM
     # killer takes them first.
-    assert (await sh(sandbox, home, "cat /proc/self/oom_score_adj")).stdout == "1000\n"
+    done = await sh(
+        sandbox, home, "cat /proc/self/oom_score_adj; nice; renice -n 0 -p $$ >/dev/null 2>&1; nice"
+    )
+    assert done.stdout == "1000\n10\n10\n"  # and behind batchd for the CPU, for good
 
 
 async def test_an_infinite_loop_is_stopped_by_the_cpu_limit(make_sandbox: SandboxFactory) -> None:
-    sandbox = make_sandbox(cpu_seconds=1.0, wall_seconds=30.0)  # a busy machine may take long for 1 s of CPU
+    sandbox = make_sandbox(
+        cpu_seconds=1.0, wall_seconds=60.0
+    )  # niced, on a busy machine 1 s of CPU takes long
     home = sandbox.create_home("container_loop")
     done = await sandbox.run(home, ["python3", "-c", "while True: pass"])
     assert done.return_code == 128 + 24  # SIGXCPU
