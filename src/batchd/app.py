@@ -118,6 +118,7 @@ def create_app(svc: services.Services) -> Starlette:
         Route("/v1/messages/count_tokens", tokens.count_tokens, methods=["POST"]),
         Route("/v1/models", models.list_models, methods=["GET"]),
         Route("/v1/files", files.list_files, methods=["GET"]),
+        Route("/v1/files", files.upload, methods=["POST"]),
         Route("/v1/files/{file_id}", files.retrieve, methods=["GET"]),
         Route("/v1/files/{file_id}", files.delete, methods=["DELETE"]),
         Route("/v1/files/{file_id}/content", files.content, methods=["GET"]),

@@ -41,6 +41,7 @@ DEFAULT_THINKING_BUDGET = 1024  # tokens, for the seed's {"type": "enabled"} sho
 DEFAULT_TOOL_MAX_ITERATIONS = 10  # model calls per request with server tools, as Anthropic's API
 DEFAULT_WEB_FETCH_MAX_BYTES = 10 * 1024 * 1024  # bytes of one fetched page or PDF
 DEFAULT_WEB_FETCH_TIMEOUT = 30.0  # seconds for one fetch, redirects included
+DEFAULT_MAX_FILE_BYTES = 100 * 1024 * 1024  # bytes of one Files API upload
 DEFAULT_CONTAINER_IDLE = 3600.0  # seconds a code-execution container lives unused, as Anthropic's
 # Settings named <table>_<key> are written `[<table>] <key> = …` in the TOML file.
 TABLES = ("web_search", "web_fetch", "code_execution")
@@ -455,6 +456,12 @@ class Settings:
         10 << 20,
         values.parse_size,
         "Code execution: largest output file kept for the Files API.",
+        bounds=AT_LEAST_1,
+    )
+    max_file_bytes: int = setting(
+        DEFAULT_MAX_FILE_BYTES,
+        values.parse_size,
+        "Files API: largest upload (POST /v1/files), for container_upload.",
         bounds=AT_LEAST_1,
     )
     routes: tuple[routes.RouteConfig, ...] = setting(

@@ -346,4 +346,5 @@ class StoredFile(NamedTuple):
     mime_type: str
     size_bytes: int
     created_at: float
-    expires_at: float
+    expires_at: float  #: +inf for an upload: kept until deleted
+    downloadable: bool  #: a program's output (True) or an upload (False), as Anthropic's

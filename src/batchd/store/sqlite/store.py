@@ -334,9 +334,7 @@ class SQLiteStore:
         await self.db.write(self._simple, Q["insert_file"], (*file, content))
 
     async def get_file(self, workspace: str, file_id: str, *, now: float) -> base.StoredFile | None:
-        return await self.db.read_inline(
-            _fetch_one, base.StoredFile._make, "fetch_file", (file_id, workspace, now)
-        )
+        return await self.db.read_inline(_fetch_one, _stored_file, "fetch_file", (file_id, workspace, now))
 
     async def file_content(self, workspace: str, file_id: str, *, now: float) -> bytes | None:
         def read(conn: sqlite3.Connection) -> bytes | None:
@@ -358,20 +356,24 @@ class SQLiteStore:
             assert after is not None
             return await self.db.read_inline(
                 _rows,
-                base.StoredFile._make,
+                _stored_file,
                 "list_files_before",
                 (workspace, now, after.created_at, after.id, limit),
             )
         mark = (math.inf, "") if after is None else (after.created_at, after.id)
-        return await self.db.read_inline(
-            _rows, base.StoredFile._make, "list_files", (workspace, now, *mark, limit)
-        )
+        return await self.db.read_inline(_rows, _stored_file, "list_files", (workspace, now, *mark, limit))
 
     async def delete_file(self, workspace: str, file_id: str) -> bool:
         return await self.db.write(self._simple, Q["delete_file"], (file_id, workspace)) > 0
 
     async def expire_files(self, *, now: float) -> int:
         return await self.db.write(self._simple, Q["drop_expired_files"], (now,))
+
+
+def _stored_file(row: Iterable[object]) -> base.StoredFile:
+    """A files row: SQLite gives `downloadable` as 0 or 1."""
+    *rest, downloadable = row
+    return base.StoredFile._make((*rest, bool(downloadable)))
 
 
 def _fetch_one(

@@ -278,11 +278,12 @@ DELETE FROM containers WHERE expires_at <= $1 RETURNING id;
 SELECT id FROM containers WHERE id = ANY($1::text[]) AND expires_at > $2;
 
 -- name: insert_file
-INSERT INTO files (id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, content)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9);
+INSERT INTO files (id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, downloadable,
+    content)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
 
 -- name: fetch_file
-SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at
+SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, downloadable
 FROM files WHERE id = $1 AND workspace = $2 AND expires_at > $3;
 
 -- name: file_content
@@ -290,13 +291,13 @@ SELECT content FROM files WHERE id = $1 AND workspace = $2 AND expires_at > $3;
 
 -- name: list_files
 -- Newest first; ($3, $4) is the last file of the previous page (created_at, id), or (inf, '').
-SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at
+SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, downloadable
 FROM files WHERE workspace = $1 AND expires_at > $2 AND (created_at, id) < ($3, $4)
 ORDER BY created_at DESC, id DESC LIMIT $5;
 
 -- name: list_files_before
 -- Oldest first from ($3, $4) up: the page before a file (before_id), read backwards.
-SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at
+SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, downloadable
 FROM files WHERE workspace = $1 AND expires_at > $2 AND (created_at, id) > ($3, $4)
 ORDER BY created_at ASC, id ASC LIMIT $5;
 

@@ -185,11 +185,12 @@ DELETE FROM containers WHERE expires_at <= ? RETURNING id;
 SELECT id FROM containers WHERE id IN (SELECT value FROM json_each(?)) AND expires_at > ?;
 
 -- name: insert_file
-INSERT INTO files (id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, content)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);
+INSERT INTO files (id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, downloadable,
+    content)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: fetch_file
-SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at
+SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, downloadable
 FROM files WHERE id = ? AND workspace = ? AND expires_at > ?;
 
 -- name: file_content
@@ -197,13 +198,13 @@ SELECT content FROM files WHERE id = ? AND workspace = ? AND expires_at > ?;
 
 -- name: list_files
 -- Newest first; (?3, ?4) is the last file of the previous page (created_at, id), or (inf, '').
-SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at
+SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, downloadable
 FROM files WHERE workspace = ?1 AND expires_at > ?2 AND (created_at < ?3 OR (created_at = ?3 AND id < ?4))
 ORDER BY created_at DESC, id DESC LIMIT ?5;
 
 -- name: list_files_before
 -- Oldest first from (?3, ?4) up: the page before a file (before_id), read backwards.
-SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at
+SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, downloadable
 FROM files WHERE workspace = ?1 AND expires_at > ?2 AND (created_at > ?3 OR (created_at = ?3 AND id > ?4))
 ORDER BY created_at ASC, id ASC LIMIT ?5;
 
