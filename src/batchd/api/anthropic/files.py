@@ -64,6 +64,9 @@ async def retrieve(request: Request) -> Response:
 
 async def upload(request: Request) -> Response:
     svc, workspace = _ctx(request)
+    kind = request.headers.get("content-type", "")
+    if kind.split(";", 1)[0].strip().lower() != "multipart/form-data" or "boundary=" not in kind:
+        raise exceptions.UnsupportedMediaType("Content-Type must be multipart/form-data (with a boundary)")
     limit = svc.settings.max_file_bytes
     body = bytes(await bodies.read_body(request, limit + MULTIPART_OVERHEAD, "a file"))
 
