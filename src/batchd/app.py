@@ -17,7 +17,7 @@ from starlette.routing import Route
 from batchd import __version__, dashboard, exceptions
 from batchd.api import auth, errors, guard, responses, services
 from batchd.api.accesslog import AccessLog
-from batchd.api.anthropic import batches, messages, models, openapi
+from batchd.api.anthropic import batches, files, messages, models, openapi, tokens
 from batchd.api.deadline import BodyDeadline
 from batchd.metrics import CONTENT_TYPE
 from batchd.store.base import Store, WriteProblem
@@ -115,7 +115,13 @@ def create_app(svc: services.Services) -> Starlette:
         Route("/health", Health().endpoint, methods=["GET"]),
         Route("/metrics", metrics_text, methods=["GET"]),
         Route("/v1/messages", messages.create, methods=["POST"]),
+        Route("/v1/messages/count_tokens", tokens.count_tokens, methods=["POST"]),
         Route("/v1/models", models.list_models, methods=["GET"]),
+        Route("/v1/files", files.list_files, methods=["GET"]),
+        Route("/v1/files", files.upload, methods=["POST"]),
+        Route("/v1/files/{file_id}", files.retrieve, methods=["GET"]),
+        Route("/v1/files/{file_id}", files.delete, methods=["DELETE"]),
+        Route("/v1/files/{file_id}/content", files.content, methods=["GET"]),
         Route("/v1/models/{model_id:path}", models.retrieve_model, methods=["GET"]),
         *dashboard.routes(),
     ]

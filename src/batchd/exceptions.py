@@ -78,6 +78,13 @@ class InvalidRequest(ApiError):
     error_type = "invalid_request_error"
 
 
+class NotFound(ApiError):
+    """No such object in this workspace (a file)."""
+
+    status = 404
+    error_type = "not_found_error"
+
+
 class AuthenticationFailed(ApiError):
     """invalid x-api-key"""
 

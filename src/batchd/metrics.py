@@ -74,6 +74,19 @@ class Metrics:
             "batchd_server_tool_seconds", "Duration of one server tool call, by tool",
             ["tool"], buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+        self._executions = Counter(
+            "batchd_code_executions",
+            "Programs run in the code-execution sandbox, by tool and outcome "
+            "(ok, nonzero_exit, timeout, or the error code)",
+            ["tool", "outcome"], registry=r,
+        )  # fmt: skip
+        self._execution_latency = Histogram(
+            "batchd_code_execution_seconds", "Duration of one program in the sandbox, by tool",
+            ["tool"], buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
+        self._containers = Gauge(
+            "batchd_code_containers", "Code-execution containers with a home in this process", registry=r
+        )
         self._children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
         self._models: set[str] = set()
 
@@ -117,6 +130,14 @@ class Metrics:
         """One server tool call (web_search, web_fetch) that ran, or failed with `outcome` as its code."""
         self._child(self._tool_calls, tool, outcome).inc()
         self._child(self._tool_latency, tool).observe(seconds)
+
+    def execution(self, tool: str, outcome: str, seconds: float) -> None:
+        """One program run in the sandbox (a code-execution call), with its outcome."""
+        self._child(self._executions, tool, outcome).inc()
+        self._child(self._execution_latency, tool).observe(seconds)
+
+    def containers(self, count: int) -> None:
+        self._containers.set(count)
 
     # -- API ------------------------------------------------------------------------------
 

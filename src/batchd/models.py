@@ -81,6 +81,7 @@ class ClaimedRequest:
     claims: int  #: times the request was claimed before this claim
     expires_at: float  #: the batch's expires_at
     key: int = 0  #: the store's handle for the request (heartbeats name the leases they renew)
+    workspace: str = ""  #: its batch's (server tools keep containers and files per workspace)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

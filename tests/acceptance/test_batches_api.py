@@ -178,6 +178,10 @@ def test_openapi_describes_every_route(server: ServerProcess) -> None:
         "/v1/messages/batches/{message_batch_id}/cancel",
         "/v1/messages/batches/{message_batch_id}/results",
         "/v1/messages",
+        "/v1/files",
+        "/v1/files/{file_id}",
+        "/v1/files/{file_id}/content",
+        "/v1/messages/count_tokens",
         "/v1/models",
         "/v1/models/{model_id}",
     }

@@ -9,6 +9,7 @@ The model (tests/acceptance/tiny_gguf.py) answers a thinking request with a `<th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,18 @@ def test_serve_gguf(model: Path, tmp_path: Path) -> None:
         with make_client(proc.base_url, timeout=60) as client:
             m = client.messages.create(**params("claude-whatever", "hi"))  # type: ignore[arg-type]
             assert m.content[0].text == tiny_gguf.ANSWER  # type: ignore[union-attr]
+            # llama.cpp's own template and tokenizer count exactly what a call's prompt takes.
+            ask = {"system": "Be brief.", "tools": TOOLS, "messages": [{"role": "user", "content": "hi"}]}
+            counted = client.messages.count_tokens(model="claude-whatever", **ask)  # type: ignore[arg-type]
+            m = client.messages.create(model="claude-whatever", max_tokens=8, **ask)  # type: ignore[arg-type]
+            assert counted.input_tokens == m.usage.input_tokens + (m.usage.cache_read_input_tokens or 0) > 100
+            # The schema reaches llama.cpp, whose grammar makes the model answer JSON that fits it.
+            schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+            m = client.messages.create(
+                **params("claude-whatever", "hi", max_tokens=64),  # type: ignore[arg-type]
+                output_config={"format": {"type": "json_schema", "schema": schema}},
+            )
+            assert isinstance(json.loads(m.content[0].text)["n"], int)  # type: ignore[union-attr]
     finally:
         assert proc.stop() == 0
 

@@ -15,6 +15,8 @@ THINK, TOOL_CALL and ANSWER are single (user-defined) tokens, so the script is e
 chat template ends the prompt with "assistant\\n" until the conversation holds a tool result, and
 with "</think>\\n\\n" after one, so the model calls `web_search` (SEARCH_CALL) first and then
 answers (SEARCH_ANSWER), quoting the Shannon page of the tests' corpora with a `<cite>` tag.
+`build(..., code=True)` scripts a coding model the same way: it runs a bash command through code
+execution (CODE_CALL) and then answers (CODE_ANSWER).
 """
 
 from __future__ import annotations
@@ -36,9 +38,16 @@ SEARCH_CALL = (
 )
 QUOTE = "Claude Shannon was born on April 30, 1916"  # in the corpora the search tests index
 SEARCH_ANSWER = f'According to the search, <cite source="1">{QUOTE}</cite>.'
+CODE_COMMAND = "echo $((17 * 23)) | tee $OUTPUT_DIR/product.txt"
+CODE_CALL = (
+    '<tool_call>\n{"name": "bash_code_execution", "arguments": {"command": "'
+    + CODE_COMMAND
+    + '"}}\n</tool_call>'
+)
+CODE_ANSWER = "The command printed the product."
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 USER_DEFINED = ["<think>", "</think>", "<tool_call>", "</tool_call>", "\n\n", THINK, TOOL_CALL, ANSWER]
-USER_DEFINED += [SEARCH_CALL, SEARCH_ANSWER]
+USER_DEFINED += [SEARCH_CALL, SEARCH_ANSWER, CODE_CALL, CODE_ANSWER]
 WORDS = (
     "the weather in paris is sunny today and tomorrow it will rain so take an umbrella "
     "hello there how are you what is this please summarise the document for me a tiny model "
@@ -113,7 +122,7 @@ def _tokenizer() -> tuple[list[str], list[str]]:
     return tokens, merges
 
 
-def build(path: Path, *, seed: int = 0, search: bool = False) -> Path:
+def build(path: Path, *, seed: int = 0, search: bool = False, code: bool = False) -> Path:
     import gguf
 
     rng = np.random.default_rng(seed)
@@ -132,13 +141,9 @@ def build(path: Path, *, seed: int = 0, search: bool = False) -> Path:
         ids["\n\n"]: ids[ANSWER],
         ids[ANSWER]: eos,
     }
-    if search:
-        chain = {
-            newline: ids[SEARCH_CALL],
-            ids[SEARCH_CALL]: eos,
-            ids["\n\n"]: ids[SEARCH_ANSWER],
-            ids[SEARCH_ANSWER]: eos,
-        }
+    if search or code:
+        call, answer = (CODE_CALL, CODE_ANSWER) if code else (SEARCH_CALL, SEARCH_ANSWER)
+        chain = {newline: ids[call], ids[call]: eos, ids["\n\n"]: ids[answer], ids[answer]: eos}
 
     # Orthonormal directions: one per token with a successor, one shared by every other token.
     embed = np.zeros((vocab, HIDDEN), dtype=np.float32)
@@ -174,7 +179,7 @@ def build(path: Path, *, seed: int = 0, search: bool = False) -> Path:
     w.add_eos_token_id(eos)
     w.add_pad_token_id(ids["<|endoftext|>"])
     w.add_add_bos_token(False)
-    w.add_chat_template(SEARCH_TEMPLATE if search else TEMPLATE)
+    w.add_chat_template(SEARCH_TEMPLATE if search or code else TEMPLATE)
 
     def rand(*shape: int) -> np.ndarray:
         return (rng.standard_normal(shape) * 0.02).astype(np.float32)

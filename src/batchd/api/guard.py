@@ -38,6 +38,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 API_PREFIX = "/v1/"
 JSON = "application/json"
+UPLOAD = ("/v1/files", "multipart/form-data")  # the one API body that is not JSON
 DEFAULT_PORTS = {"http": 80, "https": 443}
 CROSS_SITE = frozenset({"cross-site", "same-site"})  # Sec-Fetch-Site values of another origin
 
@@ -102,6 +103,10 @@ class Guard:
                 return exceptions.PermissionDenied(problem)
         if method in BODY_METHODS and scope["path"].startswith(API_PREFIX) and _has_body(headers):
             media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            if (scope["path"], media_type) == UPLOAD:
+                return (
+                    None  # the Files API's upload (any other method: 405); a cross-site one was refused above
+                )
             if media_type != JSON:
                 got = f"got {media_type!r}" if media_type else "none was given"
                 return exceptions.UnsupportedMediaType(

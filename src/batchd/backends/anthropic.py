@@ -3,6 +3,7 @@
 Anthropic's API itself, vLLM, SGLang, llama.cpp's server, Ollama >= 0.14. The params arrive
 prepared (validated, seed shorthand expanded), so they are sent as they are, with the upstream
 model name, `anthropic-version`, the auth header and the `anthropic-beta` values the params need.
+Token counts are the upstream's own `POST /v1/messages/count_tokens`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from batchd import exceptions, models
 from batchd.backends import base
 from batchd.backends.http import Upstream, auth_header
 from batchd.config.routes import AuthMode, BackendKind, ReasoningMode
+from batchd.params import COUNT_FIELDS
 
 ANTHROPIC_VERSION = "2023-06-01"
 # Tool types and top-level params that need a beta header on Anthropic's API.
@@ -90,13 +92,34 @@ class AnthropicBackend:
             # Engines (llama.cpp, vLLM) think by default and ignore `thinking: disabled` here.
             on = (params.get("thinking") or {}).get("type") in ("enabled", "adaptive")
             body["chat_template_kwargs"] = {"enable_thinking": on}
+        data, _ = await self.upstream.post_json("/v1/messages", body, self._headers(params, betas))
+        return normalise_message(data, requested, self.upstream.name)
+
+    async def count_tokens(self, params: dict[str, Any], *, betas: Sequence[str] = ()) -> int:
+        """The upstream's own `POST /v1/messages/count_tokens`."""
+        body = {k: v for k, v in params.items() if k in COUNT_FIELDS}
+        body["model"] = self.upstream_model or params["model"]
+        data, _ = await self.upstream.post_json(
+            "/v1/messages/count_tokens", body, self._headers(params, betas)
+        )
+        count = data.get("input_tokens")
+        if type(count) is not int or count < 0:
+            raise exceptions.BackendError(
+                f"{self.upstream.name} answered a token count without input_tokens", status=502
+            )
+        return count
+
+    async def model_ids(self) -> list[str]:
+        """The upstream's models (`GET /v1/models`, its first 1,000)."""
+        data, _ = await self.upstream.get_json("/v1/models?limit=1000")
+        return [str(m["id"]) for m in data.get("data") or () if isinstance(m, dict) and m.get("id")]
+
+    def _headers(self, params: dict[str, Any], betas: Sequence[str]) -> dict[str, str] | None:
         wanted = [*self.betas, *betas]
         for beta in betas_for(params):
             if beta not in wanted:
                 wanted.append(beta)
-        headers = {"anthropic-beta": ",".join(wanted)} if wanted else None
-        data, _ = await self.upstream.post_json("/v1/messages", body, headers)
-        return normalise_message(data, requested, self.upstream.name)
+        return {"anthropic-beta": ",".join(wanted)} if wanted else None
 
     async def aclose(self) -> None:
         await self.upstream.aclose()

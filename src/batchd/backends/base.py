@@ -7,7 +7,7 @@ semaphore, the prefix scheduler) happens before a backend is called, in `engine.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from batchd.config.routes import BackendKind
 
@@ -49,4 +49,18 @@ class Backend(Protocol):
         client sent to `POST /v1/messages`. A backend with no use for either ignores it."""
         ...
 
+    async def count_tokens(self, params: dict[str, Any], *, betas: Sequence[str] = ()) -> int:
+        """The input tokens `params` would take (`POST /v1/messages/count_tokens`), by the upstream's
+        own tokenizer where it has one. `params` come from `batchd.params.prepare_count`: their
+        `max_tokens` is a placeholder, never sent. Raises `exceptions.BackendError` as
+        `create_message` does."""
+        ...
+
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class ListsModels(Protocol):
+    """A backend whose upstream lists its models (`GET /v1/models` there)."""
+
+    async def model_ids(self) -> list[str]: ...

@@ -189,13 +189,21 @@ class Upstream:
         self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
     ) -> tuple[dict[str, Any], Mapping[str, str]]:
         """POST a JSON body; the decoded JSON object answered, or a BackendError."""
+        return await self._send("POST", path, orjson.dumps(body), headers)
+
+    async def get_json(self, path: str) -> tuple[dict[str, Any], Mapping[str, str]]:
+        """GET `path`; the decoded JSON object answered, or a BackendError."""
+        return await self._send("GET", path, None, None)
+
+    async def _send(
+        self, method: str, path: str, data: bytes | None, headers: dict[str, str] | None
+    ) -> tuple[dict[str, Any], Mapping[str, str]]:
         where = f"{self.name} ({self.base_url}{path})"
         session = self._session or self._open()
-        data = orjson.dumps(body)
         url = self.base_url + path
         for last in (False, True):
             try:
-                async with session.post(url, data=data, headers=headers) as response:
+                async with session.request(method, url, data=data, headers=headers) as response:
                     content = await response.read()
                     break
             except TimeoutError as exc:  # aiohttp's ServerTimeoutError is one too

@@ -3,22 +3,26 @@
 `batchd serve --gguf ./model.gguf` loads the model with the `xllamacpp` wheel (llama.cpp's
 `llama-server` compiled in; `pip install batchd[llamacpp]`), which listens on a free loopback port
 with `gguf_parallel` slots of `gguf_ctx` tokens each. Every model routes to it through the
-`openai` backend's translation, with as many calls in flight as there are slots.
+`openai` backend's translation, with as many calls in flight as there are slots. Token counts
+are exact: llama.cpp's chat template and tokenizer (`/apply-template`, `/tokenize`).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from batchd import exceptions
+from batchd.backends.http import Upstream
 from batchd.backends.openai import OpenAIBackend
 from batchd.config.routes import BackendKind, ReasoningMode
 
 logger = logging.getLogger("batchd.llamacpp")
 PIN = "xllamacpp==2026.10.11549"  # the version pyproject's `llamacpp` extra pins
+TOKENIZER_CONNECTIONS = 4  # to llama.cpp's /apply-template and /tokenize, for token counts
 
 
 def load_server(
@@ -71,12 +75,30 @@ class LlamaCppBackend(OpenAIBackend):
         self.server = load_server(
             gguf, parallel=parallel, ctx=ctx, threads=threads, cache_ram_mib=cache_ram_mib
         )
-        base_url = str(self.server.listening_address).rstrip("/") + "/v1"
-        logger.info("llama.cpp serving %s at %s with %d slots", gguf, base_url, parallel)
+        root = str(self.server.listening_address).rstrip("/")
+        logger.info("llama.cpp serving %s at %s/v1 with %d slots", gguf, root, parallel)
         super().__init__(
-            base_url, concurrency=parallel, timeout=timeout, reasoning=ReasoningMode.CHAT_TEMPLATE_KWARGS
+            root + "/v1", concurrency=parallel, timeout=timeout, reasoning=ReasoningMode.CHAT_TEMPLATE_KWARGS
         )
+        # Templating and tokenizing take no slot: their own connections.
+        self.tokenizer = Upstream("llama.cpp", root, concurrency=TOKENIZER_CONNECTIONS, timeout=timeout)
+
+    async def count_tokens(self, params: dict[str, Any], *, betas: Sequence[str] = ()) -> int:
+        """llama.cpp's own tokenizer on the prompt its chat template makes of `params`
+        (`/apply-template`, then `/tokenize`): exact, and nothing is generated."""
+        templated, _ = await self.tokenizer.post_json("/apply-template", self.chat_body(params))
+        prompt = templated.get("prompt")
+        if not isinstance(prompt, str):
+            raise exceptions.BackendError("llama.cpp's /apply-template answered without a prompt", status=502)
+        tokenized, _ = await self.tokenizer.post_json(
+            "/tokenize", {"content": prompt, "add_special": True, "parse_special": True}
+        )
+        tokens = tokenized.get("tokens")
+        if not isinstance(tokens, list):
+            raise exceptions.BackendError("llama.cpp's /tokenize answered without tokens", status=502)
+        return len(tokens)
 
     async def aclose(self) -> None:
+        await self.tokenizer.aclose()
         await super().aclose()
         self.server = None  # the last reference: llama.cpp's server stops in its destructor

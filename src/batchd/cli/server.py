@@ -66,7 +66,10 @@ def build_app(settings: Settings) -> Starlette:
         debug.install()
         await the_store.open()
         router = Router.from_settings(
-            settings, metrics=services.metrics, tools_secret=await tools_secret(the_store, settings)
+            settings,
+            metrics=services.metrics,
+            tools_secret=await tools_secret(the_store, settings),
+            store=the_store,
         )
         engine = Dispatcher(settings, the_store, router, metrics=services.metrics)
         # A SQLite file is locked to this process, so any lease left in it is from a dead one.

@@ -64,7 +64,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     await the_store.open()
     metrics = Metrics()
     router = Router.from_settings(
-        settings, metrics=metrics, tools_secret=await tools_secret(the_store, settings)
+        settings, metrics=metrics, tools_secret=await tools_secret(the_store, settings), store=the_store
     )
     engine = Dispatcher(settings, the_store, router, metrics=metrics)
     exporter = _serve_metrics(metrics, settings) if settings.metrics_port else None

@@ -41,8 +41,10 @@ DEFAULT_THINKING_BUDGET = 1024  # tokens, for the seed's {"type": "enabled"} sho
 DEFAULT_TOOL_MAX_ITERATIONS = 10  # model calls per request with server tools, as Anthropic's API
 DEFAULT_WEB_FETCH_MAX_BYTES = 10 * 1024 * 1024  # bytes of one fetched page or PDF
 DEFAULT_WEB_FETCH_TIMEOUT = 30.0  # seconds for one fetch, redirects included
+DEFAULT_MAX_FILE_BYTES = 100 * 1024 * 1024  # bytes of one Files API upload
+DEFAULT_CONTAINER_IDLE = 3600.0  # seconds a code-execution container lives unused, as Anthropic's
 # Settings named <table>_<key> are written `[<table>] <key> = …` in the TOML file.
-TABLES = ("web_search", "web_fetch")
+TABLES = ("web_search", "web_fetch", "code_execution")
 DEFAULT_SESSION_IDLE = 12 * 3600.0  # seconds a dashboard session lives unused
 DEFAULT_SESSION_LIFETIME = 7 * 86400.0  # seconds a dashboard session lives at most
 DEFAULT_LOGIN_ATTEMPTS = 10  # dashboard logins a client address may try per minute
@@ -384,6 +386,83 @@ class Settings:
     )
     web_fetch_timeout: float = setting(
         DEFAULT_WEB_FETCH_TIMEOUT, values.parse_duration, "Web fetch: time for one fetch.", bounds=POSITIVE
+    )
+    code_execution_enabled: bool = setting(
+        True,
+        values.parse_bool,
+        "Code execution: run the code_execution tool in a sandbox (false: unavailable).",
+    )
+    code_execution_bwrap: str = setting("bwrap", str, "Code execution: the bubblewrap program.")
+    code_execution_python: str = setting(
+        "/usr/bin/python3", str, "Code execution: the Python the sandbox runs (bound read-only with /usr)."
+    )
+    code_execution_packages: str = setting(
+        "",
+        str,
+        "Code execution: a directory of extra packages (`pip install --target DIR numpy`), read-only.",
+    )
+    code_execution_dir: str = setting(
+        "", str, "Code execution: where containers live (default: the data directory's containers/)."
+    )
+    code_execution_user: int = setting(
+        65534,
+        int,
+        "Code execution: the uid and gid the sandbox runs as when batchd runs as root.",
+        bounds=AT_LEAST_1,
+    )
+    code_execution_cpu_seconds: float = setting(
+        30.0, values.parse_duration, "Code execution: CPU time of one program or cell.", bounds=POSITIVE
+    )
+    code_execution_wall_seconds: float = setting(
+        90.0,
+        values.parse_duration,
+        "Code execution: wall-clock time of one program or cell.",
+        bounds=POSITIVE,
+    )
+    code_execution_memory: int = setting(
+        1 << 30,
+        values.parse_size,
+        "Code execution: address space of one sandboxed process.",
+        bounds=AT_LEAST_1,
+    )
+    code_execution_processes: int = setting(
+        64, int, "Code execution: processes and threads a container may run at once.", bounds=AT_LEAST_1
+    )
+    code_execution_open_files: int = setting(
+        256, int, "Code execution: open files per sandboxed process.", bounds=AT_LEAST_1
+    )
+    code_execution_file_size: int = setting(
+        100 << 20, values.parse_size, "Code execution: largest file a program may write.", bounds=AT_LEAST_1
+    )
+    code_execution_output_bytes: int = setting(
+        1 << 20,
+        values.parse_size,
+        "Code execution: stdout (and stderr) kept per program; the rest is cut.",
+        bounds=AT_LEAST_1,
+    )
+    code_execution_container_idle: float = setting(
+        DEFAULT_CONTAINER_IDLE,
+        values.parse_duration,
+        "Code execution: a container unused this long expires and is removed.",
+        bounds=POSITIVE,
+    )
+    code_execution_max_containers: int = setting(
+        16,
+        int,
+        "Code execution: containers running at once per process; more requests wait.",
+        bounds=AT_LEAST_1,
+    )
+    code_execution_max_output_file: int = setting(
+        10 << 20,
+        values.parse_size,
+        "Code execution: largest output file kept for the Files API.",
+        bounds=AT_LEAST_1,
+    )
+    max_file_bytes: int = setting(
+        DEFAULT_MAX_FILE_BYTES,
+        values.parse_size,
+        "Files API: largest upload (POST /v1/files), for container_upload.",
+        bounds=AT_LEAST_1,
     )
     routes: tuple[routes.RouteConfig, ...] = setting(
         (),

@@ -14,8 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-_SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|mb|gb|k|m|g)?\s*$", re.IGNORECASE)
+_SIZE = re.compile(r"^\s*(\d+)\s*(b|kb|mb|gb|kib|mib|gib|k|m|g)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3}
+_SIZE_UNITS |= {"kib": 1024, "mib": 1024**2, "gib": 1024**3}  # KB and KiB alike: powers of two
 
 
 class LogLevel(enum.StrEnum):
@@ -39,7 +40,7 @@ def parse_duration(value: object) -> float:
 
 
 def parse_size(value: object) -> int:
-    """'256MB', '64k' or a number of bytes."""
+    """'256MB', '256MiB', '64k' or a number of bytes (units are powers of two)."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     match = _SIZE.match(str(value))

@@ -27,6 +27,7 @@ from batchd.engine import liveness, loops, outcomes, prefix, retry
 from batchd.engine.router import Route, Router
 from batchd.metrics import Metrics
 from batchd.store import Store
+from batchd.tools import scope
 
 logger = logging.getLogger("batchd.engine")
 
@@ -115,7 +116,7 @@ class Dispatcher:
         await self.store.recover_leases(
             now=now, everything=recover_all, takeover_after=self.settings.takeover_after
         )
-        await self._maintain(now)
+        await self._maintain(now, starting=True)
         await self.store.listen(self.wake)  # PostgreSQL: other processes announce new work
         self._loops = loops.Loops(
             claim=asyncio.create_task(loops.supervised(self._claim_loop), name="batchd claim loop"),
@@ -320,6 +321,7 @@ class Dispatcher:
         route: Route,
         failed: exceptions.BackendError | None = None,
     ) -> None:
+        scope.workspace.set(req.workspace or scope.DEFAULT)  # this task's: whose containers and files
         try:
             fate: dict[str, Any] | Exception = await self._attempts(req, prepared, route, failed)
         except asyncio.CancelledError:
@@ -480,10 +482,12 @@ class Dispatcher:
             except exceptions.StoreError as exc:
                 logger.warning("maintenance failed: %s", exc)
 
-    async def _maintain(self, now: float) -> None:
+    async def _maintain(self, now: float, *, starting: bool = False) -> None:
         await self.store.expire_due(now=now, grace=self.settings.expiry_grace)
         await self.store.recover_leases(now=now, takeover_after=self.settings.takeover_after)
         await self.store.archive_due(now=now, retention=self.settings.retention)
+        if self.router.tools is not None:  # expired containers and output files
+            await self.router.tools.maintain(now, starting=starting)
 
     async def _heartbeat_loop(self) -> None:
         while True:

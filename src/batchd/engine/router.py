@@ -15,12 +15,14 @@ import asyncio
 import contextlib
 import dataclasses
 import importlib
+import logging
 import os
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, TypedDict
 
 from batchd import exceptions
-from batchd.backends.base import Backend
+from batchd.backends.base import Backend, ListsModels
 from batchd.config import Settings, routes
 from batchd.config.routes import AuthMode, BackendKind, ReasoningMode, RouteConfig
 from batchd.engine import prefix
@@ -28,6 +30,10 @@ from batchd.metrics import Metrics
 from batchd.store.base import Store
 from batchd.tools import kit
 from batchd.tools.kit import ToolKit, unwrap
+
+logger = logging.getLogger("batchd.engine")
+MODELS_TTL = 60.0  # seconds an upstream's list of models is reused by GET /v1/models
+MODELS_TIMEOUT = 2.0  # seconds an upstream has to list its models
 
 
 @dataclasses.dataclass
@@ -68,6 +74,7 @@ class Router:
         self.routes = routes
         self.tools = tools  #: what the routes' server-tool loops run tools with
         self._cache: dict[str, Route] = {}
+        self._models: dict[int, tuple[float, list[str]]] = {}  # id(backend) -> (when, model ids)
 
     @classmethod
     def from_settings(
@@ -76,10 +83,12 @@ class Router:
         environ: Mapping[str, str] | None = None,
         metrics: Metrics | None = None,
         tools_secret: bytes | None = None,
+        store: Store | None = None,
     ) -> Router:
         """Build every route's backend, each but the simulator inside a server-tool loop
         (tools/loop); raises ConfigError for what only shows at start. `tools_secret`: the store's
-        key for the server tools' tokens (`tools_secret(store, settings)`)."""
+        key for the server tools' tokens (`tools_secret(store, settings)`); `store`: where
+        code-execution containers and their files are kept."""
         from batchd.backends.simulator import SimulatedBackend
 
         environ = os.environ if environ is None else environ
@@ -108,7 +117,7 @@ class Router:
         if settings.group_prefixes:  # engine routes admit their calls prefix by prefix
             default, built = schedule_routes(default, built, settings)
         # The loop goes around last: routes sharing a backend (llama.cpp) still share its slots.
-        tools = ToolKit(settings, metrics, environ, tools_secret)
+        tools = ToolKit(settings, metrics, environ, tools_secret, store)
         default = dataclasses.replace(default, backend=tools.wrap(default.backend))
         built = [
             dataclasses.replace(
@@ -117,6 +126,34 @@ class Router:
             for r in built
         ]
         return cls(default, tuple(built), tools)
+
+    async def listed_models(self, route: Route) -> list[str]:
+        """The upstream's models that reach it through glob `route`, for `GET /v1/models`: an
+        `openai` or `anthropic` upstream's own list (kept MODELS_TTL), filtered by the glob and by
+        the routes before it; [] for other routes, one that maps every name onto its
+        `upstream_model`, or an upstream that does not answer within MODELS_TIMEOUT."""
+        config, backend = route.config, unwrap(route.backend)
+        if (
+            config is None
+            or not config.is_glob
+            or config.upstream_model
+            or backend.kind not in (BackendKind.OPENAI, BackendKind.ANTHROPIC)
+            or not isinstance(backend, ListsModels)
+        ):
+            return []
+        now = time.monotonic()
+        cached = self._models.get(id(backend))
+        if cached is None or now - cached[0] > MODELS_TTL:
+            try:
+                async with asyncio.timeout(MODELS_TIMEOUT):
+                    ids = await backend.model_ids()
+            except (TimeoutError, exceptions.BackendError) as exc:
+                logger.warning(
+                    "routes (%s): the upstream's models could not be listed: %s", config.model, exc
+                )
+                ids = []
+            cached = self._models[id(backend)] = (now, ids)
+        return [m for m in cached[1] if self.route(m) is route]
 
     def route(self, model: str) -> Route:
         found = self._cache.get(model)

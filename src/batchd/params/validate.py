@@ -20,6 +20,7 @@ import orjson
 from batchd import exceptions
 from batchd.params import blocks as params_blocks
 from batchd.params import checks as params_checks
+from batchd.params import output as params_output
 from batchd.params import shorthand as params_shorthand
 from batchd.params import tools as params_tools
 
@@ -113,6 +114,8 @@ def _prepare(params: Any, strict: bool, default_budget: int) -> dict[str, Any]:
 
     if thinking is not None and thinking["type"] in _THINKING_ON:
         _check_thinking_compatible(out)
+    if "output_format" in out:
+        params_output.check_one_format(out)
     choice = out.get("tool_choice")
     if choice is not None and choice["type"] == "tool":
         params_tools.check_tool_choice_target(choice["name"], out.get("tools", []))
@@ -309,8 +312,8 @@ _CHECKS: dict[str, _Check] = {
     "compaction": _loose("compaction", dict),
     "context_management": _loose("context_management", dict),
     "diagnostics": _loose("diagnostics", dict),
-    "output_config": _loose("output_config", dict),
-    "output_format": _loose("output_format", dict),
+    "output_config": params_output.check_output_config,
+    "output_format": params_output.check_output_format,
     "thread": _loose("thread", dict),
 }
 

@@ -186,6 +186,55 @@ class Store(Protocol):
         """
         ...
 
+    # -- code-execution containers and their files (added for issue 14) ---------------------
+
+    async def create_container(self, container: Container) -> None:
+        """Stores a new container (its id is new: random, never reused)."""
+        ...
+
+    async def get_container(self, container_id: str) -> Container | None:
+        """The container with this id, expired or not, whatever its workspace (the caller judges)."""
+        ...
+
+    async def touch_container(self, container_id: str, expires_at: float) -> None:
+        """Moves the container's end to `expires_at` (never earlier than it was)."""
+        ...
+
+    async def expire_containers(self, *, now: float) -> list[str]:
+        """Drops every container past its `expires_at`; their ids."""
+        ...
+
+    async def live_containers(self, container_ids: Sequence[str], *, now: float) -> set[str]:
+        """Those of `container_ids` that exist and have not expired at `now`."""
+        ...
+
+    async def put_file(self, file: StoredFile, content: bytes) -> None:
+        """Stores a file and its bytes."""
+        ...
+
+    async def get_file(self, workspace: str, file_id: str, *, now: float) -> StoredFile | None:
+        """The file's metadata, if it is the workspace's and has not expired."""
+        ...
+
+    async def file_content(self, workspace: str, file_id: str, *, now: float) -> bytes | None:
+        """The file's bytes, if it is the workspace's and has not expired."""
+        ...
+
+    async def list_files(
+        self, workspace: str, *, now: float, limit: int, after: StoredFile | None, backwards: bool = False
+    ) -> list[StoredFile]:
+        """The workspace's files, newest first, the first `limit` after `after` (older than it);
+        with `backwards`, the `limit` newer than `after`, oldest first."""
+        ...
+
+    async def delete_file(self, workspace: str, file_id: str) -> bool:
+        """Deletes the file; False when the workspace has no such file."""
+        ...
+
+    async def expire_files(self, *, now: float) -> int:
+        """Drops every file past its `expires_at`; how many."""
+        ...
+
 
 class WriteProblem(enum.StrEnum):
     """Why the store cannot be written, in words `/health` shows to anyone: never a path, an
@@ -275,3 +324,27 @@ class WorkerLock(Protocol):
         pending without counting their claim; returns how many. `requests` maps each key to the claim
         count the store held for that claim: a request claimed again since (by anyone) stays put."""
         ...
+
+
+class Container(NamedTuple):
+    """A code-execution container as the store keeps it (its fields are the columns). Its home (the
+    files its programs wrote) lives on the machine that ran it; see tools/code_execution."""
+
+    id: str
+    workspace: str
+    created_at: float
+    expires_at: float  #: moved forward each time a request uses it
+
+
+class StoredFile(NamedTuple):
+    """A file of the Files API, without its bytes (its fields are the columns)."""
+
+    id: str
+    workspace: str
+    container_id: str | None  #: the container whose program wrote it
+    filename: str
+    mime_type: str
+    size_bytes: int
+    created_at: float
+    expires_at: float  #: +inf for an upload: kept until deleted
+    downloadable: bool  #: a program's output (True) or an upload (False), as Anthropic's

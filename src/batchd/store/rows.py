@@ -62,6 +62,7 @@ class ClaimRow(NamedTuple):
     params: bytes
     claims: int  #: times the request was claimed before this claim
     expires_at: float  #: its batch's
+    workspace: str  #: its batch's
 
 
 class EntryRow(NamedTuple):
@@ -94,6 +95,7 @@ def claimed(rows: Iterable[ClaimRow]) -> list[models.ClaimedRequest]:
             claims=r.claims,
             expires_at=r.expires_at,
             key=r.key,
+            workspace=r.workspace,
         )
         for r in sorted(rows)
     ]

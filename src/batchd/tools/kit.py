@@ -1,8 +1,9 @@
 """`ToolKit`: what every route's loop runs tools with, built once from the settings.
 
 It holds the token key, one instance of each search provider in use (the `[web_search]` provider
-and those routes name), the fetcher, and the metrics; `wrap` puts a `ToolLoop` around a route's
-backend. Providers are built when first named, and shared by every route naming them.
+and those routes name), the fetcher, the code-execution containers and the metrics; `wrap` puts a
+`ToolLoop` around a route's backend. Providers are built when first named, and shared by every
+route naming them.
 """
 
 from __future__ import annotations
@@ -11,13 +12,17 @@ import importlib
 import logging
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from batchd.backends.base import Backend
 from batchd.config import Settings
 from batchd.config.routes import BackendKind
 from batchd.metrics import Metrics
+from batchd.store.base import Store
 from batchd.tools import tokens
+from batchd.tools.code_execution.containers import Containers
+from batchd.tools.code_execution.sandbox import Limits, Sandbox
 from batchd.tools.errors import ToolError
 from batchd.tools.loop import Fetcher, ToolLoop
 from batchd.tools.web_search.base import SearchHit, SearchProvider, SearchQuery
@@ -47,7 +52,8 @@ class Unavailable:
 class ToolKit:
     """`secret`: the store's `server_secret(SECRET_NAME)`, the token key when `server_tools_key` is
     not set: one key for every process of a fleet. Without either (a kit built with no store), the
-    key is a file in the data directory."""
+    key is a file in the data directory. `store`: where containers and output files are kept
+    (code execution is unavailable without one)."""
 
     def __init__(
         self,
@@ -55,6 +61,7 @@ class ToolKit:
         metrics: Metrics | None = None,
         environ: Mapping[str, str] | None = None,
         secret: bytes | None = None,
+        store: Store | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
@@ -66,6 +73,7 @@ class ToolKit:
         else:
             self.tokens = tokens.Tokens(load_key=lambda: tokens.key_from_file(settings.data_dir))
         self.fetcher = _fetcher(settings)
+        self.containers = _containers(settings, store, metrics)
         self._providers: dict[str, SearchProvider] = {}
         self._told: set[tuple[str, str]] = set()  # health problems already logged
 
@@ -87,6 +95,7 @@ class ToolKit:
             max_iterations=self.settings.tool_max_iterations,
             max_results=self.settings.web_search_max_results,
             metrics=self.metrics,
+            containers=self.containers,
         )
 
     async def health(self) -> dict[str, str | None]:
@@ -98,13 +107,22 @@ class ToolKit:
             except Exception as exc:  # a health check must not fail /health
                 found[f"web_search.{name}"] = f"health check failed: {exc}"
         found["web_fetch"] = None if self.fetcher is not None else "web fetch is not installed"
+        found["code_execution"] = await self.containers.available()
         for name, why in found.items():
             if why is not None and (name, why) not in self._told:
                 self._told.add((name, why))
                 logger.warning("server tools: %s is down: %s", name, why)
         return found
 
+    async def maintain(self, now: float, *, starting: bool = False) -> None:
+        """The engine's maintenance turn: expired containers and files go (at start: the homes a
+        crash left behind too, and the sandbox is probed)."""
+        if starting:
+            await self.containers.available()
+        await self.containers.sweep(now, force=starting)
+
     async def aclose(self) -> None:
+        await self.containers.aclose()
         for provider in self._providers.values():
             await provider.aclose()
         closing = getattr(self.fetcher, "aclose", None)
@@ -136,6 +154,38 @@ def _fetcher(settings: Settings) -> Fetcher | None:
         return None
     fetcher: Fetcher = module.Fetcher.from_settings(settings)
     return fetcher
+
+
+def _containers(settings: Settings, store: Store | None, metrics: Metrics | None) -> Containers:
+    s = settings
+    sandbox = None
+    if s.code_execution_enabled:
+        limits = Limits(
+            cpu_seconds=s.code_execution_cpu_seconds,
+            wall_seconds=s.code_execution_wall_seconds,
+            memory_bytes=s.code_execution_memory,
+            processes=s.code_execution_processes,
+            open_files=s.code_execution_open_files,
+            file_size_bytes=s.code_execution_file_size,
+            output_bytes=s.code_execution_output_bytes,
+        )
+        sandbox = Sandbox(
+            root=Path(s.code_execution_dir or Path(s.data_dir) / "containers"),
+            bwrap=s.code_execution_bwrap,
+            python=s.code_execution_python,
+            packages=Path(s.code_execution_packages) if s.code_execution_packages else None,
+            limits=limits,
+            user=s.code_execution_user if os.geteuid() == 0 else None,  # not root: batchd's own uid
+        )
+    return Containers(
+        sandbox,
+        store,
+        idle=s.code_execution_container_idle,
+        max_running=s.code_execution_max_containers,
+        max_output_file=s.code_execution_max_output_file,
+        retention=s.retention,
+        metrics=metrics,
+    )
 
 
 def unwrap(backend: Backend) -> Backend:

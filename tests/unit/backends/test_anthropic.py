@@ -180,3 +180,38 @@ async def test_chat_template_kwargs_for_engines(
     await plain.aclose()
     assert orjson.loads(seen[0][2])["chat_template_kwargs"] == {"enable_thinking": on}
     assert "chat_template_kwargs" not in orjson.loads(seen[1][2])  # Anthropic's API would refuse it
+
+
+async def test_count_tokens_asks_the_upstreams_own_endpoint(scripted: Scripted) -> None:
+    url, seen = await scripted.canned(body=b'{"input_tokens": 77}')
+    b = AnthropicBackend(url, upstream_model="qwen", api_key="sk-1")
+    prepared = {**PARAMS, "system": "Be brief.", "temperature": 0.5, "output_format": {"type": "json_schema"}}
+    assert await b.count_tokens(prepared, betas=("client-2",)) == 77
+    await b.aclose()
+    line, headers, body = seen[0]
+    assert line == "POST /v1/messages/count_tokens HTTP/1.1" and headers["x-api-key"] == "sk-1"
+    assert headers["anthropic-beta"] == "client-2,structured-outputs-2025-11-13"
+    # Only what a count takes: no max_tokens, no sampling options.
+    assert orjson.loads(body) == {
+        "model": "qwen",
+        "messages": PARAMS["messages"],
+        "system": "Be brief.",
+        "output_format": {"type": "json_schema"},
+    }
+
+
+async def test_a_count_without_input_tokens_is_an_error(scripted: Scripted) -> None:
+    url, _ = await scripted.canned(body=b'{"tokens": 3}')
+    b = AnthropicBackend(url)
+    with pytest.raises(exceptions.BackendError, match="without input_tokens") as info:
+        await b.count_tokens(PARAMS)
+    await b.aclose()
+    assert info.value.status == 502
+
+
+async def test_model_ids(scripted: Scripted) -> None:
+    url, seen = await scripted.canned(body=b'{"data": [{"id": "a"}, {"id": "b"}, {"type": "x"}]}')
+    b = AnthropicBackend(url + "/v1")
+    assert await b.model_ids() == ["a", "b"]
+    await b.aclose()
+    assert seen[0][0] == "GET /v1/models?limit=1000 HTTP/1.1"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 
 from batchd import config, exceptions
@@ -14,6 +15,7 @@ from batchd.config.routes import parse_routes
 from batchd.engine.router import Router, check
 from batchd.tools.kit import unwrap
 from batchd.tools.loop import ToolLoop
+from tests.integration.backends_upstream import Scripted
 
 TOML = """
 [batchd]
@@ -147,3 +149,26 @@ def test_missing_key_env_is_refused_at_start(tmp_path: Path) -> None:
 def test_bad_toml_routes(tmp_path: Path) -> None:
     with pytest.raises(exceptions.ConfigError, match=r"routes\[0\] \(x\): backend 'nope'"):
         load(tmp_path, '[[routes]]\nmodel = "x"\nbackend = "nope"\n')
+
+
+async def test_listed_models_are_the_upstreams_the_glob_sends_there(scripted: Scripted) -> None:
+    url, seen = await scripted.canned(body=b'{"data": [{"id": "g-a"}, {"id": "g-exact"}, {"id": "other"}]}')
+    table = [
+        {"model": "g-exact", "backend": "simulated"},
+        {"model": "g-*", "backend": "openai", "base_url": f"{url}/v1"},
+        {"model": "h-*", "backend": "openai", "base_url": f"{url}/v1", "upstream_model": "one"},
+        {"model": "s-*", "backend": "simulated"},
+        {"model": "dead-*", "backend": "anthropic", "base_url": "http://127.0.0.1:9"},
+    ]
+    router = Router.from_settings(config.load(environ={"BATCHD_ROUTES": orjson.dumps(table).decode()}))
+    try:
+        exact, glob, mapped, simulated, dead = router.routes
+        # g-exact is the route before's: only g-a reaches the upstream through g-*.
+        assert await router.listed_models(glob) == ["g-a"]
+        assert await router.listed_models(glob) == ["g-a"]
+        assert len(seen) == 1  # kept, not asked again
+        for route in (exact, mapped, simulated):
+            assert await router.listed_models(route) == []
+        assert await router.listed_models(dead) == []  # unreachable: left out, logged
+    finally:
+        await router.aclose()

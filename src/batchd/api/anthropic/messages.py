@@ -3,13 +3,15 @@
 The body is validated by `params.prepare` as a batch request's params are (same errors, same
 shorthand). `stream: true` is answered as Server-Sent Events in Anthropic's event order, built
 from the complete Message once the backend has answered (the backends are non-streaming): the
-events are exact, only their timing is not incremental.
+events are exact, only their timing is not incremental (stream.py).
+
+A synchronous answer is the standard tier's (`usage.service_tier: "standard"`; batch results say
+`"batch"`), and always has `stop_details` and `container` (null when there is nothing to say).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -18,14 +20,17 @@ from starlette.responses import Response, StreamingResponse
 
 from batchd import exceptions, params
 from batchd.api import auth, bodies, errors, responses, services
+from batchd.api.anthropic import stream as sse
+from batchd.tools import scope
 
 MAX_BODY = 32 * 1024 * 1024  # bytes, as Anthropic's Messages API
 
 
-async def create(request: Request) -> Response:
-    svc = services.of(request)
-    settings = svc.settings
-    auth.workspace(request, settings.api_keys)
+async def read_object(request: Request) -> dict[str, Any]:
+    """The request's JSON object body, once the caller is authenticated; else InvalidRequest.
+    The caller's workspace becomes this request's `tools.scope` (whose containers and files)."""
+    settings = services.of(request).settings
+    scope.workspace.set(auth.workspace(request, settings.api_keys))
     body = await bodies.read_body(request, min(MAX_BODY, settings.max_batch_bytes))
     try:
         raw = orjson.loads(body)
@@ -35,6 +40,18 @@ async def create(request: Request) -> Response:
         raise exceptions.InvalidRequest(f"The request body is not valid JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise exceptions.InvalidRequest("The request body must be a JSON object")
+    return raw
+
+
+def betas_of(request: Request) -> list[str]:
+    """The `anthropic-beta` header's values."""
+    return [b.strip() for b in request.headers.get("anthropic-beta", "").split(",") if b.strip()]
+
+
+async def create(request: Request) -> Response:
+    svc = services.of(request)
+    settings = svc.settings
+    raw = await read_object(request)
     stream = raw.pop("stream", False)
     if not isinstance(stream, bool):
         raise exceptions.InvalidRequest("stream: Input should be a valid boolean")
@@ -48,7 +65,7 @@ async def create(request: Request) -> Response:
     if router is None:
         raise exceptions.StoreUnavailable("batchd is starting or stopping; try again shortly")
     route = router.route(prepared["model"])
-    betas = [b.strip() for b in request.headers.get("anthropic-beta", "").split(",") if b.strip()]
+    betas = betas_of(request)
     rid = errors.request_id(request)
     try:
         async with route.admit(prepared), asyncio.timeout(settings.request_timeout):
@@ -59,61 +76,33 @@ async def create(request: Request) -> Response:
         )
         return errors.render(timeout, rid)
     except exceptions.BackendError as exc:
-        headers = {}
-        if exc.retry_after is not None:
-            headers["retry-after"] = f"{max(0, round(exc.retry_after))}"
-        if not exc.retryable:
-            headers["x-should-retry"] = "false"
-        return errors.render(exc, rid, headers)
+        return backend_failure(exc, rid)
+    message = realtime(message)
     if stream:
         return StreamingResponse(
-            _events(message), media_type="text/event-stream", headers={"request-id": rid}
+            sse.events(message), media_type="text/event-stream", headers={"request-id": rid}
         )
     return responses.json(message, request)
 
 
-def _sse(event: str, data: dict[str, Any]) -> bytes:
-    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps({"type": event, **data}) + b"\n\n"
+def backend_failure(exc: exceptions.BackendError, rid: str) -> Response:
+    """A backend's failure as the API's error, with the retry headers the SDK reads."""
+    headers = {}
+    if exc.retry_after is not None:
+        headers["retry-after"] = f"{max(0, round(exc.retry_after))}"
+    if not exc.retryable:
+        headers["x-should-retry"] = "false"
+    return errors.render(exc, rid, headers)
 
 
-async def _events(message: dict[str, Any]) -> AsyncIterator[bytes]:
-    """A complete Message as Anthropic's stream of events."""
-    usage = message.get("usage") or {}
-    start = {**message, "content": [], "stop_reason": None, "stop_sequence": None}
-    start["usage"] = {**usage, "output_tokens": 0}
-    yield _sse("message_start", {"message": start})
-    for index, block in enumerate(message.get("content") or []):
-        kind = block.get("type")
-        if kind == "text":
-            yield _sse("content_block_start", {"index": index, "content_block": {**block, "text": ""}})
-            yield _sse(
-                "content_block_delta",
-                {"index": index, "delta": {"type": "text_delta", "text": block["text"]}},
-            )
-        elif kind == "thinking":
-            empty = {**block, "thinking": "", "signature": ""}
-            yield _sse("content_block_start", {"index": index, "content_block": empty})
-            yield _sse(
-                "content_block_delta",
-                {"index": index, "delta": {"type": "thinking_delta", "thinking": block["thinking"]}},
-            )
-            yield _sse(
-                "content_block_delta",
-                {
-                    "index": index,
-                    "delta": {"type": "signature_delta", "signature": block.get("signature", "")},
-                },
-            )
-        elif kind in ("tool_use", "server_tool_use"):
-            yield _sse("content_block_start", {"index": index, "content_block": {**block, "input": {}}})
-            partial = orjson.dumps(block.get("input", {})).decode()
-            yield _sse(
-                "content_block_delta",
-                {"index": index, "delta": {"type": "input_json_delta", "partial_json": partial}},
-            )
-        else:
-            yield _sse("content_block_start", {"index": index, "content_block": block})
-        yield _sse("content_block_stop", {"index": index})
-    delta = {"stop_reason": message.get("stop_reason"), "stop_sequence": message.get("stop_sequence")}
-    yield _sse("message_delta", {"delta": delta, "usage": {"output_tokens": usage.get("output_tokens", 0)}})
-    yield _sse("message_stop", {})
+def realtime(message: dict[str, Any]) -> dict[str, Any]:
+    """A backend's Message as the synchronous API answers it: the standard tier's usage (unless an
+    Anthropic upstream named another realtime tier), and `stop_details` and `container` always
+    present."""
+    usage = dict(message.get("usage") or {})
+    if usage.get("service_tier") in (None, "batch"):
+        usage["service_tier"] = "standard"
+    out = {**message, "usage": usage}
+    out.setdefault("stop_details", None)
+    out.setdefault("container", None)
+    return out

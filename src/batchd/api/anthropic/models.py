@@ -1,7 +1,11 @@
 """`GET /v1/models` and `GET /v1/models/{model_id}`: the routed models, in Anthropic's shape.
 
-Each `[[routes]]` entry is listed by its `model` (an exact name, or the glob itself) with a
-`display_name` saying where it goes; the simulator fallback is listed last as `*`.
+The list holds names a client can send: each exact `[[routes]]` name, in table order, with a
+`display_name` saying where it goes; for a glob route to an `openai` or `anthropic` upstream
+without `upstream_model`, the upstream's own models that the glob sends there
+(`Router.listed_models`). A glob is not a model name, so other globs, and the simulator that
+answers every name left over, are not listed; `GET /v1/models/{model_id}` answers for any name,
+saying which route it takes.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from starlette.responses import Response
 from batchd import models
 from batchd.api import auth, responses, services
 from batchd.api.anthropic import paging
-from batchd.config import Settings
+from batchd.config.routes import RouteConfig
 
 _STARTED = time.time()
 
@@ -36,24 +40,38 @@ def _info(model_id: str, display_name: str) -> dict[str, Any]:
     }
 
 
-def _entries(settings: Settings) -> list[dict[str, Any]]:
-    out = []
-    for route in settings.routes:
-        target = str(route.backend)
-        if route.base_url:
-            target += f" {route.base_url}"
-        if route.upstream_model:
-            target += f" as {route.upstream_model}"
-        out.append(_info(route.model, f"{route.model} → {target}"))
-    if not any(r.model == "*" for r in settings.routes):
-        out.append(_info("*", "* → simulated"))
+def _target(route: RouteConfig) -> str:
+    target = str(route.backend)
+    if route.base_url:
+        target += f" {route.base_url}"
+    if route.upstream_model:
+        target += f" as {route.upstream_model}"
+    return target
+
+
+async def _entries(svc: services.Services) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    router = svc.router
+    for i, config in enumerate(svc.settings.routes):
+        if router is None:  # an app without an engine: the table alone
+            names = [] if config.is_glob else [config.model]
+        elif not config.is_glob:  # unless a glob before it takes the name
+            names = [config.model] if router.route(config.model) is router.routes[i] else []
+        else:
+            names = await router.listed_models(router.routes[i])
+        for name in names:
+            if name not in seen:
+                seen.add(name)
+                label = name if name == config.model else f"{name} (route {config.model})"
+                out.append(_info(name, f"{label} → {_target(config)}"))
     return out
 
 
 async def list_models(request: Request) -> Response:
-    settings = services.of(request).settings
-    auth.workspace(request, settings.api_keys)
-    data = _entries(settings)
+    svc = services.of(request)
+    auth.workspace(request, svc.settings.api_keys)
+    data = await _entries(svc)
     query = request.query_params
     after, before = query.get("after_id"), query.get("before_id")
     ids = [m["id"] for m in data]
@@ -76,9 +94,8 @@ async def retrieve_model(request: Request) -> Response:
     settings = services.of(request).settings
     auth.workspace(request, settings.api_keys)
     model_id = request.path_params["model_id"]
-    for entry in _entries(settings):
-        if entry["id"] == model_id:
-            return responses.json(entry, request)
     route = next((r for r in settings.routes if r.matches(model_id)), None)
+    if route is not None and not route.is_glob:
+        return responses.json(_info(model_id, f"{model_id} → {_target(route)}"), request)
     target = f"{route.backend} (route {route.model})" if route else "simulated"
     return responses.json(_info(model_id, f"{model_id} → {target}"), request)

@@ -1,4 +1,5 @@
-"""The OpenAPI 3.1 description of the batches API, served at GET /openapi.json."""
+"""The OpenAPI 3.1 description of the batches API (and the Messages, token-counting and models
+routes beside it), served at GET /openapi.json."""
 
 from __future__ import annotations
 
@@ -29,6 +30,18 @@ _EVENTS = (
     "message_delta",
     "message_stop",
 )
+_MESSAGES = {
+    "type": "array",
+    "minItems": 1,
+    "items": {
+        "type": "object",
+        "required": ["role", "content"],
+        "properties": {
+            "role": {"enum": ["user", "assistant"]},
+            "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+        },
+    },
+}
 _ERRORS = {str(code): {"$ref": "#/components/responses/Error"} for code in (400, 401, 404, 413, 500)}
 
 
@@ -120,22 +133,25 @@ def document() -> dict[str, Any]:
             "properties": {
                 "model": {"type": "string", "minLength": 1},
                 "max_tokens": {"type": "integer", "minimum": 1},
-                "messages": {
-                    "type": "array",
-                    "minItems": 1,
-                    "items": {
-                        "type": "object",
-                        "required": ["role", "content"],
-                        "properties": {
-                            "role": {"enum": ["user", "assistant"]},
-                            "content": {
-                                "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]
-                            },
-                        },
-                    },
-                },
+                "messages": _MESSAGES,
                 "stream": {"type": "boolean"},
             },
+        },
+        "CountTokensParams": {
+            "type": "object",
+            "description": "Messages API params without max_tokens: the fields that make the prompt",
+            "required": ["model", "messages"],
+            "properties": {
+                "model": {"type": "string", "minLength": 1},
+                "messages": _MESSAGES,
+                "system": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+                "tools": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+        "MessageTokensCount": {
+            "type": "object",
+            "required": ["input_tokens"],
+            "properties": {"input_tokens": {"type": "integer", "minimum": 0}},
         },
         "MessageEvent": {
             "type": "object",
@@ -238,6 +254,17 @@ def document() -> dict[str, Any]:
             },
         )
     }
+    paths["/v1/messages/count_tokens"] = {
+        "post": _op(
+            "countMessageTokens",
+            "Count a prompt's input tokens through the route its model takes",
+            {"200": _ok(_ref("MessageTokensCount"))},
+            requestBody={
+                "required": True,
+                "content": {"application/json": {"schema": _ref("CountTokensParams")}},
+            },
+        )
+    }
     model = {
         "type": "object",
         "required": ["id", "type"],
@@ -258,6 +285,7 @@ def document() -> dict[str, Any]:
             parameters=[{"name": "model_id", "in": "path", "required": True, "schema": {"type": "string"}}],
         )
     }
+    paths.update(_files_paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "batchd Message Batches API", "version": __version__},
@@ -273,4 +301,94 @@ def document() -> dict[str, Any]:
             },
         },
         "security": [{"ApiKey": []}, {"Bearer": []}],
+    }
+
+
+def _files_paths() -> dict[str, Any]:
+    """/v1/files: the files code execution wrote (api/anthropic/files.py)."""
+    file_id = {"name": "file_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    metadata = {
+        "type": "object",
+        "required": ["id", "type", "filename", "mime_type", "size_bytes", "created_at"],
+        "properties": {
+            "id": {"type": "string"},
+            "type": {"const": "file"},
+            "filename": {"type": "string"},
+            "mime_type": {"type": "string"},
+            "size_bytes": {"type": "integer", "minimum": 0},
+            "created_at": {"type": "string", "format": "date-time"},
+            "downloadable": {"type": "boolean"},
+        },
+    }
+    nullable = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+    page = {
+        "type": "object",
+        "required": ["data", "has_more"],
+        "properties": {
+            "data": {"type": "array", "items": metadata},
+            "has_more": {"type": "boolean"},
+            "first_id": nullable,
+            "last_id": nullable,
+            "next_page": nullable,
+        },
+    }
+    limit = {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20}
+    return {
+        "/v1/files": {
+            "post": _op(
+                "uploadFile",
+                "Upload a file for container_upload (kept until deleted, not downloadable)",
+                {"200": _ok(metadata), "415": {"$ref": "#/components/responses/Error"}},
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["file"],
+                                "properties": {"file": {"type": "string", "format": "binary"}},
+                            }
+                        }
+                    },
+                },
+            ),
+            "get": _op(
+                "listFiles",
+                "The workspace's files, newest first",
+                {"200": _ok(page)},
+                parameters=[
+                    {"name": "limit", "in": "query", "schema": limit},
+                    {"name": "page", "in": "query", "schema": {"type": "string"}},
+                    {"name": "after_id", "in": "query", "schema": {"type": "string"}},
+                    {"name": "before_id", "in": "query", "schema": {"type": "string"}},
+                ],
+            ),
+        },
+        "/v1/files/{file_id}": {
+            "get": _op(
+                "retrieveFileMetadata", "A file's metadata", {"200": _ok(metadata)}, parameters=[file_id]
+            ),
+            "delete": _op(
+                "deleteFile",
+                "Delete a file",
+                {
+                    "200": _ok(
+                        {
+                            "type": "object",
+                            "required": ["id", "type"],
+                            "properties": {"id": {"type": "string"}, "type": {"const": "file_deleted"}},
+                        }
+                    )
+                },
+                parameters=[file_id],
+            ),
+        },
+        "/v1/files/{file_id}/content": {
+            "get": _op(
+                "downloadFile",
+                "A file's bytes",
+                {"200": {"description": "The file", "content": {"application/octet-stream": {"schema": {}}}}},
+                parameters=[file_id],
+            )
+        },
     }

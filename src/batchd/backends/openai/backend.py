@@ -2,7 +2,8 @@
 
 The translation lives in `openai_request` (Messages -> chat completion) and `openai_response`
 (chat completion -> Message); what cannot be translated fails the request with a precise
-`invalid_request_error` before anything is sent.
+`invalid_request_error` before anything is sent. Token counts are the `usage.prompt_tokens` of
+a one-token completion (`count_tokens`).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from batchd import exceptions
 from batchd.backends import base
 from batchd.backends.http import Upstream, auth_header
 from batchd.backends.openai import request as openai_request
@@ -47,12 +49,34 @@ class OpenAIBackend:
     async def create_message(
         self, params: dict[str, Any], *, attempt: int = 1, betas: Sequence[str] = ()
     ) -> dict[str, Any]:
-        requested = params["model"]
-        body = openai_request.to_chat(
-            params, model=self.upstream_model or requested, reasoning=self.reasoning
+        data, _ = await self.upstream.post_json("/chat/completions", self.chat_body(params))
+        return openai_response.to_message(
+            data, model=params["model"], params=params, upstream=self.upstream.name
         )
+
+    async def count_tokens(self, params: dict[str, Any], *, betas: Sequence[str] = ()) -> int:
+        """The prompt tokens of a one-token completion of `params`: chat completions have no
+        count endpoint, so this is the upstream's own count of the templated prompt (tools and
+        response format included) at the cost of generating one token."""
+        body = self.chat_body({**params, "max_tokens": 1})
         data, _ = await self.upstream.post_json("/chat/completions", body)
-        return openai_response.to_message(data, model=requested, params=params, upstream=self.upstream.name)
+        prompt = (data.get("usage") or {}).get("prompt_tokens")
+        if type(prompt) is not int or prompt < 0:
+            raise exceptions.BackendError(
+                f"{self.upstream.name} answered without usage.prompt_tokens: it cannot count tokens",
+                status=502,
+            )
+        return prompt
+
+    async def model_ids(self) -> list[str]:
+        """The upstream's models (`GET /models`)."""
+        data, _ = await self.upstream.get_json("/models")
+        return [str(m["id"]) for m in data.get("data") or () if isinstance(m, dict) and m.get("id")]
+
+    def chat_body(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The chat-completions body for `params`."""
+        model = self.upstream_model or params["model"]
+        return openai_request.to_chat(params, model=model, reasoning=self.reasoning)
 
     async def aclose(self) -> None:
         await self.upstream.aclose()

@@ -7,10 +7,12 @@ Nothing is fetched and no code runs: search results and program output are made 
 
 A token is a whitespace-separated word. `output_tokens` counts the words of `text` and
 `thinking` blocks, plus one token per 4 bytes of compact JSON for the input of each
-`tool_use` and `server_tool_use` block; it never exceeds `max_tokens`. `input_tokens`
-counts the words of `system`, of every message and of every document (plain text,
-content blocks, the extracted text of a base64 PDF), 1,600 per image, and one token
-per 4 bytes of JSON for tool definitions and other blocks.
+`tool_use` and `server_tool_use` block and for a structured answer's text; it never
+exceeds `max_tokens`. `input_tokens` counts the words of `system`, of every message and
+of every document (plain text, content blocks, the extracted text of a base64 PDF),
+1,600 per image, and one token per 4 bytes of JSON for tool definitions, an output
+format's schema and other blocks. `POST /v1/messages/count_tokens` gives the same
+`input_tokens`.
 
 ## What comes back
 
@@ -25,6 +27,14 @@ per 4 bytes of JSON for tool definitions and other blocks.
   (`stop_reason: "tool_use"`). It comes when `tool_choice` is `any` or `tool`, or when
   it is `auto` and the last user message names the tool; never with `none`. A trailing
   `tool_result` is answered with text that quotes it.
+- Structured outputs (`output_config.format` or `output_format` with a JSON schema): the
+  answer is one `text` block of compact JSON that satisfies the schema (`type`,
+  `properties`/`required`, `items`, `enum`, `const`, `anyOf`, local `$ref`s, bounds,
+  common `format`s; optional fields come and go with the request), after any thinking,
+  search or code blocks but with no prose around it. A tool call still comes first when
+  one is due, and a refusal stays prose. `max_tokens` cuts the JSON (`stop_reason:
+  "max_tokens"`). With citations enabled on a document it fails with 400, as the real API
+  does.
 - Documents with `citations.enabled`: quotes cited by `char_location` (plain text),
   `page_location` (base64 PDF) or `content_block_location` (content). A PDF that cannot
   be read fails the request with a final 400 `invalid_request_error`.
@@ -74,6 +84,7 @@ import orjson
 
 from batchd.backends import base
 from batchd.backends.simulator import directives as sim_directives
+from batchd.backends.simulator import input as sim_input
 from batchd.backends.simulator import message as sim_message
 from batchd.config.routes import BackendKind
 
@@ -117,6 +128,10 @@ class SimulatedBackend:
         if self.token_latency:
             pause += self.token_latency * message["usage"]["output_tokens"]
         return message, pause
+
+    async def count_tokens(self, params: dict[str, Any], *, betas: Sequence[str] = ()) -> int:
+        """The input tokens of `params` by the simulator's rule (as its Messages' `usage`)."""
+        return sim_input.read(params)[0]
 
     async def aclose(self) -> None:
         return None

@@ -1,7 +1,7 @@
 """What the simulator reads from a request: input tokens and the documents to cite.
 
 A token is a whitespace-separated word; images count IMAGE_TOKENS and other structured
-values one token per 4 bytes of their compact JSON.
+values (tool definitions, an output format's schema) one token per 4 bytes of their compact JSON.
 """
 
 from __future__ import annotations
@@ -26,6 +26,16 @@ def json_tokens(value: Any) -> int:
     except TypeError:  # integers beyond 64 bits
         size = len(repr(value))
     return max(1, size // 4)
+
+
+def output_schema(params: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema the answer must satisfy: `output_config.format`, or the beta `output_format`."""
+    config = params.get("output_config")
+    fmt = config.get("format") if isinstance(config, dict) else None
+    if fmt is None:
+        fmt = params.get("output_format")
+    schema = fmt.get("schema") if isinstance(fmt, dict) and fmt.get("type") == "json_schema" else None
+    return schema if isinstance(schema, dict) else None
 
 
 def read(params: dict[str, Any]) -> tuple[int, list[Document]]:
@@ -54,6 +64,9 @@ def read(params: dict[str, Any]) -> tuple[int, list[Document]]:
             else:
                 total += _block_tokens(block, f"messages.{i}.content.{j}")
     total += sum(json_tokens(tool) for tool in params.get("tools") or ())
+    schema = output_schema(params)
+    if schema is not None:
+        total += json_tokens(schema)
     return max(1, total), documents
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import orjson
+
 from batchd import exceptions
 from batchd.backends.simulator import blocks as sim_blocks
 from batchd.backends.simulator import directives as sim_directives
@@ -50,11 +52,19 @@ def compose(
     rng = sim_text.Rng(int.from_bytes(digest[:8], "little"))
     max_tokens = int(params["max_tokens"])
     input_tokens, documents = sim_input.read(params)
+    schema = sim_input.output_schema(params)
+    if schema is not None and documents:
+        raise exceptions.BackendError(
+            "Citations are not supported with structured outputs (output_config.format)",
+            status=400,
+            error_type="invalid_request_error",
+        )
     echo = _echo(user_text)
     natural = "end_turn"
     stop_details = container = None
     searches = 0
-    known: dict[int, int] = {}  # block index -> word count, where already known
+    known: dict[int, int] = {}  # block index -> token count, where already known
+    json_at = -1  # the index of the structured answer's text block, if any
     thinking_words = 0
     if directives.refusal:
         blocks: list[dict[str, Any]] = [{"type": "text", "text": _REFUSAL_TEXT}]
@@ -71,6 +81,9 @@ def compose(
         tools = [t for t in params.get("tools") or () if isinstance(t, dict)]
         if tools:
             server, cited, container, searches = _server_tools(tools, digest, rng, user_text)
+            if schema is not None:  # every text block of a structured answer is the JSON
+                server = [b for b in server if b["type"] != "text"]
+                cited = []
             blocks += server
         for index, doc, pages in documents:
             blocks += sim_blocks.document_citations(index, doc, pages, rng)
@@ -82,19 +95,24 @@ def compose(
         prefix = f"You asked about: {echo}\n\n" if echo else ""
         if tool is not None:
             name = str(tool.get("name"))
-            if not forced:  # a forced call comes without a preamble, as on the real API
+            if not forced and schema is None:  # a forced call comes without a preamble, as on the real API
                 text = f"{prefix}I'll use the {name} tool for this."
                 blocks.append({"type": "text", "text": text})
             tool_id = "toolu_01" + sim_text.ident(digest, b"toolu")
             tool_input = sim_schema.tool_input(tool, rng, _WORD.findall(user_text))
             blocks.append({"type": "tool_use", "id": tool_id, "name": name, "input": tool_input})
             natural = "tool_use"
+        elif schema is not None:
+            value = sim_schema.value_for(schema, rng, _WORD.findall(user_text))
+            json_at = len(blocks)
+            known[json_at] = sim_input.json_tokens(value)
+            blocks.append({"type": "text", "text": orjson.dumps(value).decode()})
         else:
             prefix = _tool_result_preface(params["messages"]) + prefix
             text, known[len(blocks)] = _answer(rng, prefix, directives.tokens)
             blocks.append({"type": "text", "text": text})
     content, output_tokens, stop_reason, stop_sequence = _fit(
-        blocks, max_tokens, params.get("stop_sequences"), known
+        blocks, max_tokens, params.get("stop_sequences"), known, json_at
     )
     # Thinking always fits: it takes at most half of max_tokens.
     thinking_tokens = thinking_words if content else 0
@@ -272,11 +290,13 @@ def _fit(
     max_tokens: int,
     stops: list[str] | None,
     known: dict[int, int],
+    json_at: int = -1,
 ) -> tuple[list[dict[str, Any]], int, str | None, str | None]:
     """Apply max_tokens and stop sequences to `blocks`.
 
     Returns the content, output tokens, stop reason (None when the content ended
-    naturally) and stop sequence. `known` maps block indexes to their word counts.
+    naturally) and stop sequence. `known` maps block indexes to their token counts;
+    block `json_at` is JSON text, counted and cut at one token per 4 bytes.
     """
     out: list[dict[str, Any]] = []
     used = 0
@@ -285,18 +305,19 @@ def _fit(
         left = max_tokens - used
         if kind == "text" or kind == "thinking":
             text = block[kind]
+            count = _json_count if i == json_at else sim_text.count_words
             if stops and kind == "text":
                 hits = [(p, seq) for seq in stops if seq and (p := text.find(seq)) >= 0]
                 if hits:
                     pos, seq = min(hits)
-                    n = sim_text.count_words(text[:pos])
+                    n = count(text[:pos])
                     if n <= left:
                         if text[:pos].strip():
                             out.append({**block, kind: text[:pos]})
                         return out, used + n, "stop_sequence", seq
-            n = known[i] if i in known else sim_text.count_words(text)
+            n = known[i] if i in known else count(text)
             if n > left:
-                cut = sim_text.cut_words(text, left)
+                cut = text[: 4 * left] if i == json_at else sim_text.cut_words(text, left)
                 if cut:
                     out.append({**block, kind: cut})
                 return out, max_tokens, "max_tokens", None
@@ -310,3 +331,8 @@ def _fit(
             out.append(block)
             used += n
     return out, used, None, None
+
+
+def _json_count(text: str) -> int:
+    """Tokens of (a part of) a structured answer's JSON text: one per 4 bytes."""
+    return len(text.encode()) // 4

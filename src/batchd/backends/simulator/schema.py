@@ -1,4 +1,5 @@
-"""Tool inputs for the simulator: a value that satisfies a tool's JSON `input_schema`.
+"""Values for the simulator that satisfy a JSON schema: tool inputs (a tool's `input_schema`)
+and structured outputs (`output_config.format`'s schema).
 
 Handles `type` (also lists), `properties`/`required`, `items`/`prefixItems`, `enum`,
 `const`, `anyOf`/`oneOf`, `allOf`, local `$ref`s, numeric bounds and `multipleOf`,
@@ -32,6 +33,11 @@ def tool_input(tool: dict[str, Any], rng: sim_text.Rng, words: list[str]) -> dic
         return {}
     value = _value(schema, schema, rng, words, "input", 0)
     return value if isinstance(value, dict) else {}
+
+
+def value_for(schema: dict[str, Any], rng: sim_text.Rng, words: list[str]) -> Any:
+    """A value of any type (an object, as a rule) that satisfies `schema`."""
+    return _value(schema, schema, rng, words, "output", 0)
 
 
 def _value(
@@ -189,6 +195,12 @@ def _string(schema: dict[str, Any], rng: sim_text.Rng, words: list[str], name: s
         text = f"{n:08x}-0000-4000-8000-{n:012x}"
     elif fmt == "ipv4":
         text = f"192.0.2.{n}"
+    elif fmt == "ipv6":
+        text = f"2001:db8::{n:x}"
+    elif fmt == "hostname":
+        text = f"host{n}.example.com"
+    elif fmt == "duration":
+        text = f"PT{n}M"
     else:
         start = rng.below(len(pool))
         text = " ".join(pool[start : start + rng.between(1, 3)])

@@ -1,7 +1,9 @@
-"""`ToolLoop`: a Backend that runs a request's web search and web fetch around any other backend.
+"""`ToolLoop`: a Backend that runs a request's server tools (web search, web fetch, code
+execution) around any other backend.
 
-A request without server tools (and without earlier server-tool blocks or citable documents) goes
-straight to the inner backend: one scan of `tools` and the messages' block types. Otherwise:
+A request without server tools (and without earlier server-tool blocks, citable documents or a
+`container`) goes straight to the inner backend: one scan of `tools` and the messages' block
+types. Otherwise:
 
 1. the request's server tools are offered as function tools, its earlier server-tool blocks
    rewritten for the model (`history.py`), and a call left pending by the previous response
@@ -13,7 +15,8 @@ straight to the inner backend: one scan of `tools` and the messages' block types
 3. a turn that also calls a client tool ends there (`stop_reason: "tool_use"`, the server call
    pending, not run); a turn at the iteration cap ends with `stop_reason: "pause_turn"`;
 4. `usage` sums every call, with `server_tool_use` counting the searches and fetches that ran;
-   thinking blocks stay where each call put them; the answer's text is cited (`tools/citations`).
+   thinking blocks stay where each call put them; the answer's text is cited (`tools/citations`);
+   a request that ran code (or named a `container`) has the message's `container`.
 """
 
 from __future__ import annotations
@@ -21,13 +24,17 @@ from __future__ import annotations
 import asyncio
 import secrets
 import string
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+from batchd import exceptions
 from batchd.backends import base
 from batchd.backends.base import Backend
 from batchd.config.routes import BackendKind
-from batchd.tools import citations
+from batchd.tools import citations, scope
+from batchd.tools.code_execution.containers import Containers
+from batchd.tools.code_execution.names import FUNCTIONS, REPL_VERSIONS
+from batchd.tools.code_execution.session import CodeSession
 from batchd.tools.loop import history
 from batchd.tools.loop.calls import Calls, Fetcher
 from batchd.tools.loop.definitions import FETCH, RESULT_TYPES, SEARCH, kind_of, offered_tools, server_tools
@@ -44,8 +51,12 @@ def server_tool_id() -> str:
 
 
 def needs_loop(params: dict[str, Any]) -> bool:
-    """Whether batchd must run tools for `params`: a web_search / web_fetch tool, an earlier
-    server-tool block to show the model again, or (with citations) a document to cite."""
+    """Whether batchd must run tools for `params`: a server tool, an earlier server-tool block to
+    show the model again, a `container` to use, or (with citations) a document to cite."""
+    if params.get("container") is not None:
+        return True
+    if any(True for _ in uploads_in(params["messages"])):
+        return True
     for tool in params.get("tools") or ():
         if kind_of(tool) is not None:
             return True
@@ -55,11 +66,40 @@ def needs_loop(params: dict[str, Any]) -> bool:
             continue
         for block in content:
             kind = block.get("type")
-            if kind in RESULT_TYPES or (kind == "server_tool_use" and block.get("name") in (SEARCH, FETCH)):
+            if kind in RESULT_TYPES or (kind == "server_tool_use" and block.get("name") in _NAMES):
                 return True
             if _cites(block):
                 return True
     return False
+
+
+_NAMES = frozenset({SEARCH, FETCH, *FUNCTIONS})
+
+
+def uploads_in(messages: Sequence[dict[str, Any]]) -> Iterator[str]:
+    """The file ids of the `container_upload` blocks of the user messages."""
+    for message in messages:
+        content = message["content"]
+        if message["role"] == "user" and type(content) is list:
+            for block in content:
+                if block.get("type") == "container_upload":
+                    yield str(block.get("file_id"))
+
+
+def _uploaded(messages: list[dict[str, Any]], said: dict[str, str]) -> list[dict[str, Any]]:
+    """`messages` with each container_upload block replaced by the text the model reads for it."""
+    out = []
+    for message in messages:
+        content = message["content"]
+        if message["role"] == "user" and type(content) is list:
+            content = [
+                {"type": "text", "text": said[str(b.get("file_id"))]}
+                if b.get("type") == "container_upload"
+                else b
+                for b in content
+            ]
+        out.append({**message, "content": content})
+    return out
 
 
 def _cites(block: dict[str, Any]) -> bool:
@@ -86,8 +126,10 @@ class ToolLoop:
         max_iterations: int,
         max_results: int = 5,
         metrics: Any = None,
+        containers: Containers | None = None,
     ) -> None:
         self.inner = inner
+        self.containers = containers
         self.provider = provider
         self.fetcher = fetcher
         self.tokens = tokens
@@ -106,6 +148,15 @@ class ToolLoop:
             return await self.inner.create_message(params, attempt=attempt, betas=betas)
         return await _Run(self, params, attempt, betas).run()
 
+    async def count_tokens(self, params: dict[str, Any], *, betas: Sequence[str] = ()) -> int:
+        """The inner backend's count of what the model is shown: the server tools as the function
+        tools offered to it, earlier server-tool blocks as rewritten for it."""
+        if needs_loop(params):
+            tools = server_tools(params)
+            shown = history.rewrite(params, tools, self.tokens)
+            params = {**params, "tools": offered_tools(params, tools), "messages": shown.messages}
+        return await self.inner.count_tokens(params, betas=betas)
+
     async def aclose(self) -> None:
         """Nothing of its own: the inner backend and the providers belong to the router's tools."""
 
@@ -117,6 +168,7 @@ class _Run:
         self.loop, self.params, self.attempt, self.betas = loop, params, attempt, betas
         self.tools = server_tools(params)
         self.history = history.rewrite(params, self.tools, loop.tokens)
+        self.code = _code_session(loop, self.tools, params)
         self.calls = Calls(
             self.tools,
             self.history,
@@ -125,11 +177,28 @@ class _Run:
             tokens=loop.tokens,
             max_results=loop.max_results,
             metrics=loop.metrics,
+            code=self.code,
         )
         self.content: list[dict[str, Any]] = []  # the response's content so far
         self.usage: dict[str, Any] = dict.fromkeys(_USAGE_KEYS, 0)
 
     async def run(self) -> dict[str, Any]:
+        uploads = list(uploads_in(self.history.messages))
+        if self.code is None:
+            if uploads:
+                raise exceptions.InvalidParams(
+                    "container_upload: the request needs a code_execution tool to use the file"
+                )
+            return await self._run()
+        await self.code.start()
+        try:
+            if uploads:
+                self.history.messages = _uploaded(self.history.messages, await self.code.upload(uploads))
+            return await self._run()
+        finally:
+            await self.code.finish()
+
+    async def _run(self) -> dict[str, Any]:
         messages = list(self.history.messages)
         if self.history.pending:
             answers = await self._run_pending()
@@ -190,7 +259,8 @@ class _Run:
 
     def _request(self) -> dict[str, Any]:
         """The params sent to the inner backend, but for the messages."""
-        request = {**self.params, "tools": offered_tools(self.params, self.tools)}
+        request = {k: v for k, v in self.params.items() if k != "container"}
+        request["tools"] = offered_tools(self.params, self.tools)
         citable = SEARCH in self.tools or (FETCH in self.tools and self.tools[FETCH].cites)
         if citable or self.history.sources.items:
             request["system"] = citations.with_instructions(self.params.get("system"))
@@ -215,7 +285,7 @@ class _Run:
                 "web_fetch_requests": self.calls.billed[FETCH],
             },
         }
-        return {
+        message = {
             "id": first["id"],
             "type": "message",
             "role": "assistant",
@@ -225,6 +295,27 @@ class _Run:
             "stop_sequence": stop_sequence,
             "usage": usage,
         }
+        container = self.code.container() if self.code is not None else None
+        if container is not None:
+            message["container"] = container
+        return message
+
+
+def _code_session(loop: ToolLoop, tools: dict[str, Any], params: dict[str, Any]) -> CodeSession | None:
+    """The request's code session: when it offers code execution or names a container."""
+    requested = params.get("container")
+    if isinstance(requested, dict):  # beta: {"id", "skills"}
+        requested = requested.get("id")
+    if loop.containers is None or not (requested or any(f in tools for f in FUNCTIONS)):
+        return None
+    version = next((t.version for name, t in tools.items() if name in FUNCTIONS), "")
+    return CodeSession(
+        loop.containers,
+        scope.workspace.get(),
+        requested if isinstance(requested, str) else None,
+        repl=version in REPL_VERSIONS,
+        metrics=loop.metrics,
+    )
 
 
 def _server_tool_use(call: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,8 @@
 """Running one server tool call: the result block for the client, the tool_result for the model.
 
+Web search and web fetch run here; code execution in the request's `CodeSession`
+(tools/code_execution/session.py).
+
 A call never fails the request: whatever goes wrong — bad input, `max_uses` spent, a provider
 down, a URL refused — becomes the result block's error object with the spec's `error_code`
 (`{"type": "web_search_tool_result_error", "error_code": "unavailable"}`), and the model is told.
@@ -17,6 +20,8 @@ from typing import Any, Protocol
 
 from batchd.metrics import Metrics
 from batchd.tools import citations, domains
+from batchd.tools.code_execution.names import EDITOR
+from batchd.tools.code_execution.session import CodeSession
 from batchd.tools.errors import ToolError
 from batchd.tools.loop import render
 from batchd.tools.loop.definitions import ERROR_TYPES, FETCH, SEARCH, ServerTool
@@ -73,8 +78,9 @@ class Calls:
         tokens: Tokens,
         max_results: int,
         metrics: Metrics | None,
+        code: CodeSession | None = None,
     ) -> None:
-        self.tools, self.history = tools, history
+        self.tools, self.history, self.code = tools, history, code
         self.provider, self.fetcher, self.tokens = provider, fetcher, tokens
         self.max_results, self.metrics = max_results, metrics
         self.used: Counter[str] = Counter(history.used)  #: calls made, failed ones included
@@ -97,14 +103,18 @@ class Calls:
                 raise ToolError("max_uses_exceeded", f"{name} may be used at most {limit} times")
             if name == SEARCH:
                 block, text = await self._search(call)
-            else:
+            elif name == FETCH:
                 block, text = await self._fetch(call)
-            outcome = "ok"
+            else:
+                block, text = await self._code(call)
+            outcome = str(block["content"].get("error_code") or "ok") if name == EDITOR else "ok"
             self.billed[name] += 1
             answer: dict[str, Any] = {"type": "tool_result", "tool_use_id": call["id"], "content": text}
+            if outcome != "ok":
+                answer["is_error"] = True
         except ToolError as exc:
             outcome = exc.error_code
-            block = error_block(call, exc.error_code)
+            block = error_block(call, exc.error_code, exc.message)
             answer = {
                 "type": "tool_result",
                 "tool_use_id": call["id"],
@@ -114,6 +124,12 @@ class Calls:
         if self.metrics is not None:
             self.metrics.tool_call(name, outcome, time.monotonic() - started)
         return block, answer
+
+    async def _code(self, call: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        if self.code is None:
+            raise ToolError("unavailable", "code execution is not available on this server")
+        content, text = await self.code.run(call)
+        return {"type": f"{call['name']}_tool_result", "tool_use_id": call["id"], "content": content}, text
 
     async def _search(self, call: dict[str, Any]) -> tuple[dict[str, Any], str]:
         tool = self.tools[SEARCH]
@@ -205,12 +221,11 @@ class Calls:
         return block, render.fetched(number, doc.url, doc.title, doc.text)
 
 
-def error_block(call: dict[str, Any], code: str) -> dict[str, Any]:
-    return {
-        "type": f"{call['name']}_tool_result",
-        "tool_use_id": call["id"],
-        "content": {"type": ERROR_TYPES[call["name"]], "error_code": code},
-    }
+def error_block(call: dict[str, Any], code: str, message: str | None = None) -> dict[str, Any]:
+    content: dict[str, Any] = {"type": ERROR_TYPES[call["name"]], "error_code": code}
+    if call["name"] == EDITOR:  # the one error object with a message (server-tools.md §4.2)
+        content["error_message"] = message or None
+    return {"type": f"{call['name']}_tool_result", "tool_use_id": call["id"], "content": content}
 
 
 def _seen(url: str, urls: set[str]) -> bool:

@@ -21,6 +21,7 @@ from typing import Any
 from batchd import exceptions
 from batchd.backends import pdf
 from batchd.tools import citations
+from batchd.tools.code_execution import render as code_render
 from batchd.tools.loop import render
 from batchd.tools.loop.definitions import RESULT_TYPES, ServerTool
 from batchd.tools.tokens import Tokens
@@ -238,8 +239,12 @@ class _Assistant:
             text, is_error = render.error(str(content.get("error_code"))), True
         elif result["type"] == "web_search_tool_result":
             text, is_error = self._search(call, content, where), False
-        else:
+        elif result["type"] == "web_fetch_tool_result":
             text, is_error = self._fetch(content, where), False
+        elif isinstance(content, dict):  # code execution: the result as the model saw it
+            text, is_error = code_render.result(content), False
+        else:
+            raise exceptions.InvalidParams(f"{where}.content: Input should be an object")
         answer: dict[str, Any] = {"type": "tool_result", "tool_use_id": call["id"], "content": text}
         if is_error:
             answer["is_error"] = True

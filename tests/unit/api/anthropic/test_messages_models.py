@@ -9,6 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from batchd import app as api
+from batchd.api.anthropic.messages import realtime
 from batchd.api.services import Services
 from batchd.engine.router import Router
 from tests.unit.conftest import SettingsFactory
@@ -18,7 +19,10 @@ BODY = {"model": "m", "max_tokens": 50, "messages": [{"role": "user", "content":
 
 @pytest.fixture
 def client(settings_factory: SettingsFactory) -> Iterator[TestClient]:
-    settings = settings_factory(api_keys="k1:team", routes='[{"model": "exact"}, {"model": "g-*"}]')
+    settings = settings_factory(
+        api_keys="k1:team",
+        routes='[{"model": "exact"}, {"model": "g-*"}, {"model": "g-shadowed"}, {"model": "second"}]',
+    )
     services = Services(settings=settings, store=None, router=Router.from_settings(settings))  # type: ignore[arg-type]
     app = api.create_app(services)
     with TestClient(app, headers={"x-api-key": "k1"}) as c:
@@ -35,6 +39,7 @@ def test_message(client: TestClient) -> None:
     r = client.post("/v1/messages", json=BODY)
     assert r.status_code == 200 and r.headers["request-id"].startswith("req_")
     assert r.json()["type"] == "message" and r.json()["model"] == "m"
+    assert r.json()["usage"]["service_tier"] == "standard"  # batch results say "batch"
 
 
 @pytest.mark.parametrize(
@@ -78,9 +83,24 @@ def test_stream_events(client: TestClient) -> None:
 
 
 def test_models(client: TestClient) -> None:
+    # Exact names only: a glob is no model name, nor is the simulator's catch-all; a name an
+    # earlier glob takes is not this route's.
     page = client.get("/v1/models").json()
-    assert [m["id"] for m in page["data"]] == ["exact", "g-*", "*"]
-    assert (page["first_id"], page["last_id"], page["has_more"]) == ("exact", "*", False)
-    page = client.get("/v1/models", params={"limit": 1, "after_id": "exact"}).json()
-    assert [m["id"] for m in page["data"]] == ["g-*"] and page["has_more"] is True
+    assert [m["id"] for m in page["data"]] == ["exact", "second"]
+    assert (page["first_id"], page["last_id"], page["has_more"]) == ("exact", "second", False)
+    page = client.get("/v1/models", params={"limit": 1}).json()
+    assert [m["id"] for m in page["data"]] == ["exact"] and page["has_more"] is True
+    page = client.get("/v1/models", params={"after_id": "exact"}).json()
+    assert [m["id"] for m in page["data"]] == ["second"] and page["has_more"] is False
     assert client.get("/v1/models/g-1").json()["display_name"] == "g-1 → simulated (route g-*)"
+    assert client.get("/v1/models/exact").json()["display_name"] == "exact → simulated"
+
+
+def test_realtime_tier_and_fields() -> None:
+    bare = {"id": "m", "content": [], "usage": {"input_tokens": 1, "output_tokens": 1}}
+    out = realtime(bare)
+    assert out["usage"]["service_tier"] == "standard" and "service_tier" not in bare["usage"]
+    assert out["stop_details"] is None and out["container"] is None
+    batch = realtime({**bare, "usage": {"service_tier": "batch"}, "stop_details": {"type": "refusal"}})
+    assert batch["usage"]["service_tier"] == "standard" and batch["stop_details"] == {"type": "refusal"}
+    assert realtime({**bare, "usage": {"service_tier": "priority"}})["usage"]["service_tier"] == "priority"

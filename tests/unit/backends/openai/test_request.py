@@ -290,7 +290,7 @@ def test_ignored_hints_are_not_sent() -> None:
             },
             "messages.0.content.0.content.0: a 'image' block inside a tool_result",
         ),
-        ({"output_format": {"type": "xml"}}, "output_format: a format other than"),
+        ({"output_config": {"task_budget": 5}}, "output_config.task_budget: `output_config.task_budget`"),
     ],
 )
 def test_untranslatable_is_a_precise_final_error(extra: dict[str, Any], message: str) -> None:

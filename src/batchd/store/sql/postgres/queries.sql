@@ -97,7 +97,8 @@ WITH picked AS (
 UPDATE requests r SET state = 1, worker = $3, lease_until = $4, claims = r.claims + 1
 FROM picked, batches b, request_params p
 WHERE r.key = picked.key AND b.seq = r.key >> 32 AND p.key = r.key
-RETURNING r.key, b.id AS batch_id, r.custom_id, p.params, r.claims - 1 AS claims, b.expires_at;
+RETURNING r.key, b.id AS batch_id, r.custom_id, p.params, r.claims - 1 AS claims, b.expires_at,
+    b.workspace;
 
 -- name: lock_batches_by_id
 -- Batch rows are always locked first and in seq order: no deadlock between writers.
@@ -260,3 +261,48 @@ WHERE key IN (
     WHERE r.state = 1 AND (r.worker = $3 OR starts_with(r.worker, $4))
     FOR UPDATE OF r SKIP LOCKED
 );
+
+-- name: insert_container
+INSERT INTO containers (id, workspace, created_at, expires_at) VALUES ($1, $2, $3, $4);
+
+-- name: fetch_container
+SELECT id, workspace, created_at, expires_at FROM containers WHERE id = $1;
+
+-- name: touch_container
+UPDATE containers SET expires_at = greatest(expires_at, $2) WHERE id = $1;
+
+-- name: drop_expired_containers
+DELETE FROM containers WHERE expires_at <= $1 RETURNING id;
+
+-- name: live_containers
+SELECT id FROM containers WHERE id = ANY($1::text[]) AND expires_at > $2;
+
+-- name: insert_file
+INSERT INTO files (id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, downloadable,
+    content)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
+
+-- name: fetch_file
+SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, downloadable
+FROM files WHERE id = $1 AND workspace = $2 AND expires_at > $3;
+
+-- name: file_content
+SELECT content FROM files WHERE id = $1 AND workspace = $2 AND expires_at > $3;
+
+-- name: list_files
+-- Newest first; ($3, $4) is the last file of the previous page (created_at, id), or (inf, '').
+SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, downloadable
+FROM files WHERE workspace = $1 AND expires_at > $2 AND (created_at, id) < ($3, $4)
+ORDER BY created_at DESC, id DESC LIMIT $5;
+
+-- name: list_files_before
+-- Oldest first from ($3, $4) up: the page before a file (before_id), read backwards.
+SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, downloadable
+FROM files WHERE workspace = $1 AND expires_at > $2 AND (created_at, id) > ($3, $4)
+ORDER BY created_at ASC, id ASC LIMIT $5;
+
+-- name: delete_file
+DELETE FROM files WHERE id = $1 AND workspace = $2;
+
+-- name: drop_expired_files
+DELETE FROM files WHERE expires_at <= $1;

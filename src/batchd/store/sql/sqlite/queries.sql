@@ -59,7 +59,7 @@ DELETE FROM batches WHERE seq = ?;
 UPDATE batches SET archived_at = ? WHERE seq = ?;
 
 -- name: claim
-SELECT r.key, b.id AS batch_id, r.custom_id, p.params, r.claims, b.expires_at
+SELECT r.key, b.id AS batch_id, r.custom_id, p.params, r.claims, b.expires_at, b.workspace
 FROM requests r JOIN batches b ON b.seq = r.key >> 32 JOIN request_params p ON p.key = r.key
 WHERE r.state = 0 AND b.expires_at > ? AND b.status = 'in_progress'
 ORDER BY r.key LIMIT ?;
@@ -168,3 +168,48 @@ SELECT value FROM server_secrets WHERE name = ?;
 -- name: results_rows
 -- One page of results as rows in key order, which ORDER BY defines: when results_page's did not rise.
 SELECT key, line FROM results WHERE key > ? AND key <= ? ORDER BY key LIMIT ?;
+
+-- name: insert_container
+INSERT INTO containers (id, workspace, created_at, expires_at) VALUES (?, ?, ?, ?);
+
+-- name: fetch_container
+SELECT id, workspace, created_at, expires_at FROM containers WHERE id = ?;
+
+-- name: touch_container
+UPDATE containers SET expires_at = max(expires_at, ?2) WHERE id = ?1;
+
+-- name: drop_expired_containers
+DELETE FROM containers WHERE expires_at <= ? RETURNING id;
+
+-- name: live_containers
+SELECT id FROM containers WHERE id IN (SELECT value FROM json_each(?)) AND expires_at > ?;
+
+-- name: insert_file
+INSERT INTO files (id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, downloadable,
+    content)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: fetch_file
+SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, downloadable
+FROM files WHERE id = ? AND workspace = ? AND expires_at > ?;
+
+-- name: file_content
+SELECT content FROM files WHERE id = ? AND workspace = ? AND expires_at > ?;
+
+-- name: list_files
+-- Newest first; (?3, ?4) is the last file of the previous page (created_at, id), or (inf, '').
+SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, downloadable
+FROM files WHERE workspace = ?1 AND expires_at > ?2 AND (created_at < ?3 OR (created_at = ?3 AND id < ?4))
+ORDER BY created_at DESC, id DESC LIMIT ?5;
+
+-- name: list_files_before
+-- Oldest first from (?3, ?4) up: the page before a file (before_id), read backwards.
+SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, downloadable
+FROM files WHERE workspace = ?1 AND expires_at > ?2 AND (created_at > ?3 OR (created_at = ?3 AND id > ?4))
+ORDER BY created_at ASC, id ASC LIMIT ?5;
+
+-- name: delete_file
+DELETE FROM files WHERE id = ? AND workspace = ?;
+
+-- name: drop_expired_files
+DELETE FROM files WHERE expires_at <= ?;
