@@ -85,8 +85,10 @@ class Bwrap:
         etc: Path,
         limits: Limits,
         user: tuple[int, int] | None,
+        marker: str,
     ) -> None:
         self.bwrap = bwrap
+        self.marker = marker
         self.python = python
         self.packages = packages
         self.etc = etc  # a directory holding ETC_FILES
@@ -171,7 +173,9 @@ class Bwrap:
 
     def argv(self, options_fd: int, command: Sequence[str]) -> list[str]:
         # The options come through a memfd (--args); the command must follow on the command line.
-        argv = [self.bwrap, "--args", str(options_fd), "--", *command]
+        # The marker (an inert option) names this root's sandboxes in the host's process table
+        # without showing the program any host path: see `Sandbox.processes`.
+        argv = [self.bwrap, "--args", str(options_fd), "--unsetenv", self.marker, "--", *command]
         # Behind batchd for the CPU (so it keeps serving while sandboxes compute), and first in
         # line for the OOM killer: memory limits are per process, so sandboxes together can
         # exhaust the host's memory; the kernel then kills a sandboxed program, not batchd or

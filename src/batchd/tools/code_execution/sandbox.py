@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import secrets
 import shutil
@@ -79,6 +80,9 @@ class Sandbox:
         elif user is not None and user != os.geteuid():
             raise ValueError("only root can run sandboxes as another user")
         self._homes = homes.Homes(self.root, owner)
+        # Names this root's sandboxes in the host's process table (a hash: no path shown inside).
+        digest = hashlib.sha256(os.fsencode(self.root.absolute())).hexdigest()[:16]
+        self.marker = f"BATCHD_SANDBOX_{digest}"
         self._bwrap_name = bwrap
         self._bwrap: Bwrap | None = None
 
@@ -95,6 +99,7 @@ class Sandbox:
                 etc=etc,
                 limits=self.limits,
                 user=self._homes.owner,
+                marker=self.marker,
             )
         return self._bwrap
 
@@ -149,6 +154,24 @@ class Sandbox:
     def homes(self) -> list[str]:
         """The container ids that have a home under root (for the cleanup after a crash)."""
         return self._homes.ids()
+
+    def processes(self) -> list[int]:
+        """Host pids of the sandboxes of this root still running (their bubblewrap processes).
+
+        Every process a program starts lives in its sandbox's pid namespace and dies with it, so
+        an empty list means nothing of any sandbox runs; also after batchd was killed.
+        """
+        found = []
+        needle = self.marker.encode()
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                try:
+                    with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                        if needle in f.read():
+                            found.append(int(entry.name))
+                except OSError:
+                    continue
+        return sorted(found)
 
     def outputs(self, home: Path) -> list[tuple[str, bytes]]:
         """(name, bytes) of each regular file at the top level of outputs/, each at most file_size_bytes."""

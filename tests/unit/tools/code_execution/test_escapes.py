@@ -211,12 +211,16 @@ async def test_sleeping_past_the_wall_limit_is_killed_with_all_its_processes(
     marker = new_marker()
     started = time.monotonic()
     script = f"echo started; (setsid bash -c '{sleeper(marker)}' &); {sleeper(marker)} & {sleeper(marker)}"
-    done = await sh(sandbox, home, script)
+    running = asyncio.ensure_future(sh(sandbox, home, script))
+    await asyncio.sleep(0.7)
+    assert len(processes_with(marker)) == 3
+    assert sandbox.processes() != []  # its bubblewrap, found by the root's marker
+    done = await running
     assert 1.5 <= time.monotonic() - started < 6
     assert done.timed_out and done.return_code == 137
     assert done.stdout == "started\n"
     assert done.stderr == "[the program was stopped after 1.5 s: the wall-clock limit]\n"
-    assert processes_with(marker) == []
+    assert processes_with(marker) == [] and sandbox.processes() == []
 
 
 async def test_killing_its_parents_and_everything_it_sees_harms_no_host_process(

@@ -180,7 +180,13 @@ def test_removing_a_home_never_follows_its_links(sandbox: Sandbox, base: Path) -
 
 def test_probe_runs_a_program(sandbox: Sandbox) -> None:
     assert sandbox.probe() is None
-    assert sandbox.homes() == []
+    assert sandbox.homes() == [] and sandbox.processes() == []
+
+
+def test_each_root_has_its_own_marker(base: Path) -> None:
+    one, two = Sandbox(root=base / "one"), Sandbox(root=base / "two")
+    assert one.marker != two.marker and one.marker == Sandbox(root=base / "one").marker
+    assert str(base) not in one.marker
 
 
 def test_probe_says_why_not(base: Path) -> None:
