@@ -113,6 +113,13 @@ class Sandbox:
         for tool in (PRLIMIT, CHOOM, NICE, *([SETPRIV] if self._homes.owner is not None else [])):
             if not os.access(tool, os.X_OK):
                 return f"{tool} is missing (util-linux, coreutils)"
+        blocked = self._homes.unreachable()
+        if blocked is not None:
+            assert self._homes.owner is not None
+            return (
+                f"the sandbox user (uid {self._homes.owner[0]}) cannot reach {self.root}: {blocked} is not "
+                "searchable by it (chmod o+x, or put the containers' directory elsewhere)"
+            )
         try:
             sandbox = self._sandbox()
             name = f".probe-{secrets.token_hex(4)}"

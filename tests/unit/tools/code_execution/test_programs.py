@@ -196,8 +196,13 @@ def test_probe_says_why_not(base: Path) -> None:
     assert "no-such-dir" in missing
     private = base / "private"
     private.mkdir(mode=0o700)
-    reason = Sandbox(root=private / "containers").probe() or ""
-    assert "Permission denied" in reason and "must be searchable by it" in reason
+    reason = Sandbox(root=private / "containers" / "c").probe() or ""
+    assert reason == (
+        f"the sandbox user (uid 65534) cannot reach {private}/containers/c: {private} is not searchable "
+        "by it (chmod o+x, or put the containers' directory elsewhere)"
+    )
+    os.chmod(private, 0o711)  # search is enough
+    assert Sandbox(root=private / "containers" / "c").probe() is None
 
 
 async def test_a_sandbox_that_cannot_start_raises(base: Path) -> None:
