@@ -82,7 +82,7 @@ class Sandbox:
         self._homes = homes.Homes(self.root, owner)
         # Names this root's sandboxes in the host's process table (a hash: no path shown inside).
         digest = hashlib.sha256(os.fsencode(self.root.absolute())).hexdigest()[:16]
-        self.marker = f"BATCHD_SANDBOX_{digest}"
+        self.marker = f"batchd-sandbox-{digest}"
         self._bwrap_name = bwrap
         self._bwrap: Bwrap | None = None
 
