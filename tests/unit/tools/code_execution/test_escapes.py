@@ -200,7 +200,7 @@ async def test_100_mb_of_output_is_truncated_and_costs_batchd_little_memory(
     assert done.stdout.endswith("wrote 100,000,000 bytes here; the first 65,536 are kept]\n")
     assert len(done.stdout) < (64 << 10) + 200 and len(done.stderr) < (64 << 10) + 200
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 32 << 10  # KiB
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 30  # 0.3 s here when idle; niced, a busy machine slows it
 
 
 async def test_sleeping_past_the_wall_limit_is_killed_with_all_its_processes(
@@ -319,7 +319,7 @@ async def test_processes_left_in_the_background_end_with_the_program(sandbox: Sa
         f"({sleeper(marker)} &) ; nohup bash -c '{sleeper(marker)}' >/dev/null 2>&1 & echo quick",
     )
     assert (done.stdout, done.return_code, done.timed_out) == ("quick\n", 0, False)
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 10  # not the sleepers' 300 s
     assert processes_with(marker) == []
 
 
