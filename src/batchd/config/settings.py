@@ -402,7 +402,10 @@ class Settings:
         "Code execution: a directory of extra packages (`pip install --target DIR numpy`), read-only.",
     )
     code_execution_dir: str = setting(
-        "", str, "Code execution: where containers live (default: the data directory's containers/)."
+        "",
+        str,
+        "Code execution: where containers live (default: the data directory's containers/; as root "
+        "/var/lib/batchd/containers/<digest of the data directory>, which the sandbox user can reach).",
     )
     code_execution_user: int = setting(
         65534,
