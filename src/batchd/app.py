@@ -86,7 +86,7 @@ class Health:
 
 async def metrics_text(request: Request) -> Response:
     svc = services.of(request)
-    auth.metrics_reader(request.headers, svc.settings)
+    await auth.metrics_access(request)
     try:
         svc.metrics.workspace_usage(await svc.store.usage())
     except exceptions.StoreError as exc:  # the other metrics matter most while the store is down
