@@ -155,6 +155,8 @@ def create(
     as_json: bool,
 ) -> None:
     """Create a key and print it, once: only its digest is kept."""
+    from batchd.api import keyring
+
     api = _Admin(base_url, admin_key, database_url, data_dir)
     if api.store_url is None:
         body: dict[str, Any] = {"workspace": workspace, "name": name, "admin": admin}
@@ -162,7 +164,9 @@ def create(
             body["expires_in"] = expires
         made = api.call("POST", "/v1/admin/keys", json=body)
     else:
-        made = api.direct(functools.partial(_create_direct, workspace, name, admin, expires))
+        key, row = _new_key(workspace, name, admin, expires)  # checked before the store is opened
+        api.direct(lambda store: store.create_api_key(row))
+        made = {**keyring.render(row), "key": key}
     if as_json:
         _dump(made)
         return
@@ -173,17 +177,15 @@ def create(
     )
 
 
-async def _create_direct(workspace: str, name: str, admin: bool, expires: str | None, store: Any) -> Any:
+def _new_key(workspace: str, name: str, admin: bool, expires: str | None) -> tuple[str, Any]:
     from batchd.api import keyring
 
     now = time.time()
     try:
         expires_at = None if expires is None else now + config.parse_duration(expires)
-        key, row = keyring.make(workspace=workspace, name=name, admin=admin, now=now, expires_at=expires_at)
+        return keyring.make(workspace=workspace, name=name, admin=admin, now=now, expires_at=expires_at)
     except (ValueError, exceptions.InvalidRequest) as exc:
         raise Failed(str(exc), EXIT_USAGE) from None
-    await store.create_api_key(row)
-    return {**keyring.render(row), "key": key}
 
 
 @keys.command(name="list")
