@@ -17,6 +17,7 @@ import pytest
 
 from tests.acceptance.conftest import simple_request
 from tests.acceptance.server import ServerProcess, child_env
+from tests.acceptance.test_dashboard import log_in
 
 CONCURRENT = 20
 ADMIN_ROUTES = [
@@ -93,8 +94,13 @@ def test_keys_lifecycle_admin_routes_and_quotas_on_sqlite(tmp_path: Path) -> Non
         listed = keys_cli("keys", "list", "--json", admin_key=admin, base_url=url)
         assert {k["workspace"] for k in json.loads(listed)} == {"ops", "team-a", "team-b", "team-c"}
 
-        # Revoked: refused at once by this process, with the SDK's AuthenticationError.
-        keys_cli("keys", "revoke", id_a, admin_key=admin, base_url=url)
+        # Revoked: refused at once by this process, with the SDK's AuthenticationError; a dashboard
+        # session made with the key ends with it.
+        with httpx.Client(base_url=url) as browser:
+            assert log_in(browser, key_a).status_code == 303
+            assert browser.get("/?format=json").status_code == 200
+            keys_cli("keys", "revoke", id_a, admin_key=admin, base_url=url)
+            assert browser.get("/?format=json").status_code == 401
         with sdk(url, key_a) as a, pytest.raises(anthropic.AuthenticationError):
             a.messages.batches.list()
         short = keys_cli(
