@@ -11,6 +11,7 @@ import click
 from batchd import __version__, config, exceptions
 from batchd.cli import client as client_cli
 from batchd.cli import index as index_cli
+from batchd.cli import keys as keys_cli
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,6 +50,7 @@ def main() -> None:
 
 client_cli.register(main)  # submit, ls, show, watch, results, cancel, delete
 main.add_command(index_cli.index)  # index build
+keys_cli.register(main)  # keys create | list | revoke, usage
 
 
 _config_option = click.option(

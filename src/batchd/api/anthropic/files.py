@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from batchd import exceptions
 from batchd.api import auth, bodies, responses, services
-from batchd.api.anthropic import paging
+from batchd.api.anthropic import paging, version
 from batchd.store.base import StoredFile
 from batchd.tools.code_execution.containers import new_id
 
@@ -31,9 +31,11 @@ MULTIPART_OVERHEAD = 64 * 1024  # bytes of a multipart body besides the file: bo
 MAX_FILENAME = 255  # bytes of a file's name, UTF-8
 
 
-def _ctx(request: Request) -> tuple[services.Services, str]:
+async def _ctx(request: Request) -> tuple[services.Services, str]:
     found = services.of(request)
-    return found, auth.workspace(request, found.settings.api_keys)
+    workspace = await auth.workspace(request)
+    version.check(request, found.settings)
+    return found, workspace
 
 
 def metadata(file: StoredFile) -> dict[str, Any]:
@@ -49,7 +51,7 @@ def metadata(file: StoredFile) -> dict[str, Any]:
 
 
 async def _find(request: Request) -> tuple[services.Services, str, StoredFile]:
-    svc, workspace = _ctx(request)
+    svc, workspace = await _ctx(request)
     file_id = request.path_params["file_id"]
     found = await svc.store.get_file(workspace, file_id, now=time.time())
     if found is None:
@@ -63,7 +65,7 @@ async def retrieve(request: Request) -> Response:
 
 
 async def upload(request: Request) -> Response:
-    svc, workspace = _ctx(request)
+    svc, workspace = await _ctx(request)
     kind = request.headers.get("content-type", "")
     if kind.split(";", 1)[0].strip().lower() != "multipart/form-data" or "boundary=" not in kind:
         raise exceptions.UnsupportedMediaType("Content-Type must be multipart/form-data (with a boundary)")
@@ -105,7 +107,7 @@ async def content(request: Request) -> Response:
 
 
 async def delete(request: Request) -> Response:
-    svc, workspace = _ctx(request)
+    svc, workspace = await _ctx(request)
     file_id = request.path_params["file_id"]
     if not await svc.store.delete_file(workspace, file_id):
         raise exceptions.NotFound(f"file {file_id} not found")
@@ -113,7 +115,7 @@ async def delete(request: Request) -> Response:
 
 
 async def list_files(request: Request) -> Response:
-    svc, workspace = _ctx(request)
+    svc, workspace = await _ctx(request)
     query = request.query_params
     limit = paging.limit(query.get("limit"))
     page, after_id, before_id = query.get("page"), query.get("after_id"), query.get("before_id")
