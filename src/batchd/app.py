@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from batchd import __version__, dashboard, exceptions
-from batchd.api import auth, errors, guard, responses, services, webhooks
+from batchd.api import admin, auth, errors, guard, responses, services, webhooks
 from batchd.api.accesslog import AccessLog
 from batchd.api.anthropic import batches, files, messages, models, openapi, tokens
 from batchd.api.deadline import BodyDeadline
@@ -86,7 +86,11 @@ class Health:
 
 async def metrics_text(request: Request) -> Response:
     svc = services.of(request)
-    auth.metrics_reader(request.headers, svc.settings)
+    await auth.metrics_access(request)
+    try:
+        svc.metrics.workspace_usage(await svc.store.usage())
+    except exceptions.StoreError as exc:  # the other metrics matter most while the store is down
+        errors.logger.warning("metrics: no workspace usage, the store did not answer: %s", exc)
     return Response(svc.metrics.render(), media_type=CONTENT_TYPE)
 
 
@@ -118,10 +122,15 @@ def create_app(svc: services.Services) -> Starlette:
         Route("/v1/messages/count_tokens", tokens.count_tokens, methods=["POST"]),
         Route("/v1/models", models.list_models, methods=["GET"]),
         Route("/v1/files", files.list_files, methods=["GET"]),
+        Route("/v1/files", files.upload, methods=["POST"]),
         Route("/v1/files/{file_id}", files.retrieve, methods=["GET"]),
         Route("/v1/files/{file_id}", files.delete, methods=["DELETE"]),
         Route("/v1/files/{file_id}/content", files.content, methods=["GET"]),
         Route("/v1/models/{model_id:path}", models.retrieve_model, methods=["GET"]),
+        Route("/v1/admin/keys", admin.list_keys, methods=["GET"]),
+        Route("/v1/admin/keys", admin.create_key, methods=["POST"]),
+        Route("/v1/admin/keys/{key_id}", admin.revoke_key, methods=["DELETE"]),
+        Route("/v1/admin/usage", admin.usage, methods=["GET"]),
         *webhooks.routes(),
         *dashboard.routes(),
     ]

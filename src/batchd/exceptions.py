@@ -7,7 +7,9 @@
     │   ├── BatchNotFound          (404 not_found_error)
     │   ├── InvalidBatchState      (400) e.g. delete while in_progress
     │   ├── IdempotencyConflict    (400) an Idempotency-Key reused with another body
-    │   └── WebhookNotFound        (404 not_found_error) no such webhook endpoint or event
+    │   ├── WebhookNotFound        (404 not_found_error) no such webhook endpoint or event
+    │   └── QuotaExceeded          (429 rate_limit_error) a create over its workspace's quota;
+    │                              `retry_after` seconds go to the retry-after header
     ├── ApiError                   client-facing request errors
     │   ├── InvalidRequest         (400 invalid_request_error)
     │   ├── AuthenticationFailed   (401 authentication_error)
@@ -67,6 +69,17 @@ class InvalidBatchState(StoreError):
 
     status = 400
     error_type = "invalid_request_error"
+
+
+class QuotaExceeded(StoreError):
+    """The workspace's quota is used up; try again later."""
+
+    status = 429
+    error_type = "rate_limit_error"
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 10) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ApiError(BatchdError):

@@ -7,7 +7,7 @@ dict lookup of a cached labeled child and an increment, never a label resolution
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, exposition, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
@@ -87,6 +87,14 @@ class Metrics:
         self._containers = Gauge(
             "batchd_code_containers", "Code-execution containers with a home in this process", registry=r
         )
+        self._usage = {
+            name: Gauge(f"batchd_workspace_{name}", text, ["workspace"], registry=r)
+            for name, text in (
+                ("batches", "Batches in progress, by workspace (read at scrape time)"),
+                ("queued_requests", "Requests pending or running, by workspace (read at scrape time)"),
+                ("stored_bytes", "Bytes of requests kept until deleted or archived, by workspace"),
+            )
+        }
         self._children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
         self._models: set[str] = set()
 
@@ -149,6 +157,16 @@ class Metrics:
     def http_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self._child(self._http, method, route, str(status)).inc()
         self._child(self._http_latency, route).observe(seconds)
+
+    def workspace_usage(self, usage: Iterable[tuple[str, int, int, int]]) -> None:
+        """What each workspace holds now, as (workspace, batches, queued_requests, stored_bytes)
+        rows (`Store.usage`); a workspace that holds nothing any more is dropped."""
+        for gauge in self._usage.values():
+            gauge.clear()
+        for workspace, batches, queued, stored in usage:
+            self._usage["batches"].labels(workspace).set(batches)
+            self._usage["queued_requests"].labels(workspace).set(queued)
+            self._usage["stored_bytes"].labels(workspace).set(stored)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -116,4 +116,4 @@ def _plain(content: Any) -> str:
     """The text of a user message that is not only tool results ("" for one that is)."""
     if isinstance(content, str):
         return content
-    return "".join(b.get("text", "") for b in content if b.get("type") == "text")
+    return "\n".join(b.get("text", "") for b in content if b.get("type") == "text")

@@ -10,7 +10,6 @@ idle time has passed no container home, row or sandbox process is left, the kill
 from __future__ import annotations
 
 import functools
-import os
 import shutil
 import sqlite3
 import time
@@ -24,6 +23,9 @@ pytest.importorskip("gguf", reason="building the tiny model needs the gguf packa
 pytest.importorskip("tokenizers", reason="building the tiny model needs the tokenizers package")
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="needs bubblewrap (Debian: bubblewrap)")
 
+from batchd.config import Settings  # noqa: E402
+from batchd.tools.code_execution.sandbox import Sandbox  # noqa: E402
+from batchd.tools.kit import containers_dir  # noqa: E402
 from tests.acceptance import tiny_gguf  # noqa: E402
 from tests.acceptance.conftest import (  # noqa: E402
     assert_recovered,
@@ -52,20 +54,6 @@ def served(tmp_path: Path) -> Iterator[ServerProcess]:
     proc = ServerProcess(tmp_path / "d", env).start()
     yield proc
     proc.stop()
-
-
-def sandboxes(marker: str) -> list[int]:
-    """Pids of processes whose command line names `marker` (the containers' directory)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if marker.encode() in cmdline:
-                found.append(int(entry))
-    return found
 
 
 def test_code_batch_on_llamacpp_survives_kill_9_and_leaves_nothing_behind(served: ServerProcess) -> None:
@@ -99,7 +87,8 @@ def test_code_batch_on_llamacpp_survives_kill_9_and_leaves_nothing_behind(served
             containers.add(message.container.id)
     assert len(containers) == N  # a container per request: none shared by accident
     # The killed runs' containers too: gone once idle, from the disk, the store and the process table.
-    homes = served.data_dir / "containers"
+    settings = Settings(data_dir=str(served.data_dir))
+    homes = containers_dir(settings)  # the default: as root, outside the private data directory
     deadline = time.monotonic() + IDLE + 15
     while time.monotonic() < deadline:
         conn = sqlite3.connect(f"file:{served.data_dir / 'batchd.db'}?mode=ro", uri=True)
@@ -107,9 +96,9 @@ def test_code_batch_on_llamacpp_survives_kill_9_and_leaves_nothing_behind(served
             rows = conn.execute("SELECT count(*) FROM containers").fetchone()[0]
         finally:
             conn.close()
-        left = [p.name for p in homes.iterdir()] if homes.exists() else []
+        left = [p.name for p in homes.iterdir() if p.name.startswith("container_")] if homes.exists() else []
         if not rows and not left:
             break
         time.sleep(0.5)
     assert rows == 0 and left == [], (rows, left[:5])
-    assert sandboxes(str(homes)) == []
+    assert Sandbox(root=homes).processes() == []  # no sandbox of these containers is running

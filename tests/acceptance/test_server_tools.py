@@ -197,6 +197,7 @@ def test_pause_turn_then_continue(tmp_path: Path, upstream: ToolUpstream, search
             assert health["server_tools"] == {
                 "web_search.local": "up",
                 "web_fetch": health["server_tools"]["web_fetch"],
+                "code_execution": "up",  # the sandbox runs here (test_code_execution.py)
             }
             metrics = httpx.get(proc.base_url + "/metrics").text
             # 1 run before the first pause, 2 in the continuation (the pending one, then one more)

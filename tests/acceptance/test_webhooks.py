@@ -111,6 +111,19 @@ def test_20_concurrent_duplicates_make_one_batch(server_factory: Callable[..., S
         wait_ended(c, made[0].id, 50)
 
 
+def test_a_replay_answers_its_batch_in_a_full_workspace(server_factory: Callable[..., ServerProcess]) -> None:
+    srv = server_factory(quota_batches="1")
+    requests: Any = [simple_request("slow", "wait @sim:delay=3")]
+    with make_client(srv.base_url) as c:
+        first = c.messages.batches.create(requests=requests, extra_headers={"Idempotency-Key": "k"})
+        again = c.messages.batches.create(requests=requests, extra_headers={"Idempotency-Key": "k"})
+        assert again.id == first.id  # the workspace is full, but this is the batch it holds
+        for headers in ({"Idempotency-Key": "k2"}, {}):
+            with pytest.raises(anthropic.RateLimitError):
+                c.messages.batches.create(requests=requests, extra_headers=headers)
+        assert [b.id for b in c.messages.batches.list()] == [first.id]
+
+
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_a_crash_between_commit_and_response_still_yields_one_batch(
     server_factory: Callable[..., ServerProcess], tmp_path: Path, kind: str, request: pytest.FixtureRequest

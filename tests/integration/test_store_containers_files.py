@@ -9,7 +9,9 @@ from batchd.store.base import Container, StoredFile
 
 def file(i: int, workspace: str = "a", created: float | None = None, expires: float = 1e12) -> StoredFile:
     made = created or 100.0 + i
-    return StoredFile(f"file_{i:03}", workspace, "container_1", f"out{i}.csv", "text/csv", i, made, expires)
+    return StoredFile(
+        f"file_{i:03}", workspace, "container_1", f"out{i}.csv", "text/csv", i, made, expires, i != 5
+    )
 
 
 async def test_containers_are_kept_touched_forward_and_expired(store: Store) -> None:
@@ -32,6 +34,9 @@ async def test_containers_are_kept_touched_forward_and_expired(store: Store) -> 
 
 async def test_files_belong_to_their_workspace_and_expire(store: Store) -> None:
     await store.put_file(file(1), b"x,y\n1,2\n")
+    await store.put_file(file(5, expires=float("inf")), b"an upload: never expires")
+    assert await store.get_file("a", "file_005", now=1e15) == file(5, expires=float("inf"))
+    assert (await store.get_file("a", "file_005", now=1e15)).downloadable is False  # type: ignore[union-attr]
     await store.put_file(file(2, "b"), b"other")
     await store.put_file(file(3, expires=150.0), b"short-lived")
     assert await store.get_file("a", "file_001", now=120.0) == file(1)

@@ -72,6 +72,9 @@ class FineStore:
         self.probes += 1
         return self.problem
 
+    async def usage(self, workspace: str | None = None) -> list[Any]:
+        return []
+
 
 class StuckStore(FineStore):
     """A write probe that waits behind a long write (SQLite's one writer) until released."""

@@ -7,10 +7,10 @@ from starlette.requests import Request
 from batchd import exceptions
 
 
-async def read_body(request: Request, limit: int) -> bytearray:
+async def read_body(request: Request, limit: int, what: str = "a message batch") -> bytearray:
     """The whole body, refusing (413) as soon as it passes `limit` bytes."""
     too_large = exceptions.RequestTooLarge(
-        f"Request exceeds the maximum allowed number of bytes ({limit}) for a message batch"
+        f"Request exceeds the maximum allowed number of bytes ({limit}) for {what}"
     )
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:

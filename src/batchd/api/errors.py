@@ -56,7 +56,10 @@ async def handle_batchd_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, exceptions.BatchdError)
     if exc.status >= 500:
         logger.error("request %s failed: %s", request_id(request), exc.message)
-    return render(exc, request_id(request))
+    headers = None
+    if isinstance(exc, exceptions.QuotaExceeded):
+        headers = {"retry-after": str(exc.retry_after)}
+    return render(exc, request_id(request), headers)
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:

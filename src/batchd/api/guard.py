@@ -7,9 +7,9 @@ page on a name whose DNS later answers 127.0.0.1 (DNS rebinding) is, to the brow
 origin as the batchd behind that address, so it can read the answers too. Three checks close those
 doors, each answering in Anthropic's error envelope:
 
-- **Host** (403): on a loopback bind without API keys, where being on this machine is the only
-  credential, only loopback names (`localhost`, 127.0.0.0/8, `[::1]`, any port), the
-  `allowed_hosts` and `public_url`'s host are served. With keys, a rebinding page has no key to
+- **Host** (403): on a loopback bind without API keys (`api_keys` or `managed_keys`), where being
+  on this machine is the only credential, only loopback names (`localhost`, 127.0.0.0/8, `[::1]`,
+  any port), the `allowed_hosts` and `public_url`'s host are served. With keys, a rebinding page has no key to
   send, and the check is on only when `allowed_hosts` is set. 403 rather than 421 (Misdirected
   Request): a 421 asks the client to retry on another connection, which browsers do; a 403 is
   final and is Anthropic's `permission_error`.
@@ -38,6 +38,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 API_PREFIX = "/v1/"
 JSON = "application/json"
+UPLOAD = ("/v1/files", "multipart/form-data")  # the one API body that is not JSON
 DEFAULT_PORTS = {"http": 80, "https": 443}
 CROSS_SITE = frozenset({"cross-site", "same-site"})  # Sec-Fetch-Site values of another origin
 
@@ -72,7 +73,7 @@ class Guard:
         if self.public_origin is not None:
             self.allowed.add(self.public_origin[1])
         self.check_host = bool(settings.allowed_hosts) or (
-            not settings.api_keys and values.is_loopback(settings.host)
+            not settings.keys_required and values.is_loopback(settings.host)
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -102,6 +103,10 @@ class Guard:
                 return exceptions.PermissionDenied(problem)
         if method in BODY_METHODS and scope["path"].startswith(API_PREFIX) and _has_body(headers):
             media_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            if (scope["path"], media_type) == UPLOAD:
+                return (
+                    None  # the Files API's upload (any other method: 405); a cross-site one was refused above
+                )
             if media_type != JSON:
                 got = f"got {media_type!r}" if media_type else "none was given"
                 return exceptions.UnsupportedMediaType(

@@ -17,6 +17,8 @@ from pathlib import Path
 from starlette.requests import Request
 
 from batchd import exceptions
+from batchd.api import quotas, services
+from batchd.config.quotas import Quota
 from batchd.store.base import Idempotency
 
 HEADER = "idempotency-key"
@@ -26,6 +28,16 @@ OFFLOAD_BYTES = 1 << 20  # bodies at least this large are hashed off the event l
 # idempotency key creates the marker and kills its own process before answering (a crash between
 # commit and response, made deterministic); later processes see the marker and answer normally.
 KILL_AFTER_COMMIT_ENV = "BATCHD_TEST_KILL_AFTER_COMMIT"
+
+
+async def admit(request: Request, svc: services.Services, workspace: str) -> Quota | None:
+    """`quotas.admit`, but a create with an Idempotency-Key skips its early refusal: a replay answers
+    the batch it names even in a full workspace. The store's check, in the create's transaction and
+    after the key's, still refuses a new batch that does not fit."""
+    if HEADER not in request.headers:
+        return await quotas.admit(svc, workspace)
+    quota = svc.settings.quota(workspace)
+    return None if quota.unlimited else quota
 
 
 async def key_of(request: Request, body: bytes | bytearray, window: float) -> Idempotency | None:

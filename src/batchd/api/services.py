@@ -6,6 +6,7 @@ import dataclasses
 
 from starlette.requests import Request
 
+from batchd.api.keyring import Keyring
 from batchd.config import Settings
 from batchd.engine import Dispatcher
 from batchd.engine.router import Router
@@ -23,6 +24,10 @@ class Services:
     metrics: Metrics = dataclasses.field(default_factory=Metrics)
     engine: Dispatcher | None = None
     router: Router | None = None
+    keyring: Keyring = dataclasses.field(init=False)  #: the accepted keys (api/keyring.py)
+
+    def __post_init__(self) -> None:
+        self.keyring = Keyring(self.settings, self.store)
 
 
 def of(request: Request) -> Services:

@@ -38,12 +38,12 @@ DEFAULT_DELIVERIES = 100
 
 def sender(settings: Settings, store: Store) -> webhooks.Sender:
     """The engine's webhook sender, rendering batches as this API does."""
-    return webhooks.Sender(settings, store, functools.partial(schemas.batch, public_url=settings.public_url))
+    render = functools.partial(schemas.batch, public_url=settings.public_url, strict=settings.strict)
+    return webhooks.Sender(settings, store, render)
 
 
-def _ctx(request: Request) -> tuple[services.Services, str]:
-    found = services.of(request)
-    return found, auth.workspace(request, found.settings.api_keys)
+async def _ctx(request: Request) -> tuple[services.Services, str]:
+    return services.of(request), await auth.workspace(request)
 
 
 def _endpoint(e: WebhookEndpoint, *, secret: bool = False) -> dict[str, Any]:
@@ -75,7 +75,7 @@ def _delivery(d: DeliveryRecord) -> dict[str, Any]:
 
 
 async def create_endpoint(request: Request) -> Response:
-    svc, workspace = _ctx(request)
+    svc, workspace = await _ctx(request)
     body = await bodies.read_body(request, MAX_BODY)
     try:
         data = orjson.loads(body)
@@ -102,13 +102,13 @@ async def create_endpoint(request: Request) -> Response:
 
 
 async def list_endpoints(request: Request) -> Response:
-    svc, workspace = _ctx(request)
+    svc, workspace = await _ctx(request)
     found = await svc.store.list_webhook_endpoints(workspace)
     return responses.json({"data": [_endpoint(e) for e in found], "has_more": False}, request)
 
 
 async def delete_endpoint(request: Request) -> Response:
-    svc, workspace = _ctx(request)
+    svc, workspace = await _ctx(request)
     endpoint_id = request.path_params["endpoint_id"]
     if endpoint_id.startswith(CONFIG_ID_PREFIX):
         raise exceptions.InvalidRequest(
@@ -119,7 +119,7 @@ async def delete_endpoint(request: Request) -> Response:
 
 
 async def list_deliveries(request: Request) -> Response:
-    svc, workspace = _ctx(request)
+    svc, workspace = await _ctx(request)
     query = request.query_params
     state = query.get("state") or None
     if state is not None and state not in set(DeliveryState):
@@ -136,7 +136,7 @@ async def list_deliveries(request: Request) -> Response:
 
 
 async def redeliver(request: Request) -> Response:
-    svc, workspace = _ctx(request)
+    svc, workspace = await _ctx(request)
     event_id = request.path_params["event_id"]
     n = await svc.store.redeliver_webhook_event(workspace, event_id, now=time.time())
     return responses.json({"event_id": event_id, "deliveries": n}, request)

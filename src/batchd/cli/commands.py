@@ -11,6 +11,7 @@ import click
 from batchd import __version__, config, exceptions
 from batchd.cli import client as client_cli
 from batchd.cli import index as index_cli
+from batchd.cli import keys as keys_cli
 from batchd.cli import webhooks as webhooks_cli
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -50,6 +51,7 @@ def main() -> None:
 
 client_cli.register(main)  # submit, ls, show, watch, results, cancel, delete
 main.add_command(index_cli.index)  # index build
+keys_cli.register(main)  # keys create | list | revoke, usage
 main.add_command(webhooks_cli.webhooks)  # webhooks add, list, remove, deliveries, redeliver
 
 

@@ -44,7 +44,7 @@ def check(settings: Settings) -> None:
             "database_url: batchd worker needs a PostgreSQL database_url (postgresql://…); "
             "a SQLite store is owned by one `batchd serve` process, which runs its own engine"
         )
-    if settings.metrics_port and settings.api_keys and not settings.metrics_keys:
+    if settings.metrics_port and settings.keys_required and not settings.metrics_keys:
         # Every scrape would be refused: the API keys are the workspaces', not the operator's.
         raise exceptions.ConfigError(
             "metrics_port: with api_keys set, only a key in metrics_keys (BATCHD_METRICS_KEYS) "

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from batchd import exceptions
+from batchd.config import quotas as quota_rules
 from batchd.config import routes, values, webhooks
 
 DEFAULT_HOST = "127.0.0.1"
@@ -41,6 +42,7 @@ DEFAULT_THINKING_BUDGET = 1024  # tokens, for the seed's {"type": "enabled"} sho
 DEFAULT_TOOL_MAX_ITERATIONS = 10  # model calls per request with server tools, as Anthropic's API
 DEFAULT_WEB_FETCH_MAX_BYTES = 10 * 1024 * 1024  # bytes of one fetched page or PDF
 DEFAULT_WEB_FETCH_TIMEOUT = 30.0  # seconds for one fetch, redirects included
+DEFAULT_MAX_FILE_BYTES = 100 * 1024 * 1024  # bytes of one Files API upload
 DEFAULT_CONTAINER_IDLE = 3600.0  # seconds a code-execution container lives unused, as Anthropic's
 # Settings named <table>_<key> are written `[<table>] <key> = …` in the TOML file.
 TABLES = ("web_search", "web_fetch", "code_execution")
@@ -100,6 +102,7 @@ class Bounds:
 
 AT_LEAST_1 = Bounds(1)
 POSITIVE = Bounds(0, low_open=True)
+NOT_NEGATIVE = Bounds(0, message="must be 0 (no limit) or more")
 
 
 def env_name(name: str) -> str:
@@ -408,7 +411,10 @@ class Settings:
         "Code execution: a directory of extra packages (`pip install --target DIR numpy`), read-only.",
     )
     code_execution_dir: str = setting(
-        "", str, "Code execution: where containers live (default: the data directory's containers/)."
+        "",
+        str,
+        "Code execution: where containers live (default: the data directory's containers/; as root "
+        "/var/lib/batchd/containers/<digest of the data directory>, which the sandbox user can reach).",
     )
     code_execution_user: int = setting(
         65534,
@@ -463,6 +469,44 @@ class Settings:
         values.parse_size,
         "Code execution: largest output file kept for the Files API.",
         bounds=AT_LEAST_1,
+    )
+    max_file_bytes: int = setting(
+        DEFAULT_MAX_FILE_BYTES,
+        values.parse_size,
+        "Files API: largest upload (POST /v1/files), for container_upload.",
+        bounds=AT_LEAST_1,
+    )
+    # Teams (issue 17): managed API keys and quotas per workspace; see docs/teams.md.
+    managed_keys: bool = setting(
+        False,
+        values.parse_bool,
+        "Also accept the API keys kept in the store (batchd keys create); keys are then always required.",
+    )
+    quota_queued_requests: int = setting(
+        0,
+        int,
+        "Most requests one workspace may have pending or running (0: no limit); then create gets 429.",
+        bounds=NOT_NEGATIVE,
+        commands=SERVE_ONLY,
+    )
+    quota_batches: int = setting(
+        0,
+        int,
+        "Most batches one workspace may have in progress (0: no limit); then create gets 429.",
+        bounds=NOT_NEGATIVE,
+        commands=SERVE_ONLY,
+    )
+    quota_stored_bytes: int = setting(
+        0,
+        values.parse_size,
+        "Most bytes of requests one workspace may keep until deleted or archived (0: no limit).",
+        commands=SERVE_ONLY,
+    )
+    quotas: dict[str, dict[str, int]] = setting(  # noqa: RUF009 - setting() declares the field
+        {},
+        quota_rules.parse_overrides,
+        "Per-workspace quotas: [quotas.NAME] tables in the config file, or a JSON object of them.",
+        commands=NO_FLAG,
     )
     # -- idempotent create and webhooks (issue 17) --
     idempotency_window: float = setting(
@@ -537,12 +581,26 @@ class Settings:
                 problem = declared.bounds.problem(getattr(self, declared.name))
                 if problem:
                     raise exceptions.ConfigError(f"{declared.name}: {problem}")
-        if not self.api_keys and not values.is_loopback(self.host):
+        if not self.keys_required and not values.is_loopback(self.host):
             raise exceptions.ConfigError(
-                f"host: binding {self.host} needs api_keys (BATCHD_API_KEYS); "
+                f"host: binding {self.host} needs api_keys (BATCHD_API_KEYS) or managed_keys; "
                 "any key is accepted only on loopback"
             )
         return self
+
+    @property
+    def keys_required(self) -> bool:
+        """Whether callers need a key: some are configured, or the store's keys are used."""
+        return bool(self.api_keys) or self.managed_keys
+
+    def quota(self, workspace: str) -> quota_rules.Quota:
+        """The quota of `workspace`: the quota_* defaults, with its [quotas.NAME] table over them."""
+        default = quota_rules.Quota(
+            queued_requests=self.quota_queued_requests,
+            batches=self.quota_batches,
+            stored_bytes=self.quota_stored_bytes,
+        )
+        return quota_rules.effective(default, self.quotas, workspace)
 
 
 SETTINGS: tuple[Setting, ...] = tuple(

@@ -1,10 +1,11 @@
 """Dashboard sessions and CSRF tokens: the cookie holds a random session id, never an API key.
 
-- **Login** (with `api_keys`): a valid key makes a session — a fresh random id in the cookie, a row
-  in the store holding only the id's SHA-256 (`Store.create_session`), so a session made on one
-  process of a PostgreSQL fleet works on every other. The row also holds an HMAC of the key keyed
-  by the id: the session lasts only while that key is still configured for its workspace, yet the
-  store holds nothing from which the key could be recovered or tried.
+- **Login** (with `api_keys` or `managed_keys`): a valid key makes a session — a fresh random id
+  in the cookie, a row in the store holding only the id's SHA-256 (`Store.create_session`), so a
+  session made on one process of a PostgreSQL fleet works on every other. The row also holds an
+  HMAC of the key keyed by the id: the session lasts only while that key is still configured for
+  its workspace (a managed key: while it is neither revoked nor expired), yet the store holds
+  nothing from which the key could be recovered or tried.
 - **End**: after `session_idle` unused or `session_lifetime` after login, whichever comes first, or
   at logout (`Store.revoke_session`, for every process at once).
 - **CSRF**: every form carries a token derived from the cookie's id (an HMAC keyed by it), checked
@@ -28,7 +29,8 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import Response
 
-from batchd.api import services
+from batchd.api import keyring, services
+from batchd.api.keyring import Caller
 from batchd.store import base
 
 COOKIE = "batchd_session"
@@ -37,6 +39,7 @@ CSRF_FIELD = "csrf_token"
 ID_BYTES = 32  # of randomness in a session id
 TOUCH_EVERY = 60.0  # seconds: a session's last use is written at most this often
 _CSRF_PURPOSE = b"batchd dashboard csrf v1"
+MANAGED = "managed key "  # prefix of a managed key's proof source
 
 
 def new_id() -> str:
@@ -51,6 +54,12 @@ def digest(session_id: str) -> str:
 def key_proof(session_id: str, key: str) -> str:
     """Which key made the session, checkable only by whoever holds both the id and the key."""
     return hmac.new(session_id.encode(), key.encode(), hashlib.sha256).hexdigest()
+
+
+def proof_source(key: str, caller: Caller) -> str:
+    """What a session's key proof is made of: a key of `api_keys` itself; for a managed key its id,
+    so the session ends when that key is revoked or expires (the store has no key to check against)."""
+    return key if caller.key_id is None else MANAGED + caller.key_id
 
 
 def csrf_token(session_id: str) -> str:
@@ -69,7 +78,7 @@ def cookie_id(request: Request) -> str | None:
 
 
 async def start(svc: services.Services, key: str, workspace: str, now: float) -> str:
-    """Makes a session for `key`; returns its id, for the cookie."""
+    """Makes a session for `key` (its `proof_source`); returns its id, for the cookie."""
     session_id = new_id()
     settings = svc.settings
     session = base.Session(
@@ -95,6 +104,9 @@ async def workspace_of(svc: services.Services, session_id: str, now: float) -> s
     if idle >= settings.session_idle:
         return None
     keys = [k for k, ws in settings.api_keys.items() if ws == found.workspace]
+    if settings.managed_keys:
+        managed = await svc.store.list_api_keys(found.workspace)
+        keys += [MANAGED + k.id for k in managed if keyring.live(k, now)]
     if not any(hmac.compare_digest(found.key_proof, key_proof(session_id, k)) for k in keys):
         return None
     if idle >= min(TOUCH_EVERY, settings.session_idle / 4):

@@ -1,8 +1,9 @@
 """Dashboard views: each builds one context dict from Store calls, rendered as HTML or (`?format=json`) JSON.
 
-Auth is the API's keys: with `api_keys` configured, a key is asked for once at /login and a server-side
-session is kept (sessions.py: the cookie holds a random id, never the key); an `x-api-key` header works
-too. Without keys (loopback only) every visitor shares the default workspace and there is no prompt.
+Auth is the API's keys (api/auth.py, api/keyring.py): with `api_keys` or `managed_keys`, a key is
+asked for once at /login and a server-side session is kept (sessions.py: the cookie holds a random
+id, never the key); an `x-api-key` header works too. Without keys (loopback only) every visitor
+shares the default workspace and there is no prompt.
 Every form carries a CSRF token (sessions.py), checked by the view that takes it; the Origin of every
 state-changing request has been checked before (api/guard.py).
 """
@@ -43,12 +44,12 @@ _env.filters["pretty"] = render.pretty
 async def _workspace(request: Request) -> str | None:
     """The visitor's workspace, or None when a key is needed and missing, wrong or its session ended."""
     svc = services.of(request)
-    keys = svc.settings.api_keys
-    if not keys:
+    if not svc.settings.keys_required:
         return auth.DEFAULT_WORKSPACE
     key = auth.api_key(request)
     if key is not None:
-        return keys.get(key)
+        found = await svc.keyring.caller(key)
+        return None if found is None else found.workspace
     session_id = sessions.cookie_id(request)
     return None if session_id is None else await sessions.workspace_of(svc, session_id, time.time())
 
@@ -78,7 +79,7 @@ def _page(
     anchor = session_id or sessions.new_id()
     html = _env.get_template(template).render(
         **context,
-        keys_required=bool(services.of(request).settings.api_keys),
+        keys_required=services.of(request).settings.keys_required,
         csrf_field=sessions.CSRF_FIELD,
         csrf_token=sessions.csrf_token(anchor),
     )
@@ -225,7 +226,6 @@ def _safe_next(target: str | None) -> str:
 @_html_errors
 async def login(request: Request, *, attempts: ratelimit.Limiter) -> Response:
     svc = services.of(request)
-    keys = svc.settings.api_keys
     target = _safe_next(request.query_params.get("next"))
     if request.method == "GET":
         return _page(request, "login.html", {"next": target, "error": None})
@@ -239,17 +239,17 @@ async def login(request: Request, *, attempts: ratelimit.Limiter) -> Response:
     form = await _form(request)
     key = form.get("key", "").strip()
     target = _safe_next(form.get("next", target))
-    if not keys:
+    if not svc.settings.keys_required:
         return RedirectResponse(target, status_code=303)
-    workspace = keys.get(key)
-    if workspace is None:
+    caller = await svc.keyring.caller(key) if key else None
+    if caller is None:
         return _page(request, "login.html", {"next": target, "error": "That key is not valid."}, 401)
     now = time.time()
     previous = sessions.cookie_id(request)
     if previous is not None:
         await sessions.end(svc, previous, now)  # a session replaced by a new login ends
     response = RedirectResponse(target, status_code=303)
-    session_id = await sessions.start(svc, key, workspace, now)
+    session_id = await sessions.start(svc, sessions.proof_source(key, caller), caller.workspace, now)
     sessions.set_cookie(response, request, session_id, max_age=svc.settings.session_lifetime)
     return response
 

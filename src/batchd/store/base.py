@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 from batchd import models
-from batchd.config import settings
+from batchd.config import quotas, settings
 
 SECRET_BYTES = 32  #: the length of a `Store.server_secret`
 
@@ -61,8 +61,13 @@ class Store(Protocol):
         params: Sequence[bytes | memoryview],
         now: float,
         expires_at: float,
+        quota: quotas.Quota | None = None,
         idempotency: Idempotency | None = None,
-    ) -> models.Batch: ...
+    ) -> models.Batch:
+        """With `quota`, the workspace's usage is checked against it in the same transaction as the
+        insert (creates of one workspace take turns there), raising QuotaExceeded with nothing
+        stored when the batch does not fit."""
+        ...
 
     async def get_batch(self, workspace: str, batch_id: str) -> models.Batch:
         """Raises BatchNotFound."""
@@ -236,6 +241,32 @@ class Store(Protocol):
         """Drops every file past its `expires_at`; how many."""
         ...
 
+    # -- API keys and quotas (added for issue 17) --
+
+    async def create_api_key(self, key: ApiKey) -> None:
+        """Stores a new managed key (its digest only). Raises StoreError if the id or digest exists."""
+        ...
+
+    async def find_api_key(self, digest: str) -> ApiKey | None:
+        """The key whose secret has this digest, revoked or expired or not (the caller judges)."""
+        ...
+
+    async def list_api_keys(self, workspace: str | None = None) -> list[ApiKey]:
+        """Every managed key (of `workspace` only, if given), oldest first, revoked ones included."""
+        ...
+
+    async def revoke_api_key(self, key_id: str, now: float) -> ApiKey | None:
+        """Revokes the key at `now` for every process; returns it (revoked then or before), or None."""
+        ...
+
+    async def touch_api_key(self, key_id: str, now: float, *, every: float) -> None:
+        """Records the key's use at `now`, unless a use less than `every` seconds old is recorded."""
+        ...
+
+    async def usage(self, workspace: str | None = None) -> list[Usage]:
+        """What `workspace` (or every workspace that has a batch) holds now, by workspace name."""
+        ...
+
     # -- idempotency and webhooks (added for issue 17) ------------------------------------
     #
     # `create_batch` also takes `idempotency: Idempotency | None = None` (keyword): with it, the key
@@ -302,6 +333,29 @@ class Store(Protocol):
         """Forgets idempotency keys older than the window and webhook events older than
         `retention` that nothing waits to deliver; returns how many rows went."""
         ...
+
+
+class ApiKey(NamedTuple):
+    """A managed API key as the store keeps it: never the key itself, only its SHA-256."""
+
+    id: str  #: `key_` + random; names the key in lists, revocation and logs
+    digest: str  #: SHA-256 of the key (hex)
+    workspace: str
+    name: str
+    admin: bool  #: may use the admin API (every workspace's keys and usage)
+    created_at: float
+    last_used_at: float | None  #: written at most once a minute
+    expires_at: float | None
+    revoked_at: float | None
+
+
+class Usage(NamedTuple):
+    """What one workspace holds, as its quota counts it."""
+
+    workspace: str
+    batches: int  #: batches in progress (not ended)
+    queued_requests: int  #: requests pending or running
+    stored_bytes: int  #: bytes of params of batches neither deleted nor archived
 
 
 class WriteProblem(enum.StrEnum):
@@ -414,7 +468,8 @@ class StoredFile(NamedTuple):
     mime_type: str
     size_bytes: int
     created_at: float
-    expires_at: float
+    expires_at: float  #: +inf for an upload: kept until deleted
+    downloadable: bool  #: a program's output (True) or an upload (False), as Anthropic's
 
 
 # -- idempotency and webhooks (added for issue 17) ------------------------------------------------

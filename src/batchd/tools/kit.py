@@ -8,6 +8,7 @@ route naming them.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import logging
 import os
@@ -156,6 +157,23 @@ def _fetcher(settings: Settings) -> Fetcher | None:
     return fetcher
 
 
+SHARED_CONTAINERS = Path("/var/lib/batchd/containers")  #: where root's containers live by default
+
+
+def containers_dir(settings: Settings) -> Path:
+    """Where containers' homes live: `[code_execution] dir`, else the data directory's containers/
+    — but when batchd runs as root, the sandbox runs as another user who must be able to search
+    every directory above the homes, and a data directory is often private (under /root, or
+    0700 by design): root's default is then /var/lib/batchd/containers/<digest of the data
+    directory>, which that user can reach, one directory per data directory."""
+    if settings.code_execution_dir:
+        return Path(settings.code_execution_dir)
+    data = Path(settings.data_dir).resolve()
+    if os.geteuid() != 0:
+        return data / "containers"
+    return SHARED_CONTAINERS / hashlib.sha256(str(data).encode()).hexdigest()[:16]
+
+
 def _containers(settings: Settings, store: Store | None, metrics: Metrics | None) -> Containers:
     s = settings
     sandbox = None
@@ -170,7 +188,7 @@ def _containers(settings: Settings, store: Store | None, metrics: Metrics | None
             output_bytes=s.code_execution_output_bytes,
         )
         sandbox = Sandbox(
-            root=Path(s.code_execution_dir or Path(s.data_dir) / "containers"),
+            root=containers_dir(s),
             bwrap=s.code_execution_bwrap,
             python=s.code_execution_python,
             packages=Path(s.code_execution_packages) if s.code_execution_packages else None,

@@ -124,6 +124,17 @@ def test_json_bodies_reach_the_view(content_type: str) -> None:
     assert store.reached == ["create_batch"]
 
 
+def test_the_files_upload_is_the_one_multipart_body() -> None:
+    client, _ = client_for(config.Settings())
+    form = {"content-type": "multipart/form-data; boundary=x"}
+    body = b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.txt"\r\n\r\nhi\r\n--x--\r\n'
+    assert client.post("/v1/files", content=body, headers=form).status_code != 415  # reaches the view
+    assert client.put("/v1/files", content=body, headers=form).status_code == 405
+    assert client.post("/v1/files", content=body, headers={"content-type": "text/plain"}).status_code == 415
+    r = client.post("/v1/files", content=body, headers={**form, "origin": "https://evil.example"})
+    assert r.status_code == 403  # a cross-site form is refused before any body is read
+
+
 def test_a_chunked_body_must_be_json_too() -> None:
     client, store = client_for(config.Settings())
     r = client.post(CREATE, content=iter([BODY]), headers={"content-type": "text/plain"})

@@ -12,19 +12,22 @@ from starlette.types import Receive, Scope, Send
 
 from batchd import exceptions
 from batchd.api import auth, bodies, errors, idempotency, responses, services
-from batchd.api.anthropic import paging, schemas
+from batchd.api.anthropic import paging, schemas, version
 
 OFFLOAD_BYTES = 1 << 20  # create bodies at least this large are decoded off the event loop
 
 
-def _ctx(request: Request) -> tuple[services.Services, str]:
+async def _ctx(request: Request) -> tuple[services.Services, str]:
     found = services.of(request)
-    return found, auth.workspace(request, found.settings.api_keys)
+    workspace = await auth.workspace(request)
+    version.check(request, found.settings)
+    return found, workspace
 
 
 async def create(request: Request) -> Response:
-    svc, workspace = _ctx(request)
+    svc, workspace = await _ctx(request)
     settings = svc.settings
+    quota = await idempotency.admit(request, svc, workspace)  # a full one is refused before its body is read
     body = await bodies.read_body(request, settings.max_batch_bytes)
     if len(body) < OFFLOAD_BYTES:
         parsed = schemas.decode_create(body, settings.max_requests)
@@ -40,6 +43,7 @@ async def create(request: Request) -> Response:
         params=[r.params for r in parsed.requests],
         now=now,
         expires_at=now + settings.batch_lifetime,
+        quota=quota,
         idempotency=idem,
     )
     idempotency.committed(idem)
@@ -48,17 +52,17 @@ async def create(request: Request) -> Response:
     del parsed, body
     if svc.engine is not None:
         svc.engine.wake()
-    return responses.json(schemas.batch(batch, settings.public_url), request)
+    return responses.json(schemas.batch(batch, settings.public_url, strict=settings.strict), request)
 
 
 async def retrieve(request: Request) -> Response:
-    svc, workspace = _ctx(request)
+    svc, workspace = await _ctx(request)
     batch = await svc.store.get_batch(workspace, request.path_params["batch_id"])
-    return responses.json(schemas.batch(batch, svc.settings.public_url), request)
+    return responses.json(schemas.batch(batch, svc.settings.public_url, strict=svc.settings.strict), request)
 
 
 async def list_batches(request: Request) -> Response:
-    svc, workspace = _ctx(request)
+    svc, workspace = await _ctx(request)
     query = request.query_params
     after_id, before_id = query.get("after_id") or None, query.get("before_id") or None
     if after_id and before_id:
@@ -66,24 +70,26 @@ async def list_batches(request: Request) -> Response:
     batches, has_more = await svc.store.list_batches(
         workspace, after_id=after_id, before_id=before_id, limit=paging.limit(query.get("limit"))
     )
-    return responses.json(schemas.page(batches, has_more, svc.settings.public_url), request)
+    return responses.json(
+        schemas.page(batches, has_more, svc.settings.public_url, strict=svc.settings.strict), request
+    )
 
 
 async def cancel(request: Request) -> Response:
-    svc, workspace = _ctx(request)
+    svc, workspace = await _ctx(request)
     batch = await svc.store.cancel_batch(workspace, request.path_params["batch_id"], time.time())
-    return responses.json(schemas.batch(batch, svc.settings.public_url), request)
+    return responses.json(schemas.batch(batch, svc.settings.public_url, strict=svc.settings.strict), request)
 
 
 async def delete(request: Request) -> Response:
-    svc, workspace = _ctx(request)
+    svc, workspace = await _ctx(request)
     batch_id = request.path_params["batch_id"]
     await svc.store.delete_batch(workspace, batch_id)
     return responses.json(schemas.deleted(batch_id), request)
 
 
 async def results(request: Request) -> Response:
-    svc, workspace = _ctx(request)
+    svc, workspace = await _ctx(request)
     batch_id = request.path_params["batch_id"]
     chunks = svc.store.iter_results(workspace, batch_id)
     # Pull the first chunk before answering so a state error still gets a proper status.

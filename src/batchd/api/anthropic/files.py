@@ -1,9 +1,11 @@
-"""Handlers for /v1/files: the files code execution wrote, in Anthropic's Files API shape.
+"""Handlers for /v1/files, in Anthropic's Files API shape: uploads for `container_upload` and the
+files code execution wrote.
 
-`GET /v1/files` (newest first; `limit`, and the cursors of both SDK generations: `page` /
-`next_page`, and `after_id` / `before_id` with `first_id` / `last_id` / `has_more`),
-`GET /v1/files/{file_id}` (metadata), `GET /v1/files/{file_id}/content` (the bytes) and
-`DELETE /v1/files/{file_id}`. A file is its workspace's alone: any other id is 404.
+`POST /v1/files` (multipart, one `file` part: kept until deleted, not downloadable, as
+Anthropic's), `GET /v1/files` (newest first; `limit`, and the cursors of both SDK generations:
+`page` / `next_page`, and `after_id` / `before_id` with `first_id` / `last_id` / `has_more`),
+`GET /v1/files/{file_id}` (metadata), `GET /v1/files/{file_id}/content` (the bytes of a program's
+output) and `DELETE /v1/files/{file_id}`. A file is its workspace's alone: any other id is 404.
 """
 
 from __future__ import annotations
@@ -13,20 +15,27 @@ import time
 import urllib.parse
 from typing import Any
 
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import Response
 
 from batchd import exceptions
-from batchd.api import auth, responses, services
-from batchd.api.anthropic import paging
+from batchd.api import auth, bodies, responses, services
+from batchd.api.anthropic import paging, version
 from batchd.store.base import StoredFile
+from batchd.tools.code_execution.containers import new_id
 
 PAGE_PREFIX = "page_"
+MULTIPART_OVERHEAD = 64 * 1024  # bytes of a multipart body besides the file: boundaries, headers
+MAX_FILENAME = 255  # bytes of a file's name, UTF-8
 
 
-def _ctx(request: Request) -> tuple[services.Services, str]:
+async def _ctx(request: Request) -> tuple[services.Services, str]:
     found = services.of(request)
-    return found, auth.workspace(request, found.settings.api_keys)
+    workspace = await auth.workspace(request)
+    version.check(request, found.settings)
+    return found, workspace
 
 
 def metadata(file: StoredFile) -> dict[str, Any]:
@@ -37,12 +46,12 @@ def metadata(file: StoredFile) -> dict[str, Any]:
         "mime_type": file.mime_type,
         "size_bytes": file.size_bytes,
         "created_at": _stamp(file.created_at),
-        "downloadable": True,
+        "downloadable": file.downloadable,
     }
 
 
 async def _find(request: Request) -> tuple[services.Services, str, StoredFile]:
-    svc, workspace = _ctx(request)
+    svc, workspace = await _ctx(request)
     file_id = request.path_params["file_id"]
     found = await svc.store.get_file(workspace, file_id, now=time.time())
     if found is None:
@@ -55,8 +64,41 @@ async def retrieve(request: Request) -> Response:
     return responses.json(metadata(found), request)
 
 
+async def upload(request: Request) -> Response:
+    svc, workspace = await _ctx(request)
+    kind = request.headers.get("content-type", "")
+    if kind.split(";", 1)[0].strip().lower() != "multipart/form-data" or "boundary=" not in kind:
+        raise exceptions.UnsupportedMediaType("Content-Type must be multipart/form-data (with a boundary)")
+    limit = svc.settings.max_file_bytes
+    body = bytes(await bodies.read_body(request, limit + MULTIPART_OVERHEAD, "a file"))
+
+    async def once() -> Any:
+        yield body
+
+    try:
+        form = await MultiPartParser(request.headers, once(), max_files=1, max_fields=8).parse()
+    except MultiPartException as exc:
+        raise exceptions.InvalidRequest(f"The body is not a valid multipart form: {exc.message}") from None
+    part = form.get("file")
+    if not isinstance(part, UploadFile):
+        raise exceptions.InvalidRequest("file: a file part named `file` is required")
+    data = await part.read()
+    if len(data) > limit:
+        raise exceptions.RequestTooLarge(f"The file is larger than the limit of {limit} bytes")
+    filename = _filename(part.filename)
+    mime = (part.content_type or "").split(";", 1)[0].strip() or "application/octet-stream"
+    now = time.time()
+    row = StoredFile(new_id("file"), workspace, None, filename, mime, len(data), now, float("inf"), False)
+    await svc.store.put_file(row, data)
+    return responses.json(metadata(row), request)
+
+
 async def content(request: Request) -> Response:
     svc, workspace, found = await _find(request)
+    if not found.downloadable:
+        raise exceptions.InvalidRequest(
+            f"file {found.id} was uploaded: only files that code execution wrote can be downloaded"
+        )
     data = await svc.store.file_content(workspace, found.id, now=time.time())
     if data is None:  # deleted or expired meanwhile
         raise exceptions.NotFound(f"file {found.id} not found")
@@ -65,7 +107,7 @@ async def content(request: Request) -> Response:
 
 
 async def delete(request: Request) -> Response:
-    svc, workspace = _ctx(request)
+    svc, workspace = await _ctx(request)
     file_id = request.path_params["file_id"]
     if not await svc.store.delete_file(workspace, file_id):
         raise exceptions.NotFound(f"file {file_id} not found")
@@ -73,7 +115,7 @@ async def delete(request: Request) -> Response:
 
 
 async def list_files(request: Request) -> Response:
-    svc, workspace = _ctx(request)
+    svc, workspace = await _ctx(request)
     query = request.query_params
     limit = paging.limit(query.get("limit"))
     page, after_id, before_id = query.get("page"), query.get("after_id"), query.get("before_id")
@@ -121,6 +163,16 @@ def _page_id(token: str) -> str:
         return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
     except (ValueError, UnicodeDecodeError):
         raise exceptions.InvalidRequest("page: not a page cursor of this server") from None
+
+
+def _filename(raw: str | None) -> str:
+    """An upload's name as a container shows it: the last path segment, no control characters."""
+    name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1].strip()
+    if not name or name in (".", "..") or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise exceptions.InvalidRequest("file: the part needs a filename (no control characters)")
+    if len(name.encode()) > MAX_FILENAME:
+        raise exceptions.InvalidRequest(f"file: the filename is longer than {MAX_FILENAME} bytes")
+    return name
 
 
 def _stamp(seconds: float) -> str:

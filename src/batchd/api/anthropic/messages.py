@@ -21,6 +21,7 @@ from starlette.responses import Response, StreamingResponse
 from batchd import exceptions, params
 from batchd.api import auth, bodies, errors, responses, services
 from batchd.api.anthropic import stream as sse
+from batchd.api.anthropic import version
 from batchd.tools import scope
 
 MAX_BODY = 32 * 1024 * 1024  # bytes, as Anthropic's Messages API
@@ -30,7 +31,8 @@ async def read_object(request: Request) -> dict[str, Any]:
     """The request's JSON object body, once the caller is authenticated; else InvalidRequest.
     The caller's workspace becomes this request's `tools.scope` (whose containers and files)."""
     settings = services.of(request).settings
-    scope.workspace.set(auth.workspace(request, settings.api_keys))
+    scope.workspace.set(await auth.workspace(request))
+    version.check(request, settings)
     body = await bodies.read_body(request, min(MAX_BODY, settings.max_batch_bytes))
     try:
         raw = orjson.loads(body)

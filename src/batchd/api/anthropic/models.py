@@ -18,7 +18,7 @@ from starlette.responses import Response
 
 from batchd import models
 from batchd.api import auth, responses, services
-from batchd.api.anthropic import paging
+from batchd.api.anthropic import paging, version
 from batchd.config.routes import RouteConfig
 
 _STARTED = time.time()
@@ -70,7 +70,8 @@ async def _entries(svc: services.Services) -> list[dict[str, Any]]:
 
 async def list_models(request: Request) -> Response:
     svc = services.of(request)
-    auth.workspace(request, svc.settings.api_keys)
+    await auth.caller(request)
+    version.check(request, svc.settings)
     data = await _entries(svc)
     query = request.query_params
     after, before = query.get("after_id"), query.get("before_id")
@@ -92,7 +93,8 @@ async def list_models(request: Request) -> Response:
 
 async def retrieve_model(request: Request) -> Response:
     settings = services.of(request).settings
-    auth.workspace(request, settings.api_keys)
+    await auth.caller(request)
+    version.check(request, settings)
     model_id = request.path_params["model_id"]
     route = next((r for r in settings.routes if r.matches(model_id)), None)
     if route is not None and not route.is_glob:

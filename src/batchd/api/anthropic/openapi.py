@@ -335,6 +335,23 @@ def _files_paths() -> dict[str, Any]:
     limit = {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20}
     return {
         "/v1/files": {
+            "post": _op(
+                "uploadFile",
+                "Upload a file for container_upload (kept until deleted, not downloadable)",
+                {"200": _ok(metadata), "415": {"$ref": "#/components/responses/Error"}},
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "multipart/form-data": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["file"],
+                                "properties": {"file": {"type": "string", "format": "binary"}},
+                            }
+                        }
+                    },
+                },
+            ),
             "get": _op(
                 "listFiles",
                 "The workspace's files, newest first",
@@ -345,7 +362,7 @@ def _files_paths() -> dict[str, Any]:
                     {"name": "after_id", "in": "query", "schema": {"type": "string"}},
                     {"name": "before_id", "in": "query", "schema": {"type": "string"}},
                 ],
-            )
+            ),
         },
         "/v1/files/{file_id}": {
             "get": _op(

@@ -79,9 +79,13 @@ def _validation_message(text: str) -> str:
     return f"{path}: {message}" if path else message
 
 
-def batch(b: models.Batch, public_url: str) -> dict[str, Any]:
+def batch(b: models.Batch, public_url: str, *, strict: bool = False) -> dict[str, Any]:
+    """The batch object. `strict`: counts as the real API gives them, every request `processing`
+    until the batch ends; otherwise live (the dashboard and `batchd watch` show progress)."""
     c = b.request_counts
     ended = b.processing_status is models.ProcessingStatus.ENDED
+    if strict and not ended:
+        c = models.RequestCounts(processing=c.total)
     return {
         "id": b.id,
         "type": "message_batch",
@@ -102,9 +106,11 @@ def batch(b: models.Batch, public_url: str) -> dict[str, Any]:
     }
 
 
-def page(batches: list[models.Batch], has_more: bool, public_url: str) -> dict[str, Any]:
+def page(
+    batches: list[models.Batch], has_more: bool, public_url: str, *, strict: bool = False
+) -> dict[str, Any]:
     return {
-        "data": [batch(b, public_url) for b in batches],
+        "data": [batch(b, public_url, strict=strict) for b in batches],
         "has_more": has_more,
         "first_id": batches[0].id if batches else None,
         "last_id": batches[-1].id if batches else None,

@@ -36,3 +36,9 @@ def worker_key(identity: str) -> int | None:
         return None
     digest = hashlib.blake2b(identity.encode(), digest_size=8).digest()
     return -1 - (int.from_bytes(digest) >> 2)  # in [-2**62, -1]: below every fixed key
+
+
+def quota_key(workspace: str) -> int:
+    """A workspace -> the key of the transaction lock its creates take for the quota check."""
+    digest = hashlib.blake2b(b"batchd quota " + workspace.encode(), digest_size=8).digest()
+    return (1 << 62) + (int.from_bytes(digest) >> 2)  # in [2**62, 2**63): above every fixed key

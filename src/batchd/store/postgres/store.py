@@ -26,7 +26,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 from batchd import exceptions, models
 from batchd.config import settings
-from batchd.store import base, layout, queries, rules
+from batchd.config.quotas import Quota
+from batchd.store import base, layout, queries, quotas, rules
 from batchd.store.postgres import db, hooks, liveness, locks
 from batchd.store.postgres.db import Database, rowcount
 from batchd.store.postgres.driver import Connection
@@ -94,17 +95,26 @@ class PostgresStore(hooks.HookMethods):
         params: Sequence[bytes | memoryview],
         now: float,
         expires_at: float,
+        quota: Quota | None = None,
         idempotency: base.Idempotency | None = None,
     ) -> models.Batch:
         batch_id = models.new_batch_id()
+        size = sum(len(p) for p in params)
         async with self.db.transaction() as conn:
             if idempotency is not None:
                 replayed = await hooks.take_key(conn, workspace, idempotency, batch_id, now)
                 if replayed is not None:
                     return (await _fetch_batch(conn, workspace, replayed)).batch()
+            if quota is not None and not quota.unlimited:
+                # Creates of one workspace take turns until commit: each sees the batches before it.
+                await conn.execute(Q["quota_lock"], locks.quota_key(workspace))
+                query = "workspace_usage" if quota.stored_bytes else "open_usage"
+                usage = base.Usage._make((await conn.fetch(Q[query], workspace))[0])
+                quotas.check(quota, usage, requests=len(custom_ids), stored_bytes=size)
             seq = await conn.fetchval(
                 Q["insert_batch"], batch_id, workspace, now, expires_at, len(custom_ids)
             )
+            await conn.execute(Q["insert_batch_size"], seq, workspace, size)
             keys = range(layout.key(seq, 0), layout.key(seq, len(custom_ids)))
             await conn.copy_records_to_table(
                 "requests", records=zip(keys, custom_ids, strict=True), columns=["key", "custom_id"]
@@ -450,6 +460,43 @@ class PostgresStore(hooks.HookMethods):
     async def expire_files(self, *, now: float) -> int:
         async with self.db.transaction() as conn:
             return rowcount(await conn.execute(Q["drop_expired_files"], now))
+
+    # -- API keys and quotas (added for issue 17) --
+
+    async def create_api_key(self, key: base.ApiKey) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(Q["insert_api_key"], *key)
+
+    async def find_api_key(self, digest: str) -> base.ApiKey | None:
+        async def read(conn: Connection) -> base.ApiKey | None:
+            row = await conn.fetchrow(Q["find_api_key"], digest)
+            return None if row is None else base.ApiKey._make(row)
+
+        return await self.db.read(read)
+
+    async def list_api_keys(self, workspace: str | None = None) -> list[base.ApiKey]:
+        async def read(conn: Connection) -> list[base.ApiKey]:
+            return [base.ApiKey._make(row) for row in await conn.fetch(Q["list_api_keys"], workspace)]
+
+        return await self.db.read(read)
+
+    async def revoke_api_key(self, key_id: str, now: float) -> base.ApiKey | None:
+        async with self.db.transaction() as conn:
+            await conn.execute(Q["revoke_api_key"], key_id, now)
+            row = await conn.fetchrow(Q["fetch_api_key"], key_id)
+        return None if row is None else base.ApiKey._make(row)
+
+    async def touch_api_key(self, key_id: str, now: float, *, every: float) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(Q["touch_api_key"], key_id, now, every)
+
+    async def usage(self, workspace: str | None = None) -> list[base.Usage]:
+        async def read(conn: Connection) -> list[base.Usage]:
+            if workspace is None:
+                return [base.Usage._make(row) for row in await conn.fetch(Q["all_usage"])]
+            return [base.Usage._make(row) for row in await conn.fetch(Q["workspace_usage"], workspace)]
+
+        return await self.db.read(read)
 
 
 class _RollBack(Exception):

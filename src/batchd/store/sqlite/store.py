@@ -14,7 +14,8 @@ import orjson
 
 from batchd import exceptions, models
 from batchd.config import settings
-from batchd.store import base, layout, queries, rules
+from batchd.config.quotas import Quota
+from batchd.store import base, layout, queries, quotas, rules
 from batchd.store.rows import BatchRow, ClaimRow, EntryRow, claimed
 from batchd.store.sqlite import db, hooks
 from batchd.store.sqlite.db import Database
@@ -67,11 +68,12 @@ class SQLiteStore(hooks.HookMethods):
         params: Sequence[bytes | memoryview],
         now: float,
         expires_at: float,
+        quota: Quota | None = None,
         idempotency: base.Idempotency | None = None,
     ) -> models.Batch:
         batch_id = models.new_batch_id()
         return await self.db.write(
-            self._create, batch_id, workspace, custom_ids, params, now, expires_at, idempotency
+            self._create, batch_id, workspace, custom_ids, params, now, expires_at, quota, idempotency
         )
 
     def _create(
@@ -82,15 +84,23 @@ class SQLiteStore(hooks.HookMethods):
         params: Sequence[bytes | memoryview],
         now: float,
         expires_at: float,
-        idempotency: base.Idempotency | None = None,
+        quota: Quota | None,
+        idempotency: base.Idempotency | None,
     ) -> models.Batch:
+        size = sum(len(p) for p in params)
         with self.db.cache_limit(CREATE_CACHE_KIB), self.db.transaction(durable=True) as conn:
             if idempotency is not None:
                 replayed = hooks.take_key(conn, workspace, idempotency, batch_id, now)
                 if replayed is not None:
                     return _fetch_batch(conn, workspace, replayed).batch()
+            if quota is not None and not quota.unlimited:
+                # One writer: nothing commits between this read and the insert.
+                query = "workspace_usage" if quota.stored_bytes else "open_usage"
+                usage = base.Usage._make(conn.execute(Q[query], (workspace,)).fetchone())
+                quotas.check(quota, usage, requests=len(custom_ids), stored_bytes=size)
             cur = conn.execute(Q["insert_batch"], (batch_id, workspace, now, expires_at, len(custom_ids)))
             seq = cur.lastrowid or 0
+            conn.execute(Q["insert_batch_size"], (seq, workspace, size))
             keys = range(layout.key(seq, 0), layout.key(seq, len(custom_ids)))
             conn.executemany(Q["insert_request"], zip(keys, custom_ids, strict=True))
             conn.executemany(Q["insert_params"], zip(keys, params, strict=True))
@@ -342,9 +352,7 @@ class SQLiteStore(hooks.HookMethods):
         await self.db.write(self._simple, Q["insert_file"], (*file, content))
 
     async def get_file(self, workspace: str, file_id: str, *, now: float) -> base.StoredFile | None:
-        return await self.db.read_inline(
-            _fetch_one, base.StoredFile._make, "fetch_file", (file_id, workspace, now)
-        )
+        return await self.db.read_inline(_fetch_one, _stored_file, "fetch_file", (file_id, workspace, now))
 
     async def file_content(self, workspace: str, file_id: str, *, now: float) -> bytes | None:
         def read(conn: sqlite3.Connection) -> bytes | None:
@@ -366,20 +374,74 @@ class SQLiteStore(hooks.HookMethods):
             assert after is not None
             return await self.db.read_inline(
                 _rows,
-                base.StoredFile._make,
+                _stored_file,
                 "list_files_before",
                 (workspace, now, after.created_at, after.id, limit),
             )
         mark = (math.inf, "") if after is None else (after.created_at, after.id)
-        return await self.db.read_inline(
-            _rows, base.StoredFile._make, "list_files", (workspace, now, *mark, limit)
-        )
+        return await self.db.read_inline(_rows, _stored_file, "list_files", (workspace, now, *mark, limit))
 
     async def delete_file(self, workspace: str, file_id: str) -> bool:
         return await self.db.write(self._simple, Q["delete_file"], (file_id, workspace)) > 0
 
     async def expire_files(self, *, now: float) -> int:
         return await self.db.write(self._simple, Q["drop_expired_files"], (now,))
+
+    # -- API keys and quotas (added for issue 17) --
+
+    async def create_api_key(self, key: base.ApiKey) -> None:
+        await self.db.write(self._insert_api_key, key)
+
+    def _insert_api_key(self, key: base.ApiKey) -> None:
+        with self.db.transaction(durable=True) as conn:
+            conn.execute(Q["insert_api_key"], key)
+
+    async def find_api_key(self, digest: str) -> base.ApiKey | None:
+        return await self.db.read_inline(_fetch_api_key, "find_api_key", digest)
+
+    async def list_api_keys(self, workspace: str | None = None) -> list[base.ApiKey]:
+        return await self.db.read(_api_key_rows, workspace)
+
+    async def revoke_api_key(self, key_id: str, now: float) -> base.ApiKey | None:
+        return await self.db.write(self._revoke_api_key, key_id, now)
+
+    def _revoke_api_key(self, key_id: str, now: float) -> base.ApiKey | None:
+        # Durable: a revocation acknowledged must hold after a power cut.
+        with self.db.transaction(durable=True) as conn:
+            conn.execute(Q["revoke_api_key"], (key_id, now))
+            return _fetch_api_key(conn, "fetch_api_key", key_id)
+
+    async def touch_api_key(self, key_id: str, now: float, *, every: float) -> None:
+        await self.db.write(self._simple, Q["touch_api_key"], (key_id, now, every))
+
+    async def usage(self, workspace: str | None = None) -> list[base.Usage]:
+        if workspace is None:
+            return await self.db.read(_usage_rows, "all_usage", ())
+        return await self.db.read(_usage_rows, "workspace_usage", (workspace,))
+
+
+def _fetch_api_key(conn: sqlite3.Connection, query: str, value: str) -> base.ApiKey | None:
+    row = conn.execute(Q[query], (value,)).fetchone()
+    return None if row is None else _api_key(row)
+
+
+def _api_key(row: Sequence[object]) -> base.ApiKey:
+    key = base.ApiKey._make(row)
+    return key._replace(admin=bool(key.admin))
+
+
+def _api_key_rows(conn: sqlite3.Connection, workspace: str | None) -> list[base.ApiKey]:
+    return [_api_key(row) for row in conn.execute(Q["list_api_keys"], (workspace,))]
+
+
+def _usage_rows(conn: sqlite3.Connection, query: str, args: tuple[str, ...]) -> list[base.Usage]:
+    return [base.Usage._make(row) for row in conn.execute(Q[query], args)]
+
+
+def _stored_file(row: Iterable[object]) -> base.StoredFile:
+    """A files row: SQLite gives `downloadable` as 0 or 1."""
+    *rest, downloadable = row
+    return base.StoredFile._make((*rest, bool(downloadable)))
 
 
 def _fetch_one(

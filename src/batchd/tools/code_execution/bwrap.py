@@ -14,7 +14,8 @@ reads /proc/1/cmdline learns no host path) with:
   operator's package directory read-only at /opt/packages: nothing else is writable or visible;
 - a fixed environment: batchd's own, with its API keys, reaches neither the program nor
   bubblewrap (whose init process inside would show it as /proc/1/environ);
-- the rlimits of `limits.py`, set by `prlimit` just before the program.
+- the rlimits of `limits.py`, set by `prlimit` just before the program, and the seccomp
+  filter of `seccomp.py` (no io_uring, bpf, keyring, vsock…).
 
 When batchd runs as root, bubblewrap itself runs as the unprivileged sandbox user: a sandbox
 owned by root would be exempt from the process limit.
@@ -26,9 +27,11 @@ import asyncio
 import json
 import os
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from batchd.tools.code_execution import seccomp
 from batchd.tools.code_execution.limits import Limits
 
 WORKSPACE = "/workspace"  # the work directory: cwd and HOME
@@ -39,6 +42,8 @@ BIN = "/opt/sandbox/bin"  # python and python3, whatever the interpreter's name
 HOSTNAME = "sandbox"
 SETPRIV = "/usr/bin/setpriv"  # util-linux: starts bubblewrap as the sandbox user when batchd is root
 CHOOM = "/usr/bin/choom"  # util-linux: sets the OOM score of bubblewrap and all it starts
+NICE = "/usr/bin/nice"  # coreutils
+NICENESS = 10  # sandboxes' CPU weight is a tenth of batchd's
 UID = GID = 1000  # the program's ids inside: files of the host's users show as nobody
 # bubblewrap's own environment: its init process inside the sandbox keeps the one it was
 # started with, readable as /proc/1/environ (--clearenv clears only the program's).
@@ -80,14 +85,17 @@ class Bwrap:
         etc: Path,
         limits: Limits,
         user: tuple[int, int] | None,
+        marker: str,
     ) -> None:
         self.bwrap = bwrap
+        self.marker = marker
         self.python = python
         self.packages = packages
         self.etc = etc  # a directory holding ETC_FILES
         self.limits = limits
         self.user = user  # (uid, gid) to switch to before starting bubblewrap, or None
         self._image = self._image_args()
+        self._seccomp = seccomp.program()
 
     def _image_args(self) -> list[str]:
         args = [
@@ -144,7 +152,9 @@ class Bwrap:
         ]
         return args
 
-    def options(self, home: Path, *, status_fd: int | None = None) -> list[str]:
+    def options(
+        self, home: Path, *, status_fd: int | None = None, seccomp_fd: int | None = None
+    ) -> list[str]:
         """bubblewrap's options for a sandbox over `home` (which holds work/, outputs/, tmp/)."""
         args = [
             *self._image,
@@ -157,15 +167,20 @@ class Bwrap:
         ]  # fmt: skip
         if status_fd is not None:
             args += ["--json-status-fd", str(status_fd)]
+        if seccomp_fd is not None:
+            args += ["--seccomp", str(seccomp_fd)]
         return args
 
     def argv(self, options_fd: int, command: Sequence[str]) -> list[str]:
         # The options come through a memfd (--args); the command must follow on the command line.
-        argv = [self.bwrap, "--args", str(options_fd), "--", *command]
-        # First in line for the OOM killer: memory limits are per process, so sandboxes together
-        # can exhaust the host's memory; the kernel then kills a sandboxed program, not batchd
-        # or its database.
-        argv = [CHOOM, "-n", "1000", "--", *argv]
+        # The marker (an inert option) names this root's sandboxes in the host's process table
+        # without showing the program any host path: see `Sandbox.processes`.
+        argv = [self.bwrap, "--args", str(options_fd), "--unsetenv", self.marker, "--", *command]
+        # Behind batchd for the CPU (so it keeps serving while sandboxes compute), and first in
+        # line for the OOM killer: memory limits are per process, so sandboxes together can
+        # exhaust the host's memory; the kernel then kills a sandboxed program, not batchd or
+        # its database. Neither can be undone inside (no CAP_SYS_NICE, no CAP_SYS_RESOURCE).
+        argv = [NICE, "-n", str(NICENESS), CHOOM, "-n", "1000", "--", *argv]
         if self.user is not None:
             # setpriv switches users rather than subprocess's user=/group=, which make Python
             # fork batchd: copying a large process's page tables costs more than the whole
@@ -174,34 +189,23 @@ class Bwrap:
             argv = [SETPRIV, f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--", *argv]
         return argv
 
-    def _args_fd(self, args: list[str]) -> int:
-        fd = os.memfd_create("bwrap-args", os.MFD_CLOEXEC)
-        os.write(fd, b"".join(a.encode() + b"\0" for a in args))
-        os.lseek(fd, 0, os.SEEK_SET)
-        return fd
+    def _fds(self, home: Path, status_w: int | None) -> tuple[int, ...]:
+        """The memfds bubblewrap reads: its options (first), the seccomp filter (if any)."""
+        seccomp_fd = None if self._seccomp is None else _memfd("bwrap-seccomp", self._seccomp)
+        options = self.options(home, status_fd=status_w, seccomp_fd=seccomp_fd)
+        args_fd = _memfd("bwrap-args", b"".join(a.encode() + b"\0" for a in options))
+        return (args_fd,) if seccomp_fd is None else (args_fd, seccomp_fd)
 
     async def start(
-        self,
-        home: Path,
-        command: Sequence[str],
-        *,
-        stdin: bool,
-        status: bool,
-    ) -> tuple[asyncio.subprocess.Process, int | None]:
-        """Start `command` in a sandbox over `home`; the process and the read end of its status pipe.
-
-        The status pipe (`status=True`) receives bubblewrap's JSON status: an `exit-code` record
-        appears only when the command really ran, which tells a program that failed from a
-        sandbox that never started.
-        """
-        status_r = status_w = None
-        if status:
-            status_r, status_w = os.pipe()
-        args_fd = self._args_fd(self.options(home, status_fd=status_w))
-        pass_fds = (args_fd,) if status_w is None else (args_fd, status_w)
+        self, home: Path, command: Sequence[str], *, stdin: bool
+    ) -> tuple[asyncio.subprocess.Process, Status]:
+        """Start `command` in a sandbox over `home`: bubblewrap's process and its status."""
+        status_r, status_w = os.pipe()
+        fds = self._fds(home, status_w)
+        pass_fds = (*fds, status_w)
         try:
             process = await asyncio.create_subprocess_exec(
-                *self.argv(args_fd, command),
+                *self.argv(fds[0], command),
                 stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -211,57 +215,98 @@ class Bwrap:
                 env=NO_ENV,
             )
         except OSError as exc:
-            if status_r is not None:
-                os.close(status_r)
+            os.close(status_r)
             raise SandboxError(f"{self.bwrap} could not be started: {exc}") from exc
         finally:
-            os.close(args_fd)
-            if status_w is not None:
-                os.close(status_w)
-        return process, status_r
+            for fd in (*fds, status_w):
+                os.close(fd)
+        return process, Status(status_r)
 
     def run_sync(
         self, home: Path, command: Sequence[str], timeout: float
     ) -> subprocess.CompletedProcess[bytes]:
         """`command` in a sandbox over `home`, synchronously (the start-up probe)."""
-        args_fd = self._args_fd(self.options(home))
+        fds = self._fds(home, None)
         try:
             return subprocess.run(
-                self.argv(args_fd, command),
+                self.argv(fds[0], command),
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
-                pass_fds=(args_fd,),
+                pass_fds=fds,
                 timeout=timeout,
                 check=False,
                 env=NO_ENV,
             )
         finally:
-            os.close(args_fd)
+            for fd in fds:
+                os.close(fd)
 
 
-def exit_code(status_fd: int) -> int | None:
-    """The `exit-code` bubblewrap wrote to the status pipe, or None when the command never ran.
+def _memfd(name: str, data: bytes) -> int:
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
-    Read once bubblewrap has exited: the pipe is then at its end (only bubblewrap held it).
+
+class Status:
+    """bubblewrap's JSON status (`--json-status-fd`): the host pid of the sandbox's init, written
+    as it starts, then the program's `exit-code`, written only when the program really ran (so a
+    program that failed is told from a sandbox that never started).
     """
-    chunks = []
-    os.set_blocking(status_fd, False)
-    try:
-        while True:
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+        os.set_blocking(fd, False)
+        self._data = b""
+        self.child_pid: int | None = None
+        self.exit_code: int | None = None
+
+    def read(self) -> None:
+        """Take in what bubblewrap has written so far."""
+        while self._fd is not None:
             try:
-                data = os.read(status_fd, 65536)
+                data = os.read(self._fd, 65536)
             except BlockingIOError:
                 break
             if not data:
+                self.close()
                 break
-            chunks.append(data)
-    finally:
-        os.close(status_fd)
-    for line in b"".join(chunks).splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("exit-code"), int):
-            return int(record["exit-code"])
-    return None
+            self._data += data
+        *lines, self._data = self._data.split(b"\n")
+        for line in lines:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict):
+                if isinstance(record.get("child-pid"), int):
+                    self.child_pid = record["child-pid"]
+                if isinstance(record.get("exit-code"), int):
+                    self.exit_code = record["exit-code"]
+
+    async def gone(self, timeout: float = 5.0) -> None:
+        """Wait until the sandbox's init has exited, and so every process of the sandbox.
+
+        bubblewrap reports the program's end as soon as its init learns it, while the init is
+        still killing what else runs in the pid namespace: a program's background processes
+        could otherwise still write to the home for a moment after `run` returned.
+        """
+        self.read()
+        if self.child_pid is None:
+            return
+        stat = Path(f"/proc/{self.child_pid}/stat")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                state = stat.read_bytes().rsplit(b")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                return  # reaped
+            if state in (b"Z", b"X"):
+                return  # exited; its parent has not reaped it yet
+            await asyncio.sleep(0.001)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

@@ -203,7 +203,15 @@ class Containers:
         for name, content in found:
             mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
             row = StoredFile(
-                new_id("file"), live.workspace, live.id, name, mime, len(content), now, now + self.retention
+                new_id("file"),
+                live.workspace,
+                live.id,
+                name,
+                mime,
+                len(content),
+                now,
+                now + self.retention,
+                True,
             )
             await self.store.put_file(row, content)
             kept.append(OutputFile(row.id, name, len(content)))
@@ -213,6 +221,15 @@ class Containers:
         """The text editor's answer to `command` (run inside the sandbox). Call in a turn."""
         assert self.sandbox is not None
         return await self.sandbox.edit(live.home, command)
+
+    async def place(self, live: Live, name: str, content: bytes) -> bool:
+        """Puts an uploaded file in the container's working directory unless a file of that name is
+        there already; False when it could not be written. Written by a program in the sandbox, so
+        nothing the container holds (a symlink) can point the write elsewhere. Call in a turn."""
+        assert self.sandbox is not None
+        script = '[ -e "$1" ] || [ -L "$1" ] || cat > "$1"'
+        done = await self.sandbox.run(live.home, ["sh", "-c", script, "sh", name], stdin=content)
+        return done.return_code == 0
 
     async def clear_outputs(self, live: Live) -> None:
         assert self.sandbox is not None

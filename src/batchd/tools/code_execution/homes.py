@@ -59,6 +59,28 @@ class Homes:
             os.chown(path, -1, self.owner[1])
             os.chmod(path, 0o710)
 
+    def unreachable(self) -> Path | None:
+        """The first directory above `root` the sandbox user may not search, or None.
+
+        bubblewrap runs as that user and resolves the paths it binds as that user (even those
+        given as file descriptors): every directory above the homes must let it through. Search
+        permission is enough (0o711), no listing.
+        """
+        if self.owner is None:
+            return None
+        uid, gid = self.owner
+        for directory in reversed(self.root.absolute().parents):
+            try:
+                st = directory.stat()
+            except FileNotFoundError:
+                return None  # made by `prepare`; the probe's program tells
+            except OSError:
+                return directory
+            bit = stat.S_IXUSR if st.st_uid == uid else stat.S_IXGRP if st.st_gid == gid else stat.S_IXOTH
+            if not st.st_mode & bit:
+                return directory
+        return None
+
     def path(self, container_id: str, *, check: bool = True) -> Path:
         """The home of `container_id`; `check=False` for batchd's own names (the probe's)."""
         if check and not CONTAINER_ID.fullmatch(container_id):

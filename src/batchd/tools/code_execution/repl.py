@@ -17,7 +17,7 @@ import secrets
 import signal
 from importlib import resources
 
-from batchd.tools.code_execution.bwrap import SandboxError
+from batchd.tools.code_execution.bwrap import SandboxError, Status
 from batchd.tools.code_execution.execution import (
     CHUNK,
     WALL_KILL_RETURN_CODE,
@@ -78,9 +78,10 @@ class _Stream:
 class Repl:
     """A persistent Python process in a sandbox over a container's home: variables survive between cells."""
 
-    def __init__(self, process: asyncio.subprocess.Process, limits: Limits) -> None:
+    def __init__(self, process: asyncio.subprocess.Process, status: Status, limits: Limits) -> None:
         assert process.stdin is not None and process.stdout is not None and process.stderr is not None
         self._process = process
+        self._status = status
         self._stdin = process.stdin
         self._out = _Stream(process.stdout)
         self._err = _Stream(process.stderr)
@@ -89,9 +90,11 @@ class Repl:
         self._dead = False
 
     @classmethod
-    async def start(cls, process: asyncio.subprocess.Process, nonce: str, limits: Limits) -> Repl:
+    async def start(
+        cls, process: asyncio.subprocess.Process, status: Status, nonce: str, limits: Limits
+    ) -> Repl:
         """Wait for the driver's start-up markers; SandboxError when it never comes up."""
-        repl = cls(process, limits)
+        repl = cls(process, status, limits)
         out, err = Capture(limits.output_bytes), Capture(limits.output_bytes)
         try:
             codes = await asyncio.wait_for(
@@ -101,6 +104,10 @@ class Repl:
         except TimeoutError:
             await repl.close()
             raise SandboxError(f"the Python REPL did not start in {limits.wall_seconds:g} s") from None
+        except BaseException:  # cancelled: nothing may outlive the call
+            repl._dead = True
+            _kill_group(process)
+            raise
         if None in codes:
             await repl.close()
             why = err.text().strip().splitlines()[-1:] or ["it exited"]
@@ -118,12 +125,8 @@ class Repl:
                 raise SandboxError("the Python REPL has stopped; start another")
             nonce = secrets.token_hex(16)
             out, err = Capture(self._limits.output_bytes), Capture(self._limits.output_bytes)
-            try:
-                self._stdin.write(json.dumps({"nonce": nonce, "code": code}).encode() + b"\n")
-                await self._stdin.drain()
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # it died: the reads below find the pipes' ends
-            reads = asyncio.gather(self._out.until(nonce, out), self._err.until(nonce, err))
+            request = json.dumps({"nonce": nonce, "code": code}).encode() + b"\n"
+            reads = asyncio.ensure_future(self._exchange(request, nonce, out, err))
             try:
                 codes = await asyncio.wait_for(asyncio.shield(reads), timeout=self._limits.wall_seconds)
             except asyncio.CancelledError:
@@ -156,8 +159,8 @@ class Repl:
                     truncated=out.truncated or err.truncated,
                 )
             # The process ended during the cell.
-            self._dead = True
-            exited = return_code(await self._process.wait())
+            await self._kill()
+            exited = return_code(self._process.returncode or 0)
             if exited == CPU_KILLED:
                 why = f"the cell used more than its {self._limits.cpu_seconds:g} s of CPU time"
             else:
@@ -170,10 +173,21 @@ class Repl:
                 truncated=out.truncated or err.truncated,
             )
 
+    async def _exchange(self, request: bytes, nonce: str, out: Capture, err: Capture) -> list[int | None]:
+        """Send a cell; the return codes in its end markers (None: the pipe ended first)."""
+        try:
+            self._stdin.write(request)
+            await self._stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # it died: the reads find the pipes' ends
+        return list(await asyncio.gather(self._out.until(nonce, out), self._err.until(nonce, err)))
+
     async def _kill(self) -> None:
         self._dead = True
         _kill_group(self._process)
         await self._process.wait()
+        await self._status.gone()
+        self._status.close()
 
     async def close(self) -> None:
         """Kill the REPL and everything it started; idempotent."""

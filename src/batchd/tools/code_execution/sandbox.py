@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import secrets
 import shutil
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from batchd.tools.code_execution import editor, homes, repl
-from batchd.tools.code_execution.bwrap import CHOOM, SETPRIV, Bwrap, SandboxError, exit_code
+from batchd.tools.code_execution.bwrap import CHOOM, NICE, SETPRIV, Bwrap, SandboxError
 from batchd.tools.code_execution.execution import (
     WALL_KILL_RETURN_CODE,
     Capture,
@@ -79,6 +80,9 @@ class Sandbox:
         elif user is not None and user != os.geteuid():
             raise ValueError("only root can run sandboxes as another user")
         self._homes = homes.Homes(self.root, owner)
+        # Names this root's sandboxes in the host's process table (a hash: no path shown inside).
+        digest = hashlib.sha256(os.fsencode(self.root.absolute())).hexdigest()[:16]
+        self.marker = f"batchd-sandbox-{digest}"
         self._bwrap_name = bwrap
         self._bwrap: Bwrap | None = None
 
@@ -95,6 +99,7 @@ class Sandbox:
                 etc=etc,
                 limits=self.limits,
                 user=self._homes.owner,
+                marker=self.marker,
             )
         return self._bwrap
 
@@ -105,9 +110,16 @@ class Sandbox:
             return f"the sandbox's Python must be an absolute path under /usr, not {self.python}"
         if not os.access(python, os.X_OK):
             return f"{self.python} is missing (the sandbox's Python)"
-        for tool in (PRLIMIT, CHOOM, *([SETPRIV] if self._homes.owner is not None else [])):
+        for tool in (PRLIMIT, CHOOM, NICE, *([SETPRIV] if self._homes.owner is not None else [])):
             if not os.access(tool, os.X_OK):
-                return f"{tool} is missing (util-linux)"
+                return f"{tool} is missing (util-linux, coreutils)"
+        blocked = self._homes.unreachable()
+        if blocked is not None:
+            assert self._homes.owner is not None
+            return (
+                f"the sandbox user (uid {self._homes.owner[0]}) cannot reach {self.root}: {blocked} is not "
+                "searchable by it (chmod o+x, or put the containers' directory elsewhere)"
+            )
         try:
             sandbox = self._sandbox()
             name = f".probe-{secrets.token_hex(4)}"
@@ -150,6 +162,24 @@ class Sandbox:
         """The container ids that have a home under root (for the cleanup after a crash)."""
         return self._homes.ids()
 
+    def processes(self) -> list[int]:
+        """Host pids of the sandboxes of this root still running (their bubblewrap processes).
+
+        Every process a program starts lives in its sandbox's pid namespace and dies with it, so
+        an empty list means nothing of any sandbox runs; also after batchd was killed.
+        """
+        found = []
+        needle = self.marker.encode()
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                try:
+                    with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                        if needle in f.read():
+                            found.append(int(entry.name))
+                except OSError:
+                    continue
+        return sorted(found)
+
     def outputs(self, home: Path) -> list[tuple[str, bytes]]:
         """(name, bytes) of each regular file at the top level of outputs/, each at most file_size_bytes."""
         return homes.outputs(home, self.limits.file_size_bytes)
@@ -163,8 +193,8 @@ class Sandbox:
         return await self._run(home, [*self.limits.prlimit(PRLIMIT), *argv], stdin, self.limits)
 
     async def _run(self, home: Path, command: list[str], stdin: bytes | None, limits: Limits) -> Execution:
-        process, status_fd = await self._sandbox().start(home, command, stdin=stdin is not None, status=True)
-        assert process.stdout is not None and process.stderr is not None and status_fd is not None
+        process, status = await self._sandbox().start(home, command, stdin=stdin is not None)
+        assert process.stdout is not None and process.stderr is not None
         out, err = Capture(limits.output_bytes), Capture(limits.output_bytes)
         work = [drain(process.stdout, out), drain(process.stderr, err)]
         if stdin is not None:
@@ -173,20 +203,23 @@ class Sandbox:
         everything = asyncio.gather(*work, process.wait())
         timed_out = False
         try:
-            await asyncio.wait_for(asyncio.shield(everything), timeout=limits.wall_seconds)
-        except TimeoutError:
-            timed_out = True
-            _kill(process)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(everything, timeout=REAP_SECONDS)
-            everything.cancel()
-            await process.wait()
-        except BaseException:  # cancelled: nothing may outlive the call
-            _kill(process)
-            everything.cancel()
-            raise
+            try:
+                await asyncio.wait_for(asyncio.shield(everything), timeout=limits.wall_seconds)
+            except TimeoutError:
+                timed_out = True
+                _kill(process)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(everything, timeout=REAP_SECONDS)
+                everything.cancel()
+                await process.wait()
+            except BaseException:  # cancelled: nothing may outlive the call
+                _kill(process)
+                everything.cancel()
+                raise
+            await status.gone()
+            status.read()
         finally:
-            ran = status_fd is not None and exit_code(status_fd) is not None
+            status.close()
         assert process.returncode is not None
         if timed_out:
             return Execution(
@@ -196,7 +229,7 @@ class Sandbox:
                 timed_out=True,
                 truncated=out.truncated or err.truncated,
             )
-        if not ran:
+        if status.exit_code is None:
             lines = err.kept.decode("utf-8", "replace").strip().splitlines()
             raise SandboxError(f"the sandbox did not start: {lines[-1] if lines else 'no reason given'}")
         return Execution(
@@ -225,8 +258,8 @@ class Sandbox:
         """A persistent Python process in a sandbox over `home`, ready for its first cell."""
         nonce = secrets.token_hex(16)
         command = [*self.limits.prlimit(PRLIMIT, cpu=False), *repl.command(self.python, nonce, self.limits)]
-        process, _ = await self._sandbox().start(home, command, stdin=True, status=False)
-        return await Repl.start(process, nonce, self.limits)
+        process, status = await self._sandbox().start(home, command, stdin=True)
+        return await Repl.start(process, status, nonce, self.limits)
 
 
 def _kill(process: asyncio.subprocess.Process) -> None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from batchd import exceptions
 from batchd.metrics import Metrics
 from batchd.tools.code_execution import render
 from batchd.tools.code_execution.containers import Containers, Live, OutputFile, TooLarge
@@ -83,16 +84,7 @@ class CodeSession:
         if not isinstance(tool_input, dict):
             raise ToolError("invalid_tool_input", "the input must be an object")
         checked = _checked(name, tool_input)
-        why = await self.containers.available()
-        if why is not None:
-            raise ToolError("unavailable", why)
-        if self.live is None:
-            try:
-                await self._hold(await self.containers.create(self.workspace))
-            except SandboxError as exc:
-                raise ToolError("unavailable", str(exc)) from exc
-        live = self.live
-        assert live is not None
+        live = await self._container()
         started = time.monotonic()
         outcome = "ok"
         try:
@@ -126,6 +118,47 @@ class CodeSession:
         finally:
             if self.metrics is not None:
                 self.metrics.execution(name, outcome, time.monotonic() - started)
+
+    async def _container(self) -> Live:
+        """The request's container, made now if it has none; ToolError unavailable without a sandbox."""
+        why = await self.containers.available()
+        if why is not None:
+            raise ToolError("unavailable", why)
+        if self.live is None:
+            try:
+                await self._hold(await self.containers.create(self.workspace))
+            except SandboxError as exc:
+                raise ToolError("unavailable", str(exc)) from exc
+        assert self.live is not None
+        return self.live
+
+    async def upload(self, file_ids: Sequence[str]) -> dict[str, str]:
+        """Puts the files of the request's `container_upload` blocks in its container: the text the
+        model reads in place of each block, by file id. InvalidParams for a file the workspace
+        does not have."""
+        store = self.containers.store
+        assert store is not None
+        said: dict[str, str] = {}
+        for file_id in dict.fromkeys(file_ids):
+            found = await store.get_file(self.workspace, file_id, now=time.time())
+            content = await store.file_content(self.workspace, file_id, now=time.time())
+            if found is None or content is None:
+                raise exceptions.InvalidParams(f"container_upload: no file {file_id!r} in this workspace")
+            try:
+                live = await self._container()
+                async with self.containers.turn(live):
+                    placed = await self.containers.place(live, found.filename, content)
+            except (ToolError, SandboxError) as exc:
+                logger.warning("container_upload of %s failed: %s", file_id, exc)
+                placed = False
+            where = f"{found.filename} ({found.size_bytes} bytes)"
+            said[file_id] = (
+                f"[The user uploaded the file {where} to the working directory of the code execution "
+                "sandbox.]"
+                if placed
+                else f"[The user uploaded the file {where}, but it could not be placed in the sandbox.]"
+            )
+        return said
 
     def _repl(self, name: str) -> bool:
         return name == CODE and self.repl

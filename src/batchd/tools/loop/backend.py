@@ -24,9 +24,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 import string
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+from batchd import exceptions
 from batchd.backends import base
 from batchd.backends.base import Backend
 from batchd.config.routes import BackendKind
@@ -54,6 +55,8 @@ def needs_loop(params: dict[str, Any]) -> bool:
     show the model again, a `container` to use, or (with citations) a document to cite."""
     if params.get("container") is not None:
         return True
+    if any(True for _ in uploads_in(params["messages"])):
+        return True
     for tool in params.get("tools") or ():
         if kind_of(tool) is not None:
             return True
@@ -71,6 +74,32 @@ def needs_loop(params: dict[str, Any]) -> bool:
 
 
 _NAMES = frozenset({SEARCH, FETCH, *FUNCTIONS})
+
+
+def uploads_in(messages: Sequence[dict[str, Any]]) -> Iterator[str]:
+    """The file ids of the `container_upload` blocks of the user messages."""
+    for message in messages:
+        content = message["content"]
+        if message["role"] == "user" and type(content) is list:
+            for block in content:
+                if block.get("type") == "container_upload":
+                    yield str(block.get("file_id"))
+
+
+def _uploaded(messages: list[dict[str, Any]], said: dict[str, str]) -> list[dict[str, Any]]:
+    """`messages` with each container_upload block replaced by the text the model reads for it."""
+    out = []
+    for message in messages:
+        content = message["content"]
+        if message["role"] == "user" and type(content) is list:
+            content = [
+                {"type": "text", "text": said[str(b.get("file_id"))]}
+                if b.get("type") == "container_upload"
+                else b
+                for b in content
+            ]
+        out.append({**message, "content": content})
+    return out
 
 
 def _cites(block: dict[str, Any]) -> bool:
@@ -154,10 +183,17 @@ class _Run:
         self.usage: dict[str, Any] = dict.fromkeys(_USAGE_KEYS, 0)
 
     async def run(self) -> dict[str, Any]:
+        uploads = list(uploads_in(self.history.messages))
         if self.code is None:
+            if uploads:
+                raise exceptions.InvalidParams(
+                    "container_upload: the request needs a code_execution tool to use the file"
+                )
             return await self._run()
         await self.code.start()
         try:
+            if uploads:
+                self.history.messages = _uploaded(self.history.messages, await self.code.upload(uploads))
             return await self._run()
         finally:
             await self.code.finish()

@@ -19,7 +19,10 @@ BODY = {"model": "m", "messages": [{"role": "user", "content": "count these four
 def client_for(settings_factory: SettingsFactory, **settings: str) -> TestClient:
     s = settings_factory(api_keys="k1:team", **settings)
     services = Services(settings=s, store=None, router=Router.from_settings(s))  # type: ignore[arg-type]
-    return TestClient(api.create_app(services), headers={"x-api-key": "k1"})
+    # anthropic-version as the SDK sends it: strict mode requires it.
+    return TestClient(
+        api.create_app(services), headers={"x-api-key": "k1", "anthropic-version": "2023-06-01"}
+    )
 
 
 @pytest.fixture

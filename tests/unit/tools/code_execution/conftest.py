@@ -8,6 +8,7 @@ readable by anyone: only the sandbox can keep a program from them.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -75,6 +76,16 @@ async def sh(sandbox: Sandbox, home: Path, script: str) -> Execution:
 
 async def py(sandbox: Sandbox, home: Path, code: str) -> Execution:
     return await sandbox.run(home, ["python3", "-"], stdin=code.encode())
+
+
+def new_marker() -> str:
+    """A name no other process on the machine has: a sandboxed `sleep` runs under it (`exec -a`)."""
+    return f"batchd-test-sleeper-{secrets.token_hex(6)}"
+
+
+def sleeper(marker: str, seconds: int = 300) -> str:
+    """A bash command: `sleep` running as `marker`."""
+    return f"(exec -a {marker} sleep {seconds})"
 
 
 def processes_with(marker: str) -> list[int]:

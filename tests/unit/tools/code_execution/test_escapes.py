@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import platform
 import resource
 import secrets
 import socket
@@ -13,8 +14,17 @@ from pathlib import Path
 
 import pytest
 
+from batchd.tools.code_execution import seccomp
 from batchd.tools.code_execution.sandbox import Sandbox
-from tests.unit.tools.code_execution.conftest import SECRET, SandboxFactory, processes_with, py, sh
+from tests.unit.tools.code_execution.conftest import (
+    SECRET,
+    SandboxFactory,
+    new_marker,
+    processes_with,
+    py,
+    sh,
+    sleeper,
+)
 
 
 async def test_no_network_host_loopback_is_unreachable(sandbox: Sandbox, home: Path) -> None:
@@ -160,11 +170,16 @@ async def test_a_memory_bomb_fails_with_memory_error(sandbox: Sandbox, home: Pat
     assert done.stderr.splitlines()[-1] == "MemoryError"
     # Memory is limited per process: should sandboxes together exhaust the host's, the OOM
     # killer takes them first.
-    assert (await sh(sandbox, home, "cat /proc/self/oom_score_adj")).stdout == "1000\n"
+    done = await sh(
+        sandbox, home, "cat /proc/self/oom_score_adj; nice; renice -n 0 -p $$ >/dev/null 2>&1; nice"
+    )
+    assert done.stdout == "1000\n10\n10\n"  # and behind batchd for the CPU, for good
 
 
 async def test_an_infinite_loop_is_stopped_by_the_cpu_limit(make_sandbox: SandboxFactory) -> None:
-    sandbox = make_sandbox(cpu_seconds=1.0, wall_seconds=30.0)  # a busy machine may take long for 1 s of CPU
+    sandbox = make_sandbox(
+        cpu_seconds=1.0, wall_seconds=60.0
+    )  # niced, on a busy machine 1 s of CPU takes long
     home = sandbox.create_home("container_loop")
     done = await sandbox.run(home, ["python3", "-c", "while True: pass"])
     assert done.return_code == 128 + 24  # SIGXCPU
@@ -185,7 +200,7 @@ async def test_100_mb_of_output_is_truncated_and_costs_batchd_little_memory(
     assert done.stdout.endswith("wrote 100,000,000 bytes here; the first 65,536 are kept]\n")
     assert len(done.stdout) < (64 << 10) + 200 and len(done.stderr) < (64 << 10) + 200
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 32 << 10  # KiB
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 30  # 0.3 s here when idle; niced, a busy machine slows it
 
 
 async def test_sleeping_past_the_wall_limit_is_killed_with_all_its_processes(
@@ -193,15 +208,19 @@ async def test_sleeping_past_the_wall_limit_is_killed_with_all_its_processes(
 ) -> None:
     sandbox = make_sandbox(wall_seconds=1.5)
     home = sandbox.create_home("container_sleep")
-    marker = f"100{secrets.randbelow(10**6)}"
+    marker = new_marker()
     started = time.monotonic()
-    script = f"echo started; (setsid sleep {marker}.5 &); sleep {marker}.1 & sleep {marker}"
-    done = await sh(sandbox, home, script)
+    script = f"echo started; (setsid bash -c '{sleeper(marker)}' &); {sleeper(marker)} & {sleeper(marker)}"
+    running = asyncio.ensure_future(sh(sandbox, home, script))
+    await asyncio.sleep(0.7)
+    assert processes_with(marker) != []
+    assert sandbox.processes() != []  # its bubblewrap, found by the root's marker
+    done = await running
     assert 1.5 <= time.monotonic() - started < 6
     assert done.timed_out and done.return_code == 137
     assert done.stdout == "started\n"
     assert done.stderr == "[the program was stopped after 1.5 s: the wall-clock limit]\n"
-    assert processes_with(marker) == []
+    assert processes_with(marker) == [] and sandbox.processes() == []
 
 
 async def test_killing_its_parents_and_everything_it_sees_harms_no_host_process(
@@ -227,6 +246,36 @@ async def test_no_new_user_namespaces_privileges_or_capabilities(sandbox: Sandbo
         sandbox, home, "unshare -U true; echo $?; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status"
     )
     assert done.stdout.split() == ["1", "CapEff:", "0000000000000000", "NoNewPrivs:", "1"]
+
+
+@pytest.mark.skipif(
+    platform.machine() not in seccomp.TABLES, reason="no seccomp filter for this architecture"
+)
+async def test_the_seccomp_filter_refuses_risky_system_calls_and_vsock(sandbox: Sandbox, home: Path) -> None:
+    _, _, numbers = seccomp.TABLES[platform.machine()]
+    code = (
+        "import ctypes, os, socket\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        f"for name, nr in {sorted(numbers.items())!r}:\n"
+        "    result = libc.syscall(nr, 0, 0, 0, 0, 0)\n"
+        "    print(name, result, os.strerror(ctypes.get_errno()))\n"
+        "print('getpid', os.getpid())\n"
+        "for family in (socket.AF_VSOCK, socket.AF_UNIX):\n"
+        "    try:\n"
+        "        socket.socket(family, socket.SOCK_STREAM).close()\n"
+        "        print(family.name, 'created')\n"
+        "    except OSError as exc:\n"
+        "        print(family.name, exc.strerror)\n"
+    )
+    done = await py(sandbox, home, code)
+    lines = done.stdout.splitlines()
+    assert lines[: len(numbers)] == [f"{name} -1 Operation not permitted" for name in sorted(numbers)]
+    assert lines[len(numbers) :] == [
+        "getpid 2",  # the rest works: the program is pid 2 of its namespace
+        "AF_VSOCK Address family not supported by protocol",
+        "AF_UNIX created",
+    ]
+    assert seccomp.program("riscv64") is None
 
 
 async def test_file_size_open_files_and_shm_are_limited(sandbox: Sandbox, home: Path) -> None:
@@ -262,19 +311,21 @@ def test_loopback_server_socket_still_binds_on_the_host() -> None:
 
 
 async def test_processes_left_in_the_background_end_with_the_program(sandbox: Sandbox, home: Path) -> None:
-    marker = f"300{secrets.randbelow(10**6)}"
+    marker = new_marker()
     started = time.monotonic()
     done = await sh(
-        sandbox, home, f"(sleep {marker} &) ; nohup sleep {marker}.5 >/dev/null 2>&1 & echo quick"
+        sandbox,
+        home,
+        f"({sleeper(marker)} &) ; nohup bash -c '{sleeper(marker)}' >/dev/null 2>&1 & echo quick",
     )
     assert (done.stdout, done.return_code, done.timed_out) == ("quick\n", 0, False)
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 10  # not the sleepers' 300 s
     assert processes_with(marker) == []
 
 
 async def test_a_cancelled_run_leaves_no_process(sandbox: Sandbox, home: Path) -> None:
-    marker = f"400{secrets.randbelow(10**6)}"
-    task = asyncio.ensure_future(sh(sandbox, home, f"sleep {marker}"))
+    marker = new_marker()
+    task = asyncio.ensure_future(sh(sandbox, home, sleeper(marker)))
     await asyncio.sleep(0.5)
     assert processes_with(marker) != []
     task.cancel()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from batchd.tools.code_execution.sandbox import Sandbox, SandboxError
+from batchd.tools.code_execution.sandbox import Limits, Sandbox, SandboxError
 from tests.unit.tools.code_execution.conftest import LIMITS, SandboxFactory, py, sh
 
 
@@ -89,6 +89,13 @@ async def test_operator_packages_are_importable_and_read_only(
     assert done.stdout == "hello from the operator\n"
     assert "Read-only file system" in done.stderr
     assert not (packages / "x").exists()
+    repl = await sandbox.start_repl(home)  # started with -I, the REPL puts PYTHONPATH back itself
+    try:
+        assert (
+            await repl.run_cell("import hello_pkg\nhello_pkg.GREETING")
+        ).stdout == "'hello from the operator'\n"
+    finally:
+        await repl.close()
 
 
 async def test_outputs_lists_regular_files_only(sandbox: Sandbox, home: Path) -> None:
@@ -130,6 +137,14 @@ async def test_output_past_the_cap_is_read_dropped_and_said_so(sandbox: Sandbox,
     assert done.stderr == "e" * 10
 
 
+def test_limits_must_be_positive() -> None:
+    assert Limits(cpu_seconds=0.5).prlimit("/usr/bin/prlimit")[-2:] == ["--cpu=1:2", "--"]
+    assert not any(a.startswith("--cpu") for a in Limits().prlimit("/usr/bin/prlimit", cpu=False))
+    for field in ("cpu_seconds", "wall_seconds", "memory_bytes", "processes", "output_bytes"):
+        with pytest.raises(ValueError, match=field):
+            Limits(**{field: 0})
+
+
 def test_homes_are_listed_created_and_removed(sandbox: Sandbox, base: Path) -> None:
     home = sandbox.create_home("container_a")
     sandbox.create_home("container_b")
@@ -165,7 +180,13 @@ def test_removing_a_home_never_follows_its_links(sandbox: Sandbox, base: Path) -
 
 def test_probe_runs_a_program(sandbox: Sandbox) -> None:
     assert sandbox.probe() is None
-    assert sandbox.homes() == []
+    assert sandbox.homes() == [] and sandbox.processes() == []
+
+
+def test_each_root_has_its_own_marker(base: Path) -> None:
+    one, two = Sandbox(root=base / "one"), Sandbox(root=base / "two")
+    assert one.marker != two.marker and one.marker == Sandbox(root=base / "one").marker
+    assert str(base) not in one.marker
 
 
 def test_probe_says_why_not(base: Path) -> None:
@@ -175,8 +196,13 @@ def test_probe_says_why_not(base: Path) -> None:
     assert "no-such-dir" in missing
     private = base / "private"
     private.mkdir(mode=0o700)
-    reason = Sandbox(root=private / "containers").probe() or ""
-    assert "Permission denied" in reason and "must be searchable by it" in reason
+    reason = Sandbox(root=private / "containers" / "c").probe() or ""
+    assert reason == (
+        f"the sandbox user (uid 65534) cannot reach {private}/containers/c: {private} is not searchable "
+        "by it (chmod o+x, or put the containers' directory elsewhere)"
+    )
+    os.chmod(private, 0o711)  # search is enough
+    assert Sandbox(root=private / "containers" / "c").probe() is None
 
 
 async def test_a_sandbox_that_cannot_start_raises(base: Path) -> None:

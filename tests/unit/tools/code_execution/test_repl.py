@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from batchd.tools.code_execution.sandbox import Repl, Sandbox, SandboxError
-from tests.unit.tools.code_execution.conftest import SandboxFactory, processes_with
+from tests.unit.tools.code_execution.conftest import SandboxFactory, new_marker, processes_with
 
 
 @pytest.fixture
@@ -75,12 +74,11 @@ async def test_a_cell_past_the_wall_limit_ends_the_repl(make_sandbox: SandboxFac
     sandbox = make_sandbox(wall_seconds=1.5)
     home = sandbox.create_home("container_slow")
     repl = await sandbox.start_repl(home)
-    marker = f"200{secrets.randbelow(10**6)}"
+    marker = new_marker()
     await repl.run_cell("x = 1")
     started = time.monotonic()
-    done = await repl.run_cell(
-        f"import subprocess, time\nsubprocess.Popen(['sleep', '{marker}'])\nprint('before')\ntime.sleep(60)"
-    )
+    code = f"import subprocess, time\nsubprocess.Popen(['{marker}', '300'], executable='sleep')\n"
+    done = await repl.run_cell(code + "print('before')\ntime.sleep(60)")
     assert 1.5 <= time.monotonic() - started < 6
     assert done.timed_out and done.return_code == 137 and done.stdout == "before\n"
     assert done.stderr == (
@@ -95,7 +93,9 @@ async def test_a_cell_past_the_wall_limit_ends_the_repl(make_sandbox: SandboxFac
 
 
 async def test_the_cpu_limit_is_per_cell(make_sandbox: SandboxFactory) -> None:
-    sandbox = make_sandbox(cpu_seconds=1.0)
+    sandbox = make_sandbox(
+        cpu_seconds=1.0, wall_seconds=60.0
+    )  # niced, on a busy machine 1 s of CPU takes long
     repl = await sandbox.start_repl(sandbox.create_home("container_cpu"))
     burn = "import time\nend = time.process_time() + 0.7\nwhile time.process_time() < end:\n    pass"
     for _ in range(3):  # 2.1 s in all: each cell has its own second
@@ -142,8 +142,10 @@ async def test_a_repl_that_cannot_start_raises(base: Path) -> None:
 
 
 async def test_a_cancelled_cell_ends_the_repl(repl: Repl) -> None:
-    marker = f"500{secrets.randbelow(10**6)}"
-    task = asyncio.ensure_future(repl.run_cell(f"import subprocess\nsubprocess.run(['sleep', '{marker}'])"))
+    marker = new_marker()
+    task = asyncio.ensure_future(
+        repl.run_cell(f"import subprocess\nsubprocess.run(['{marker}', '300'], executable='sleep')")
+    )
     await asyncio.sleep(0.5)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -9,8 +9,10 @@ CREATE TABLE containers (
 );
 CREATE INDEX containers_by_expiry ON containers (expires_at);
 
--- Files a program left in $OUTPUT_DIR, served by the Files API (GET /v1/files/{id}[/content]) to
--- the workspace that ran it, until `expires_at` (the results' retention after they were written).
+-- The Files API's files (/v1/files), each its workspace's: those a program left in $OUTPUT_DIR
+-- (downloadable, until `expires_at`: the results' retention after they were written) and those
+-- uploaded for `container_upload` (not downloadable, as Anthropic's; kept until deleted: expires_at
+-- is +inf).
 CREATE TABLE files (
     id text PRIMARY KEY,
     workspace text NOT NULL,
@@ -20,6 +22,7 @@ CREATE TABLE files (
     size_bytes bigint NOT NULL,
     created_at double precision NOT NULL,
     expires_at double precision NOT NULL,
+    downloadable boolean NOT NULL,
     content bytea NOT NULL
 );
 CREATE INDEX files_by_workspace ON files (workspace, created_at, id);

@@ -278,11 +278,12 @@ DELETE FROM containers WHERE expires_at <= $1 RETURNING id;
 SELECT id FROM containers WHERE id = ANY($1::text[]) AND expires_at > $2;
 
 -- name: insert_file
-INSERT INTO files (id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, content)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9);
+INSERT INTO files (id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, downloadable,
+    content)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10);
 
 -- name: fetch_file
-SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at
+SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, downloadable
 FROM files WHERE id = $1 AND workspace = $2 AND expires_at > $3;
 
 -- name: file_content
@@ -290,13 +291,13 @@ SELECT content FROM files WHERE id = $1 AND workspace = $2 AND expires_at > $3;
 
 -- name: list_files
 -- Newest first; ($3, $4) is the last file of the previous page (created_at, id), or (inf, '').
-SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at
+SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, downloadable
 FROM files WHERE workspace = $1 AND expires_at > $2 AND (created_at, id) < ($3, $4)
 ORDER BY created_at DESC, id DESC LIMIT $5;
 
 -- name: list_files_before
 -- Oldest first from ($3, $4) up: the page before a file (before_id), read backwards.
-SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at
+SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, downloadable
 FROM files WHERE workspace = $1 AND expires_at > $2 AND (created_at, id) > ($3, $4)
 ORDER BY created_at ASC, id ASC LIMIT $5;
 
@@ -305,6 +306,64 @@ DELETE FROM files WHERE id = $1 AND workspace = $2;
 
 -- name: drop_expired_files
 DELETE FROM files WHERE expires_at <= $1;
+
+-- -- API keys and quotas (added for issue 17) --
+
+-- name: insert_api_key
+INSERT INTO api_keys (id, digest, workspace, name, admin, created_at, last_used_at, expires_at, revoked_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9);
+
+-- name: find_api_key
+SELECT id, digest, workspace, name, admin, created_at, last_used_at, expires_at, revoked_at
+FROM api_keys WHERE digest = $1;
+
+-- name: fetch_api_key
+SELECT id, digest, workspace, name, admin, created_at, last_used_at, expires_at, revoked_at
+FROM api_keys WHERE id = $1;
+
+-- name: list_api_keys
+SELECT id, digest, workspace, name, admin, created_at, last_used_at, expires_at, revoked_at
+FROM api_keys WHERE $1::text IS NULL OR workspace = $1 ORDER BY created_at, id;
+
+-- name: revoke_api_key
+UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL;
+
+-- name: touch_api_key
+-- Last use written at most once per $3 seconds, whatever the number of processes.
+UPDATE api_keys SET last_used_at = $2
+WHERE id = $1 AND (last_used_at IS NULL OR last_used_at <= $2::float8 - $3::float8);
+
+-- name: quota_lock
+-- Creates of one workspace take turns from here to their commit, across the fleet: the quota check
+-- and the insert see every batch committed before.
+SELECT pg_advisory_xact_lock($1);
+
+-- name: insert_batch_size
+INSERT INTO batch_sizes (seq, workspace, bytes) VALUES ($1, $2, $3)
+ON CONFLICT (seq) DO UPDATE SET workspace = excluded.workspace, bytes = excluded.bytes;
+
+-- name: workspace_usage
+-- One workspace's open batches, their requests still processing, and the params bytes it keeps.
+SELECT $1::text,
+    (SELECT count(*) FROM batches WHERE workspace = $1 AND status <> 'ended'),
+    (SELECT coalesce(sum(n_processing), 0) FROM batches WHERE workspace = $1 AND status <> 'ended'),
+    (SELECT coalesce(sum(s.bytes), 0)::bigint FROM batch_sizes s JOIN batches b ON b.seq = s.seq
+     WHERE s.workspace = $1 AND b.archived_at IS NULL);
+
+-- name: open_usage
+-- workspace_usage without the bytes (0), which cost a pass over every batch the workspace keeps:
+-- what a create reads when its quota does not count bytes.
+SELECT $1::text, count(*), coalesce(sum(n_processing), 0), 0
+FROM batches WHERE workspace = $1 AND status <> 'ended';
+
+-- name: all_usage
+-- Every workspace that has a batch: the same figures as workspace_usage.
+SELECT b.workspace,
+    count(*) FILTER (WHERE b.status <> 'ended'),
+    coalesce(sum(b.n_processing) FILTER (WHERE b.status <> 'ended'), 0),
+    coalesce(sum(s.bytes) FILTER (WHERE b.archived_at IS NULL), 0)::bigint
+FROM batches b LEFT JOIN batch_sizes s ON s.seq = b.seq
+GROUP BY b.workspace ORDER BY b.workspace;
 
 -- -- idempotency and webhooks (issue 17) ---------------------------------------------------------
 

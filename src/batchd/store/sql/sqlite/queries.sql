@@ -185,11 +185,12 @@ DELETE FROM containers WHERE expires_at <= ? RETURNING id;
 SELECT id FROM containers WHERE id IN (SELECT value FROM json_each(?)) AND expires_at > ?;
 
 -- name: insert_file
-INSERT INTO files (id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, content)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);
+INSERT INTO files (id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, downloadable,
+    content)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: fetch_file
-SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at
+SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, downloadable
 FROM files WHERE id = ? AND workspace = ? AND expires_at > ?;
 
 -- name: file_content
@@ -197,13 +198,13 @@ SELECT content FROM files WHERE id = ? AND workspace = ? AND expires_at > ?;
 
 -- name: list_files
 -- Newest first; (?3, ?4) is the last file of the previous page (created_at, id), or (inf, '').
-SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at
+SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, downloadable
 FROM files WHERE workspace = ?1 AND expires_at > ?2 AND (created_at < ?3 OR (created_at = ?3 AND id < ?4))
 ORDER BY created_at DESC, id DESC LIMIT ?5;
 
 -- name: list_files_before
 -- Oldest first from (?3, ?4) up: the page before a file (before_id), read backwards.
-SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at
+SELECT id, workspace, container_id, filename, mime_type, size_bytes, created_at, expires_at, downloadable
 FROM files WHERE workspace = ?1 AND expires_at > ?2 AND (created_at > ?3 OR (created_at = ?3 AND id > ?4))
 ORDER BY created_at ASC, id ASC LIMIT ?5;
 
@@ -212,6 +213,57 @@ DELETE FROM files WHERE id = ? AND workspace = ?;
 
 -- name: drop_expired_files
 DELETE FROM files WHERE expires_at <= ?;
+
+-- -- API keys and quotas (added for issue 17) --
+
+-- name: insert_api_key
+INSERT INTO api_keys (id, digest, workspace, name, admin, created_at, last_used_at, expires_at, revoked_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: find_api_key
+SELECT id, digest, workspace, name, admin, created_at, last_used_at, expires_at, revoked_at
+FROM api_keys WHERE digest = ?;
+
+-- name: fetch_api_key
+SELECT id, digest, workspace, name, admin, created_at, last_used_at, expires_at, revoked_at
+FROM api_keys WHERE id = ?;
+
+-- name: list_api_keys
+SELECT id, digest, workspace, name, admin, created_at, last_used_at, expires_at, revoked_at
+FROM api_keys WHERE ?1 IS NULL OR workspace = ?1 ORDER BY created_at, id;
+
+-- name: revoke_api_key
+UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL;
+
+-- name: touch_api_key
+-- Last use written at most once per ?3 seconds, whatever the number of processes.
+UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at <= ?2 - ?3);
+
+-- name: insert_batch_size
+INSERT OR REPLACE INTO batch_sizes (seq, workspace, bytes) VALUES (?, ?, ?);
+
+-- name: workspace_usage
+-- One workspace's open batches, their requests still processing, and the params bytes it keeps.
+SELECT ?1,
+    (SELECT count(*) FROM batches WHERE workspace = ?1 AND status != 'ended'),
+    (SELECT coalesce(sum(n_processing), 0) FROM batches WHERE workspace = ?1 AND status != 'ended'),
+    (SELECT coalesce(sum(s.bytes), 0) FROM batch_sizes s JOIN batches b ON b.seq = s.seq
+     WHERE s.workspace = ?1 AND b.archived_at IS NULL);
+
+-- name: open_usage
+-- workspace_usage without the bytes (0), which cost a pass over every batch the workspace keeps:
+-- what a create reads when its quota does not count bytes.
+SELECT ?1, count(*), coalesce(sum(n_processing), 0), 0
+FROM batches WHERE workspace = ?1 AND status != 'ended';
+
+-- name: all_usage
+-- Every workspace that has a batch: the same figures as workspace_usage.
+SELECT b.workspace,
+    sum(b.status != 'ended'),
+    sum(CASE WHEN b.status != 'ended' THEN b.n_processing ELSE 0 END),
+    coalesce(sum(CASE WHEN b.archived_at IS NULL THEN s.bytes END), 0)
+FROM batches b LEFT JOIN batch_sizes s ON s.seq = b.seq
+GROUP BY b.workspace ORDER BY b.workspace;
 
 -- -- idempotency and webhooks (issue 17) ---------------------------------------------------------
 
