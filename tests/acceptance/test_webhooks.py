@@ -17,10 +17,11 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
+from click.testing import CliRunner, Result
 
+from batchd.cli import commands
 from tests.acceptance.conftest import make_client, simple_request, wait_ended
 from tests.acceptance.server import ServerProcess, child_env
-from tests.acceptance.test_cli import run_cli
 from tests.acceptance.webhook_receiver import Receiver, always
 
 # Fast retries, and the receiver's loopback address allowed.
@@ -78,6 +79,12 @@ def wait_delivery(
         time.sleep(0.05)
 
 
+def cli(base_url: str, *args: str, api_key: str) -> Result:
+    """`batchd ARGS` in this process (the subprocess runs of test_cli.py cost ~1 s each here)."""
+    env = {"ANTHROPIC_BASE_URL": base_url, "ANTHROPIC_API_KEY": api_key}
+    return CliRunner().invoke(commands.main, list(args), env=env)
+
+
 def event_id(batch_id: str) -> str:
     return "evt_" + batch_id.removeprefix("msgbatch_")
 
@@ -122,6 +129,7 @@ def test_a_replay_answers_its_batch_in_a_full_workspace(server_factory: Callable
             with pytest.raises(anthropic.RateLimitError):
                 c.messages.batches.create(requests=requests, extra_headers=headers)
         assert [b.id for b in c.messages.batches.list()] == [first.id]
+    srv.kill9()  # rather than wait for the slow request at shutdown
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -237,11 +245,11 @@ def test_dead_letter_redelivery_and_the_cli_per_workspace(
     up = threading.Event()
     receiver = receivers(lambda attempt: (200 if up.is_set() else 503, 0.0))
     srv = server_factory(**FAST, api_keys="ka:team-a,kb:team-b", webhook_give_up_after="500ms")
-    added = run_cli(srv.base_url, "webhooks", "add", receiver.url, "--json", api_key="ka")
-    assert added.returncode == 0, added.stderr
+    added = cli(srv.base_url, "webhooks", "add", receiver.url, "--json", api_key="ka")
+    assert added.exit_code == 0, added.output
     endpoint = json.loads(added.stdout)
     receiver.secret = endpoint["secret"]
-    listed = run_cli(srv.base_url, "webhooks", "list", api_key="ka")
+    listed = cli(srv.base_url, "webhooks", "list", api_key="ka")
     assert endpoint["id"] in listed.stdout and receiver.url in listed.stdout
     assert "secret" not in listed.stdout and endpoint["secret"] not in listed.stdout
     assert api(srv, "GET", "/v1/webhooks/endpoints", "kb").json()["data"] == []  # another workspace's
@@ -253,18 +261,19 @@ def test_dead_letter_redelivery_and_the_cli_per_workspace(
     evt = event_id(batch.id)
     dead = wait_delivery(srv, "dead", "ka")
     assert dead["attempts"] >= 2 and dead["last_status"] == 503
-    shown = run_cli(srv.base_url, "webhooks", "deliveries", "--state", "dead", api_key="ka")
+    shown = cli(srv.base_url, "webhooks", "deliveries", "--state", "dead", api_key="ka")
     assert evt in shown.stdout and "dead" in shown.stdout and "HTTP 503" in shown.stdout
     assert deliveries(srv, "kb") == []
     assert api(srv, "POST", f"/v1/webhooks/events/{evt}/redeliver", "kb").status_code == 404
 
     up.set()
-    again = run_cli(srv.base_url, "webhooks", "redeliver", evt, api_key="ka")
-    assert again.returncode == 0 and "1 delivery" in again.stdout, again.stderr
+    again = cli(srv.base_url, "webhooks", "redeliver", evt, api_key="ka")
+    assert again.exit_code == 0 and "1 delivery" in again.stdout, again.output
     done = wait_delivery(srv, "delivered", "ka")
     assert done["event_id"] == evt and receiver.bad_signatures == 0 and list(receiver.delivered) == [evt]
-    removed = run_cli(srv.base_url, "webhooks", "remove", endpoint["id"], api_key="ka")
-    assert removed.returncode == 0 and api(srv, "GET", "/v1/webhooks/endpoints", "ka").json()["data"] == []
+    assert cli(srv.base_url, "webhooks", "remove", endpoint["id"], api_key="kb").exit_code == 4  # not theirs
+    removed = cli(srv.base_url, "webhooks", "remove", endpoint["id"], api_key="ka")
+    assert removed.exit_code == 0 and api(srv, "GET", "/v1/webhooks/endpoints", "ka").json()["data"] == []
 
 
 @pytest.mark.postgres
