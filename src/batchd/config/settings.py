@@ -554,6 +554,12 @@ class Settings:
         "or a JSON array of them.",
         commands=NO_FLAG,
     )
+    gguf_chat_template: str = setting(
+        "",
+        str,
+        "--gguf: chat template for a GGUF that ships none: a llama.cpp built-in name (chatml, llama3, "
+        "gemma, …) or a Jinja file. Without, such a model gets ChatML (and a warning).",
+    )
     routes: tuple[routes.RouteConfig, ...] = setting(
         (),
         routes.parse_routes,
