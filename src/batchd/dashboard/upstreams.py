@@ -117,7 +117,9 @@ class Upstreams:
 
     async def probe(self, route: Route) -> dict[str, Any]:
         """Whether the route's upstream answers: its model list asked for (an HTTP upstream), at
-        most every PROBE_TTL; a backend inside batchd answers by being there."""
+        most every PROBE_TTL; up when it answers below 500 (a 404 or 401 is a live server that
+        does not list), down on a 5xx, no connection or no answer within PROBE_TIMEOUT. A backend
+        inside batchd answers by being there."""
         backend = unwrap(route.backend)
         if not isinstance(backend, ListsModels):
             return {"ok": True, "detail": "in process", "ms": None}
@@ -133,7 +135,10 @@ class Upstreams:
         except TimeoutError:
             verdict = {"ok": False, "detail": f"no answer within {PROBE_TIMEOUT:g} s", "ms": None}
         except exceptions.BackendError as exc:
-            verdict = {"ok": False, "detail": f"{exc.error_type}: {exc.message}"[:200], "ms": None}
+            # An HTTP answer that refuses the listing (404: none; 401) still shows a live upstream.
+            reachable = exc.status < 500
+            detail = f"answers, without a model list (HTTP {exc.status})" if reachable else exc.message
+            verdict = {"ok": reachable, "detail": detail[:200], "ms": None}
         verdict["ms"] = round(1000 * (time.monotonic() - started), 1)
         self._probes[id(backend)] = (now, verdict)
         return verdict

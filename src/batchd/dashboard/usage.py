@@ -2,13 +2,13 @@
 
 A batch's usage is the sum, over its `succeeded` results, of each message's `usage`: input,
 output, cache-read and cache-write tokens and server-tool calls, by the message's model. Summing
-100,000 lines on every poll would cost ~0.5 s each time, so `UsageCache` keeps, per batch, the
-sum of its *settled prefix*: the requests from the first up to the first one without a result.
-A result is final once written (the store keeps the first), so that prefix never changes and each
-refresh reads only from its end: the requests running or recently settled, which the engine
-claims in create order, plus any that settled out of order. The refresh stops as soon as it has
-seen as many results as the batch's counts say exist. Once a batch has ended and its prefix is
-the whole batch, the cached sum is its answer for good.
+100,000 lines on every poll would cost about a second each time, so `UsageCache` keeps, per batch,
+the sums of its settled *blocks*: PAGE consecutive requests that all have their result. A result
+is final once written (the store keeps the first), so such a block never changes; a refresh reads
+only the blocks still unsettled, and stops once it has counted as many results as the batch's
+counts say exist (the blocks after are all pending). The engine claims in create order, so while a
+batch runs that is the block or two being worked on, plus any block holding a request that
+settles late (a retry). Once a batch has ended its total is kept whole and nothing is read again.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import orjson
 
 from batchd import models
 from batchd.store import Store
-from batchd.store.base import RequestEntry
 
 TOKENS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
 FIGURES = (*TOKENS, "server_tool_calls")  # what is summed, per model
@@ -77,53 +76,58 @@ class Usage:
 
 
 @dataclasses.dataclass
-class _Prefix:
-    usage: Usage = dataclasses.field(default_factory=Usage)
-    last: int | None = None  #: the index of the prefix's last request (None: empty prefix)
-    complete: bool = False  #: the batch has ended and the prefix is all of it
+class _Sums:
+    blocks: dict[int, Usage] = dataclasses.field(default_factory=dict)  #: settled blocks' sums
+    complete: Usage | None = None  #: the whole batch's, once it has ended and been summed
 
 
 class UsageCache:
-    """Per batch, the usage of its settled prefix (module docstring); one per app."""
+    """Per batch, the sums of its settled blocks (module docstring); one per app."""
 
-    def __init__(self, kept: int = KEPT) -> None:
+    def __init__(self, kept: int = KEPT, page: int = PAGE) -> None:
         self.kept = kept
-        self._prefixes: collections.OrderedDict[tuple[str, str], _Prefix] = collections.OrderedDict()
+        self.page = page  #: requests in a block
+        self._batches: collections.OrderedDict[tuple[str, str], _Sums] = collections.OrderedDict()
         self.lines_read = 0  #: result lines read from the store so far (for tests and measurement)
 
     async def usage(self, store: Store, workspace: str, batch: models.Batch) -> Usage:
         key = (workspace, batch.id)
-        prefix = self._prefixes.pop(key, None) or _Prefix()
-        self._prefixes[key] = prefix
-        while len(self._prefixes) > self.kept:
-            self._prefixes.popitem(last=False)
-        if prefix.complete or batch.archived_at is not None:
-            return prefix.usage
+        sums = self._batches.pop(key, None) or _Sums()
+        self._batches[key] = sums
+        while len(self._batches) > self.kept:
+            self._batches.popitem(last=False)
+        if sums.complete is not None or batch.archived_at is not None:
+            return sums.complete or Usage()
         counts = batch.request_counts
         settled = counts.succeeded + counts.errored + counts.canceled + counts.expired
-        tail = Usage()
-        contiguous, after, more = True, prefix.last, True
-        while more and prefix.usage.requests + tail.requests < settled:
-            page, more = await self._page(store, workspace, batch.id, after)
-            for entry in page:
-                if entry.line is None:
-                    contiguous = False
-                elif contiguous:
-                    prefix.usage.add_line(entry.line)
-                    prefix.last = entry.index
-                else:
-                    tail.add_line(entry.line)
-            if page:
-                after = page[-1].index
-        total = settled + counts.processing
-        prefix.complete = (
-            batch.processing_status is models.ProcessingStatus.ENDED and prefix.usage.requests == total
-        )
-        return prefix.usage if not tail.requests else prefix.usage.merged(tail)
+        total = Usage()
+        block = 0
+        while total.requests < settled:
+            found = sums.blocks.get(block)
+            if found is None:
+                found, whole, more = await self._block(store, workspace, batch.id, block)
+                if whole:
+                    sums.blocks[block] = found
+                if not more:
+                    total = total.merged(found)
+                    break
+            total = total.merged(found)
+            block += 1
+        if batch.processing_status is models.ProcessingStatus.ENDED:
+            sums.complete, sums.blocks = total, {}
+        return total
 
-    async def _page(
-        self, store: Store, workspace: str, batch_id: str, after: int | None
-    ) -> tuple[list[RequestEntry], bool]:
-        page, more = await store.list_results(workspace, batch_id, after_index=after, limit=PAGE)
-        self.lines_read += sum(1 for e in page if e.line is not None)
-        return page, more
+    async def _block(
+        self, store: Store, workspace: str, batch_id: str, block: int
+    ) -> tuple[Usage, bool, bool]:
+        """The sums of one block's results, whether every request of it has one, whether more
+        requests follow it."""
+        page, more = await store.list_results(
+            workspace, batch_id, after_index=block * self.page - 1 if block else None, limit=self.page
+        )
+        found = Usage()
+        for entry in page:
+            if entry.line is not None:
+                found.add_line(entry.line)
+        self.lines_read += found.requests
+        return found, bool(page) and found.requests == len(page), more
