@@ -5,7 +5,7 @@ the upstreams page against /metrics with a loopback upstream that fails some cal
 kept apart, the 360 px layout and the keyboard.
 
 Needs Debian's chromium at /usr/bin/chromium and the `playwright` package; skipped without them.
-With BATCHD_SCREENSHOTS=DIR set, each page is also saved there at 1400 and 360 px (docs/screenshots).
+With SCREENSHOTS_DIR=DIR set, each page is also saved there at 1400 and 360 px (docs/screenshots).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ skip_without_chromium()
 
 KEY, OTHER, METRICS = "team-key", "other-key", "prom-key"
 MAX_REQUESTS = 30  # the server's per-batch limit: a 40-line file becomes two batches
-SHOTS = os.environ.get("BATCHD_SCREENSHOTS")
+SHOTS = os.environ.get("SCREENSHOTS_DIR")
 
 
 def line(custom_id: str, text: str, model: str = "claude-sim", **extra: Any) -> dict[str, Any]:

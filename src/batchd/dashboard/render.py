@@ -71,9 +71,11 @@ def number(value: float | None, digits: int = 0) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """'2 h 05 min', '4 min 09 s', '12 s' ('—' for None)."""
+    """'2 h 05 min', '4 min 09 s', '12 s', '2.5 s' ('—' for None)."""
     if seconds is None:
         return "—"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     s = round(seconds)
     if s >= 3600:
         return f"{s // 3600} h {s % 3600 // 60:02d} min"

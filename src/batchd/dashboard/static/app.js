@@ -56,6 +56,7 @@ const NUMBER = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1, minimu
 
 function duration(seconds) {
   if (seconds === null || seconds === undefined) return "—";
+  if (seconds < 10) return `${seconds.toFixed(1)} s`;
   const s = Math.round(seconds);
   if (s >= 3600) return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
   if (s >= 60) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
