@@ -118,6 +118,16 @@ def batch_ids(srv: ServerProcess, key: str = KEY) -> list[str]:
         return [b["id"] for b in client.get("/v1/messages/batches", params={"limit": 100}).json()["data"]]
 
 
+def ensure_batch(srv: ServerProcess) -> str:
+    """An ended batch of this workspace (the newest), made when the tests before made none."""
+    with api(srv) as client:
+        listed = client.get("/v1/messages/batches").json()["data"]
+        if listed:
+            return wait_ended_http(client, listed[0]["id"])["id"]
+        created = client.post("/v1/messages/batches", json={"requests": GOOD}).json()
+        return wait_ended_http(client, created["id"])["id"]
+
+
 def upload(page: Any, name: str, content: bytes) -> None:
     page.goto("/new")
     page.set_input_files(
@@ -331,8 +341,8 @@ def test_the_upstreams_page_matches_metrics(
 
 
 def test_another_workspace_sees_nothing_of_these_batches(browser: Any, srv: ServerProcess) -> None:
+    ensure_batch(srv)
     mine = batch_ids(srv)
-    assert mine
     other = logged_in(browser, srv, key=OTHER)
     try:
         listed = other.evaluate("fetch('/?format=json').then(r => r.json())")
@@ -353,7 +363,7 @@ def test_another_workspace_sees_nothing_of_these_batches(browser: Any, srv: Serv
 def test_every_page_fits_360_px_without_scrolling_sideways(browser: Any, srv: ServerProcess) -> None:
     narrow = logged_in(browser, srv, width=360)
     try:
-        batch_id = batch_ids(srv)[0]
+        batch_id = ensure_batch(srv)
         for name, path in (
             ("batches", "/"),
             ("new-batch", "/new"),
@@ -376,6 +386,7 @@ def test_the_keyboard_reaches_everything(page: Any, srv: ServerProcess) -> None:
                 return
         raise AssertionError(f"Tab never reached {selector}")
 
+    ensure_batch(srv)
     page.goto("/")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
@@ -393,3 +404,28 @@ def test_the_keyboard_reaches_everything(page: Any, srv: ServerProcess) -> None:
     tab_to("nav.site a[href='/upstreams']")
     page.keyboard.press("Enter")
     page.wait_for_url(srv.base_url + "/upstreams")
+
+
+def test_an_upload_needs_this_dashboards_token_and_origin(page: Any, srv: ServerProcess) -> None:
+    """A page elsewhere cannot create batches through a logged-in browser: its Origin is refused
+    before any view (api/guard.py), and without the page's token (a header no other site can set
+    without a CORS preflight) the upload is refused too."""
+    before = batch_ids(srv)
+    page.goto("/new")
+    token = page.get_attribute("[data-upload]", "data-csrf")
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    body, headers = jsonl_bytes(GOOD), {"content-type": "application/x-ndjson"}
+    with httpx.Client(base_url=srv.base_url, cookies=cookies) as browser_like:
+        foreign = {**headers, "origin": "http://evil.example", "x-csrf-token": token}
+        assert browser_like.post("/batches/new", content=body, headers=foreign).status_code == 403
+        as_form = {"content-type": "application/x-www-form-urlencoded", "origin": srv.base_url}
+        assert browser_like.post("/batches/new", content=body, headers=as_form).status_code == 403
+        assert (
+            browser_like.post(
+                "/batches/new", content=body, headers={**headers, "x-csrf-token": "x"}
+            ).status_code
+            == 403
+        )
+        answer = browser_like.post("/batches/new", content=body, headers={**headers, "x-csrf-token": token})
+    assert answer.status_code == 200 and len(answer.json()["batches"]) == 1
+    assert len(batch_ids(srv)) == len(before) + 1
