@@ -68,3 +68,23 @@ async def test_sums_are_right_in_any_order_and_read_incrementally(store: Store) 
     assert again.by_model == expected(list(range(n))) and again.requests == n
     assert (await cache.usage(store, WS, ended)).by_model == expected(list(range(n)))
     assert cache.lines_read == read  # ended and summed: nothing read again
+
+
+async def test_a_budget_sums_a_large_batch_over_several_calls(store: Store) -> None:
+    n = 950
+    batch = await make(store, n)
+    claimed = await store.claim_requests("w", n, now=NOW, lease=100)
+    await store.complete_requests(
+        [succeeded(r, "even" if r.index % 2 == 0 else "odd") for r in claimed], now=NOW
+    )
+    ended = await store.get_batch(WS, batch.id)
+    cache = usage.UsageCache(page=100)
+    calls = 0
+    while True:
+        calls += 1
+        found = await cache.usage(store, WS, ended, usage.Budget(4))
+        if found.summed:
+            break
+        assert found.requests == 400 * calls  # four blocks more each call
+    assert calls == 3 and found.by_model == expected(list(range(n)))
+    assert cache.lines_read == n  # no block read twice

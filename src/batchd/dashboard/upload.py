@@ -53,8 +53,15 @@ async def create(request: Request) -> Response:
         raise exceptions.AuthenticationFailed("the dashboard needs an API key: log in at /login")
     svc = services.of(request)
     settings = svc.settings
-    body = bytes(await bodies.read_body(request, MAX_BATCHES * settings.max_batch_bytes))
     name = file_name(request)
+    limit = MAX_BATCHES * settings.max_batch_bytes
+    try:
+        body = bytes(await bodies.read_body(request, limit))
+    except exceptions.RequestTooLarge:
+        raise exceptions.RequestTooLarge(
+            f"{name}: an upload holds at most {limit} bytes ({MAX_BATCHES} batches of max_batch_bytes); "
+            "split the file, or send it with batchd submit"
+        ) from None
     try:
         if len(body) < OFFLOAD_BYTES:
             found = jsonl.check_lines(body.split(b"\n"), settings.max_batch_bytes, name=name)

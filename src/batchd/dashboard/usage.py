@@ -38,6 +38,7 @@ class Usage:
 
     by_model: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
     requests: int = 0
+    summed: bool = True  #: False: the sums so far, a `Budget` ran out before every result was read
 
     def add_line(self, line: bytes) -> None:
         self.requests += 1
@@ -57,7 +58,11 @@ class Usage:
             sums["server_tool_calls"] += sum(v for v in tools.values() if isinstance(v, int))
 
     def merged(self, other: Usage) -> Usage:
-        out = Usage({m: dict(s) for m, s in self.by_model.items()}, self.requests + other.requests)
+        out = Usage(
+            {m: dict(s) for m, s in self.by_model.items()},
+            self.requests + other.requests,
+            self.summed and other.summed,
+        )
         for model, sums in other.by_model.items():
             mine = out.by_model.setdefault(model, empty())
             for name, value in sums.items():
@@ -72,7 +77,15 @@ class Usage:
         return out
 
     def as_dict(self) -> dict[str, Any]:
-        return {"by_model": self.by_model, "totals": self.totals()}
+        return {"by_model": self.by_model, "totals": self.totals(), "summed": self.summed}
+
+
+@dataclasses.dataclass
+class Budget:
+    """Blocks a page may read from the store to sum usage (the rest on its next refresh): the list
+    page of 25 batches of 100,000 requests never sums 2.5 million lines in one request."""
+
+    blocks: int
 
 
 @dataclasses.dataclass
@@ -90,7 +103,11 @@ class UsageCache:
         self._batches: collections.OrderedDict[tuple[str, str], _Sums] = collections.OrderedDict()
         self.lines_read = 0  #: result lines read from the store so far (for tests and measurement)
 
-    async def usage(self, store: Store, workspace: str, batch: models.Batch) -> Usage:
+    async def usage(
+        self, store: Store, workspace: str, batch: models.Batch, budget: Budget | None = None
+    ) -> Usage:
+        """The batch's usage; with a `budget`, only as many blocks as it has left are read (the
+        answer is then `summed=False` and the blocks read are kept for the next call)."""
         key = (workspace, batch.id)
         sums = self._batches.pop(key, None) or _Sums()
         self._batches[key] = sums
@@ -105,6 +122,11 @@ class UsageCache:
         while total.requests < settled:
             found = sums.blocks.get(block)
             if found is None:
+                if budget is not None:
+                    if budget.blocks <= 0:
+                        total.summed = False
+                        break
+                    budget.blocks -= 1
                 found, whole, more = await self._block(store, workspace, batch.id, block)
                 if whole:
                     sums.blocks[block] = found
@@ -113,7 +135,7 @@ class UsageCache:
                     break
             total = total.merged(found)
             block += 1
-        if batch.processing_status is models.ProcessingStatus.ENDED:
+        if batch.processing_status is models.ProcessingStatus.ENDED and total.summed:
             sums.complete, sums.blocks = total, {}
         return total
 

@@ -29,6 +29,7 @@ FORM_LIMIT = 64 * 1024  # bytes: the dashboard's forms hold a key, a path and a 
 BATCHES_PER_PAGE = 25
 RESULTS_PER_PAGE = 50
 SCAN_PAGES = 20  # list pages read at most to fill one filtered page
+LIST_USAGE_BLOCKS = 40  # blocks of results (usage.PAGE each) the list page sums per request
 STATUSES = ("in_progress", "canceling", "ended")
 RESULT_TYPES = tuple(t.value for t in models.ResultType)
 SECTIONS = {
@@ -155,8 +156,9 @@ async def index(request: Request, *, sums: usage.UsageCache, rates: speed.Speed)
     more = len(found) > BATCHES_PER_PAGE or has_more
     shown = found[:BATCHES_PER_PAGE]
     total = usage.Usage()
+    budget = usage.Budget(LIST_USAGE_BLOCKS)
     for b in shown:
-        total = total.merged(await sums.usage(svc.store, workspace, b))
+        total = total.merged(await sums.usage(svc.store, workspace, b, budget))
         rates.observe(b)
     context = {
         "batches": [schemas.batch(b, svc.settings.public_url) for b in shown],

@@ -41,6 +41,10 @@ function pollList(table) {
     const rows = new Map([...table.querySelectorAll("tr[data-batch-id]")].map((r) => [r.dataset.batchId, r]));
     const onFirstPage = !new URL(location.href).searchParams.has("after_id");
     if (onFirstPage && data.batches.some((b) => !rows.has(b.id))) return location.reload();
+    // Usage still being summed (usage.Budget): each poll sums more; show it once it is whole.
+    const summing = document.querySelector("[data-usage-summed=false]");
+    if (summing && data.usage.summed) return location.reload();
+    if (summing) return schedule();
     for (const b of data.batches) {
       const row = rows.get(b.id);
       if (row) paint(row, b);
