@@ -29,7 +29,7 @@ from tests.integration.backends_upstream import Upstream
 
 skip_without_chromium()
 
-KEY, OTHER, METRICS = "team-key", "other-key", "prom-key"
+KEY, OTHER, LIMITED, METRICS = "team-key", "other-key", "limited-key", "prom-key"
 MAX_REQUESTS = 30  # the server's per-batch limit: a 40-line file becomes two batches
 SHOTS = os.environ.get("SCREENSHOTS_DIR")
 
@@ -71,7 +71,8 @@ def upstream() -> Iterator[Upstream]:
 def srv(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterator[ServerProcess]:
     routes = [{"model": "flaky", "backend": "anthropic", "base_url": upstream.url, "concurrency": 2}]
     env = {
-        "BATCHD_API_KEYS": f"{KEY}:team,{OTHER}:other",
+        "BATCHD_API_KEYS": f"{KEY}:team,{OTHER}:other,{LIMITED}:limited",
+        "BATCHD_QUOTAS": json.dumps({"limited": {"batches": 1}}),
         "BATCHD_METRICS_KEYS": METRICS,
         "BATCHD_CONCURRENCY": "2",
         "BATCHD_SIM_LATENCY": "0.05s",
@@ -429,3 +430,22 @@ def test_an_upload_needs_this_dashboards_token_and_origin(page: Any, srv: Server
         answer = browser_like.post("/batches/new", content=body, headers={**headers, "x-csrf-token": token})
     assert answer.status_code == 200 and len(answer.json()["batches"]) == 1
     assert len(batch_ids(srv)) == len(before) + 1
+
+
+def test_an_upload_keeps_to_the_workspace_quota(browser: Any, srv: ServerProcess) -> None:
+    """Workspace `limited` may have one batch in progress: a file split in two creates the first,
+    and the page says the quota stopped the second."""
+    page = logged_in(browser, srv, key=LIMITED)
+    try:
+        items = [line(f"q{i}", "a quota test") for i in range(MAX_REQUESTS + 1)]
+        upload(page, "quota.jsonl", jsonl_bytes(items))
+        page.wait_for_function(
+            "() => document.querySelector('[data-upload-status]').textContent.includes('quota')"
+        )
+        status = page.locator("[data-upload-status]").text_content()
+        created = batch_ids(srv, LIMITED)
+        assert len(created) == 1
+        assert status.startswith(f"quota.jsonl: 1 of 2 batches were created ({created[0]})")
+        assert page.url.endswith("/new")
+    finally:
+        page.context.close()

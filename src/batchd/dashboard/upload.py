@@ -9,7 +9,9 @@ and must be escaped. The Origin check (api/guard.py) runs before, as for every P
 
 The file is checked by params/jsonl.py, the code behind `batchd submit`, with the same line-numbered
 messages, before anything is stored; a file over the server's per-batch limits (`max_requests`,
-`max_batch_bytes`) is split as the CLI splits it, into batches created in file order. The answer is
+`max_batch_bytes`) is split as the CLI splits it, into batches created in file order, each under the
+workspace's quota as the API's create is (api/quotas.py; a quota that stops a later batch leaves
+the earlier ones, and the answer names them). The answer is
 JSON: the batches and the page to go to; a bad file is a 400 in the API's error envelope whose
 message lists every problem, one per line.
 """
@@ -24,8 +26,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from batchd import exceptions
-from batchd.api import bodies, responses, services
+from batchd import exceptions, models
+from batchd.api import bodies, quotas, responses, services
 from batchd.api.anthropic import schemas
 from batchd.dashboard import sessions, views
 from batchd.params import jsonl
@@ -53,6 +55,7 @@ async def create(request: Request) -> Response:
         raise exceptions.AuthenticationFailed("the dashboard needs an API key: log in at /login")
     svc = services.of(request)
     settings = svc.settings
+    quota = await quotas.admit(svc, workspace)  # a full workspace is refused before the file is read
     name = file_name(request)
     limit = MAX_BATCHES * settings.max_batch_bytes
     try:
@@ -74,21 +77,34 @@ async def create(request: Request) -> Response:
             "\n".join([f"{name}: {len(exc.problems)} problem(s); nothing was created", *exc.lines()])
         ) from None
     del body
-    created = []
-    for chunk in jsonl.split(found, settings.max_requests, settings.max_batch_bytes):
-        params = [orjson.dumps(r["params"]) for r in chunk]
-        now = time.time()
-        batch = await svc.store.create_batch(
-            workspace=workspace,
-            custom_ids=[r["custom_id"] for r in chunk],
-            params=params,
-            now=now,
-            expires_at=now + settings.batch_lifetime,
-        )
-        svc.metrics.batch_created(len(chunk), sum(map(len, params)))
-        created.append(batch)
-    if svc.engine is not None:
-        svc.engine.wake()
+    created: list[models.Batch] = []
+    chunks = list(jsonl.split(found, settings.max_requests, settings.max_batch_bytes))
+    try:
+        for chunk in chunks:
+            params = [orjson.dumps(r["params"]) for r in chunk]
+            now = time.time()
+            batch = await svc.store.create_batch(
+                workspace=workspace,
+                custom_ids=[r["custom_id"] for r in chunk],
+                params=params,
+                now=now,
+                expires_at=now + settings.batch_lifetime,
+                quota=quota,  # checked in each create's transaction, as the API's create does
+            )
+            svc.metrics.batch_created(len(chunk), sum(map(len, params)))
+            created.append(batch)
+    except exceptions.QuotaExceeded as exc:
+        if not created:
+            raise
+        ids = ", ".join(b.id for b in created)
+        raise exceptions.QuotaExceeded(
+            f"{name}: {len(created)} of {len(chunks)} batches were created ({ids}) before the "
+            f"workspace's quota stopped the rest: {exc.message}",
+            retry_after=exc.retry_after,
+        ) from None
+    finally:
+        if created and svc.engine is not None:
+            svc.engine.wake()
     location = f"/batches/{created[0].id}" if len(created) == 1 else "/"
     answer = {
         "batches": [schemas.batch(b, settings.public_url) for b in created],
