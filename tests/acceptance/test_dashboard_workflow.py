@@ -440,11 +440,11 @@ def test_an_upload_keeps_to_the_workspace_quota(browser: Any, srv: ServerProcess
         items = [line(f"q{i}", "a quota test") for i in range(MAX_REQUESTS + 1)]
         upload(page, "quota.jsonl", jsonl_bytes(items))
         page.wait_for_function(
-            "() => document.querySelector('[data-upload-status]').textContent.includes('quota')"
+            "() => document.querySelector('[data-upload-status]').textContent.includes('stopped the rest')"
         )
         status = page.locator("[data-upload-status]").text_content()
         created = batch_ids(srv, LIMITED)
-        assert len(created) == 1
+        assert len(created) == 1, status
         assert status.startswith(f"quota.jsonl: 1 of 2 batches were created ({created[0]})")
         assert page.url.endswith("/new")
     finally:

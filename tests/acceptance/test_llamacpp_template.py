@@ -8,8 +8,9 @@ and a prompt ending with "\\n\\n" with ANSWER, so the template in use shows in t
 from __future__ import annotations
 
 import json
-import logging
-import urllib.request
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -37,13 +38,37 @@ def bare(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tiny_gguf.build(tmp_path_factory.mktemp("gguf") / "bare.gguf", template=False)
 
 
-def prompt(server: object) -> str:
-    root = str(server.listening_address).rstrip("/")  # type: ignore[attr-defined]
-    body = json.dumps({"messages": [{"role": "user", "content": "hello"}]}).encode()
-    request = urllib.request.Request(root + "/apply-template", body, {"content-type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as answer:
-        found: str = json.load(answer)["prompt"]
-    return found
+# Each llama.cpp server runs in a child process that prints what it was asked and leaves with
+# os._exit: an in-process server's destructor can hang a test session (seen after several servers
+# in one pytest process), and a child's cannot.
+CHILD = """
+import json, logging, os, sys, urllib.request
+logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+from batchd import exceptions
+from batchd.backends.llamacpp import load_server
+try:
+    server = load_server(sys.argv[1], parallel=1, ctx=512, threads=1, template=sys.argv[2])
+except exceptions.ConfigError as exc:
+    print(json.dumps({"error": exc.message}), flush=True)
+    os._exit(0)
+root = str(server.listening_address).rstrip("/")
+body = json.dumps({"messages": [{"role": "user", "content": "hello"}]}).encode()
+request = urllib.request.Request(root + "/apply-template", body, {"content-type": "application/json"})
+with urllib.request.urlopen(request, timeout=10) as answer:
+    print(json.dumps({"prompt": json.load(answer)["prompt"]}), flush=True)
+os._exit(0)
+"""
+
+
+def serve(gguf: Path, template: str = "") -> tuple[dict[str, str], str]:
+    """(what the child printed, its log) for llama.cpp on `gguf` with chat `template`."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(gguf), template],
+        capture_output=True, text=True, timeout=120, env=env, check=True,
+    )  # fmt: skip
+    found: dict[str, str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return found, done.stderr
 
 
 def test_the_gguf_header_tells_whether_a_template_ships(bare: Path, tmp_path: Path) -> None:
@@ -55,32 +80,25 @@ def test_the_gguf_header_tells_whether_a_template_ships(bare: Path, tmp_path: Pa
         gguf_file.has_chat_template(tmp_path / "not.gguf")
 
 
-def test_no_template_warns_and_gets_chatml(bare: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="batchd.llamacpp"):
-        server = load_server(str(bare), parallel=1, ctx=512, threads=1)
-    assert any("has no chat template" in r.getMessage() for r in caplog.records)
-    assert prompt(server) == "<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n"
-    del server
+def test_no_template_warns_and_gets_chatml(bare: Path) -> None:
+    found, log = serve(bare)
+    assert "has no chat template" in log
+    assert found["prompt"] == "<|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n"
 
 
-def test_a_built_in_name_or_a_jinja_file_is_used(
-    bare: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    with caplog.at_level(logging.WARNING, logger="batchd.llamacpp"):
-        server = load_server(str(bare), parallel=1, ctx=512, threads=1, template="llama3")
-    assert not caplog.records  # a template was given: nothing to warn about
-    assert prompt(server).startswith("<|start_header_id|>user<|end_header_id|>\n\nhello<|eot_id|>")
-    del server
+def test_a_built_in_name_or_a_jinja_file_is_used(bare: Path, tmp_path: Path) -> None:
+    found, log = serve(bare, "llama3")
+    assert "has no chat template" not in log  # a template was given: nothing to warn about
+    assert found["prompt"].startswith("<|start_header_id|>user<|end_header_id|>\n\nhello<|eot_id|>")
     jinja = tmp_path / "turns.jinja"
     jinja.write_text(JINJA)
-    server = load_server(str(bare), parallel=1, ctx=512, threads=1, template=str(jinja))
-    assert prompt(server) == "[user] hello\n[assistant]\n\n"
-    del server
+    found, _ = serve(bare, str(jinja))
+    assert found["prompt"] == "[user] hello\n[assistant]\n\n"
 
 
 def test_an_unknown_name_or_a_missing_file_stops_the_start(bare: Path, tmp_path: Path) -> None:
-    with pytest.raises(exceptions.ConfigError, match="no built-in template named 'no-such-template'"):
-        load_server(str(bare), parallel=1, ctx=512, threads=1, template="no-such-template")
+    found, _ = serve(bare, "no-such-template")
+    assert "no built-in template named 'no-such-template'" in found["error"]
     with pytest.raises(exceptions.ConfigError, match="is not a file"):
         load_server(str(bare), parallel=1, ctx=512, threads=1, template=str(tmp_path / "gone.jinja"))
 
