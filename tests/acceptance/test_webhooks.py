@@ -22,6 +22,7 @@ from click.testing import CliRunner, Result
 from batchd.cli import commands
 from tests.acceptance.conftest import make_client, simple_request, wait_ended
 from tests.acceptance.server import ServerProcess, child_env
+from tests.acceptance.test_dashboard import log_in, token
 from tests.acceptance.webhook_receiver import Receiver, always
 
 # Fast retries, and the receiver's loopback address allowed.
@@ -324,3 +325,45 @@ def test_configured_endpoints(
         wait_ended(c, batch.id, 1)
     receiver.wait_for(lambda r: len(r.delivered) == 1)  # signed with the configured secret
     assert receiver.bad_signatures == 0 and list(receiver.delivered) == [event_id(batch.id)]
+
+
+def test_the_dashboard_shows_dead_letters_and_redelivers_them(
+    server_factory: Callable[..., ServerProcess], receivers: Callable[..., Receiver]
+) -> None:
+    up = threading.Event()
+    receiver = receivers(lambda attempt: (200 if up.is_set() else 503, 0.0))
+    srv = server_factory(**FAST, api_keys="ka:team-a,kb:team-b", webhook_give_up_after="500ms")
+    add_endpoint(srv, receiver, "ka")
+    with anthropic.Anthropic(base_url=srv.base_url, api_key="ka", max_retries=0) as c:
+        batch = c.messages.batches.create(requests=[simple_request("r")])
+        wait_ended(c, batch.id, 1)
+    evt = event_id(batch.id)
+    wait_delivery(srv, "dead", "ka")
+    with (
+        httpx.Client(base_url=srv.base_url, timeout=10) as http,
+        httpx.Client(base_url=srv.base_url) as other,
+    ):
+        assert log_in(http, "ka").status_code == 303
+        page = http.get("/webhooks?state=dead")
+        assert page.status_code == 200 and f'data-event="{evt}" data-state="dead"' in page.text
+        assert "HTTP 503" in page.text and receiver.url in page.text
+        twin = http.get("/webhooks", params={"format": "json", "state": "dead"}).json()
+        assert [d["event_id"] for d in twin["deliveries"]] == [evt]
+        assert http.get("/webhooks?state=lost").status_code == 400
+        # Another workspace sees none of it and cannot send it again.
+        assert log_in(other, "kb").status_code == 303
+        assert evt not in other.get("/webhooks").text
+        assert (
+            other.post(
+                f"/webhooks/events/{evt}/redeliver", data={"csrf_token": token(other, "/webhooks")}
+            ).status_code
+            == 404
+        )
+        assert (
+            http.post(f"/webhooks/events/{evt}/redeliver", data={"csrf_token": "forged"}).status_code == 403
+        )
+        up.set()
+        sent = http.post(f"/webhooks/events/{evt}/redeliver", data={"csrf_token": token(http, "/webhooks")})
+        assert sent.status_code == 303 and sent.headers["location"] == "/webhooks?state=pending"
+    done = wait_delivery(srv, "delivered", "ka")
+    assert done["event_id"] == evt and list(receiver.delivered) == [evt] and receiver.bad_signatures == 0

@@ -27,6 +27,8 @@ def routes() -> list[BaseRoute]:
         Route("/new", views.new_batch, methods=["GET"], middleware=page),
         Route("/batches/new", upload.create, methods=["POST"], middleware=page),
         Route("/upstreams", upstreams_page, methods=["GET"], middleware=page),
+        Route("/webhooks", views.webhooks_page, methods=["GET"], middleware=page),
+        Route("/webhooks/events/{event_id}/redeliver", views.redeliver, methods=["POST"], middleware=page),
         Route("/batches/{batch_id}", batch_page, methods=["GET"], middleware=page),
         Route("/batches/{batch_id}/results.jsonl", downloads.results, methods=["GET"], middleware=page),
         Route("/batches/{batch_id}/retry.jsonl", downloads.retry, methods=["GET"], middleware=page),

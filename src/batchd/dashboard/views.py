@@ -24,11 +24,13 @@ from batchd import exceptions, models
 from batchd.api import auth, bodies, responses, services
 from batchd.api.anthropic import schemas
 from batchd.dashboard import ratelimit, render, sessions, speed, upstreams, usage
+from batchd.store.base import DeliveryState
 
 FORM_LIMIT = 64 * 1024  # bytes: the dashboard's forms hold a key, a path and a token
 BATCHES_PER_PAGE = 25
 RESULTS_PER_PAGE = 50
 SCAN_PAGES = 20  # list pages read at most to fill one filtered page
+WEBHOOK_ROWS = 100  # deliveries the webhooks page shows, newest event first
 LIST_USAGE_BLOCKS = 40  # blocks of results (usage.PAGE each) the list page sums per request
 STATUSES = ("in_progress", "canceling", "ended")
 RESULT_TYPES = tuple(t.value for t in models.ResultType)
@@ -37,6 +39,7 @@ SECTIONS = {
     "batch.html": "batches",
     "new.html": "new",
     "upstreams.html": "upstreams",
+    "webhooks.html": "webhooks",
 }
 P = ParamSpec("P")
 
@@ -231,6 +234,43 @@ async def upstreams_page(request: Request, *, seen: upstreams.Upstreams) -> Resp
     context = await seen.figures(svc.router, svc.metrics, time.time())
     context["now"] = time.time()
     return _page(request, "upstreams.html", context)
+
+
+@html_errors
+async def webhooks_page(request: Request) -> Response:
+    """The workspace's webhook endpoints and its deliveries, newest event first; `?state=dead`
+    shows the dead letters, each with a redeliver button."""
+    workspace = await workspace_of(request)
+    if workspace is None:
+        return _login_redirect(request)
+    store = services.of(request).store
+    raw_state = request.query_params.get("state") or None
+    try:
+        state = None if raw_state is None else DeliveryState(raw_state)
+    except ValueError:
+        raise exceptions.InvalidRequest(
+            f"state: one of {', '.join(s.value for s in DeliveryState)}, not {raw_state!r}"
+        ) from None
+    endpoints = await store.list_webhook_endpoints(workspace)
+    found = await store.list_webhook_deliveries(workspace, state=state, limit=WEBHOOK_ROWS)
+    context = {
+        "state": raw_state,
+        "states": [s.value for s in DeliveryState],
+        "endpoints": [{"id": e.id, "url": e.url, "created_at": e.created_at} for e in endpoints],
+        "deliveries": [d._asdict() for d in found],
+    }
+    return _page(request, "webhooks.html", context)
+
+
+@html_errors
+async def redeliver(request: Request) -> Response:
+    await _form(request)
+    workspace = await workspace_of(request)
+    if workspace is None:
+        raise exceptions.AuthenticationFailed("the dashboard needs an API key: log in at /login")
+    event_id = request.path_params["event_id"]
+    await services.of(request).store.redeliver_webhook_event(workspace, event_id, now=time.time())
+    return RedirectResponse(f"/webhooks?state={DeliveryState.PENDING.value}", status_code=303)
 
 
 @html_errors
