@@ -19,6 +19,7 @@ from typing import Any
 from batchd import exceptions
 from batchd.config import quotas as quota_rules
 from batchd.config import routes, values
+from batchd.config import weights as weight_rules
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -499,6 +500,13 @@ class Settings:
         {},
         quota_rules.parse_overrides,
         "Per-workspace quotas: [quotas.NAME] tables in the config file, or a JSON object of them.",
+        commands=NO_FLAG,
+    )
+    # Fair scheduling (issue 15): see store/shares.py and README "Scheduling".
+    weights: dict[str, float] = setting(  # noqa: RUF009 - setting() declares the field
+        {},
+        weight_rules.parse_weights,
+        "Per-workspace scheduling weights: a [weights] table (workspace = weight), or a JSON object.",
         commands=NO_FLAG,
     )
     routes: tuple[routes.RouteConfig, ...] = setting(
