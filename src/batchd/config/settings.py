@@ -502,7 +502,14 @@ class Settings:
         "Per-workspace quotas: [quotas.NAME] tables in the config file, or a JSON object of them.",
         commands=NO_FLAG,
     )
-    # Fair scheduling (issue 15): see store/shares.py and README "Scheduling".
+    # Fair scheduling (issue 15): see store/shares.py, engine/admission.py and README "Scheduling".
+    realtime_reserve: int = setting(
+        0,
+        int,
+        "Slots of each route that batch work leaves free for realtime calls (/v1/messages), which"
+        " are admitted first anyway.",
+        bounds=NOT_NEGATIVE,
+    )
     weights: dict[str, float] = setting(  # noqa: RUF009 - setting() declares the field
         {},
         weight_rules.parse_weights,

@@ -90,20 +90,23 @@ class PrefixScheduler:
 
     WARM_MAX = 4096  # prefixes remembered as warmed
 
-    def __init__(self, slots: int) -> None:
+    def __init__(self, slots: int, *, reserve: int = 0) -> None:
         self.slots = slots
         self.free = slots
+        self.reserve = max(0, min(reserve, slots - 1))  # slots batch calls leave to realtime ones
+        # Realtime calls waiting (engine/admission.py): served before any batch call, prefix or not.
+        self._urgent: deque[tuple[bytes, asyncio.Future[None]]] = deque()
         self._running: dict[bytes, int] = {}
         self._in_play: dict[bytes, int] = {}  # running + waiting, per prefix
         self._waiting: dict[bytes, deque[asyncio.Future[None]]] = {}  # insertion order: longest waiting
         self._warm: OrderedDict[bytes, None] = OrderedDict()
 
     @contextlib.asynccontextmanager
-    async def slot(self, params: dict[str, Any]) -> AsyncIterator[None]:
+    async def slot(self, params: dict[str, Any], *, realtime: bool = False) -> AsyncIterator[None]:
         """Holds one slot for a call with these params; the prefix counts as warmed when the call
-        inside ends without an exception."""
+        inside ends without an exception. A realtime call goes before every batch call waiting."""
         key = prefix_key(params)
-        await self.acquire(key)
+        await self.acquire(key, realtime=realtime)
         warmed = False
         try:
             yield
@@ -121,13 +124,20 @@ class PrefixScheduler:
         self.free -= 1
         self._running[key] = self._running.get(key, 0) + 1
 
-    async def acquire(self, key: bytes) -> None:
+    async def acquire(self, key: bytes, *, realtime: bool = False) -> None:
         self._in_play[key] = self._in_play.get(key, 0) + 1
-        if self.free > 0 and not self._waiting and self._eligible(key):
+        if realtime and self.free > 0 and not self._urgent:
+            self._start(key)
+            return
+        idle = self.free > self.reserve and not self._waiting and not self._urgent
+        if not realtime and idle and self._eligible(key):
             self._start(key)
             return
         waiter = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(key, deque()).append(waiter)
+        if realtime:
+            self._urgent.append((key, waiter))
+        else:
+            self._waiting.setdefault(key, deque()).append(waiter)
         try:
             await waiter
         except BaseException:
@@ -156,6 +166,8 @@ class PrefixScheduler:
             del self._in_play[key]
 
     def _forget(self, key: bytes, waiter: asyncio.Future[None]) -> None:
+        if (key, waiter) in self._urgent:
+            self._urgent.remove((key, waiter))
         queue = self._waiting.get(key)
         if queue is not None and waiter in queue:
             queue.remove(waiter)
@@ -165,7 +177,12 @@ class PrefixScheduler:
         self._grant(None)
 
     def _grant(self, first: bytes | None) -> None:
-        while self.free > 0 and self._waiting:
+        while self.free > 0 and self._urgent:
+            hurried, urgent = self._urgent.popleft()
+            if not urgent.done():  # else cancelled while waiting: its acquire() gives its place back
+                self._start(hurried)
+                urgent.set_result(None)
+        while self.free > self.reserve and self._waiting:
             order = list(self._waiting)
             if first is not None and first in self._waiting:
                 order.remove(first)
