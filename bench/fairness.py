@@ -4,7 +4,8 @@
 
 One fresh `batchd serve` (SQLite) whose simulator route takes SLOTS calls at once, each answered
 after LATENCY (so the route does SLOTS / LATENCY requests a second, as a real upstream would).
-First REALTIME `POST /v1/messages` calls on the idle server, one after the other. Then team-a and
+First REALTIME `POST /v1/messages` calls on the idle server, one after the other (after one
+untimed, which opens the connection). Then team-a and
 team-b each create a backlog of n/BIG_BATCHES-request batches (n queued in all); once both run, the
 throughput of each over WINDOW seconds (their shares), REALTIME more calls while the backlog fills
 the route, and team-c's SMALL-request batch: the time from its create's answer to its first
@@ -31,7 +32,7 @@ LATENCY = 0.1  # seconds per simulated call
 SMALL = 10  # requests in team-c's batch
 BIG_BATCHES = 2  # batches per backlog workspace in the quick profile; full: n / 100,000 each
 WINDOW = 10.0  # seconds over which the two backlogs' throughputs are compared
-REALTIME = 50  # realtime calls idle, and again under load
+REALTIME = 100  # realtime calls idle, and again under load (after one untimed)
 POLL = 0.02  # seconds between retrieves of the small batch
 MODEL = "sim-bench"
 KEYS = "key-a:team-a,key-b:team-b,key-c:team-c"
@@ -56,6 +57,7 @@ def percentile(samples: list[float], q: float) -> float:
 
 
 def realtime(c: anthropic.Anthropic) -> list[float]:
+    c.messages.create(model=MODEL, max_tokens=16, messages=[{"role": "user", "content": "warm"}])  # not timed
     out = []
     for _ in range(REALTIME):
         t0 = time.perf_counter()
