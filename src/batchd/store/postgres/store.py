@@ -216,7 +216,7 @@ class PostgresStore:
         if time.monotonic() - self._full_scan_at >= FLOOR_RESET:
             self._floors.clear()
             self._full_scan_at = time.monotonic()
-        batches = [shares.OpenBatch._make(r) for r in await conn.fetch(Q["open_batches"], now)]
+        batches = sorted(shares.OpenBatch._make(r) for r in await conn.fetch(Q["open_batches"], now))
         # Batches no longer open are forgotten.
         floors = self._floors = {b.seq: f for b in batches if (f := self._floors.get(b.seq))}
         rows: list[ClaimRow] = []

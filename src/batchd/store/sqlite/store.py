@@ -171,7 +171,7 @@ class SQLiteStore:
         """
         rows: list[ClaimRow] = []
         with self.db.transaction() as conn:
-            batches = _rows(conn, shares.OpenBatch._make, "open_batches", (now,))
+            batches = sorted(_rows(conn, shares.OpenBatch._make, "open_batches", (now,)))
             asked = self.shares.plan(batches, limit)
             first = True
             while asked:

@@ -81,8 +81,9 @@ SELECT pg_advisory_xact_lock($1);
 SELECT count(*) FROM requests WHERE state = 1;
 
 -- name: open_batches
--- The batches a claim shares out (store/shares.py): few rows, read through batches_open.
-SELECT seq, workspace FROM batches WHERE status = 'in_progress' AND expires_at > $1 ORDER BY seq;
+-- The batches a claim shares out (store/shares.py): few rows, read through the partial index
+-- batches_open (which the `<> 'ended'` term lets the planner use).
+SELECT seq, workspace FROM batches WHERE status <> 'ended' AND status = 'in_progress' AND expires_at > $1;
 
 -- name: claim
 -- Up to $6[i] pending requests of each batch, keys $4[i] to $5[i], in key order: one walk of the
