@@ -117,8 +117,10 @@ def measure(url: str, n: int) -> dict[str, Any]:
     }
 
 
-def run(n: int) -> list[Row]:
+def run(n: int, reserve: int = 0) -> list[Row]:
+    """reserve: the server's realtime_reserve."""
     env = {
+        "BATCHD_REALTIME_RESERVE": str(reserve),
         "BATCHD_LOG_LEVEL": "warning",
         "BATCHD_API_KEYS": KEYS,
         "BATCHD_SIM_LATENCY": f"{LATENCY}s",
