@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
-from batchd.engine import prefix
+import pytest
+
+from batchd.engine import admission, prefix
 from batchd.engine.admission import Slots
 
 
@@ -27,6 +30,10 @@ async def test_a_freed_slot_goes_to_the_realtime_call_before_batch_calls_queued_
     await asyncio.sleep(0)
     assert started == ["rt"]
     slots.release()
+    slots.release(realtime=True)
+    await asyncio.sleep(0)
+    # One slot stays left to realtime calls now that one came (RealtimeDemand), so one batch call runs.
+    assert started == ["rt", "b0"]
     slots.release()
     await asyncio.sleep(0)
     assert started == ["rt", "b0", "b1"]  # batch calls keep their own order
@@ -45,12 +52,27 @@ async def test_a_reserve_is_left_to_realtime_calls() -> None:
     await asyncio.sleep(0)
     await asyncio.wait_for(slots.acquire(realtime=True), 1)  # at once
     assert started == [] and slots.free == 0
-    slots.release()  # the realtime call ends: the reserve is free again, not the batch's
+    slots.release(realtime=True)  # the realtime call ends: the reserve is free again, not the batch's
     await asyncio.sleep(0)
     assert started == []
     slots.release()
     await batch
     assert started == ["b"]
+
+
+async def test_room_is_left_for_as_many_realtime_calls_as_came_lately_then_given_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slots = Slots(8)
+    for _ in range(6):
+        await slots.acquire()
+    async with slots.hold(realtime=True), slots.hold(realtime=True):
+        assert slots.locked()  # two realtime calls at once: their two slots are theirs
+    assert slots.locked()  # and stay left to them while batch work holds six
+    assert slots.demand.kept() == 2
+    clock = time.monotonic()
+    monkeypatch.setattr(time, "monotonic", lambda: clock + admission.DEMAND_MEMORY + 1)
+    assert slots.demand.kept() == 0  # none since: batch work has every slot again
 
 
 async def test_a_waiter_cancelled_gives_its_place_back() -> None:
