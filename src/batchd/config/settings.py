@@ -506,8 +506,8 @@ class Settings:
     realtime_reserve: int = setting(
         0,
         int,
-        "Slots of each route that batch work leaves free for realtime calls (/v1/messages), which"
-        " are admitted first anyway.",
+        "Slots of each route that batch work always leaves free for realtime calls (/v1/messages),"
+        " besides the room it leaves for those seen lately.",
         bounds=NOT_NEGATIVE,
     )
     weights: dict[str, float] = setting(  # noqa: RUF009 - setting() declares the field
