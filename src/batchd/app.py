@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from batchd import __version__, dashboard, exceptions
-from batchd.api import admin, auth, errors, guard, responses, services
+from batchd.api import admin, auth, errors, guard, responses, services, webhooks
 from batchd.api.accesslog import AccessLog
 from batchd.api.anthropic import batches, files, messages, models, openapi, tokens
 from batchd.api.deadline import BodyDeadline
@@ -131,6 +131,7 @@ def create_app(svc: services.Services) -> Starlette:
         Route("/v1/admin/keys", admin.create_key, methods=["POST"]),
         Route("/v1/admin/keys/{key_id}", admin.revoke_key, methods=["DELETE"]),
         Route("/v1/admin/usage", admin.usage, methods=["GET"]),
+        *webhooks.routes(),
         *dashboard.routes(),
     ]
     # After every other route: a path's OPTIONS, which no route of its own serves.

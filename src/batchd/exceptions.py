@@ -6,6 +6,8 @@
     │   ├── StoreUnavailable       (503) the database cannot be reached
     │   ├── BatchNotFound          (404 not_found_error)
     │   ├── InvalidBatchState      (400) e.g. delete while in_progress
+    │   ├── IdempotencyConflict    (400) an Idempotency-Key reused with another body
+    │   ├── WebhookNotFound        (404 not_found_error) no such webhook endpoint or event
     │   └── QuotaExceeded          (429 rate_limit_error) a create over its workspace's quota;
     │                              `retry_after` seconds go to the retry-after header
     ├── ApiError                   client-facing request errors
@@ -178,3 +180,17 @@ class BackendTimeout(BackendError):
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message, status=504, error_type="timeout_error", retryable=True)
+
+
+class IdempotencyConflict(StoreError):
+    """This Idempotency-Key was already used with a different request body."""
+
+    status = 400
+    error_type = "invalid_request_error"
+
+
+class WebhookNotFound(StoreError):
+    """No webhook endpoint or event with that id exists."""
+
+    status = 404
+    error_type = "not_found_error"

@@ -12,6 +12,7 @@ from batchd import __version__, config, exceptions
 from batchd.cli import client as client_cli
 from batchd.cli import index as index_cli
 from batchd.cli import keys as keys_cli
+from batchd.cli import webhooks as webhooks_cli
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,6 +52,7 @@ def main() -> None:
 client_cli.register(main)  # submit, ls, show, watch, results, cancel, delete
 main.add_command(index_cli.index)  # index build
 keys_cli.register(main)  # keys create | list | revoke, usage
+main.add_command(webhooks_cli.webhooks)  # webhooks add, list, remove, deliveries, redeliver
 
 
 _config_option = click.option(
@@ -65,11 +67,12 @@ _config_option = click.option(
 def _settings(flags: dict[str, object], config_file: str | None, *, worker: bool = False) -> config.Settings:
     """Settings from flags, env and file, checked; a bad one ends the command with exit 2."""
     from batchd.cli import worker as worker_module
-    from batchd.engine import router
+    from batchd.engine import router, webhooks
 
     try:
         settings = config.load(flags, config_file=config_file)
         router.check(settings)  # a bad routing table stops the start with a clear message
+        webhooks.check(settings)  # so do configured webhook endpoints without their secrets
         if worker:
             worker_module.check(settings)
     except exceptions.ConfigError as exc:

@@ -34,6 +34,7 @@ from starlette.applications import Starlette
 
 from batchd import app as web_app
 from batchd import store
+from batchd.api import webhooks as api_webhooks
 from batchd.api.services import Services
 from batchd.cli import debug
 from batchd.config import Settings
@@ -73,7 +74,13 @@ def build_app(settings: Settings) -> Starlette:
             tools_secret=await tools_secret(the_store, settings),
             store=the_store,
         )
-        engine = Dispatcher(settings, the_store, router, metrics=services.metrics)
+        engine = Dispatcher(
+            settings,
+            the_store,
+            router,
+            metrics=services.metrics,
+            webhooks=api_webhooks.sender(settings, the_store),
+        )
         # A SQLite file is locked to this process, so any lease left in it is from a dead one.
         await engine.start(recover_all=settings.store_url.startswith("sqlite"))
         services.engine = engine

@@ -23,6 +23,7 @@ from prometheus_client.exposition import ThreadingWSGIServer
 
 from batchd import exceptions, store
 from batchd.api import auth, errors
+from batchd.api import webhooks as api_webhooks
 from batchd.cli import debug
 from batchd.config import Settings
 from batchd.engine import Dispatcher
@@ -68,7 +69,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     router = Router.from_settings(
         settings, metrics=metrics, tools_secret=await tools_secret(the_store, settings), store=the_store
     )
-    engine = Dispatcher(settings, the_store, router, metrics=metrics)
+    engine = Dispatcher(
+        settings, the_store, router, metrics=metrics, webhooks=api_webhooks.sender(settings, the_store)
+    )
     exporter = _serve_metrics(metrics, settings) if settings.metrics_port else None
     try:
         await engine.start()

@@ -18,7 +18,7 @@ from typing import Any
 
 from batchd import exceptions
 from batchd.config import quotas as quota_rules
-from batchd.config import routes, values
+from batchd.config import routes, values, webhooks
 from batchd.config import weights as weight_rules
 
 DEFAULT_HOST = "127.0.0.1"
@@ -57,6 +57,13 @@ DEFAULT_BODY_TIMEOUT = 60.0  # seconds a request's body may keep the server wait
 DEFAULT_MAX_CONNECTIONS = 512  # open client connections; further ones wait in the kernel's queue
 DEFAULT_SHUTDOWN_TIMEOUT = 30.0  # seconds from SIGTERM until a shutdown that has not finished is forced
 HEADER_TIMEOUT_MAX = 60.0  # seconds: granian's ceiling for its header-read timer
+# Idempotent create and webhooks (issue 17).
+DEFAULT_IDEMPOTENCY_WINDOW = 24 * 3600.0  # seconds an Idempotency-Key answers its batch
+DEFAULT_WEBHOOK_TIMEOUT = 10.0  # seconds for one delivery attempt
+DEFAULT_WEBHOOK_RETRY_BASE = 5.0  # seconds, first delivery backoff
+DEFAULT_WEBHOOK_RETRY_MAX = 3600.0  # seconds, delivery backoff ceiling
+DEFAULT_WEBHOOK_GIVE_UP_AFTER = 24 * 3600.0  # seconds of retries before a delivery is dead
+DEFAULT_WEBHOOK_POLL_INTERVAL = 1.0  # seconds between looks for deliveries due
 
 T = typing.TypeVar("T")
 
@@ -500,6 +507,52 @@ class Settings:
         {},
         quota_rules.parse_overrides,
         "Per-workspace quotas: [quotas.NAME] tables in the config file, or a JSON object of them.",
+        commands=NO_FLAG,
+    )
+    # -- idempotent create and webhooks (issue 17) --
+    idempotency_window: float = setting(
+        DEFAULT_IDEMPOTENCY_WINDOW,
+        values.parse_duration,
+        "How long an Idempotency-Key answers the batch it created.",
+        bounds=POSITIVE,
+    )
+    webhook_allowed_hosts: tuple[str, ...] = setting(
+        (),
+        values.parse_list,
+        "Webhooks: hosts or address ranges deliveries may reach although loopback, private or link-local.",
+    )
+    webhook_timeout: float = setting(
+        DEFAULT_WEBHOOK_TIMEOUT,
+        values.parse_duration,
+        "Webhooks: time for one delivery attempt.",
+        bounds=POSITIVE,
+    )
+    webhook_retry_base: float = setting(
+        DEFAULT_WEBHOOK_RETRY_BASE,
+        values.parse_duration,
+        "Webhooks: first retry backoff (exponential, with jitter).",
+        bounds=POSITIVE,
+    )
+    webhook_retry_max: float = setting(
+        DEFAULT_WEBHOOK_RETRY_MAX, values.parse_duration, "Webhooks: retry backoff ceiling.", bounds=POSITIVE
+    )
+    webhook_give_up_after: float = setting(
+        DEFAULT_WEBHOOK_GIVE_UP_AFTER,
+        values.parse_duration,
+        "Webhooks: how long a delivery is retried before it is dead (dead-letter).",
+        bounds=POSITIVE,
+    )
+    webhook_poll_interval: float = setting(
+        DEFAULT_WEBHOOK_POLL_INTERVAL,
+        values.parse_duration,
+        "Webhooks: time between looks for deliveries due.",
+        bounds=POSITIVE,
+    )
+    webhooks: tuple[webhooks.WebhookConfig, ...] = setting(
+        (),
+        webhooks.parse_webhooks,
+        "Webhook endpoints of the configuration: [[webhooks]] tables (workspace, url, secret_env), "
+        "or a JSON array of them.",
         commands=NO_FLAG,
     )
     # Fair scheduling (issue 15): see store/shares.py, engine/admission.py and README "Scheduling".

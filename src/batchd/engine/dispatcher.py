@@ -23,7 +23,7 @@ from typing import Any
 from batchd import exceptions, models, params
 from batchd.backends.base import Backend
 from batchd.config import Settings
-from batchd.engine import liveness, loops, outcomes, prefix, retry
+from batchd.engine import liveness, loops, outcomes, prefix, retry, webhooks
 from batchd.engine.router import Route, Router
 from batchd.metrics import Metrics
 from batchd.store import Store
@@ -40,9 +40,16 @@ STOP_FLUSH = 20.0  # seconds shutdown keeps trying to write results to an unavai
 
 class Dispatcher:
     def __init__(
-        self, settings: Settings, store: Store, router: Router, metrics: Metrics | None = None
+        self,
+        settings: Settings,
+        store: Store,
+        router: Router,
+        metrics: Metrics | None = None,
+        *,
+        webhooks: webhooks.Sender | None = None,
     ) -> None:
         self.settings = settings
+        self.webhooks = webhooks  # delivers the webhook outbox (issue 17); None: not this process
         self.metrics = metrics or Metrics()
         self.store = store
         self.router = router
@@ -118,6 +125,8 @@ class Dispatcher:
         )
         await self._maintain(now, starting=True)
         await self.store.listen(self.wake)  # PostgreSQL: other processes announce new work
+        if self.webhooks is not None:
+            await self.webhooks.sync_config()  # before the API answers: configured endpoints exist
         self._loops = loops.Loops(
             claim=asyncio.create_task(loops.supervised(self._claim_loop), name="batchd claim loop"),
             writer=asyncio.create_task(loops.supervised(self._write_loop), name="batchd result writer"),
@@ -129,6 +138,9 @@ class Dispatcher:
             liveness=None
             if self._liveness is None
             else asyncio.create_task(loops.supervised(self._liveness.run), name="batchd worker lock"),
+            webhooks=None
+            if self.webhooks is None
+            else asyncio.create_task(loops.supervised(self.webhooks.run), name="batchd webhooks"),
         )
 
     async def stop(self, grace: float = STOP_GRACE) -> None:
@@ -486,6 +498,9 @@ class Dispatcher:
         await self.store.expire_due(now=now, grace=self.settings.expiry_grace)
         await self.store.recover_leases(now=now, takeover_after=self.settings.takeover_after)
         await self.store.archive_due(now=now, retention=self.settings.retention)
+        await self.store.sweep_hooks(
+            now=now, idempotency_window=self.settings.idempotency_window, retention=self.settings.retention
+        )
         if self.router.tools is not None:  # expired containers and output files
             await self.router.tools.maintain(now, starting=starting)
 

@@ -25,10 +25,12 @@ class Loops:
     # A fleet worker's lock (PostgreSQL): kept until the very end of stop(), so calls finishing in
     # the shutdown grace are not given up for want of confirmations.
     liveness: asyncio.Task[None] | None
+    webhooks: asyncio.Task[None] | None = None  # the webhook outbox's deliveries (issue 17)
 
     @property
     def housekeeping(self) -> tuple[asyncio.Task[None], ...]:
-        return (self.maintenance, self.heartbeat, self.watchdog)
+        extra = () if self.webhooks is None else (self.webhooks,)
+        return (self.maintenance, self.heartbeat, self.watchdog, *extra)
 
 
 async def supervised(loop: Callable[[], Awaitable[None]]) -> None:

@@ -62,6 +62,7 @@ class Store(Protocol):
         now: float,
         expires_at: float,
         quota: quotas.Quota | None = None,
+        idempotency: Idempotency | None = None,
     ) -> models.Batch:
         """With `quota`, the workspace's usage is checked against it in the same transaction as the
         insert (creates of one workspace take turns there), raising QuotaExceeded with nothing
@@ -266,6 +267,73 @@ class Store(Protocol):
         """What `workspace` (or every workspace that has a batch) holds now, by workspace name."""
         ...
 
+    # -- idempotency and webhooks (added for issue 17) ------------------------------------
+    #
+    # `create_batch` also takes `idempotency: Idempotency | None = None` (keyword): with it, the key
+    # row and the batch are inserted in one transaction, and a key seen within its window answers
+    # the batch it created (same body) or raises IdempotencyConflict (another body). Every
+    # transaction that ends a batch also writes its webhook event and one delivery per endpoint of
+    # its workspace (the outbox), so an ended batch is never without its event.
+
+    async def create_webhook_endpoint(self, endpoint: WebhookEndpoint) -> None: ...
+
+    async def list_webhook_endpoints(self, workspace: str) -> list[WebhookEndpoint]:
+        """The workspace's endpoints, oldest first, secrets included (the API leaves them out)."""
+        ...
+
+    async def delete_webhook_endpoint(self, workspace: str, endpoint_id: str) -> None:
+        """Deletes the endpoint and its deliveries; raises WebhookNotFound (also for another
+        workspace's endpoint)."""
+        ...
+
+    async def claim_webhook_deliveries(
+        self, limit: int, *, now: float, lease: float
+    ) -> list[WebhookDelivery]:
+        """Up to `limit` deliveries due by `now`, each hidden from every claimer (in a fleet, every
+        process) for `lease` seconds and its attempt counted: one that is not recorded by then (its
+        process died) is claimed again, so an event is delivered at least once."""
+        ...
+
+    async def record_webhook_attempt(
+        self,
+        event_id: str,
+        endpoint_id: str,
+        *,
+        state: DeliveryState,
+        next_attempt_at: float,
+        status: int | None,
+        error: str | None,
+        now: float,
+    ) -> None:
+        """The outcome of a claimed attempt: delivered, dead, or pending again at `next_attempt_at`."""
+        ...
+
+    async def list_webhook_deliveries(
+        self,
+        workspace: str,
+        *,
+        state: DeliveryState | None = None,
+        event_id: str | None = None,
+        limit: int = 100,
+    ) -> list[DeliveryRecord]:
+        """The workspace's deliveries, newest event first."""
+        ...
+
+    async def redeliver_webhook_event(self, workspace: str, event_id: str, *, now: float) -> int:
+        """Makes every delivery of the event pending and due now, its 24 h of retries starting again;
+        returns how many. Raises WebhookNotFound for an unknown event or another workspace's."""
+        ...
+
+    async def sync_config_webhook_endpoints(self, prefix: str, endpoints: Sequence[WebhookEndpoint]) -> None:
+        """Makes the endpoints whose ids start with `prefix` (those of the configuration) exactly
+        `endpoints`: adds or updates each, deletes the others with their deliveries."""
+        ...
+
+    async def sweep_hooks(self, *, now: float, idempotency_window: float, retention: float) -> int:
+        """Forgets idempotency keys older than the window and webhook events older than
+        `retention` that nothing waits to deliver; returns how many rows went."""
+        ...
+
 
 class ApiKey(NamedTuple):
     """A managed API key as the store keeps it: never the key itself, only its SHA-256."""
@@ -402,3 +470,61 @@ class StoredFile(NamedTuple):
     created_at: float
     expires_at: float  #: +inf for an upload: kept until deleted
     downloadable: bool  #: a program's output (True) or an upload (False), as Anthropic's
+
+
+# -- idempotency and webhooks (added for issue 17) ------------------------------------------------
+
+
+class Idempotency(NamedTuple):
+    """An `Idempotency-Key` sent with a create."""
+
+    key: str
+    body_sha256: str  #: hex SHA-256 of the create body: the same key with another body is a conflict
+    window: float  #: seconds a key answers its batch; older keys are free again
+
+
+class DeliveryState(enum.StrEnum):
+    PENDING = "pending"  #: waiting for its next attempt
+    DELIVERED = "delivered"  #: the endpoint answered 2xx
+    DEAD = "dead"  #: retried until `webhook_give_up_after`: only a redelivery sends it again
+
+
+class WebhookEndpoint(NamedTuple):
+    """A workspace's webhook endpoint (the fields are the columns of `list_webhook_endpoints`)."""
+
+    id: str
+    workspace: str
+    url: str
+    secret: str  #: whsec_<base64>: the HMAC key of the signatures, shown once when created
+    created_at: float
+
+
+class WebhookDelivery(NamedTuple):
+    """One claimed attempt to deliver one event to one endpoint."""
+
+    event_id: str
+    endpoint_id: str
+    attempt: int  #: this attempt's number, the first is 1
+    started_at: float  #: when the retries started (the batch's end, or the last redelivery)
+    type: str  #: message_batch.ended | message_batch.canceled | message_batch.expired
+    batch: models.Batch  #: the batch as it ended
+    created_at: float  #: the event's time: the batch's end
+    url: str
+    secret: str
+
+
+class DeliveryRecord(NamedTuple):
+    """A delivery as the CLI and the API list it (the fields are the columns of
+    `list_webhook_deliveries`)."""
+
+    event_id: str
+    endpoint_id: str
+    url: str | None  #: None once the endpoint was deleted
+    type: str
+    state: str  #: a DeliveryState value
+    attempts: int
+    next_attempt_at: float
+    last_status: int | None  #: the HTTP status of the last attempt, None if it got no answer
+    last_error: str | None
+    created_at: float  #: the event's time
+    updated_at: float

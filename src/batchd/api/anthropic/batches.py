@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from batchd import exceptions
-from batchd.api import auth, bodies, errors, quotas, responses, services
+from batchd.api import auth, bodies, errors, idempotency, responses, services
 from batchd.api.anthropic import paging, schemas, version
 
 OFFLOAD_BYTES = 1 << 20  # create bodies at least this large are decoded off the event loop
@@ -27,7 +27,7 @@ async def _ctx(request: Request) -> tuple[services.Services, str]:
 async def create(request: Request) -> Response:
     svc, workspace = await _ctx(request)
     settings = svc.settings
-    quota = await quotas.admit(svc, workspace)  # a full workspace is refused before its body is read
+    quota = await idempotency.admit(request, svc, workspace)  # a full one is refused before its body is read
     body = await bodies.read_body(request, settings.max_batch_bytes)
     if len(body) < OFFLOAD_BYTES:
         parsed = schemas.decode_create(body, settings.max_requests)
@@ -35,6 +35,7 @@ async def create(request: Request) -> Response:
         # ~1.4 s per GB of decoding and checking: on a thread, the event loop keeps serving other
         # calls in between (GIL switch interval) instead of stalling ~140 ms on a 100 MB body.
         parsed = await asyncio.to_thread(schemas.decode_create, body, settings.max_requests)
+    idem = await idempotency.key_of(request, body, settings.idempotency_window)
     now = time.time()
     batch = await svc.store.create_batch(
         workspace=workspace,
@@ -43,8 +44,11 @@ async def create(request: Request) -> Response:
         now=now,
         expires_at=now + settings.batch_lifetime,
         quota=quota,
+        idempotency=idem,
     )
-    svc.metrics.batch_created(len(parsed.requests), len(body))
+    idempotency.committed(idem)
+    if batch.created_at == now:  # else an Idempotency-Key's replay: counted when it was created
+        svc.metrics.batch_created(len(parsed.requests), len(body))
     del parsed, body
     if svc.engine is not None:
         svc.engine.wake()

@@ -17,6 +17,7 @@ CLAIM = 7439001  # transaction lock serialising claims while the running request
 EXPIRE = 7439002
 RECOVER = 7439003
 ARCHIVE = 7439004
+HOOKS = 7439017  # the idempotency-key and webhook-event sweep (issue 17)
 
 
 def route_key(name: str) -> int:

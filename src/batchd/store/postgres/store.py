@@ -28,7 +28,7 @@ from batchd import exceptions, models
 from batchd.config import settings
 from batchd.config.quotas import Quota
 from batchd.store import base, layout, queries, quotas, rules, shares
-from batchd.store.postgres import db, liveness, locks
+from batchd.store.postgres import db, hooks, liveness, locks
 from batchd.store.postgres.db import Database, rowcount
 from batchd.store.postgres.driver import Connection
 from batchd.store.postgres.slots import Slots
@@ -39,7 +39,7 @@ Q = queries.load("postgres")
 FLOOR_RESET = 5.0  # seconds between full claim scans (see PostgresStore._claim)
 
 
-class PostgresStore:
+class PostgresStore(hooks.HookMethods):
     #: Seconds the engine lets results gather before it writes them in one commit. Shorter than
     #: SQLite's: commits run on the event loop, with no thread to hand off to. Shorter still under
     #: a `max_running` cap, where a request counts as running until its result is written, so
@@ -99,10 +99,15 @@ class PostgresStore:
         now: float,
         expires_at: float,
         quota: Quota | None = None,
+        idempotency: base.Idempotency | None = None,
     ) -> models.Batch:
         batch_id = models.new_batch_id()
         size = sum(len(p) for p in params)
         async with self.db.transaction() as conn:
+            if idempotency is not None:
+                replayed = await hooks.take_key(conn, workspace, idempotency, batch_id, now)
+                if replayed is not None:
+                    return (await _fetch_batch(conn, workspace, replayed)).batch()
             if quota is not None and not quota.unlimited:
                 # Creates of one workspace take turns until commit: each sees the batches before it.
                 await conn.execute(Q["quota_lock"], locks.quota_key(workspace))
@@ -268,7 +273,7 @@ class PostgresStore:
             await conn.execute(Q["insert_results"], keys, types, rendered)
             for seq, move in rules.count_moves((key, by_key[key].result_type) for key in keys):
                 await conn.execute(Q["move_counts"], seq, *move)
-                await conn.execute(Q["end_if_done"], seq, now)
+                await hooks.end_if_done(conn, seq, now)
             if self.max_running:
                 await conn.execute(Q["notify_work"])  # running requests ended: let waiting claimers in
         return len(finished)
@@ -537,7 +542,7 @@ async def _close_state(
     n: int = await conn.fetchval(Q["close_state"], low, high, int(state), result.value)
     if n:
         await conn.execute(Q["move_counts"], seq, *rules.closing(n, result))
-    await conn.execute(Q["end_if_done"], seq, now)
+    await hooks.end_if_done(conn, seq, now)
     return n
 
 

@@ -17,7 +17,7 @@ from batchd.config import settings
 from batchd.config.quotas import Quota
 from batchd.store import base, layout, queries, quotas, rules, shares
 from batchd.store.rows import BatchRow, ClaimRow, EntryRow, claimed
-from batchd.store.sqlite import db
+from batchd.store.sqlite import db, hooks
 from batchd.store.sqlite.db import Database
 
 Q = queries.load("sqlite")
@@ -27,7 +27,7 @@ MIN_FREE_BYTES = 1 << 20  # a file system with less free is full to `probe_write
 R = TypeVar("R")
 
 
-class SQLiteStore:
+class SQLiteStore(hooks.HookMethods):
     #: Seconds the engine lets results gather before it writes them in one commit. Each commit is
     #: a transaction and two hand-offs with the writer thread: at a small engine's pace (hundreds
     #: of results a second), committing every 10 ms cost ~15% of batchd's CPU per request (340 vs
@@ -71,10 +71,11 @@ class SQLiteStore:
         now: float,
         expires_at: float,
         quota: Quota | None = None,
+        idempotency: base.Idempotency | None = None,
     ) -> models.Batch:
         batch_id = models.new_batch_id()
         return await self.db.write(
-            self._create, batch_id, workspace, custom_ids, params, now, expires_at, quota
+            self._create, batch_id, workspace, custom_ids, params, now, expires_at, quota, idempotency
         )
 
     def _create(
@@ -86,9 +87,14 @@ class SQLiteStore:
         now: float,
         expires_at: float,
         quota: Quota | None,
+        idempotency: base.Idempotency | None,
     ) -> models.Batch:
         size = sum(len(p) for p in params)
         with self.db.cache_limit(CREATE_CACHE_KIB), self.db.transaction(durable=True) as conn:
+            if idempotency is not None:
+                replayed = hooks.take_key(conn, workspace, idempotency, batch_id, now)
+                if replayed is not None:
+                    return _fetch_batch(conn, workspace, replayed).batch()
             if quota is not None and not quota.unlimited:
                 # One writer: nothing commits between this read and the insert.
                 query = "workspace_usage" if quota.stored_bytes else "open_usage"
@@ -218,7 +224,7 @@ class SQLiteStore:
             _insert_results(conn, values)
             for seq, move in rules.count_moves((key, o.result_type) for key, o in by_key.items()):
                 conn.execute(Q["move_counts"], (*move, seq))
-                conn.execute(Q["end_if_done"], (now, seq))
+                hooks.end_if_done(conn, seq, now)
         return len(by_key)
 
     async def heartbeat(self, worker_id: str, keys: Sequence[int], *, now: float, lease: float) -> int:
@@ -513,7 +519,7 @@ def _close_state(
     n = conn.execute(Q["finish_state"], (low, high, int(state))).rowcount
     if n:
         conn.execute(Q["move_counts"], (*rules.closing(n, result), seq))
-    conn.execute(Q["end_if_done"], (now, seq))
+    hooks.end_if_done(conn, seq, now)
     return n
 
 

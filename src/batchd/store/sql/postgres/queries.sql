@@ -372,3 +372,105 @@ SELECT b.workspace,
     coalesce(sum(s.bytes) FILTER (WHERE b.archived_at IS NULL), 0)::bigint
 FROM batches b LEFT JOIN batch_sizes s ON s.seq = b.seq
 GROUP BY b.workspace ORDER BY b.workspace;
+
+-- -- idempotency and webhooks (issue 17) ---------------------------------------------------------
+
+-- name: batch_by_seq
+SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
+    n_processing, n_succeeded, n_errored, n_canceled, n_expired
+FROM batches WHERE seq = $1;
+
+-- name: insert_idempotency_key
+-- (workspace, key) is the primary key: of concurrent duplicates one inserts; the others wait for its
+-- transaction to end, then insert nothing and read its row.
+INSERT INTO idempotency_keys (workspace, key, body_sha256, batch_id, created_at)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (workspace, key) DO NOTHING;
+
+-- name: fetch_idempotency_key
+SELECT body_sha256, batch_id, created_at FROM idempotency_keys WHERE workspace = $1 AND key = $2 FOR UPDATE;
+
+-- name: replace_idempotency_key
+-- A key last used longer ago than the window is free again.
+UPDATE idempotency_keys SET body_sha256 = $3, batch_id = $4, created_at = $5
+WHERE workspace = $1 AND key = $2;
+
+-- name: sweep_idempotency_keys
+DELETE FROM idempotency_keys WHERE created_at <= $1;
+
+-- name: insert_end_event
+-- The outbox: written in the transaction that ended the batch, if its workspace $2 has endpoints.
+INSERT INTO webhook_events (id, workspace, type, batch, created_at)
+SELECT $1::text, $2::text, $3::text, $4::text, $5::float8
+WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE workspace = $2::text)
+ON CONFLICT (id) DO NOTHING;
+
+-- name: insert_end_deliveries
+INSERT INTO webhook_deliveries (event_id, endpoint_id, state, attempts, next_attempt_at, started_at, updated_at)
+SELECT $1::text, id, 'pending', 0, $3::float8, $3::float8, $3::float8 FROM webhook_endpoints WHERE workspace = $2
+ON CONFLICT (event_id, endpoint_id) DO NOTHING;
+
+-- name: insert_webhook_endpoint
+INSERT INTO webhook_endpoints (id, workspace, url, secret, created_at) VALUES ($1, $2, $3, $4, $5);
+
+-- name: list_webhook_endpoints
+SELECT id, workspace, url, secret, created_at FROM webhook_endpoints
+WHERE workspace = $1 ORDER BY created_at, id;
+
+-- name: delete_webhook_endpoint
+DELETE FROM webhook_endpoints WHERE id = $1 AND workspace = $2;
+
+-- name: delete_endpoint_deliveries
+DELETE FROM webhook_deliveries WHERE endpoint_id = $1;
+
+-- name: claim_webhook_deliveries
+-- Due deliveries, each taken by one process of the fleet (SKIP LOCKED) and hidden from the others
+-- until $3 (the claim's lease), one attempt counted.
+WITH due AS (
+    SELECT event_id, endpoint_id FROM webhook_deliveries
+    WHERE state = 'pending' AND next_attempt_at <= $1
+    ORDER BY next_attempt_at LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE webhook_deliveries d SET next_attempt_at = $3, attempts = d.attempts + 1
+FROM due, webhook_events e, webhook_endpoints p
+WHERE d.event_id = due.event_id AND d.endpoint_id = due.endpoint_id
+    AND e.id = d.event_id AND p.id = d.endpoint_id
+RETURNING d.event_id, d.endpoint_id, d.attempts AS attempt, d.started_at, e.type, e.batch, e.created_at, p.url, p.secret;
+
+-- name: record_webhook_attempt
+UPDATE webhook_deliveries SET state = $3, next_attempt_at = $4, last_status = $5, last_error = $6,
+    updated_at = $7
+WHERE event_id = $1 AND endpoint_id = $2 AND state = 'pending';
+
+-- name: list_webhook_deliveries
+SELECT d.event_id, d.endpoint_id, p.url, e.type, d.state, d.attempts, d.next_attempt_at, d.last_status,
+    d.last_error, e.created_at, d.updated_at
+FROM webhook_deliveries d
+JOIN webhook_events e ON e.id = d.event_id LEFT JOIN webhook_endpoints p ON p.id = d.endpoint_id
+WHERE e.workspace = $1 AND ($2::text IS NULL OR d.state = $2) AND ($3::text IS NULL OR d.event_id = $3)
+ORDER BY e.created_at DESC, d.event_id, d.endpoint_id LIMIT $4;
+
+-- name: redeliver_webhook_event
+UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = $3, started_at = $3, updated_at = $3
+WHERE event_id = $1 AND event_id IN (SELECT id FROM webhook_events WHERE workspace = $2);
+
+-- name: sweep_webhook_deliveries
+-- Events older than the cutoff that nothing waits to deliver any more.
+DELETE FROM webhook_deliveries WHERE state <> 'pending'
+    AND event_id IN (SELECT id FROM webhook_events WHERE created_at <= $1);
+
+-- name: sweep_webhook_events
+DELETE FROM webhook_events WHERE created_at <= $1
+    AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id);
+
+-- name: upsert_webhook_endpoint
+INSERT INTO webhook_endpoints (id, workspace, url, secret, created_at) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (id) DO UPDATE SET workspace = excluded.workspace, url = excluded.url, secret = excluded.secret;
+
+-- name: drop_config_webhook_deliveries
+-- The deliveries of configured endpoints (ids starting $1) that the configuration no longer names ($2).
+DELETE FROM webhook_deliveries WHERE starts_with(endpoint_id, $1) AND endpoint_id <> ALL($2::text[]);
+
+-- name: drop_config_webhook_endpoints
+DELETE FROM webhook_endpoints WHERE starts_with(id, $1) AND id <> ALL($2::text[]);

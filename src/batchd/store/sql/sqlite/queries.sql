@@ -271,3 +271,99 @@ SELECT b.workspace,
     coalesce(sum(CASE WHEN b.archived_at IS NULL THEN s.bytes END), 0)
 FROM batches b LEFT JOIN batch_sizes s ON s.seq = b.seq
 GROUP BY b.workspace ORDER BY b.workspace;
+
+-- -- idempotency and webhooks (issue 17) ---------------------------------------------------------
+
+-- name: batch_by_seq
+SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
+    n_processing, n_succeeded, n_errored, n_canceled, n_expired
+FROM batches WHERE seq = ?;
+
+-- name: insert_idempotency_key
+-- (workspace, key) is the primary key: of concurrent duplicates, one inserts and the others read it.
+INSERT OR IGNORE INTO idempotency_keys (workspace, key, body_sha256, batch_id, created_at)
+VALUES (?, ?, ?, ?, ?);
+
+-- name: fetch_idempotency_key
+SELECT body_sha256, batch_id, created_at FROM idempotency_keys WHERE workspace = ? AND key = ?;
+
+-- name: replace_idempotency_key
+-- A key last used longer ago than the window is free again.
+UPDATE idempotency_keys SET body_sha256 = ?3, batch_id = ?4, created_at = ?5
+WHERE workspace = ?1 AND key = ?2;
+
+-- name: sweep_idempotency_keys
+DELETE FROM idempotency_keys WHERE created_at <= ?;
+
+-- name: insert_end_event
+-- The outbox: written in the transaction that ended the batch, if its workspace ?2 has endpoints.
+INSERT OR IGNORE INTO webhook_events (id, workspace, type, batch, created_at)
+SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE workspace = ?2);
+
+-- name: insert_end_deliveries
+INSERT OR IGNORE INTO webhook_deliveries
+    (event_id, endpoint_id, state, attempts, next_attempt_at, started_at, updated_at)
+SELECT ?1, id, 'pending', 0, ?3, ?3, ?3 FROM webhook_endpoints WHERE workspace = ?2;
+
+-- name: insert_webhook_endpoint
+INSERT INTO webhook_endpoints (id, workspace, url, secret, created_at) VALUES (?, ?, ?, ?, ?);
+
+-- name: list_webhook_endpoints
+SELECT id, workspace, url, secret, created_at FROM webhook_endpoints
+WHERE workspace = ? ORDER BY created_at, id;
+
+-- name: delete_webhook_endpoint
+DELETE FROM webhook_endpoints WHERE id = ? AND workspace = ?;
+
+-- name: delete_endpoint_deliveries
+DELETE FROM webhook_deliveries WHERE endpoint_id = ?;
+
+-- name: due_webhook_deliveries
+SELECT d.event_id, d.endpoint_id, d.attempts + 1 AS attempt, d.started_at, e.type, e.batch, e.created_at, p.url, p.secret
+FROM webhook_deliveries d
+JOIN webhook_events e ON e.id = d.event_id JOIN webhook_endpoints p ON p.id = d.endpoint_id
+WHERE d.state = 'pending' AND d.next_attempt_at <= ?
+ORDER BY d.next_attempt_at LIMIT ?;
+
+-- name: take_webhook_delivery
+-- Claimed: out of sight of the delivery loop until ?1 (the claim's lease), one attempt counted.
+UPDATE webhook_deliveries SET next_attempt_at = ?1, attempts = attempts + 1
+WHERE event_id = ?2 AND endpoint_id = ?3;
+
+-- name: record_webhook_attempt
+UPDATE webhook_deliveries SET state = ?3, next_attempt_at = ?4, last_status = ?5, last_error = ?6,
+    updated_at = ?7
+WHERE event_id = ?1 AND endpoint_id = ?2 AND state = 'pending';
+
+-- name: list_webhook_deliveries
+SELECT d.event_id, d.endpoint_id, p.url, e.type, d.state, d.attempts, d.next_attempt_at, d.last_status,
+    d.last_error, e.created_at, d.updated_at
+FROM webhook_deliveries d
+JOIN webhook_events e ON e.id = d.event_id LEFT JOIN webhook_endpoints p ON p.id = d.endpoint_id
+WHERE e.workspace = ?1 AND (?2 IS NULL OR d.state = ?2) AND (?3 IS NULL OR d.event_id = ?3)
+ORDER BY e.created_at DESC, d.event_id, d.endpoint_id LIMIT ?4;
+
+-- name: redeliver_webhook_event
+UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = ?3, started_at = ?3, updated_at = ?3
+WHERE event_id = ?1 AND event_id IN (SELECT id FROM webhook_events WHERE workspace = ?2);
+
+-- name: sweep_webhook_deliveries
+-- Events older than the cutoff that nothing waits to deliver any more.
+DELETE FROM webhook_deliveries WHERE state != 'pending'
+    AND event_id IN (SELECT id FROM webhook_events WHERE created_at <= ?);
+
+-- name: sweep_webhook_events
+DELETE FROM webhook_events WHERE created_at <= ?
+    AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = webhook_events.id);
+
+-- name: upsert_webhook_endpoint
+INSERT INTO webhook_endpoints (id, workspace, url, secret, created_at) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET workspace = excluded.workspace, url = excluded.url, secret = excluded.secret;
+
+-- name: drop_config_webhook_deliveries
+-- The deliveries of configured endpoints (ids starting ?1) that the configuration no longer names (?2).
+DELETE FROM webhook_deliveries
+WHERE substr(endpoint_id, 1, length(?1)) = ?1 AND endpoint_id NOT IN (SELECT value FROM json_each(?2));
+
+-- name: drop_config_webhook_endpoints
+DELETE FROM webhook_endpoints WHERE substr(id, 1, length(?1)) = ?1 AND id NOT IN (SELECT value FROM json_each(?2));
