@@ -559,9 +559,9 @@ class Settings:
     realtime_reserve: int = setting(
         0,
         int,
-        "Slots of each route that batch work always leaves free for realtime calls (/v1/messages),"
-        " besides the room it leaves for those seen lately.",
+        "Slots of each route kept from batch work for realtime calls (/v1/messages).",
         bounds=NOT_NEGATIVE,
+        commands=SERVE_ONLY,  # a worker answers no realtime call
     )
     weights: dict[str, float] = setting(  # noqa: RUF009 - setting() declares the field
         {},
