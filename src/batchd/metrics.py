@@ -39,6 +39,11 @@ class Metrics:
             "batchd_retries", "Backend attempts that failed and were retried, by error type",
             ["error_type"], registry=r,
         )  # fmt: skip
+        self._backend_errors = Counter(
+            "batchd_backend_errors",
+            "Backend attempts that failed, by model, error type and whether they were retried",
+            ["model", "error_type", "retried"], registry=r,
+        )  # fmt: skip
         self._claimed = Counter("batchd_claimed_requests", "Requests claimed from the store", registry=r)
         self._inflight = Gauge("batchd_inflight_requests", "Requests claimed and not finished", registry=r)
         self._calling = Gauge("batchd_backend_calls_in_progress", "Backend calls in progress", registry=r)
@@ -123,6 +128,12 @@ class Metrics:
 
     def retry(self, error_type: str) -> None:
         self._child(self._retries, error_type).inc()
+
+    def backend_error(self, model: object, error_type: str, *, retried: bool) -> None:
+        """One failed backend attempt; `retried`: another attempt follows (else it is the result)."""
+        self._child(
+            self._backend_errors, self._model(model), error_type, "true" if retried else "false"
+        ).inc()
 
     def claimed(self, n: int) -> None:
         if n:

@@ -16,7 +16,8 @@ chat template ends the prompt with "assistant\\n" until the conversation holds a
 with "</think>\\n\\n" after one, so the model calls `web_search` (SEARCH_CALL) first and then
 answers (SEARCH_ANSWER), quoting the Shannon page of the tests' corpora with a `<cite>` tag.
 `build(..., code=True)` scripts a coding model the same way: it runs a bash command through code
-execution (CODE_CALL) and then answers (CODE_ANSWER).
+execution (CODE_CALL) and then answers (CODE_ANSWER). `build(..., template=False)` leaves the chat
+template out, as many base models do.
 """
 
 from __future__ import annotations
@@ -122,7 +123,9 @@ def _tokenizer() -> tuple[list[str], list[str]]:
     return tokens, merges
 
 
-def build(path: Path, *, seed: int = 0, search: bool = False, code: bool = False) -> Path:
+def build(
+    path: Path, *, seed: int = 0, search: bool = False, code: bool = False, template: bool = True
+) -> Path:
     import gguf
 
     rng = np.random.default_rng(seed)
@@ -179,7 +182,8 @@ def build(path: Path, *, seed: int = 0, search: bool = False, code: bool = False
     w.add_eos_token_id(eos)
     w.add_pad_token_id(ids["<|endoftext|>"])
     w.add_add_bos_token(False)
-    w.add_chat_template(SEARCH_TEMPLATE if search or code else TEMPLATE)
+    if template:  # without: a model that ships no chat template, as many base models do
+        w.add_chat_template(SEARCH_TEMPLATE if search or code else TEMPLATE)
 
     def rand(*shape: int) -> np.ndarray:
         return (rng.standard_normal(shape) * 0.02).astype(np.float32)

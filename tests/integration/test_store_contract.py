@@ -306,6 +306,25 @@ async def test_list_results_pages_and_filters(store: Store) -> None:
     assert page == []  # both filters hold at once: c1 has no result yet
 
 
+async def test_list_params_gives_the_created_params_of_results_of_some_types(store: Store) -> None:
+    batch = await make(store, 6)
+    claimed = await store.claim_requests("w", 4, now=NOW, lease=10)
+    failed = models.Outcome(batch.id, 1, "c1", models.ResultType.ERRORED, orjson.dumps({"type": "errored"}))
+    await store.complete_requests([ok(claimed[0]), failed, ok(claimed[3])], now=NOW)
+    await store.cancel_batch(WS, batch.id, NOW)  # c2 (running) stays, c4 and c5 become canceled
+    wanted = [models.ResultType.ERRORED, models.ResultType.CANCELED]
+    page, more = await store.list_params(WS, batch.id, result_types=wanted)
+    assert [(e.index, e.custom_id) for e in page] == [(1, "c1"), (4, "c4"), (5, "c5")] and not more
+    assert [orjson.loads(e.params) for e in page] == [{"i": 1}, {"i": 4}, {"i": 5}]
+    page, more = await store.list_params(WS, batch.id, result_types=wanted, limit=1)
+    assert [e.index for e in page] == [1] and more
+    page, more = await store.list_params(WS, batch.id, result_types=wanted, after_index=1, limit=1)
+    assert [e.index for e in page] == [4] and more
+    assert await store.list_params(WS, batch.id, result_types=[models.ResultType.EXPIRED]) == ([], False)
+    with pytest.raises(exceptions.BatchNotFound):
+        await store.list_params("other", batch.id, result_types=wanted)
+
+
 def session(digest: str, *, at: float = NOW, life: float = 100.0) -> base.Session:
     """A dashboard session made at `at`, ending `life` seconds later."""
     return base.Session(digest, WS, "proof-" + digest, at, at + life, at, None)

@@ -5,17 +5,28 @@
 with `gguf_parallel` slots of `gguf_ctx` tokens each. Every model routes to it through the
 `openai` backend's translation, with as many calls in flight as there are slots. Token counts
 are exact: llama.cpp's chat template and tokenizer (`/apply-template`, `/tokenize`).
+
+The chat template is the GGUF's own. A GGUF that ships none (many base models) would silently get
+ChatML from llama.cpp, and a model never trained on it answers with template tokens in its text:
+batchd warns at start, and `gguf_chat_template` (or a `llamacpp` route's `chat_template`) names
+another — a llama.cpp built-in template by name (`llama3`, `gemma`, …; llama.cpp's own
+renderer, which knows no tools) or a Jinja file (rendered as a GGUF's own template is: tools and
+`enable_thinking` work). A name llama.cpp does not know stops the start.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import logging
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from batchd import exceptions
+from batchd.backends import gguf as gguf_file
 from batchd.backends.http import Upstream
 from batchd.backends.openai import OpenAIBackend
 from batchd.config.routes import BackendKind, ReasoningMode
@@ -23,14 +34,48 @@ from batchd.config.routes import BackendKind, ReasoningMode
 logger = logging.getLogger("batchd.llamacpp")
 PIN = "xllamacpp==2026.10.11549"  # the version pyproject's `llamacpp` extra pins
 TOKENIZER_CONNECTIONS = 4  # to llama.cpp's /apply-template and /tokenize, for token counts
+JINJA_SUFFIXES = (".jinja", ".jinja2", ".j2")
+CHECK_TIMEOUT = 10.0  # seconds llama.cpp has to render the check of a named template
+
+
+def chat_template(value: str) -> tuple[str, bool] | None:
+    """What llama.cpp's `chat_template` and `use_jinja` get from the setting: a Jinja file's text
+    (True), a built-in template's name (False), or None for the GGUF's own. Raises ConfigError for
+    a path that is not a file."""
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if path.is_file():
+        try:
+            return path.read_text(encoding="utf-8"), True
+        except (OSError, UnicodeDecodeError) as exc:
+            raise exceptions.ConfigError(f"gguf_chat_template: {value} cannot be read: {exc}") from exc
+    if "/" in value or "\\" in value or value.endswith(JINJA_SUFFIXES):
+        raise exceptions.ConfigError(f"gguf_chat_template: {value} is not a file")
+    return value, False
 
 
 def load_server(
-    gguf: str, *, parallel: int, ctx: int, threads: int = -1, cache_ram_mib: int | None = None
+    gguf: str,
+    *,
+    parallel: int,
+    ctx: int,
+    threads: int = -1,
+    cache_ram_mib: int | None = None,
+    template: str = "",
 ) -> Any:
-    """Start llama.cpp's server on `gguf`; raises ConfigError when it cannot."""
+    """Start llama.cpp's server on `gguf` with chat `template` (module docstring; "": the GGUF's);
+    raises ConfigError when it cannot."""
     if not Path(gguf).is_file():
         raise exceptions.ConfigError(f"gguf: {gguf} is not a file")
+    chosen = chat_template(template)
+    if not gguf_file.has_chat_template(gguf) and chosen is None:
+        logger.warning(
+            "%s has no chat template: llama.cpp will apply ChatML, which a model not trained on it "
+            "answers with template tokens in its text; set gguf_chat_template to a llama.cpp "
+            "built-in name (llama3, gemma, …) or a Jinja file",
+            gguf,
+        )
     try:
         # Untyped (no stubs), and optional: imported by name, as a value of type Any.
         xllamacpp: Any = importlib.import_module("xllamacpp")
@@ -50,11 +95,29 @@ def load_server(
         params.cache_ram_mib = cache_ram_mib
     if threads > 0:
         params.cpuparams.n_threads = threads
+    if chosen is not None:
+        params.chat_template, params.use_jinja = chosen
     try:
         server = xllamacpp.Server(params)
     except Exception as exc:
         raise exceptions.ConfigError(f"gguf: llama.cpp could not load {gguf}: {exc}") from exc
+    if chosen is not None and not chosen[1]:
+        _check_named(str(server.listening_address).rstrip("/"), template)
     return server
+
+
+def _check_named(root: str, name: str) -> None:
+    """A built-in template's name is known to llama.cpp: it renders a message with it."""
+    body = json.dumps({"messages": [{"role": "user", "content": "hello"}]}).encode()
+    request = urllib.request.Request(root + "/apply-template", body, {"content-type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=CHECK_TIMEOUT) as answer:
+            answer.read()
+    except (urllib.error.URLError, OSError) as exc:
+        raise exceptions.ConfigError(
+            f"gguf_chat_template: llama.cpp has no built-in template named {name!r} ({exc}); "
+            "name one it knows (chatml, llama3, gemma, mistral-v7, phi4, …) or give a Jinja file"
+        ) from exc
 
 
 class LlamaCppBackend(OpenAIBackend):
@@ -71,9 +134,15 @@ class LlamaCppBackend(OpenAIBackend):
         timeout: float,
         threads: int = -1,
         cache_ram_mib: int | None = None,
+        template: str = "",
     ) -> None:
         self.server = load_server(
-            gguf, parallel=parallel, ctx=ctx, threads=threads, cache_ram_mib=cache_ram_mib
+            gguf,
+            parallel=parallel,
+            ctx=ctx,
+            threads=threads,
+            cache_ram_mib=cache_ram_mib,
+            template=template,
         )
         root = str(self.server.listening_address).rstrip("/")
         logger.info("llama.cpp serving %s at %s/v1 with %d slots", gguf, root, parallel)

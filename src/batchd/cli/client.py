@@ -22,7 +22,8 @@ import click
 import httpx
 import orjson
 
-from batchd.cli import inputs, progress
+from batchd.cli import progress
+from batchd.params import jsonl
 
 if TYPE_CHECKING:  # imported when a command runs: `batchd --help` stays quick
     import anthropic
@@ -67,7 +68,7 @@ def _handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except CliError as exc:
             _fail(exc.message, exc.code)
-        except inputs.BadInput as exc:
+        except jsonl.BadInput as exc:
             for line in exc.lines():
                 click.echo(line, err=True)
             _fail(f"{exc.path}: {len(exc.problems)} problem(s); nothing was sent", EXIT_USAGE)
@@ -149,14 +150,14 @@ def _server_limits(base_url: str) -> tuple[int, int]:
             return int(limits["max_requests"]), int(limits["max_batch_bytes"])
     except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
         pass
-    return inputs.DEFAULT_MAX_REQUESTS, inputs.DEFAULT_MAX_BATCH_BYTES
+    return jsonl.DEFAULT_MAX_REQUESTS, jsonl.DEFAULT_MAX_BATCH_BYTES
 
 
 def _create(client: anthropic.Anthropic, chunk: list[dict[str, Any]]) -> list[MessageBatch]:
     """Creates one batch, halving it if the server still finds it too large."""
     import anthropic
 
-    # Lines of the input file with a custom_id and a params object (inputs.py checked them); the
+    # Lines of the input file with a custom_id and a params object (jsonl.py checked them); the
     # server validates the params themselves.
     requests = cast("list[Request]", chunk)
     try:
@@ -200,11 +201,11 @@ def submit(
     server_requests, server_bytes = _server_limits(base_url)
     max_requests = max_requests or server_requests
     max_batch_bytes = max_batch_bytes or server_bytes
-    requests = inputs.read_requests(requests_file, max_batch_bytes)
+    requests = jsonl.read_requests(requests_file, max_batch_bytes)
     console = _stderr()
     client = _client(base_url, api_key)
     created: list[MessageBatch] = []
-    chunks = list(inputs.split(requests, max_requests, max_batch_bytes))
+    chunks = list(jsonl.split(requests, max_requests, max_batch_bytes))
     for chunk in chunks:
         for batch in _create(client, chunk):
             created.append(batch)

@@ -10,6 +10,7 @@
     fleet_concurrency = 16                # optional, PostgreSQL: in flight across every process
     timeout = "600s"
     web_search_provider = "searxng"       # optional; default: the [web_search] provider
+    chat_template = "llama3"              # llamacpp only: a llama.cpp built-in name or a Jinja file
 
 The first route whose `model` matches wins; unmatched models go to the simulator (a last route
 with `model = "*"` is the way to configure another default).
@@ -70,6 +71,7 @@ _Mode = TypeVar("_Mode", BackendKind, AuthMode, ReasoningMode)
 _GLOB = re.compile(r"[*?\[]")
 _KEYS = frozenset(
     {
+        "chat_template",
         "model",
         "backend",
         "base_url",
@@ -106,6 +108,7 @@ class RouteConfig:
     betas: tuple[str, ...] = ()  #: anthropic: extra anthropic-beta values sent on every call
     headers: tuple[tuple[str, str], ...] = ()  #: extra HTTP headers sent on every call
     web_search_provider: str = ""  #: the web search provider of this route's requests; "": the setting
+    chat_template: str = ""  #: llamacpp: for a GGUF without one (a llama.cpp name or a Jinja file)
 
     @property
     def local_limit(self) -> int:
@@ -167,7 +170,16 @@ def _parse_route(index: int, item: Any) -> RouteConfig:
     where = f"{where} ({item['model']})"
     backend = _member(BackendKind, item.get("backend", BackendKind.SIMULATED), where, "backend")
     strings = {}
-    for key in ("base_url", "upstream_model", "api_key_env", "auth", "reasoning", "web_search_provider"):
+    keys = (
+        "base_url",
+        "upstream_model",
+        "api_key_env",
+        "auth",
+        "reasoning",
+        "web_search_provider",
+        "chat_template",
+    )
+    for key in keys:
         if key in item:
             if not isinstance(item[key], str):
                 raise ValueError(f"{where}: {key} must be a string")
@@ -204,6 +216,8 @@ def _parse_route(index: int, item: Any) -> RouteConfig:
         raise ValueError(
             f"{where}: web_search_provider {provider!r} is not one of {', '.join(SEARCH_PROVIDERS)}"
         )
+    if strings.get("chat_template") and backend is not BackendKind.LLAMACPP:
+        raise ValueError(f"{where}: chat_template is used by the llamacpp backend only")
     betas = item.get("betas", [])
     if not isinstance(betas, list) or not all(isinstance(b, str) for b in betas):
         raise ValueError(f"{where}: betas must be a list of strings")
@@ -224,6 +238,7 @@ def _parse_route(index: int, item: Any) -> RouteConfig:
         betas=tuple(betas),
         headers=tuple((str(k), v) for k, v in headers.items()),
         web_search_provider=provider,
+        chat_template=strings.get("chat_template", ""),
     )
 
 

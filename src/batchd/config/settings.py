@@ -555,6 +555,12 @@ class Settings:
         "or a JSON array of them.",
         commands=NO_FLAG,
     )
+    gguf_chat_template: str = setting(
+        "",
+        str,
+        "--gguf: chat template for a GGUF that ships none: a llama.cpp built-in name (chatml, llama3, "
+        "gemma, …) or a Jinja file. Without, such a model gets ChatML (and a warning).",
+    )
     # Fair scheduling (issue 15): see store/shares.py, engine/admission.py and README "Scheduling".
     realtime_reserve: int = setting(
         0,

@@ -61,3 +61,31 @@ def entry(e: RequestEntry) -> dict[str, Any]:
         "error": _error_of(result) if result and result.get("type") == "errored" else None,
         "summary": summary(result, state),
     }
+
+
+def number(value: float | None, digits: int = 0) -> str:
+    """A figure with thousands separators ('12,345'; '—' for None)."""
+    if value is None:
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def duration(seconds: float | None) -> str:
+    """'2 h 05 min', '4 min 09 s', '12 s', '2.5 s' ('—' for None)."""
+    if seconds is None:
+        return "—"
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    s = round(seconds)
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    if s >= 60:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s} s"
+
+
+def when_epoch(value: float | None) -> str:
+    """A time.time() value as '2026-01-02 15:04:05 UTC'; '—' for None."""
+    if value is None:
+        return "—"
+    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

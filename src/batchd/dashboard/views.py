@@ -23,14 +23,21 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from batchd import exceptions, models
 from batchd.api import auth, bodies, responses, services
 from batchd.api.anthropic import schemas
-from batchd.dashboard import ratelimit, render, sessions
+from batchd.dashboard import ratelimit, render, sessions, speed, upstreams, usage
 
 FORM_LIMIT = 64 * 1024  # bytes: the dashboard's forms hold a key, a path and a token
 BATCHES_PER_PAGE = 25
 RESULTS_PER_PAGE = 50
 SCAN_PAGES = 20  # list pages read at most to fill one filtered page
+LIST_USAGE_BLOCKS = 40  # blocks of results (usage.PAGE each) the list page sums per request
 STATUSES = ("in_progress", "canceling", "ended")
 RESULT_TYPES = tuple(t.value for t in models.ResultType)
+SECTIONS = {
+    "index.html": "batches",
+    "batch.html": "batches",
+    "new.html": "new",
+    "upstreams.html": "upstreams",
+}
 P = ParamSpec("P")
 
 _env = jinja2.Environment(
@@ -39,9 +46,12 @@ _env = jinja2.Environment(
 )
 _env.filters["when"] = render.when
 _env.filters["pretty"] = render.pretty
+_env.filters["number"] = render.number
+_env.filters["when_epoch"] = render.when_epoch
+_env.filters["duration"] = render.duration
 
 
-async def _workspace(request: Request) -> str | None:
+async def workspace_of(request: Request) -> str | None:
     """The visitor's workspace, or None when a key is needed and missing, wrong or its session ended."""
     svc = services.of(request)
     if not svc.settings.keys_required:
@@ -80,6 +90,7 @@ def _page(
     html = _env.get_template(template).render(
         **context,
         keys_required=services.of(request).settings.keys_required,
+        section=SECTIONS.get(template),
         csrf_field=sessions.CSRF_FIELD,
         csrf_token=sessions.csrf_token(anchor),
     )
@@ -91,7 +102,7 @@ def _page(
     return response
 
 
-def _html_errors(
+def html_errors(
     view: Callable[Concatenate[Request, P], Awaitable[Response]],
 ) -> Callable[Concatenate[Request, P], Awaitable[Response]]:
     """HTML pages show a failure as a page; the JSON twin keeps the API's error envelope."""
@@ -121,9 +132,9 @@ async def _form(request: Request) -> dict[str, str]:
     return fields
 
 
-@_html_errors
-async def index(request: Request) -> Response:
-    workspace = await _workspace(request)
+@html_errors
+async def index(request: Request, *, sums: usage.UsageCache, rates: speed.Speed) -> Response:
+    workspace = await workspace_of(request)
     if workspace is None:
         return _login_redirect(request)
     svc = services.of(request)
@@ -144,8 +155,14 @@ async def index(request: Request) -> Response:
             break
     more = len(found) > BATCHES_PER_PAGE or has_more
     shown = found[:BATCHES_PER_PAGE]
+    total = usage.Usage()
+    budget = usage.Budget(LIST_USAGE_BLOCKS)
+    for b in shown:
+        total = total.merged(await sums.usage(svc.store, workspace, b, budget))
+        rates.observe(b)
     context = {
         "batches": [schemas.batch(b, svc.settings.public_url) for b in shown],
+        "usage": total.as_dict(),
         "status": status,
         "statuses": STATUSES,
         "next_after_id": shown[-1].id if shown and more else None,
@@ -154,9 +171,9 @@ async def index(request: Request) -> Response:
     return _page(request, "index.html", context)
 
 
-@_html_errors
-async def batch_page(request: Request) -> Response:
-    workspace = await _workspace(request)
+@html_errors
+async def batch_page(request: Request, *, sums: usage.UsageCache, rates: speed.Speed) -> Response:
+    workspace = await workspace_of(request)
     if workspace is None:
         return _login_redirect(request)
     svc = services.of(request)
@@ -178,8 +195,11 @@ async def batch_page(request: Request) -> Response:
         custom_id=custom_id,
         result_type=None if result_type is None else models.ResultType(result_type),
     )
+    used = await sums.usage(svc.store, workspace, batch)
     context = {
         "batch": schemas.batch(batch, svc.settings.public_url),
+        "usage": used.as_dict(),
+        "speed": rates.figures(batch),
         "results": [render.entry(e) for e in entries],
         "custom_id": custom_id,
         "type": result_type,
@@ -192,19 +212,40 @@ async def batch_page(request: Request) -> Response:
     return _page(request, "batch.html", context)
 
 
-@_html_errors
+@html_errors
+async def new_batch(request: Request) -> Response:
+    workspace = await workspace_of(request)
+    if workspace is None:
+        return _login_redirect(request)
+    settings = services.of(request).settings
+    limits = {"max_requests": settings.max_requests, "max_batch_bytes": settings.max_batch_bytes}
+    return _page(request, "new.html", {"limits": limits})
+
+
+@html_errors
+async def upstreams_page(request: Request, *, seen: upstreams.Upstreams) -> Response:
+    workspace = await workspace_of(request)
+    if workspace is None:
+        return _login_redirect(request)
+    svc = services.of(request)
+    context = await seen.figures(svc.router, svc.metrics, time.time())
+    context["now"] = time.time()
+    return _page(request, "upstreams.html", context)
+
+
+@html_errors
 async def cancel(request: Request) -> Response:
     return await _action(request, "cancel")
 
 
-@_html_errors
+@html_errors
 async def delete(request: Request) -> Response:
     return await _action(request, "delete")
 
 
 async def _action(request: Request, action: str) -> Response:
     await _form(request)
-    workspace = await _workspace(request)
+    workspace = await workspace_of(request)
     if workspace is None:
         raise exceptions.AuthenticationFailed("the dashboard needs an API key: log in at /login")
     store = services.of(request).store
@@ -223,7 +264,7 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-@_html_errors
+@html_errors
 async def login(request: Request, *, attempts: ratelimit.Limiter) -> Response:
     svc = services.of(request)
     target = _safe_next(request.query_params.get("next"))
@@ -254,7 +295,7 @@ async def login(request: Request, *, attempts: ratelimit.Limiter) -> Response:
     return response
 
 
-@_html_errors
+@html_errors
 async def logout(request: Request) -> Response:
     await _form(request)
     session_id = sessions.cookie_id(request)

@@ -282,6 +282,7 @@ class Dispatcher:
             except exceptions.BackendError as exc:
                 self.metrics.backend_latency(model, time.monotonic() - start)
                 if not exc.retryable:
+                    self.metrics.backend_error(model, exc.error_type, retried=False)
                     self._settle(req, model, exc)
                     return
                 failed = exc  # the task backs off and retries
@@ -387,8 +388,10 @@ class Dispatcher:
                     delay=delay,
                     deadline=req.expires_at,
                 ):
+                    self.metrics.backend_error(prepared.get("model"), failed.error_type, retried=False)
                     raise failed
                 self.metrics.retry(failed.error_type)
+                self.metrics.backend_error(prepared.get("model"), failed.error_type, retried=True)
                 logger.debug("retrying %s/%s in %.2fs: %s", req.batch_id, req.custom_id, delay, failed)
                 await asyncio.sleep(delay)
             attempt += 1

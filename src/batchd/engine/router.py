@@ -46,6 +46,15 @@ class Route:
     limit: Slots  #: in-flight calls allowed to this backend (with a scheduler: let through to it)
     config: RouteConfig | None = None  #: None: the default (the simulator, or llama.cpp with --gguf)
     scheduler: prefix.PrefixScheduler | None = None  #: --group-prefixes: admits calls to the engine's slots
+    capacity: int = dataclasses.field(init=False)  #: the calls `limit` lets in at once
+
+    def __post_init__(self) -> None:
+        self.capacity = self.limit.limit
+
+    @property
+    def in_use(self) -> int:
+        """Calls this route has let in and not finished (for the dashboard's upstreams page)."""
+        return self.limit.limit - self.limit.free
 
     def admit(
         self, params: dict[str, Any], *, realtime: bool = False
@@ -111,6 +120,7 @@ class Router:
                 timeout=settings.request_timeout,
                 threads=settings.gguf_threads,
                 cache_ram_mib=None if settings.gguf_cache_ram < 0 else settings.gguf_cache_ram,
+                template=gguf_template(settings),
             )
             default = Route(llama, Slots(settings.gguf_parallel, reserve=reserve))
         built = []
@@ -196,6 +206,7 @@ def check(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
             raise exceptions.ConfigError(
                 f"routes ({config.model}): the llamacpp backend needs a model: set gguf (--gguf FILE)"
             )
+    gguf_template(settings)
     if settings.gguf:
         if not os.path.isfile(settings.gguf):
             raise exceptions.ConfigError(f"gguf: {settings.gguf} is not a file")
@@ -205,6 +216,20 @@ def check(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
             raise exceptions.ConfigError(
                 "gguf: running a GGUF model needs the xllamacpp wheel: pip install 'batchd[llamacpp]'"
             ) from None
+
+
+def gguf_template(settings: Settings) -> str:
+    """The chat template of the one llama.cpp server: `gguf_chat_template`, or the one the
+    `llamacpp` routes name (they share the server, so they must agree). Raises ConfigError."""
+    named = {c.chat_template for c in settings.routes if c.backend is BackendKind.LLAMACPP} - {""}
+    if settings.gguf_chat_template:
+        named.add(settings.gguf_chat_template)
+    if len(named) > 1:
+        raise exceptions.ConfigError(
+            "routes: the llamacpp routes share one llama.cpp server and so one chat template, but "
+            f"{len(named)} are named ({', '.join(sorted(named))}): name one, in gguf_chat_template"
+        )
+    return named.pop() if named else ""
 
 
 def schedule_routes(default: Route, built: list[Route], settings: Settings) -> tuple[Route, list[Route]]:

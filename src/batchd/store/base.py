@@ -334,6 +334,26 @@ class Store(Protocol):
         `retention` that nothing waits to deliver; returns how many rows went."""
         ...
 
+    # -- dashboard (added for issue 18) ---------------------------------------------------
+
+    async def list_params(
+        self,
+        workspace: str,
+        batch_id: str,
+        *,
+        result_types: Sequence[models.ResultType],
+        after_index: int | None = None,
+        limit: int = 1000,
+    ) -> tuple[list[ParamsEntry], bool]:
+        """One page, in create order, of the requests of a batch whose result has one of
+        `result_types`, each with the `params` it was created with (the bytes stored at create).
+
+        For the dashboard's "retry these" file. after_index: only requests whose `index` is greater.
+        Returns (page, has_more). Raises BatchNotFound (unknown id or another workspace's batch).
+        An archived batch has no rows left and returns ([], False).
+        """
+        ...
+
 
 class ApiKey(NamedTuple):
     """A managed API key as the store keeps it: never the key itself, only its SHA-256."""
@@ -377,6 +397,15 @@ class RequestEntry:
     state: models.RequestState
     result_type: models.ResultType | None  #: None until the request has its result
     line: bytes | None  #: the request's results JSONL line (newline included), once it has one
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ParamsEntry:
+    """A request of a batch with the params it was created with: `Store.list_params`."""
+
+    index: int  #: position in the create body
+    custom_id: str
+    params: bytes  #: the request's `params` JSON as stored at create
 
 
 class Session(NamedTuple):

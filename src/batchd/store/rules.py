@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from batchd import exceptions, models
 from batchd.store import layout
-from batchd.store.base import RequestEntry
+from batchd.store.base import ParamsEntry, RequestEntry
 from batchd.store.rows import BatchRow, EntryRow
 
 # -- a batch's status -------------------------------------------------------------------------
@@ -119,6 +119,25 @@ def entries_args(
 def entries_page(rows: Sequence[EntryRow], limit: int) -> tuple[list[RequestEntry], bool]:
     """(page, has_more) from the rows `list_results` read with entries_args."""
     return [r.entry() for r in rows[:limit]], len(rows) > limit
+
+
+def params_args(
+    seq: int, *, after_index: int | None, limit: int, result_types: Sequence[models.ResultType]
+) -> tuple[int, int, list[str], int]:
+    """`list_params` parameters: the key window of batch `seq` after `after_index`, the result types
+    wanted, and one row past the page (to know whether more follow)."""
+    low, high = layout.key_range(seq)
+    after = low - 1 if after_index is None else low + after_index
+    return after, high, [t.value for t in result_types], limit + 1
+
+
+def params_page(rows: Sequence[tuple[int, str, bytes]], limit: int) -> tuple[list[ParamsEntry], bool]:
+    """(page, has_more) from the rows `list_params` read with params_args."""
+    page = [
+        ParamsEntry(key & layout.INDEX_MASK, custom_id, bytes(params))
+        for key, custom_id, params in rows[:limit]
+    ]
+    return page, len(rows) > limit
 
 
 # -- results and counts -----------------------------------------------------------------------

@@ -129,6 +129,10 @@ def test_first_match_wins() -> None:
         ({"model": "x", "backend": "openai", "base_url": "http://h", "colour": 1}, "unknown key 'colour'"),
         ({"model": "x", "backend": "openai", "base_url": "http://h", "reasoning": "yes"}, "reasoning 'yes'"),
         ({"model": "x", "base_url": "http://h"}, "base_url is not used by the simulated backend"),
+        (
+            {"model": "x", "backend": "openai", "base_url": "http://h", "chat_template": "llama3"},
+            "chat_template is used by the llamacpp backend only",
+        ),
     ],
 )
 def test_bad_route_is_a_config_error(route: dict[str, object], message: str) -> None:
@@ -144,6 +148,22 @@ def test_missing_key_env_is_refused_at_start(tmp_path: Path) -> None:
     with pytest.raises(exceptions.ConfigError, match="api_key_env names VLLM_KEY, which is not set"):
         check(settings, environ={})
     check(settings, environ={"VLLM_KEY": "k"})
+
+
+def test_llamacpp_routes_share_one_chat_template() -> None:
+    """They share the one llama.cpp server: a template named by a route is its template, and two
+    different ones are refused at start."""
+    from batchd.engine.router import gguf_template
+
+    one = [
+        {"model": "a", "backend": "llamacpp", "chat_template": "llama3"},
+        {"model": "b", "backend": "llamacpp"},
+    ]
+    assert gguf_template(config.load(environ={"BATCHD_ROUTES": orjson.dumps(one).decode()})) == "llama3"
+    env = {"BATCHD_ROUTES": orjson.dumps(one).decode(), "BATCHD_GGUF_CHAT_TEMPLATE": "gemma"}
+    with pytest.raises(exceptions.ConfigError, match="one chat template, but 2 are named"):
+        gguf_template(config.load(environ=env))
+    assert gguf_template(config.load(environ={"BATCHD_GGUF_CHAT_TEMPLATE": "gemma"})) == "gemma"
 
 
 def test_bad_toml_routes(tmp_path: Path) -> None:

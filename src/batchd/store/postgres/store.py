@@ -526,6 +526,25 @@ class PostgresStore(hooks.HookMethods):
 
         return await self.db.read(read)
 
+    # -- dashboard (issue 18) ---------------------------------------------------------------
+
+    async def list_params(
+        self,
+        workspace: str,
+        batch_id: str,
+        *,
+        result_types: Sequence[models.ResultType],
+        after_index: int | None = None,
+        limit: int = 1000,
+    ) -> tuple[list[base.ParamsEntry], bool]:
+        async def read(conn: Connection) -> tuple[list[base.ParamsEntry], bool]:
+            seq = (await _fetch_batch(conn, workspace, batch_id)).seq
+            args = rules.params_args(seq, after_index=after_index, limit=limit, result_types=result_types)
+            rows = await conn.fetch(Q["list_params"], *args)
+            return rules.params_page([(r[0], r[1], r[2]) for r in rows], limit)
+
+        return await self.db.read(read)
+
 
 class _RollBack(Exception):
     """Ends a transaction that must leave nothing behind."""

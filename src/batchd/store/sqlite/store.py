@@ -442,6 +442,27 @@ class SQLiteStore(hooks.HookMethods):
             return await self.db.read(_usage_rows, "all_usage", ())
         return await self.db.read(_usage_rows, "workspace_usage", (workspace,))
 
+    # -- dashboard (issue 18) ---------------------------------------------------------------
+
+    async def list_params(
+        self,
+        workspace: str,
+        batch_id: str,
+        *,
+        result_types: Sequence[models.ResultType],
+        after_index: int | None = None,
+        limit: int = 1000,
+    ) -> tuple[list[base.ParamsEntry], bool]:
+        def read(conn: sqlite3.Connection) -> tuple[list[base.ParamsEntry], bool]:
+            seq = _fetch_batch(conn, workspace, batch_id).seq
+            after, high, types, n = rules.params_args(
+                seq, after_index=after_index, limit=limit, result_types=result_types
+            )
+            rows = conn.execute(Q["list_params"], (after, high, _json_list(types), n)).fetchall()
+            return rules.params_page(rows, limit)
+
+        return await self.db.read(read)
+
 
 def _fetch_api_key(conn: sqlite3.Connection, query: str, value: str) -> base.ApiKey | None:
     row = conn.execute(Q[query], (value,)).fetchone()

@@ -474,3 +474,11 @@ DELETE FROM webhook_deliveries WHERE starts_with(endpoint_id, $1) AND endpoint_i
 
 -- name: drop_config_webhook_endpoints
 DELETE FROM webhook_endpoints WHERE starts_with(id, $1) AND id <> ALL($2::text[]);
+
+-- name: list_params
+-- Store.list_params (dashboard, issue 18): a page of a batch's requests with a result of the given
+-- types, each with its params.
+SELECT s.key, r.custom_id, p.params
+FROM results s JOIN requests r ON r.key = s.key JOIN request_params p ON p.key = s.key
+WHERE s.key > $1 AND s.key <= $2 AND s.type = ANY($3::text[])
+ORDER BY s.key LIMIT $4;

@@ -367,3 +367,11 @@ WHERE substr(endpoint_id, 1, length(?1)) = ?1 AND endpoint_id NOT IN (SELECT val
 
 -- name: drop_config_webhook_endpoints
 DELETE FROM webhook_endpoints WHERE substr(id, 1, length(?1)) = ?1 AND id NOT IN (SELECT value FROM json_each(?2));
+
+-- name: list_params
+-- Store.list_params (dashboard, issue 18): a page of a batch's requests with a result of the given
+-- types (a JSON list), each with its params.
+SELECT s.key, r.custom_id, p.params
+FROM results s JOIN requests r ON r.key = s.key JOIN request_params p ON p.key = s.key
+WHERE s.key > ?1 AND s.key <= ?2 AND s.type IN (SELECT value FROM json_each(?3))
+ORDER BY s.key LIMIT ?4;

@@ -1,7 +1,9 @@
-"""Reading a requests JSONL file for `batchd submit`: every problem with its line number, then splitting.
+"""Reading a requests JSONL file: every problem with its line number, then splitting.
 
-Nothing is sent until the whole file is known to be good, and the file is split so that no batch
-passes the server's per-batch limits (number of requests and body bytes).
+`batchd submit` (cli/client.py) and the dashboard's upload (dashboard/upload.py) share it, so a file
+gets the same verdict and the same messages wherever it is sent. Nothing is sent or stored until the
+whole file is known to be good, and the file is split so that no batch passes the server's per-batch
+limits (number of requests and body bytes).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,38 +55,45 @@ def encoded_size(request: dict[str, Any]) -> int:
 
 
 def read_requests(path: str, max_batch_bytes: int) -> Requests:
-    """Parses and checks every line; raises BadInput listing each problem with its line number."""
+    """Parses and checks every line of the file at `path`; raises BadInput listing each problem
+    with its line number."""
+    with Path(path).open("rb") as fh:
+        return check_lines(fh, max_batch_bytes, name=path)
+
+
+def check_lines(lines: Iterable[bytes], max_batch_bytes: int, *, name: str) -> Requests:
+    """Parses and checks every line; raises BadInput (named `name`) listing each problem with its
+    line number."""
     problems: list[Problem] = []
     items: list[dict[str, Any]] = []
     sizes: list[int] = []
     seen: dict[str, int] = {}
     limit = max_batch_bytes - ENVELOPE_BYTES
-    with Path(path).open("rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            if not raw.strip():
-                continue
-            try:
-                value = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                problems.append(Problem(number, f"not valid JSON ({exc})"))
-                continue
-            problem = _check(value, seen, number)
-            if problem:
-                problems.append(Problem(number, problem))
-                continue
-            size = encoded_size(value)
-            if size > limit:
-                problems.append(
-                    Problem(number, f"request is {size} bytes, more than a batch may hold ({limit} bytes)")
-                )
-                continue
-            seen[value["custom_id"]] = number
-            items.append(value)
-            sizes.append(size)
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            problems.append(Problem(number, f"not valid JSON ({exc})"))
+            continue
+        problem = _check(value, seen, number)
+        if problem:
+            problems.append(Problem(number, problem))
+            continue
+        size = encoded_size(value)
+        if size > limit:
+            problems.append(
+                Problem(number, f"request is {size} bytes, more than a batch may hold ({limit} bytes)")
+            )
+            continue
+        seen[value["custom_id"]] = number
+        items.append(value)
+        sizes.append(size)
     if not items and not problems:
         problems.append(Problem(0, "no requests: the file is empty"))
     if problems:
-        raise BadInput(path, problems)
+        raise BadInput(name, problems)
     return Requests(items, sizes)
 
 

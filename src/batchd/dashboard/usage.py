@@ -1,0 +1,155 @@
+"""What a batch used, by model, summed from its result lines, and kept up to date cheaply.
+
+A batch's usage is the sum, over its `succeeded` results, of each message's `usage`: input,
+output, cache-read and cache-write tokens and server-tool calls, by the message's model. Summing
+100,000 lines on every poll would cost about a second each time, so `UsageCache` keeps, per batch,
+the sums of its settled *blocks*: PAGE consecutive requests that all have their result. A result
+is final once written (the store keeps the first), so such a block never changes; a refresh reads
+only the blocks still unsettled, and stops once it has counted as many results as the batch's
+counts say exist (the blocks after are all pending). The engine claims in create order, so while a
+batch runs that is the block or two being worked on, plus any block holding a request that
+settles late (a retry). Once a batch has ended its total is kept whole and nothing is read again.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from typing import Any
+
+import orjson
+
+from batchd import models
+from batchd.store import Store
+
+TOKENS = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+FIGURES = (*TOKENS, "server_tool_calls")  # what is summed, per model
+PAGE = 1000  # results read per store call
+KEPT = 512  # batches whose sums are kept (least recently used dropped first)
+
+
+def empty() -> dict[str, int]:
+    return dict.fromkeys(FIGURES, 0)
+
+
+@dataclasses.dataclass
+class Usage:
+    """Sums by model; `requests` counts the results summed (any type)."""
+
+    by_model: dict[str, dict[str, int]] = dataclasses.field(default_factory=dict)
+    requests: int = 0
+    summed: bool = True  #: False: the sums so far, a `Budget` ran out before every result was read
+
+    def add_line(self, line: bytes) -> None:
+        self.requests += 1
+        result = orjson.loads(line).get("result") or {}
+        if result.get("type") != "succeeded":
+            return
+        message = result.get("message") or {}
+        usage = message.get("usage") or {}
+        model = message.get("model")
+        sums = self.by_model.setdefault(model if isinstance(model, str) else "unknown", empty())
+        for name in TOKENS:
+            value = usage.get(name)
+            if isinstance(value, int):
+                sums[name] += value
+        tools = usage.get("server_tool_use")
+        if isinstance(tools, dict):
+            sums["server_tool_calls"] += sum(v for v in tools.values() if isinstance(v, int))
+
+    def merged(self, other: Usage) -> Usage:
+        out = Usage(
+            {m: dict(s) for m, s in self.by_model.items()},
+            self.requests + other.requests,
+            self.summed and other.summed,
+        )
+        for model, sums in other.by_model.items():
+            mine = out.by_model.setdefault(model, empty())
+            for name, value in sums.items():
+                mine[name] += value
+        return out
+
+    def totals(self) -> dict[str, int]:
+        out = empty()
+        for sums in self.by_model.values():
+            for name, value in sums.items():
+                out[name] += value
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"by_model": self.by_model, "totals": self.totals(), "summed": self.summed}
+
+
+@dataclasses.dataclass
+class Budget:
+    """Blocks a page may read from the store to sum usage (the rest on its next refresh): the list
+    page of 25 batches of 100,000 requests never sums 2.5 million lines in one request."""
+
+    blocks: int
+
+
+@dataclasses.dataclass
+class _Sums:
+    blocks: dict[int, Usage] = dataclasses.field(default_factory=dict)  #: settled blocks' sums
+    complete: Usage | None = None  #: the whole batch's, once it has ended and been summed
+
+
+class UsageCache:
+    """Per batch, the sums of its settled blocks (module docstring); one per app."""
+
+    def __init__(self, kept: int = KEPT, page: int = PAGE) -> None:
+        self.kept = kept
+        self.page = page  #: requests in a block
+        self._batches: collections.OrderedDict[tuple[str, str], _Sums] = collections.OrderedDict()
+        self.lines_read = 0  #: result lines read from the store so far (for tests and measurement)
+
+    async def usage(
+        self, store: Store, workspace: str, batch: models.Batch, budget: Budget | None = None
+    ) -> Usage:
+        """The batch's usage; with a `budget`, only as many blocks as it has left are read (the
+        answer is then `summed=False` and the blocks read are kept for the next call)."""
+        key = (workspace, batch.id)
+        sums = self._batches.pop(key, None) or _Sums()
+        self._batches[key] = sums
+        while len(self._batches) > self.kept:
+            self._batches.popitem(last=False)
+        if sums.complete is not None or batch.archived_at is not None:
+            return sums.complete or Usage()
+        counts = batch.request_counts
+        settled = counts.succeeded + counts.errored + counts.canceled + counts.expired
+        total = Usage()
+        block = 0
+        while total.requests < settled:
+            found = sums.blocks.get(block)
+            if found is None:
+                if budget is not None:
+                    if budget.blocks <= 0:
+                        total.summed = False
+                        break
+                    budget.blocks -= 1
+                found, whole, more = await self._block(store, workspace, batch.id, block)
+                if whole:
+                    sums.blocks[block] = found
+                if not more:
+                    total = total.merged(found)
+                    break
+            total = total.merged(found)
+            block += 1
+        if batch.processing_status is models.ProcessingStatus.ENDED and total.summed:
+            sums.complete, sums.blocks = total, {}
+        return total
+
+    async def _block(
+        self, store: Store, workspace: str, batch_id: str, block: int
+    ) -> tuple[Usage, bool, bool]:
+        """The sums of one block's results, whether every request of it has one, whether more
+        requests follow it."""
+        page, more = await store.list_results(
+            workspace, batch_id, after_index=block * self.page - 1 if block else None, limit=self.page
+        )
+        found = Usage()
+        for entry in page:
+            if entry.line is not None:
+                found.add_line(entry.line)
+        self.lines_read += found.requests
+        return found, bool(page) and found.requests == len(page), more
