@@ -84,6 +84,13 @@ SCENARIOS = {
         300,
         unit="runs",
     ),
+    "fairness": Scenario(
+        "bench.fairness",
+        "fair shares and realtime first, simulator route 64 × 100 ms",
+        "shares within 10%; small batch first result ≤ 1 s; realtime p99 ≤ 1.5× idle",
+        100_000,
+        1_000_000,
+    ),
 }
 SCENARIO_ORDER = list(dict.fromkeys(s.module for s in SCENARIOS.values()))
 TIMEOUT = {"quick": 300.0, "full": 720.0}  # seconds per scenario process

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -48,7 +48,7 @@ async def fleet(pg_url: str) -> AsyncIterator[Callable[..., Awaitable[PostgresSt
 
     opened: list[PostgresStore] = []
 
-    async def connect(**options: int) -> PostgresStore:
+    async def connect(**options: Any) -> PostgresStore:
         store = open_store(pg_url, **options)
         assert isinstance(store, PostgresStore)
         await store.open()

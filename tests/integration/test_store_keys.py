@@ -58,14 +58,16 @@ async def test_usage_counts_open_batches_queued_requests_and_kept_bytes(store: S
     assert await store.usage(WS) == [base.Usage(WS, 0, 0, 0)]
     first = await make(store, 3)
     second = await make(store, 2)
-    await make(store, 4, workspace="other")
     size = sum(len(orjson.dumps({"i": i})) for i in range(3)) + sum(
         len(orjson.dumps({"i": i})) for i in range(2)
     )
     assert await store.usage(WS) == [base.Usage(WS, 2, 5, size)]
     claimed = await store.claim_requests("w", 1, now=NOW, lease=10)
+    assert claimed[0].batch_id == first.id  # the claim's one request: the first batch's turn
     await store.complete_requests([ok(claimed[0])], now=NOW)
     assert (await store.usage(WS))[0].queued_requests == 4  # a request done no longer queues
+    # Made after the claim, which shares itself among workspaces (store/shares.py).
+    await make(store, 4, workspace="other")
     await store.cancel_batch(WS, second.id, NOW)  # pending ones canceled: the batch ends
     assert (await store.usage(WS))[0][:3] == (WS, 1, 2)
     await store.delete_batch(WS, second.id)

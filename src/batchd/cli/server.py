@@ -58,7 +58,9 @@ _LOGGING: dict[str, Any] = {
 
 def build_app(settings: Settings) -> Starlette:
     """The ASGI app; its lifespan opens the store and runs the engine."""
-    the_store = store.open_store(settings.store_url, max_running=settings.fleet_max_running)
+    the_store = store.open_store(
+        settings.store_url, max_running=settings.fleet_max_running, weights=settings.weights
+    )
     services = Services(settings=settings, store=the_store)
     app = web_app.create_app(services)
 

@@ -61,7 +61,9 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
     debug.install()
-    the_store = store.open_store(settings.store_url, max_running=settings.fleet_max_running)
+    the_store = store.open_store(
+        settings.store_url, max_running=settings.fleet_max_running, weights=settings.weights
+    )
     await the_store.open()
     metrics = Metrics()
     router = Router.from_settings(

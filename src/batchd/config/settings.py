@@ -19,6 +19,7 @@ from typing import Any
 from batchd import exceptions
 from batchd.config import quotas as quota_rules
 from batchd.config import routes, values, webhooks
+from batchd.config import weights as weight_rules
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -559,6 +560,20 @@ class Settings:
         str,
         "--gguf: chat template for a GGUF that ships none: a llama.cpp built-in name (chatml, llama3, "
         "gemma, …) or a Jinja file. Without, such a model gets ChatML (and a warning).",
+    )
+    # Fair scheduling (issue 15): see store/shares.py, engine/admission.py and README "Scheduling".
+    realtime_reserve: int = setting(
+        0,
+        int,
+        "Slots of each route kept from batch work for realtime calls (/v1/messages).",
+        bounds=NOT_NEGATIVE,
+        commands=SERVE_ONLY,  # a worker answers no realtime call
+    )
+    weights: dict[str, float] = setting(  # noqa: RUF009 - setting() declares the field
+        {},
+        weight_rules.parse_weights,
+        "Per-workspace scheduling weights: a [weights] table (workspace = weight), or a JSON object.",
+        commands=NO_FLAG,
     )
     routes: tuple[routes.RouteConfig, ...] = setting(
         (),

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from batchd import models
+from batchd.engine import admission
 
 WINDOW = 16  # with --group-prefixes: calls let through to a scheduled route per slot
 
@@ -90,26 +91,29 @@ class PrefixScheduler:
 
     WARM_MAX = 4096  # prefixes remembered as warmed
 
-    def __init__(self, slots: int) -> None:
+    def __init__(self, slots: int, *, reserve: int = 0) -> None:
         self.slots = slots
         self.free = slots
+        self.demand = admission.RealtimeDemand(slots, reserve)  # the slots batch calls leave to realtime ones
+        # Realtime calls waiting (engine/admission.py): served before any batch call, prefix or not.
+        self._urgent: deque[tuple[bytes, asyncio.Future[None]]] = deque()
         self._running: dict[bytes, int] = {}
         self._in_play: dict[bytes, int] = {}  # running + waiting, per prefix
         self._waiting: dict[bytes, deque[asyncio.Future[None]]] = {}  # insertion order: longest waiting
         self._warm: OrderedDict[bytes, None] = OrderedDict()
 
     @contextlib.asynccontextmanager
-    async def slot(self, params: dict[str, Any]) -> AsyncIterator[None]:
+    async def slot(self, params: dict[str, Any], *, realtime: bool = False) -> AsyncIterator[None]:
         """Holds one slot for a call with these params; the prefix counts as warmed when the call
-        inside ends without an exception."""
+        inside ends without an exception. A realtime call goes before every batch call waiting."""
         key = prefix_key(params)
-        await self.acquire(key)
+        await self.acquire(key, realtime=realtime)
         warmed = False
         try:
             yield
             warmed = True
         finally:
-            self.release(key, warmed)
+            self.release(key, warmed, realtime=realtime)
 
     def _eligible(self, key: bytes) -> bool:
         running = self._running.get(key, 0)
@@ -117,28 +121,45 @@ class PrefixScheduler:
             return False  # the leader is still warming the cache
         return running < max(1, self.slots // max(1, len(self._in_play)))
 
-    def _start(self, key: bytes) -> None:
+    def _start(self, key: bytes, *, realtime: bool = False) -> None:
         self.free -= 1
         self._running[key] = self._running.get(key, 0) + 1
+        if realtime:
+            self.demand.running += 1
 
-    async def acquire(self, key: bytes) -> None:
+    def _batch_room(self) -> bool:
+        batch_running = self.slots - self.free - self.demand.running
+        return self.free > 0 and batch_running < self.slots - self.demand.kept()
+
+    async def acquire(self, key: bytes, *, realtime: bool = False) -> None:
         self._in_play[key] = self._in_play.get(key, 0) + 1
-        if self.free > 0 and not self._waiting and self._eligible(key):
+        if realtime:
+            self.demand.arrive(self.demand.running + len(self._urgent) + 1)
+            if self.free > 0 and not self._urgent:
+                self._start(key, realtime=True)
+                return
+        idle = not self._waiting and not self._urgent and self._batch_room()
+        if not realtime and idle and self._eligible(key):
             self._start(key)
             return
         waiter = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(key, deque()).append(waiter)
+        if realtime:
+            self._urgent.append((key, waiter))
+        else:
+            self._waiting.setdefault(key, deque()).append(waiter)
         try:
             await waiter
         except BaseException:
             if waiter.done() and not waiter.cancelled():
-                self.release(key)  # granted, then cancelled before it could run
+                self.release(key, realtime=realtime)  # granted, then cancelled before it could run
             else:
                 self._forget(key, waiter)
             raise
 
-    def release(self, key: bytes, warmed: bool = True) -> None:
+    def release(self, key: bytes, warmed: bool = True, *, realtime: bool = False) -> None:
         self.free += 1
+        if realtime:
+            self.demand.running -= 1
         self._running[key] -= 1
         if not self._running[key]:
             del self._running[key]
@@ -156,6 +177,8 @@ class PrefixScheduler:
             del self._in_play[key]
 
     def _forget(self, key: bytes, waiter: asyncio.Future[None]) -> None:
+        if (key, waiter) in self._urgent:
+            self._urgent.remove((key, waiter))
         queue = self._waiting.get(key)
         if queue is not None and waiter in queue:
             queue.remove(waiter)
@@ -165,7 +188,12 @@ class PrefixScheduler:
         self._grant(None)
 
     def _grant(self, first: bytes | None) -> None:
-        while self.free > 0 and self._waiting:
+        while self.free > 0 and self._urgent:
+            hurried, urgent = self._urgent.popleft()
+            if not urgent.done():  # else cancelled while waiting: its acquire() gives its place back
+                self._start(hurried, realtime=True)
+                urgent.set_result(None)
+        while self._waiting and self._batch_room():
             order = list(self._waiting)
             if first is not None and first in self._waiting:
                 order.remove(first)

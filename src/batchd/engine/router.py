@@ -2,8 +2,9 @@
 
 The default is the simulator, or llama.cpp on the `gguf` model when one is given.
 
-Each route owns its backend (one HTTP client per upstream) and a semaphore bounding the calls in
-flight to it (never more than its `fleet_concurrency`, which no one process can exceed); the
+Each route owns its backend (one HTTP client per upstream) and slots bounding the calls in flight
+to it, which admit realtime calls before batch work (engine/admission.py; never more than its
+`fleet_concurrency`, which no one process can exceed); the
 dispatcher's global `concurrency` bounds them all together, and on PostgreSQL the store's slots
 bound a route's calls across the fleet. With --group-prefixes an engine route's calls are also
 admitted to its slots prefix by prefix (engine/prefix.py).
@@ -26,6 +27,7 @@ from batchd.backends.base import Backend, ListsModels
 from batchd.config import Settings, routes
 from batchd.config.routes import AuthMode, BackendKind, ReasoningMode, RouteConfig
 from batchd.engine import prefix
+from batchd.engine.admission import Slots
 from batchd.metrics import Metrics
 from batchd.store.base import Store
 from batchd.tools import kit
@@ -41,29 +43,31 @@ class Route:
     """Where a model's calls go: the backend, the calls in flight it allows, how a call is admitted."""
 
     backend: Backend
-    limit: asyncio.Semaphore  #: in-flight calls allowed to this backend (with a scheduler: let through to it)
+    limit: Slots  #: in-flight calls allowed to this backend (with a scheduler: let through to it)
     config: RouteConfig | None = None  #: None: the default (the simulator, or llama.cpp with --gguf)
     scheduler: prefix.PrefixScheduler | None = None  #: --group-prefixes: admits calls to the engine's slots
     capacity: int = dataclasses.field(init=False)  #: the calls `limit` lets in at once
 
     def __post_init__(self) -> None:
-        # Routes are built with a fresh semaphore (dataclasses.replace too): its value is its size.
-        self.capacity = self.limit._value
+        self.capacity = self.limit.limit
 
     @property
     def in_use(self) -> int:
         """Calls this route has let in and not finished (for the dashboard's upstreams page)."""
-        return self.capacity - self.limit._value
+        return self.limit.limit - self.limit.free
 
-    def admit(self, params: dict[str, Any]) -> contextlib.AbstractAsyncContextManager[None]:
+    def admit(
+        self, params: dict[str, Any], *, realtime: bool = False
+    ) -> contextlib.AbstractAsyncContextManager[None]:
         """Waits for this route to take a call with `params`, and holds its place until the call ends.
 
         Waiting here is not the backend being slow: a caller starts its clock (timeout, latency)
-        inside, once admitted.
+        inside, once admitted. A realtime call (the Messages API) is admitted before any batch
+        call waiting (engine/admission.py).
         """
         if self.scheduler is None:
-            return self.limit
-        return self._scheduled(self.scheduler, params)
+            return self.limit.hold(realtime=realtime)
+        return self._scheduled(self.scheduler, params, realtime)
 
     @property
     def admits_now(self) -> bool:
@@ -72,9 +76,9 @@ class Route:
 
     @contextlib.asynccontextmanager
     async def _scheduled(
-        self, scheduler: prefix.PrefixScheduler, params: dict[str, Any]
+        self, scheduler: prefix.PrefixScheduler, params: dict[str, Any], realtime: bool
     ) -> AsyncIterator[None]:
-        async with self.limit, scheduler.slot(params):
+        async with self.limit.hold(realtime=realtime), scheduler.slot(params, realtime=realtime):
             yield
 
 
@@ -104,7 +108,8 @@ class Router:
         environ = os.environ if environ is None else environ
         check(settings, environ)  # before any client is opened or model loaded
         sim = SimulatedBackend(latency=settings.sim_latency, token_latency=settings.sim_token_latency)
-        default = Route(sim, asyncio.Semaphore(settings.concurrency))
+        reserve = settings.realtime_reserve
+        default = Route(sim, Slots(settings.concurrency, reserve=reserve))
         if settings.gguf:
             from batchd.backends.llamacpp import LlamaCppBackend
 
@@ -117,14 +122,14 @@ class Router:
                 cache_ram_mib=None if settings.gguf_cache_ram < 0 else settings.gguf_cache_ram,
                 template=gguf_template(settings),
             )
-            default = Route(llama, asyncio.Semaphore(settings.gguf_parallel))
+            default = Route(llama, Slots(settings.gguf_parallel, reserve=reserve))
         built = []
         for c in settings.routes:
             if c.backend is BackendKind.LLAMACPP:  # the one llama.cpp server: share its slots
                 built.append(Route(default.backend, default.limit, c))
             else:
                 backend = build_backend(c, settings, environ, sim)
-                built.append(Route(backend, asyncio.Semaphore(c.local_limit), c))
+                built.append(Route(backend, Slots(c.local_limit, reserve=reserve), c))
         if settings.group_prefixes:  # engine routes admit their calls prefix by prefix
             default, built = schedule_routes(default, built, settings)
         # The loop goes around last: routes sharing a backend (llama.cpp) still share its slots.
@@ -233,7 +238,7 @@ def schedule_routes(default: Route, built: list[Route], settings: Settings) -> t
     The scheduler holds the route's slots (its concurrency); the route's semaphore lets
     prefix.WINDOW times as many calls reach it, so that it has a choice of prefixes.
     """
-    scheduled: dict[int, tuple[asyncio.Semaphore, prefix.PrefixScheduler]] = {}
+    scheduled: dict[int, tuple[Slots, prefix.PrefixScheduler]] = {}
 
     def schedule(route: Route) -> Route:
         backend = route.backend
@@ -245,8 +250,9 @@ def schedule_routes(default: Route, built: list[Route], settings: Settings) -> t
             else:
                 assert route.config is not None  # only the default route has none
                 slots = route.config.local_limit
-            window = asyncio.Semaphore(min(prefix.WINDOW * slots, settings.concurrency))
-            scheduled[id(backend)] = window, prefix.PrefixScheduler(slots)
+            window = Slots(min(prefix.WINDOW * slots, settings.concurrency))
+            reserve = settings.realtime_reserve
+            scheduled[id(backend)] = window, prefix.PrefixScheduler(slots, reserve=reserve)
         limit, scheduler = scheduled[id(backend)]
         return dataclasses.replace(route, limit=limit, scheduler=scheduler)
 

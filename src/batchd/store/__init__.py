@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Mapping
 
 from batchd import exceptions
 from batchd.store.base import Store
 
 
-def open_store(url: str, *, max_running: int = 0) -> Store:
+def open_store(url: str, *, max_running: int = 0, weights: Mapping[str, float] | None = None) -> Store:
     """A Store for `sqlite:///path` (or a bare path) or `postgresql://...`.
 
     max_running: PostgreSQL only; most requests running at once across every process (0: no cap).
+    weights: per workspace, its share of the claims (config/weights.py; 1 when not named).
     """
     if url.startswith("sqlite:///"):
         from batchd.store.sqlite import SQLiteStore
 
-        return SQLiteStore(url.removeprefix("sqlite:///"))
+        return SQLiteStore(url.removeprefix("sqlite:///"), weights=weights)
     if url.startswith(("postgresql://", "postgres://")):
         try:
             from batchd.store.postgres import PostgresStore
@@ -24,11 +26,11 @@ def open_store(url: str, *, max_running: int = 0) -> Store:
             raise exceptions.ConfigError(
                 "database_url: PostgreSQL needs the asyncpg driver (pip install 'batchd[postgres]')"
             ) from exc
-        return PostgresStore(url, max_running=max_running)
+        return PostgresStore(url, max_running=max_running, weights=weights)
     if "://" not in url:
         from batchd.store.sqlite import SQLiteStore
 
-        return SQLiteStore(url)
+        return SQLiteStore(url, weights=weights)
     raise exceptions.ConfigError(f"database_url: unsupported scheme in {url!r}")
 
 

@@ -19,6 +19,7 @@ from batchd import config, models
 from batchd.backends.base import Backend, InstantAnswer
 from batchd.config.routes import BackendKind
 from batchd.engine import Dispatcher
+from batchd.engine.admission import Slots
 from batchd.engine.router import Route, Router
 from batchd.metrics import Metrics
 from batchd.store import Store
@@ -120,7 +121,7 @@ def router_for(target: Backend | Route | Router, settings: config.Settings) -> R
         return target
     if isinstance(target, Route):
         return Router(target)
-    return Router(Route(target, asyncio.Semaphore(settings.concurrency)))
+    return Router(Route(target, Slots(settings.concurrency)))
 
 
 @contextlib.asynccontextmanager

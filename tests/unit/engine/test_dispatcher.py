@@ -12,6 +12,7 @@ import pytest
 from batchd import exceptions, models
 from batchd.backends.simulator import SimulatedBackend
 from batchd.engine import Dispatcher, prefix
+from batchd.engine.admission import Slots
 from batchd.engine.router import Route, Router
 from batchd.store import base
 from batchd.store.sqlite import SQLiteStore
@@ -99,7 +100,7 @@ async def test_a_wait_in_the_prefix_scheduler_does_not_count_toward_the_call_tim
     # waiting, longer than the 0.3 s timeout each call has once it runs.
     engine = harness.Scripted(slow)
     words = ["a", "b", "c", "d"]
-    scheduled = Route(engine, asyncio.Semaphore(16), scheduler=prefix.PrefixScheduler(1))
+    scheduled = Route(engine, Slots(16), scheduler=prefix.PrefixScheduler(1))
     run = await harness.run_batch(store, scheduled, texts(*words), request_timeout="300ms", max_attempts="1")
     assert {cid: r["type"] for cid, r in run.results.items()} == {f"r{i}": "succeeded" for i in range(4)}
     assert sorted(engine.calls) == [(t, 1) for t in words]
@@ -130,7 +131,7 @@ async def test_invalid_params_do_not_reach_the_backend(store: SQLiteStore) -> No
 
     backend = harness.Scripted(ok)
     run = await harness.run_batch(
-        store, Route(backend, asyncio.Semaphore(4)), [b'{"model": "m", "messages": []}', harness.SIMPLE]
+        store, Route(backend, Slots(4)), [b'{"model": "m", "messages": []}', harness.SIMPLE]
     )
     assert backend.calls == [("x", 1)]
     assert run.batch.request_counts == models.RequestCounts(succeeded=1, errored=1)
@@ -210,9 +211,7 @@ async def test_requests_abandoned_by_crashed_workers_are_errored(store: SQLiteSt
         return harness.message(text)
 
     backend = harness.Scripted(ok)
-    async with harness.running(
-        store, Route(backend, asyncio.Semaphore(4)), harness.settings_of(max_claims="2")
-    ):
+    async with harness.running(store, Route(backend, Slots(4)), harness.settings_of(max_claims="2")):
         ended = await harness.until_ended(store, batch.id)
     assert backend.calls == []
     assert ended.request_counts.errored == 1
@@ -224,9 +223,7 @@ async def test_stop_leaves_unfinished_work_for_the_next_start(store: SQLiteStore
         return harness.message(text)
 
     batch = await harness.make_batch(store, [harness.SIMPLE])
-    engine = Dispatcher(
-        harness.settings_of(), store, Router(Route(harness.Scripted(slow), asyncio.Semaphore(4)))
-    )
+    engine = Dispatcher(harness.settings_of(), store, Router(Route(harness.Scripted(slow), Slots(4))))
     await engine.start()
     await asyncio.sleep(0.1)
     started = time.monotonic()
@@ -306,7 +303,7 @@ async def test_in_line_outcomes_keep_retries_delays_and_errors(store: SQLiteStor
 
 async def test_a_full_route_is_not_overtaken_in_line(store: SQLiteStore) -> None:
     backend = CountingSimulator()
-    limit = asyncio.Semaphore(1)
+    limit = Slots(1)
     await limit.acquire()  # the route's one slot is taken: requests must wait for it in tasks
     batch = await harness.make_batch(store, [harness.ask("a"), harness.ask("b")])
     async with harness.running(store, Route(backend, limit), harness.settings_of()) as engine:
@@ -320,7 +317,7 @@ async def test_a_full_route_is_not_overtaken_in_line(store: SQLiteStore) -> None
 
 async def test_a_prefix_scheduled_route_is_not_answered_in_line(store: SQLiteStore) -> None:
     backend = CountingSimulator()
-    route = Route(backend, asyncio.Semaphore(16), scheduler=prefix.PrefixScheduler(2))
+    route = Route(backend, Slots(16), scheduler=prefix.PrefixScheduler(2))
     run = await harness.run_batch(store, route, [harness.ask("a"), harness.ask("b"), harness.ask("c")])
     assert run.batch.request_counts.succeeded == 3
     assert backend.answered == [] and backend.awaited == [1, 1, 1]  # every call admitted by the scheduler
@@ -352,7 +349,7 @@ async def test_claims_never_exceed_the_free_capacity(new_store: harness.NewStore
     store = await new_store(WatchedClaims)
     settings = harness.settings_of(concurrency="6", claim_chunk="4")
     batch = await harness.make_batch(store, [harness.SIMPLE] * 60)
-    store.engine = Dispatcher(settings, store, Router(Route(harness.Scripted(slow), asyncio.Semaphore(6))))
+    store.engine = Dispatcher(settings, store, Router(Route(harness.Scripted(slow), Slots(6))))
     await store.engine.start()
     try:
         got = await harness.until_ended(store, batch.id)

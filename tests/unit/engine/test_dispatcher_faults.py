@@ -10,6 +10,7 @@ import pytest
 
 from batchd import exceptions, models
 from batchd.engine import Dispatcher, dispatcher
+from batchd.engine.admission import Slots
 from batchd.engine.router import Route, Router
 from batchd.store.sqlite import SQLiteStore
 from tests.unit.engine import harness
@@ -83,9 +84,7 @@ async def test_stop_gives_up_writing_to_a_store_that_stays_down(
     monkeypatch.setattr(dispatcher, "STOP_FLUSH", 0.3)
     store = await new_store(Down)
     batch = await harness.make_batch(store, [harness.SIMPLE] * 3)
-    engine = Dispatcher(
-        harness.settings_of(), store, Router(Route(harness.Scripted(answer), asyncio.Semaphore(4)))
-    )
+    engine = Dispatcher(harness.settings_of(), store, Router(Route(harness.Scripted(answer), Slots(4))))
     await engine.start()
     await asyncio.sleep(0.2)  # answered, but nothing can be written
     await asyncio.wait_for(engine.stop(), 5)

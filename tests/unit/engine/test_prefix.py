@@ -15,6 +15,7 @@ from batchd.backends.openai import OpenAIBackend
 from batchd.backends.simulator import SimulatedBackend
 from batchd.config.routes import BackendKind
 from batchd.engine import prefix
+from batchd.engine.admission import Slots
 from batchd.engine.router import Route, Router
 from batchd.tools.loop import ToolLoop
 
@@ -115,7 +116,7 @@ async def settle() -> None:
 def scheduled(engine: Engine, slots: int) -> tuple[Route, prefix.PrefixScheduler]:
     """A route whose calls `slots` engine slots take, prefix by prefix, as with --group-prefixes."""
     scheduler = prefix.PrefixScheduler(slots)
-    return Route(engine, asyncio.Semaphore(prefix.WINDOW * slots), scheduler=scheduler), scheduler
+    return Route(engine, Slots(prefix.WINDOW * slots), scheduler=scheduler), scheduler
 
 
 def call(route: Route, system: str, cid: str) -> asyncio.Task[Any]:
@@ -211,7 +212,7 @@ async def test_group_prefixes_puts_engine_routes_behind_a_scheduler(tmp_path: Pa
         assert isinstance(engine.backend, ToolLoop) and isinstance(engine.backend.inner, OpenAIBackend)
         assert engine.scheduler is not None
         assert engine.scheduler.slots == 8  # the route's own concurrency: its slots
-        assert engine.limit._value == 16 * 8  # the calls let through to choose from
+        assert engine.limit.limit == 16 * 8  # the calls let through to choose from
         for model in ("sim-x", "other"):
             route = router.route(model)
             assert isinstance(route.backend, SimulatedBackend) and route.scheduler is None

@@ -61,12 +61,12 @@ async def test_routes_from_toml(tmp_path: Path) -> None:
         assert isinstance(haiku.backend.inner, OpenAIBackend)
         assert haiku.backend.inner.upstream.headers["authorization"] == "Bearer sekrit"
         assert haiku.backend.inner.upstream.timeout == 30.0
-        assert haiku.limit._value == 4
+        assert haiku.limit.limit == 4
         assert isinstance(unwrap(router.route("claude-opus-4-1").backend), AnthropicBackend)
         assert router.route("claude-opus-4-1-x") is router.default  # exact names do not prefix-match
         assert isinstance(router.route("sim-1").backend, SimulatedBackend)
         assert router.route("gpt-4") is router.default
-        assert router.default.limit._value == 16
+        assert router.default.limit.limit == 16
     finally:
         await router.aclose()
 
@@ -87,8 +87,8 @@ async def test_fleet_concurrency_caps_the_process_semaphore() -> None:
     assert [r.fleet_concurrency for r in settings.routes] == [3, 0]
     router = Router.from_settings(settings)
     try:
-        assert router.route("a").limit._value == 3  # no one process can use more than the fleet's
-        assert router.route("b").limit._value == 64
+        assert router.route("a").limit.limit == 3  # no one process can use more than the fleet's
+        assert router.route("b").limit.limit == 64
     finally:
         await router.aclose()
 

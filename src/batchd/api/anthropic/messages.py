@@ -70,7 +70,7 @@ async def create(request: Request) -> Response:
     betas = betas_of(request)
     rid = errors.request_id(request)
     try:
-        async with route.admit(prepared), asyncio.timeout(settings.request_timeout):
+        async with route.admit(prepared, realtime=True), asyncio.timeout(settings.request_timeout):
             message = await route.backend.create_message(prepared, betas=betas)
     except TimeoutError:
         timeout = exceptions.BackendTimeout(

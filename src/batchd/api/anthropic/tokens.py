@@ -34,7 +34,7 @@ async def count_tokens(request: Request) -> Response:
         raise exceptions.StoreUnavailable("batchd is starting or stopping; try again shortly")
     route = router.route(prepared["model"])
     try:
-        async with route.admit(prepared), asyncio.timeout(settings.request_timeout):
+        async with route.admit(prepared, realtime=True), asyncio.timeout(settings.request_timeout):
             count = await route.backend.count_tokens(prepared, betas=messages.betas_of(request))
     except TimeoutError:
         timeout = exceptions.BackendTimeout(f"The backend did not count within {settings.request_timeout:g}s")

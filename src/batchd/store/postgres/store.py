@@ -22,12 +22,12 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
 from batchd import exceptions, models
 from batchd.config import settings
 from batchd.config.quotas import Quota
-from batchd.store import base, layout, queries, quotas, rules
+from batchd.store import base, layout, queries, quotas, rules, shares
 from batchd.store.postgres import db, hooks, liveness, locks
 from batchd.store.postgres.db import Database, rowcount
 from batchd.store.postgres.driver import Connection
@@ -47,9 +47,10 @@ class PostgresStore(hooks.HookMethods):
     #: 64-call cap: 402 req/s at 50 ms, 530 at 10 ms, 567 at 2 ms; the ideal is 640).
     commit_interval = 0.01
 
-    def __init__(self, dsn: str, *, max_running: int = 0) -> None:
+    def __init__(self, dsn: str, *, max_running: int = 0, weights: Mapping[str, float] | None = None) -> None:
         """max_running: most requests running at once across every process sharing the database
-        (0: no cap). Not a route's `fleet_concurrency`, which `fleet_slots` holds."""
+        (0: no cap). Not a route's `fleet_concurrency`, which `fleet_slots` holds. weights: per
+        workspace, its share of the engine (config/weights.py), the same in every process."""
         self.db = Database(dsn)
         self.fleet_slots = Slots(dsn)  # per-route fleet limits; connects on first use
         self.worker_lock = liveness.WorkerLock(dsn, self.db)  # connects when the engine takes it
@@ -58,8 +59,10 @@ class PostgresStore(hooks.HookMethods):
         self.max_running = max_running
         if max_running:
             self.commit_interval = 0.002
-        self._floor = 0  # lowest key of the last claim: the next claim's scan starts there
-        self._full_scan_at = 0.0  # monotonic time of the last claim that scanned from the start
+        # Per open batch, the lowest key of the last claim from it: the next walk of it starts there.
+        self._floors: dict[int, int] = {}
+        self._full_scan_at = 0.0  # monotonic time the floors were last dropped
+        self.shares = shares.Shares(weights)
 
     async def open(self) -> None:
         await self.db.open()
@@ -204,27 +207,52 @@ class PostgresStore(hooks.HookMethods):
     async def _claim(
         self, conn: Connection, now: float, limit: int, worker_id: str, until: float
     ) -> list[ClaimRow]:
-        """Claims from the floor up, then from the start if that came up short.
+        """Shares the claim out over the open batches (store/shares.py), each walked from its floor.
 
-        Claims go in key order, so keys below this store's last claim are done or being claimed by
-        another process; starting there skips the dead index entries of done requests, which would
-        otherwise make every claim walk all of them until the next vacuum. Requests returned to
-        pending below the floor (recovered leases) are found by the full scans: when a claim comes
-        up short, when any process announces work, and at least every FLOOR_RESET seconds.
+        Within a batch claims go in key order, so its keys below this store's last claim from it
+        are done or being claimed by another process; starting there skips the dead index entries
+        of done requests, which would otherwise make every claim walk all of them until the next
+        vacuum. Requests returned to pending below a floor (recovered leases) are found by the
+        full scans: when a batch comes up short from its floor (the next round walks it from its
+        first key), when any process announces work, and at least every FLOOR_RESET seconds.
+        Rounds after the first spread what batches without enough pending work left over the
+        others; each round ends at least one batch's pending work or fills the claim.
         """
-        floor = self._floor if time.monotonic() - self._full_scan_at < FLOOR_RESET else 0
-        rows = [ClaimRow._make(r) for r in await conn.fetch(Q["claim"], now, limit, worker_id, until, floor)]
-        if len(rows) < limit and floor:
-            more = await conn.fetch(Q["claim"], now, limit - len(rows), worker_id, until, 0)
-            rows += [ClaimRow._make(r) for r in more]
-            floor = 0
-        if not floor:
+        if time.monotonic() - self._full_scan_at >= FLOOR_RESET:
+            self._floors.clear()
             self._full_scan_at = time.monotonic()
-        self._floor = min(r.key for r in rows) if rows else 0
+        batches = sorted(shares.OpenBatch._make(r) for r in await conn.fetch(Q["open_batches"], now))
+        # Batches no longer open are forgotten.
+        floors = self._floors = {b.seq: f for b in batches if (f := self._floors.get(b.seq))}
+        rows: list[ClaimRow] = []
+        lowest: dict[int, int] = {}  # per batch, the lowest key this claim took
+        asked = self.shares.plan(batches, limit)
+        first = True
+        while asked:
+            seqs = list(asked)
+            lows = [floors.get(seq) or layout.key_range(seq)[0] for seq in seqs]
+            highs = [layout.key_range(seq)[1] for seq in seqs]
+            args = (now, worker_id, until, lows, highs, [asked[seq] for seq in seqs])
+            taken = [ClaimRow._make(r) for r in await conn.fetch(Q["claim"], *args)]
+            got: dict[int, int] = {}
+            for r in taken:
+                seq = r.key >> layout.KEY_BITS
+                got[seq] = got.get(seq, 0) + 1
+                lowest[seq] = min(lowest.get(seq, r.key), r.key)
+            rows += taken
+            if first:
+                self.shares.took(asked, got)
+                first = False
+            short = {seq for seq in seqs if got.get(seq, 0) < asked[seq]}
+            # A batch short from its floor may have pending requests below it: walk it whole next round.
+            again = {seq for seq in short if floors.pop(seq, None) is not None}
+            batches = [b for b in batches if b.seq in again or b.seq not in short]
+            asked = self.shares.spread(batches, limit - len(rows))
+        floors.update(lowest)
         return rows
 
     def _reset_floor(self) -> None:
-        self._floor = 0
+        self._floors.clear()
 
     async def complete_requests(self, outcomes: Sequence[models.Outcome], *, now: float) -> int:
         if not outcomes:

@@ -7,7 +7,7 @@ import itertools
 import math
 import secrets
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
 import orjson
@@ -15,7 +15,7 @@ import orjson
 from batchd import exceptions, models
 from batchd.config import settings
 from batchd.config.quotas import Quota
-from batchd.store import base, layout, queries, quotas, rules
+from batchd.store import base, layout, queries, quotas, rules, shares
 from batchd.store.rows import BatchRow, ClaimRow, EntryRow, claimed
 from batchd.store.sqlite import db, hooks
 from batchd.store.sqlite.db import Database
@@ -39,8 +39,10 @@ class SQLiteStore(hooks.HookMethods):
     #: None: one process owns a SQLite file and takes back every lease when it starts.
     worker_lock: base.WorkerLock | None = None
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, weights: Mapping[str, float] | None = None) -> None:
+        """weights: per workspace, its share of the engine (config/weights.py; 1 when not named)."""
         self.db = Database(path)
+        self.shares = shares.Shares(weights)
 
     async def listen(self, callback: Callable[[], None]) -> None:
         """Nothing to hear: no other process writes this file (the API wakes its own engine)."""
@@ -168,11 +170,32 @@ class SQLiteStore(hooks.HookMethods):
         return await self.db.write(self._claim, worker_id, limit, now, lease)
 
     def _claim(self, worker_id: str, limit: int, now: float, lease: float) -> list[models.ClaimedRequest]:
+        """Shares the claim out over the open batches (store/shares.py), each taken in key order.
+
+        Rounds after the first spread what batches without enough pending work left over the
+        others; each round ends at least one batch's pending work or fills the claim.
+        """
+        rows: list[ClaimRow] = []
         with self.db.transaction() as conn:
-            rows = _rows(conn, ClaimRow._make, "claim", (now, limit))
-            if not rows:
-                return []
-            conn.execute(Q["lease"], (worker_id, now + lease, _json_list(r.key for r in rows)))
+            batches = sorted(_rows(conn, shares.OpenBatch._make, "open_batches", (now,)))
+            asked = self.shares.plan(batches, limit)
+            first = True
+            while asked:
+                got: dict[int, int] = {}
+                taken: list[ClaimRow] = []
+                for seq, n in asked.items():
+                    low, high = layout.key_range(seq)
+                    batch_rows = _rows(conn, ClaimRow._make, "claim", (seq, low, high, n))
+                    got[seq] = len(batch_rows)
+                    taken += batch_rows
+                if taken:  # leased before the next round reads pending requests again
+                    conn.execute(Q["lease"], (worker_id, now + lease, _json_list(r.key for r in taken)))
+                    rows += taken
+                if first:
+                    self.shares.took(asked, got)
+                    first = False
+                batches = shares.survivors(batches, asked, got)
+                asked = self.shares.spread(batches, limit - len(rows))
         return claimed(rows)
 
     async def complete_requests(self, outcomes: Sequence[models.Outcome], *, now: float) -> int:

@@ -80,21 +80,29 @@ SELECT pg_advisory_xact_lock($1);
 -- name: count_running
 SELECT count(*) FROM requests WHERE state = 1;
 
+-- name: open_batches
+-- The batches a claim shares out (store/shares.py): few rows, read through the partial index
+-- batches_open (which the `<> 'ended'` term lets the planner use).
+SELECT seq, workspace FROM batches WHERE status <> 'ended' AND status = 'in_progress' AND expires_at > $1;
+
 -- name: claim
--- SKIP LOCKED: concurrent claimers never wait for each other and never take the same request.
--- The batch check is a per-row subquery, not a join, so the plan is always a walk of the pending
--- index in key order that stops at the limit (a join plan may sort every pending row when the
--- statistics lag behind a large create).
--- $5 is a floor: the scan starts at the store's last claim instead of walking the index entries
--- of every request done since the last vacuum (see PostgresStore.claim_requests).
+-- Up to $6[i] pending requests of each batch, keys $4[i] to $5[i], in key order: one walk of the
+-- pending index per batch that stops at its count. SKIP LOCKED: concurrent claimers never wait for
+-- each other and never take the same request. $4[i] is the batch's floor, its first key or the
+-- lowest this store took from it last time, so the walk skips the dead index entries of the
+-- requests done since the last vacuum (see PostgresStore._claim). The batch check is repeated per
+-- row: a batch may have ended since open_batches read it.
 WITH picked AS (
-    SELECT r.key FROM requests r
-    WHERE r.state = 0 AND r.key >= $5
-        AND (SELECT b.status = 'in_progress' AND b.expires_at > $1 FROM batches b WHERE b.seq = r.key >> 32)
-    ORDER BY r.key LIMIT $2
-    FOR UPDATE SKIP LOCKED
+    SELECT x.key FROM unnest($4::bigint[], $5::bigint[], $6::int[]) AS t(low, high, n)
+    CROSS JOIN LATERAL (
+        SELECT r.key FROM requests r
+        WHERE r.state = 0 AND r.key >= t.low AND r.key <= t.high
+            AND (SELECT b.status = 'in_progress' AND b.expires_at > $1 FROM batches b WHERE b.seq = r.key >> 32)
+        ORDER BY r.key LIMIT t.n
+        FOR UPDATE OF r SKIP LOCKED
+    ) x
 )
-UPDATE requests r SET state = 1, worker = $3, lease_until = $4, claims = r.claims + 1
+UPDATE requests r SET state = 1, worker = $2, lease_until = $3, claims = r.claims + 1
 FROM picked, batches b, request_params p
 WHERE r.key = picked.key AND b.seq = r.key >> 32 AND p.key = r.key
 RETURNING r.key, b.id AS batch_id, r.custom_id, p.params, r.claims - 1 AS claims, b.expires_at,

@@ -58,11 +58,18 @@ DELETE FROM batches WHERE seq = ?;
 -- name: set_archived
 UPDATE batches SET archived_at = ? WHERE seq = ?;
 
+-- name: open_batches
+-- The batches a claim shares out (store/shares.py): few rows, read through the partial index
+-- batches_open (the `!= 'ended'` term lets the planner use it; an ORDER BY would make it scan).
+SELECT seq, workspace FROM batches WHERE status != 'ended' AND status = 'in_progress' AND expires_at > ?;
+
 -- name: claim
+-- Up to ?4 pending requests of batch ?1 (keys ?2 to ?3) in key order: a range of the state index,
+-- which holds no done request, so the cost does not grow with the requests done before them.
 SELECT r.key, b.id AS batch_id, r.custom_id, p.params, r.claims, b.expires_at, b.workspace
-FROM requests r JOIN batches b ON b.seq = r.key >> 32 JOIN request_params p ON p.key = r.key
-WHERE r.state = 0 AND b.expires_at > ? AND b.status = 'in_progress'
-ORDER BY r.key LIMIT ?;
+FROM requests r JOIN batches b ON b.seq = ?1 JOIN request_params p ON p.key = r.key
+WHERE r.state = 0 AND r.key >= ?2 AND r.key <= ?3
+ORDER BY r.key LIMIT ?4;
 
 -- name: lease
 UPDATE requests SET state = 1, worker = ?, lease_until = ?, claims = claims + 1
