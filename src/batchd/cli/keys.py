@@ -10,33 +10,29 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import sys
 import time
 from collections.abc import Callable
-from typing import Any, NoReturn, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import click
 import httpx
 import orjson
 
 from batchd import config, exceptions
+from batchd.cli.client import (
+    EXIT_AUTH,
+    EXIT_FAILED,
+    EXIT_NOT_FOUND,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    CliError,
+    _fail,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
-EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_NOT_FOUND, EXIT_AUTH = 1, 2, 3, 4, 5
-
-
-class Failed(Exception):
-    def __init__(self, message: str, code: int = EXIT_FAILED) -> None:
-        super().__init__(message)
-        self.message, self.code = message, code
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    click.echo(f"batchd: {message}", err=True)
-    sys.exit(code)
 
 
 def _handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
@@ -44,7 +40,7 @@ def _handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except Failed as exc:
+        except CliError as exc:
             _fail(exc.message, exc.code)
         except httpx.HTTPError as exc:
             _fail(f"cannot reach {kwargs.get('base_url')}: {exc}", EXIT_UNREACHABLE)
@@ -91,7 +87,7 @@ class _Admin:
         headers = {"x-api-key": self.admin_key} if self.admin_key else {}
         response = httpx.request(method, self.base_url + path, headers=headers, timeout=30.0, **kwargs)
         if response.status_code >= 400:
-            raise Failed(_message(response), _exit_code(response.status_code))
+            raise CliError(_message(response), _exit_code(response.status_code))
         return response.json()
 
     def direct(self, operation: Callable[[Any], Any]) -> Any:
@@ -185,7 +181,7 @@ def _new_key(workspace: str, name: str, admin: bool, expires: str | None) -> tup
         expires_at = None if expires is None else now + config.parse_duration(expires)
         return keyring.make(workspace=workspace, name=name, admin=admin, now=now, expires_at=expires_at)
     except (ValueError, exceptions.InvalidRequest) as exc:
-        raise Failed(str(exc), EXIT_USAGE) from None
+        raise CliError(str(exc), EXIT_USAGE) from None
 
 
 @keys.command(name="list")
@@ -245,7 +241,7 @@ def revoke(
     else:
         row = api.direct(lambda store: store.revoke_api_key(key_id, time.time()))
         if row is None:
-            raise Failed(f"No API key with id {key_id!r}", EXIT_NOT_FOUND)
+            raise CliError(f"No API key with id {key_id!r}", EXIT_NOT_FOUND)
         found = keyring.render(row)
     if as_json:
         _dump(found)

@@ -26,9 +26,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-import orjson
-
 from batchd import exceptions
+from batchd.config import values
 
 
 class BackendKind(enum.StrEnum):
@@ -140,18 +139,7 @@ class RouteConfig:
 
 def parse_routes(value: Any) -> tuple[RouteConfig, ...]:
     """A list of tables (TOML) or a JSON array (env) -> validated routes. Raises ValueError."""
-    if isinstance(value, str | bytes):
-        if not str(value).strip():
-            return ()
-        try:
-            value = orjson.loads(value)
-        except orjson.JSONDecodeError as exc:
-            raise ValueError(f"routes: not a JSON array of route objects: {exc}") from exc
-    if isinstance(value, tuple) and all(isinstance(r, RouteConfig) for r in value):
-        return value
-    if not isinstance(value, list):
-        raise ValueError("routes: must be a list of route tables ([[routes]])")
-    return tuple(_parse_route(i, item) for i, item in enumerate(value))
+    return values.parse_tables(value, "routes", "route", RouteConfig, _parse_route)
 
 
 def _parse_route(index: int, item: Any) -> RouteConfig:

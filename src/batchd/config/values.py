@@ -11,6 +11,9 @@ import enum
 import ipaddress
 import re
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import orjson
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -159,3 +162,25 @@ def parse_log_level(value: object) -> LogLevel:
         return LogLevel(str(value).strip().lower())
     except ValueError:
         raise ValueError(f"not a log level: {value!r} (use {', '.join(LogLevel)})") from None
+
+
+Table = TypeVar("Table")
+
+
+def parse_tables(
+    value: Any, name: str, what: str, made: type[Table], parse: Callable[[int, Any], Table]
+) -> tuple[Table, ...]:
+    """`[[name]]` tables (TOML) or the same as a JSON array (env) -> each parsed by `parse(index,
+    item)`; a tuple already parsed is kept. Raises ValueError."""
+    if isinstance(value, str | bytes):
+        if not str(value).strip():
+            return ()
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"{name}: not a JSON array of {what} objects: {exc}") from exc
+    if isinstance(value, tuple) and all(isinstance(v, made) for v in value):
+        return value
+    if not isinstance(value, list):
+        raise ValueError(f"{name}: must be a list of {what} tables ([[{name}]])")
+    return tuple(parse(i, item) for i, item in enumerate(value))

@@ -16,9 +16,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
-
 from batchd import exceptions
+from batchd.config import values
 
 CONFIG_ID_PREFIX = "whep_config_"  # the ids of configured endpoints; the API cannot delete these
 SECRET_PREFIX = "whsec_"
@@ -54,18 +53,7 @@ class WebhookConfig:
 
 def parse_webhooks(value: Any) -> tuple[WebhookConfig, ...]:
     """A list of tables (TOML) or a JSON array (env) -> endpoints. Raises ValueError."""
-    if isinstance(value, str | bytes):
-        if not str(value).strip():
-            return ()
-        try:
-            value = orjson.loads(value)
-        except orjson.JSONDecodeError as exc:
-            raise ValueError(f"webhooks: not a JSON array of endpoint objects: {exc}") from exc
-    if isinstance(value, tuple) and all(isinstance(w, WebhookConfig) for w in value):
-        return value
-    if not isinstance(value, list):
-        raise ValueError("webhooks: must be a list of endpoint tables ([[webhooks]])")
-    return tuple(_parse(i, item) for i, item in enumerate(value))
+    return values.parse_tables(value, "webhooks", "endpoint", WebhookConfig, _parse)
 
 
 def _parse(index: int, item: Any) -> WebhookConfig:

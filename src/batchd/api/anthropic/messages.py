@@ -22,6 +22,7 @@ from batchd import exceptions, params
 from batchd.api import auth, bodies, errors, responses, services
 from batchd.api.anthropic import stream as sse
 from batchd.api.anthropic import version
+from batchd.engine.router import Route
 from batchd.tools import scope
 
 MAX_BODY = 32 * 1024 * 1024  # bytes, as Anthropic's Messages API
@@ -45,6 +46,13 @@ async def read_object(request: Request) -> dict[str, Any]:
     return raw
 
 
+def route_for(svc: services.Services, model: str) -> Route:
+    """The route serving `model`; 503 while the server starts or stops (no router yet)."""
+    if svc.router is None:
+        raise exceptions.StoreUnavailable("batchd is starting or stopping; try again shortly")
+    return svc.router.route(model)
+
+
 def betas_of(request: Request) -> list[str]:
     """The `anthropic-beta` header's values."""
     return [b.strip() for b in request.headers.get("anthropic-beta", "").split(",") if b.strip()]
@@ -63,10 +71,7 @@ async def create(request: Request) -> Response:
         )
     except exceptions.InvalidParams as exc:
         raise exceptions.InvalidRequest(exc.message) from None
-    router = svc.router
-    if router is None:
-        raise exceptions.StoreUnavailable("batchd is starting or stopping; try again shortly")
-    route = router.route(prepared["model"])
+    route = route_for(svc, prepared["model"])
     betas = betas_of(request)
     rid = errors.request_id(request)
     try:

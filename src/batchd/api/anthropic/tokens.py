@@ -29,10 +29,7 @@ async def count_tokens(request: Request) -> Response:
         )
     except exceptions.InvalidParams as exc:
         raise exceptions.InvalidRequest(exc.message) from None
-    router = svc.router
-    if router is None:
-        raise exceptions.StoreUnavailable("batchd is starting or stopping; try again shortly")
-    route = router.route(prepared["model"])
+    route = messages.route_for(svc, prepared["model"])
     try:
         async with route.admit(prepared, realtime=True), asyncio.timeout(settings.request_timeout):
             count = await route.backend.count_tokens(prepared, betas=messages.betas_of(request))
