@@ -90,6 +90,16 @@ class _Admin:
             raise CliError(_message(response), _exit_code(response.status_code))
         return response.json()
 
+    def listing(
+        self, path: str, workspace: str | None, read: Callable[[Any], Any], render: Callable[[Any], Any]
+    ) -> list[Any]:
+        """The admin API's list at `path`, or with a store given, `read(store)`'s rows as it renders them."""
+        if self.store_url is None:
+            return list(
+                self.call("GET", path, params={"workspace": workspace} if workspace else None)["data"]
+            )
+        return [render(row) for row in self.direct(read)]
+
     def direct(self, operation: Callable[[Any], Any]) -> Any:
         from batchd.store import open_store
 
@@ -200,13 +210,9 @@ def list_keys(
     from batchd.api import keyring
 
     api = _Admin(base_url, admin_key, database_url, data_dir)
-    if api.store_url is None:
-        found = api.call("GET", "/v1/admin/keys", params={"workspace": workspace} if workspace else None)[
-            "data"
-        ]
-    else:
-        rows = api.direct(lambda store: store.list_api_keys(workspace))
-        found = [keyring.render(row) for row in rows]
+    found = api.listing(
+        "/v1/admin/keys", workspace, lambda store: store.list_api_keys(workspace), keyring.render
+    )
     if as_json:
         _dump(found)
         return
@@ -263,13 +269,9 @@ def usage(
 ) -> None:
     """What each workspace holds (batches in progress, requests queued, bytes stored) and its quota."""
     api = _Admin(base_url, admin_key, database_url, data_dir)
-    if api.store_url is None:
-        found = api.call("GET", "/v1/admin/usage", params={"workspace": workspace} if workspace else None)[
-            "data"
-        ]
-    else:
-        rows = api.direct(lambda store: store.usage(workspace))
-        found = [row._asdict() for row in rows]
+    found = api.listing(
+        "/v1/admin/usage", workspace, lambda store: store.usage(workspace), lambda r: r._asdict()
+    )
     if as_json:
         _dump(found)
         return
