@@ -19,7 +19,6 @@ Same semantics as SQLiteStore (the contract suite is the judge), made safe for m
 from __future__ import annotations
 
 import logging
-import math
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -28,7 +27,7 @@ from batchd import exceptions, models
 from batchd.config import settings
 from batchd.config.quotas import Quota
 from batchd.store import base, layout, queries, quotas, rules, shares
-from batchd.store.postgres import db, hooks, liveness, locks
+from batchd.store.postgres import db, files, hooks, liveness, locks
 from batchd.store.postgres.db import Database, rowcount
 from batchd.store.postgres.driver import Connection
 from batchd.store.postgres.slots import Slots
@@ -39,7 +38,7 @@ Q = queries.load("postgres")
 FLOOR_RESET = 5.0  # seconds between full claim scans (see PostgresStore._claim)
 
 
-class PostgresStore(hooks.HookMethods):
+class PostgresStore(hooks.HookMethods, files.FileMethods):
     #: Seconds the engine lets results gather before it writes them in one commit. Shorter than
     #: SQLite's: commits run on the event loop, with no thread to hand off to. Shorter still under
     #: a `max_running` cap, where a request counts as running until its result is written, so
@@ -413,81 +412,6 @@ class PostgresStore(hooks.HookMethods):
             await conn.execute(Q["insert_server_secret"], name, secrets.token_bytes(base.SECRET_BYTES))
             value: bytes = await conn.fetchval(Q["server_secret"], name)
         return bytes(value)
-
-    # -- code-execution containers and their files ------------------------------------------
-
-    async def create_container(self, container: base.Container) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute(Q["insert_container"], *container)
-
-    async def get_container(self, container_id: str) -> base.Container | None:
-        async def read(conn: Connection) -> base.Container | None:
-            row = await conn.fetchrow(Q["fetch_container"], container_id)
-            return None if row is None else base.Container._make(row)
-
-        return await self.db.read(read)
-
-    async def touch_container(self, container_id: str, expires_at: float) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute(Q["touch_container"], container_id, expires_at)
-
-    async def expire_containers(self, *, now: float) -> list[str]:
-        async with self.db.transaction() as conn:
-            return [row[0] for row in await conn.fetch(Q["drop_expired_containers"], now)]
-
-    async def live_containers(self, container_ids: Sequence[str], *, now: float) -> set[str]:
-        async def read(conn: Connection) -> set[str]:
-            return {row[0] for row in await conn.fetch(Q["live_containers"], list(container_ids), now)}
-
-        return await self.db.read(read)
-
-    async def put_file(self, file: base.StoredFile, content: bytes) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute(Q["insert_file"], *file, content)
-
-    async def get_file(self, workspace: str, file_id: str, *, now: float) -> base.StoredFile | None:
-        async def read(conn: Connection) -> base.StoredFile | None:
-            row = await conn.fetchrow(Q["fetch_file"], file_id, workspace, now)
-            return None if row is None else base.StoredFile._make(row)
-
-        return await self.db.read(read)
-
-    async def file_content(self, workspace: str, file_id: str, *, now: float) -> bytes | None:
-        async def read(conn: Connection) -> bytes | None:
-            value = await conn.fetchval(Q["file_content"], file_id, workspace, now)
-            return None if value is None else bytes(value)
-
-        return await self.db.read(read)
-
-    async def list_files(
-        self,
-        workspace: str,
-        *,
-        now: float,
-        limit: int,
-        after: base.StoredFile | None,
-        backwards: bool = False,
-    ) -> list[base.StoredFile]:
-        if backwards:
-            assert after is not None
-            name, mark = "list_files_before", (after.created_at, after.id)
-        else:
-            name, mark = "list_files", (math.inf, "") if after is None else (after.created_at, after.id)
-
-        async def read(conn: Connection) -> list[base.StoredFile]:
-            return [
-                base.StoredFile._make(row) for row in await conn.fetch(Q[name], workspace, now, *mark, limit)
-            ]
-
-        return await self.db.read(read)
-
-    async def delete_file(self, workspace: str, file_id: str) -> bool:
-        async with self.db.transaction() as conn:
-            return rowcount(await conn.execute(Q["delete_file"], file_id, workspace)) > 0
-
-    async def expire_files(self, *, now: float) -> int:
-        async with self.db.transaction() as conn:
-            return rowcount(await conn.execute(Q["drop_expired_files"], now))
 
     # -- API keys and quotas (added for issue 17) --
 

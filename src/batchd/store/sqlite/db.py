@@ -9,7 +9,7 @@ import functools
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Concatenate, ParamSpec, TypeVar
@@ -137,6 +137,14 @@ class Database:
                 self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._writer.close()
             self._writer = None
+
+    async def execute(self, sql: str, args: Sequence[object] = ()) -> int:
+        """One statement in a transaction of its own on the writer thread; the rows it changed."""
+        return await self.write(self._execute, sql, args)
+
+    def _execute(self, sql: str, args: Sequence[object]) -> int:
+        with self.transaction() as conn:
+            return conn.execute(sql, args).rowcount
 
     async def write(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Runs fn(*args) on the writer thread. fn opens its own transaction via `transaction`."""

@@ -47,12 +47,8 @@ class HookMethods:
 
     db: Database
 
-    def _write_one(self, sql: str, args: tuple[object, ...]) -> int:
-        with self.db.transaction() as conn:
-            return conn.execute(sql, args).rowcount
-
     async def create_webhook_endpoint(self, endpoint: base.WebhookEndpoint) -> None:
-        await self.db.write(self._write_one, Q["insert_webhook_endpoint"], tuple(endpoint))
+        await self.db.execute(Q["insert_webhook_endpoint"], tuple(endpoint))
 
     async def list_webhook_endpoints(self, workspace: str) -> list[base.WebhookEndpoint]:
         return await self.db.read_inline(
@@ -91,7 +87,7 @@ class HookMethods:
         now: float,
     ) -> None:
         args = (event_id, endpoint_id, state.value, next_attempt_at, status, error, now)
-        await self.db.write(self._write_one, Q["record_webhook_attempt"], args)
+        await self.db.execute(Q["record_webhook_attempt"], args)
 
     async def list_webhook_deliveries(
         self,
@@ -105,7 +101,7 @@ class HookMethods:
         return await self.db.read_inline(_rows, base.DeliveryRecord._make, "list_webhook_deliveries", args)
 
     async def redeliver_webhook_event(self, workspace: str, event_id: str, *, now: float) -> int:
-        n = await self.db.write(self._write_one, Q["redeliver_webhook_event"], (event_id, workspace, now))
+        n = await self.db.execute(Q["redeliver_webhook_event"], (event_id, workspace, now))
         if not n:
             raise exceptions.WebhookNotFound(f"webhook event {event_id} not found")
         return n

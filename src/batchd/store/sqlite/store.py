@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import math
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -17,7 +16,7 @@ from batchd.config import settings
 from batchd.config.quotas import Quota
 from batchd.store import base, layout, queries, quotas, rules, shares
 from batchd.store.rows import BatchRow, ClaimRow, EntryRow, claimed
-from batchd.store.sqlite import db, hooks
+from batchd.store.sqlite import db, files, hooks, keys
 from batchd.store.sqlite.db import Database
 
 Q = queries.load("sqlite")
@@ -27,7 +26,7 @@ MIN_FREE_BYTES = 1 << 20  # a file system with less free is full to `probe_write
 R = TypeVar("R")
 
 
-class SQLiteStore(hooks.HookMethods):
+class SQLiteStore(hooks.HookMethods, files.FileMethods, keys.KeyMethods):
     #: Seconds the engine lets results gather before it writes them in one commit. Each commit is
     #: a transaction and two hand-offs with the writer thread: at a small engine's pace (hundreds
     #: of results a second), committing every 10 ms cost ~15% of batchd's CPU per request (340 vs
@@ -230,7 +229,7 @@ class SQLiteStore(hooks.HookMethods):
     async def heartbeat(self, worker_id: str, keys: Sequence[int], *, now: float, lease: float) -> int:
         if not keys:
             return 0
-        return await self.db.write(self._simple, Q["heartbeat"], (now + lease, worker_id, _json_list(keys)))
+        return await self.db.execute(Q["heartbeat"], (now + lease, worker_id, _json_list(keys)))
 
     async def recover_leases(
         self,
@@ -241,12 +240,8 @@ class SQLiteStore(hooks.HookMethods):
     ) -> int:
         """takeover_after: no other worker's lock to check (one process owns the file)."""
         if everything:
-            return await self.db.write(self._simple, Q["recover_all"], ())
-        return await self.db.write(self._simple, Q["recover_lapsed"], (now,))
-
-    def _simple(self, sql: str, args: tuple[object, ...]) -> int:
-        with self.db.transaction() as conn:
-            return conn.execute(sql, args).rowcount
+            return await self.db.execute(Q["recover_all"], ())
+        return await self.db.execute(Q["recover_lapsed"], (now,))
 
     async def expire_due(self, *, now: float, grace: float) -> int:
         return await self.db.write(self._expire, now, grace)
@@ -326,7 +321,7 @@ class SQLiteStore(hooks.HookMethods):
         return await self.db.read_inline(_fetch_session, digest)
 
     async def touch_session(self, digest: str, now: float) -> None:
-        await self.db.write(self._simple, Q["touch_session"], (digest, now))
+        await self.db.execute(Q["touch_session"], (digest, now))
 
     async def revoke_session(self, digest: str, now: float) -> bool:
         return await self.db.write(self._revoke_session, digest, now)
@@ -345,102 +340,6 @@ class SQLiteStore(hooks.HookMethods):
         with self.db.transaction(durable=True) as conn:
             conn.execute(Q["insert_server_secret"], (name, secrets.token_bytes(base.SECRET_BYTES)))
             return bytes(conn.execute(Q["server_secret"], (name,)).fetchone()[0])
-
-    # -- code-execution containers and their files ------------------------------------------
-
-    async def create_container(self, container: base.Container) -> None:
-        await self.db.write(self._simple, Q["insert_container"], tuple(container))
-
-    async def get_container(self, container_id: str) -> base.Container | None:
-        return await self.db.read_inline(_fetch_one, base.Container._make, "fetch_container", (container_id,))
-
-    async def touch_container(self, container_id: str, expires_at: float) -> None:
-        await self.db.write(self._simple, Q["touch_container"], (container_id, expires_at))
-
-    async def expire_containers(self, *, now: float) -> list[str]:
-        return await self.db.write(self._returning_ids, Q["drop_expired_containers"], (now,))
-
-    def _returning_ids(self, sql: str, args: tuple[object, ...]) -> list[str]:
-        with self.db.transaction() as conn:
-            return [row[0] for row in conn.execute(sql, args).fetchall()]
-
-    async def live_containers(self, container_ids: Sequence[str], *, now: float) -> set[str]:
-        def read(conn: sqlite3.Connection) -> set[str]:
-            rows = conn.execute(Q["live_containers"], (_json_list(container_ids), now))
-            return {str(row[0]) for row in rows}
-
-        return await self.db.read(read)
-
-    async def put_file(self, file: base.StoredFile, content: bytes) -> None:
-        await self.db.write(self._simple, Q["insert_file"], (*file, content))
-
-    async def get_file(self, workspace: str, file_id: str, *, now: float) -> base.StoredFile | None:
-        return await self.db.read_inline(_fetch_one, _stored_file, "fetch_file", (file_id, workspace, now))
-
-    async def file_content(self, workspace: str, file_id: str, *, now: float) -> bytes | None:
-        def read(conn: sqlite3.Connection) -> bytes | None:
-            row = conn.execute(Q["file_content"], (file_id, workspace, now)).fetchone()
-            return None if row is None else bytes(row[0])
-
-        return await self.db.read(read)
-
-    async def list_files(
-        self,
-        workspace: str,
-        *,
-        now: float,
-        limit: int,
-        after: base.StoredFile | None,
-        backwards: bool = False,
-    ) -> list[base.StoredFile]:
-        if backwards:
-            assert after is not None
-            return await self.db.read_inline(
-                _rows,
-                _stored_file,
-                "list_files_before",
-                (workspace, now, after.created_at, after.id, limit),
-            )
-        mark = (math.inf, "") if after is None else (after.created_at, after.id)
-        return await self.db.read_inline(_rows, _stored_file, "list_files", (workspace, now, *mark, limit))
-
-    async def delete_file(self, workspace: str, file_id: str) -> bool:
-        return await self.db.write(self._simple, Q["delete_file"], (file_id, workspace)) > 0
-
-    async def expire_files(self, *, now: float) -> int:
-        return await self.db.write(self._simple, Q["drop_expired_files"], (now,))
-
-    # -- API keys and quotas (added for issue 17) --
-
-    async def create_api_key(self, key: base.ApiKey) -> None:
-        await self.db.write(self._insert_api_key, key)
-
-    def _insert_api_key(self, key: base.ApiKey) -> None:
-        with self.db.transaction(durable=True) as conn:
-            conn.execute(Q["insert_api_key"], key)
-
-    async def find_api_key(self, digest: str) -> base.ApiKey | None:
-        return await self.db.read_inline(_fetch_api_key, "find_api_key", digest)
-
-    async def list_api_keys(self, workspace: str | None = None) -> list[base.ApiKey]:
-        return await self.db.read(_api_key_rows, workspace)
-
-    async def revoke_api_key(self, key_id: str, now: float) -> base.ApiKey | None:
-        return await self.db.write(self._revoke_api_key, key_id, now)
-
-    def _revoke_api_key(self, key_id: str, now: float) -> base.ApiKey | None:
-        # Durable: a revocation acknowledged must hold after a power cut.
-        with self.db.transaction(durable=True) as conn:
-            conn.execute(Q["revoke_api_key"], (key_id, now))
-            return _fetch_api_key(conn, "fetch_api_key", key_id)
-
-    async def touch_api_key(self, key_id: str, now: float, *, every: float) -> None:
-        await self.db.write(self._simple, Q["touch_api_key"], (key_id, now, every))
-
-    async def usage(self, workspace: str | None = None) -> list[base.Usage]:
-        if workspace is None:
-            return await self.db.read(_usage_rows, "all_usage", ())
-        return await self.db.read(_usage_rows, "workspace_usage", (workspace,))
 
     # -- dashboard (issue 18) ---------------------------------------------------------------
 
@@ -462,30 +361,6 @@ class SQLiteStore(hooks.HookMethods):
             return rules.params_page(rows, limit)
 
         return await self.db.read(read)
-
-
-def _fetch_api_key(conn: sqlite3.Connection, query: str, value: str) -> base.ApiKey | None:
-    row = conn.execute(Q[query], (value,)).fetchone()
-    return None if row is None else _api_key(row)
-
-
-def _api_key(row: Sequence[object]) -> base.ApiKey:
-    key = base.ApiKey._make(row)
-    return key._replace(admin=bool(key.admin))
-
-
-def _api_key_rows(conn: sqlite3.Connection, workspace: str | None) -> list[base.ApiKey]:
-    return [_api_key(row) for row in conn.execute(Q["list_api_keys"], (workspace,))]
-
-
-def _usage_rows(conn: sqlite3.Connection, query: str, args: tuple[str, ...]) -> list[base.Usage]:
-    return [base.Usage._make(row) for row in conn.execute(Q[query], args)]
-
-
-def _stored_file(row: Iterable[object]) -> base.StoredFile:
-    """A files row: SQLite gives `downloadable` as 0 or 1."""
-    *rest, downloadable = row
-    return base.StoredFile._make((*rest, bool(downloadable)))
 
 
 def _fetch_one(
