@@ -23,7 +23,7 @@ from typing import Any
 from batchd import exceptions, models, params
 from batchd.backends.base import Backend
 from batchd.config import Settings
-from batchd.engine import liveness, loops, outcomes, prefix, retry, webhooks
+from batchd.engine import liveness, loops, outcomes, prefix, retry, sweeps, webhooks
 from batchd.engine.router import Route, Router
 from batchd.metrics import Metrics
 from batchd.store import Store
@@ -123,7 +123,7 @@ class Dispatcher:
         await self.store.recover_leases(
             now=now, everything=recover_all, takeover_after=self.settings.takeover_after
         )
-        await self._maintain(now, starting=True)
+        await sweeps.sweep(self.store, self.settings, self.router.tools, now, starting=True)
         await self.store.listen(self.wake)  # PostgreSQL: other processes announce new work
         if self.webhooks is not None:
             await self.webhooks.sync_config()  # before the API answers: configured endpoints exist
@@ -490,22 +490,7 @@ class Dispatcher:
     # -- housekeeping ---------------------------------------------------------------------
 
     async def _maintenance_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings.maintenance_interval)
-            try:
-                await self._maintain(time.time())
-            except exceptions.StoreError as exc:
-                logger.warning("maintenance failed: %s", exc)
-
-    async def _maintain(self, now: float, *, starting: bool = False) -> None:
-        await self.store.expire_due(now=now, grace=self.settings.expiry_grace)
-        await self.store.recover_leases(now=now, takeover_after=self.settings.takeover_after)
-        await self.store.archive_due(now=now, retention=self.settings.retention)
-        await self.store.sweep_hooks(
-            now=now, idempotency_window=self.settings.idempotency_window, retention=self.settings.retention
-        )
-        if self.router.tools is not None:  # expired containers and output files
-            await self.router.tools.maintain(now, starting=starting)
+        await sweeps.every_interval(self.store, self.settings, self.router.tools)
 
     async def _heartbeat_loop(self) -> None:
         while True:
