@@ -177,3 +177,17 @@ def test_submit_prints_ids_for_scripts(server: ServerProcess, tmp_path: Path) ->
     (batch_id,) = result.stdout.split()
     with make_client(server.base_url) as client:
         assert wait_ended(client, batch_id, 2).request_counts.succeeded == 2
+
+
+def test_submit_with_an_idempotency_key_runs_again_without_a_second_batch(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    requests = write_jsonl(tmp_path / "r.jsonl", [simple_request("a"), simple_request("b")])
+    first = run_cli(server.base_url, "submit", str(requests), "--idempotency-key", "nightly-1")
+    again = run_cli(server.base_url, "submit", str(requests), "--idempotency-key", "nightly-1")
+    fresh = run_cli(server.base_url, "submit", str(requests))
+    assert first.returncode == again.returncode == fresh.returncode == 0, (first.stderr, fresh.stderr)
+    assert first.stdout.split() == again.stdout.split() != fresh.stdout.split()
+    other = write_jsonl(tmp_path / "other.jsonl", [simple_request("c")])
+    clash = run_cli(server.base_url, "submit", str(other), "--idempotency-key", "nightly-1")
+    assert clash.returncode != 0 and "nightly-1" in clash.stderr, clash.stderr

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
+import secrets
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -153,20 +154,21 @@ def _server_limits(base_url: str) -> tuple[int, int]:
     return jsonl.DEFAULT_MAX_REQUESTS, jsonl.DEFAULT_MAX_BATCH_BYTES
 
 
-def _create(client: anthropic.Anthropic, chunk: list[dict[str, Any]]) -> list[MessageBatch]:
-    """Creates one batch, halving it if the server still finds it too large."""
+def _create(client: anthropic.Anthropic, chunk: list[dict[str, Any]], key: str) -> list[MessageBatch]:
+    """Creates one batch, halving it if the server still finds it too large. `key` is the batch's
+    Idempotency-Key: the SDK's retry of a create whose answer was lost gets the same batch."""
     import anthropic
 
     # Lines of the input file with a custom_id and a params object (jsonl.py checked them); the
     # server validates the params themselves.
     requests = cast("list[Request]", chunk)
     try:
-        return [client.messages.batches.create(requests=requests)]
+        return [client.messages.batches.create(requests=requests, extra_headers={"Idempotency-Key": key})]
     except anthropic.APIStatusError as exc:
         if exc.status_code != 413 or len(chunk) < 2:
             raise
     half = len(chunk) // 2
-    return _create(client, chunk[:half]) + _create(client, chunk[half:])
+    return _create(client, chunk[:half], f"{key}-a") + _create(client, chunk[half:], f"{key}-b")
 
 
 @click.command()
@@ -181,6 +183,12 @@ def _create(client: anthropic.Anthropic, chunk: list[dict[str, Any]]) -> list[Me
 @click.option(
     "--max-batch-bytes", type=int, default=None, help="Bytes per batch (default: the server's limit)."
 )
+@click.option(
+    "--idempotency-key",
+    default=None,
+    help="Run again with the same key and file to get the same batches, not new ones (batchd keeps "
+    "keys 24 h). Default: a new key per run, which still makes the SDK's retries safe.",
+)
 @_client_options
 @_handle_errors
 def submit(
@@ -189,6 +197,7 @@ def submit(
     out: str | None,
     max_requests: int | None,
     max_batch_bytes: int | None,
+    idempotency_key: str | None,
     base_url: str,
     api_key: str | None,
     as_json: bool,
@@ -206,8 +215,9 @@ def submit(
     client = _client(base_url, api_key)
     created: list[MessageBatch] = []
     chunks = list(jsonl.split(requests, max_requests, max_batch_bytes))
-    for chunk in chunks:
-        for batch in _create(client, chunk):
+    run = idempotency_key or f"batchd-submit-{secrets.token_hex(12)}"
+    for i, chunk in enumerate(chunks):
+        for batch in _create(client, chunk, run if len(chunks) == 1 else f"{run}-{i}"):
             created.append(batch)
             n = sum(progress.counts([batch]).values())
             console.print(f"created {batch.id} ({n} requests)")
