@@ -37,6 +37,33 @@ def new_request_id() -> str:
     return "req_" + "".join(secrets.choice(_BASE58) for _ in range(24))
 
 
+#: The OpenAI wire's batch ids (`batch_` + 32 hex); Anthropic's are `msgbatch_`.
+OPENAI_BATCH_PREFIX = "batch_"
+
+
+def new_openai_batch_id() -> str:
+    """An OpenAI Batch API id, as OpenAI forms them: `batch_` + 32 hex."""
+    return OPENAI_BATCH_PREFIX + secrets.token_hex(16)
+
+
+def is_openai_batch(batch_id: str) -> bool:
+    """Whether a batch was created through the OpenAI wire (its requests are input-file lines)."""
+    return batch_id.startswith(OPENAI_BATCH_PREFIX)
+
+
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def new_openai_file_id() -> str:
+    """An OpenAI Files API id: `file-` + 22 base62 characters."""
+    return "file-" + "".join(secrets.choice(_BASE62) for _ in range(22))
+
+
+def new_batch_request_id() -> str:
+    """The `id` of one line of an OpenAI batch's output or error file."""
+    return "batch_req_" + "".join(secrets.choice(_BASE62) for _ in range(24))
+
+
 def rfc3339(ts: float | None) -> str | None:
     """Epoch seconds as Anthropic renders them: '2024-08-20T18:37:24.100435Z'."""
     if ts is None:
@@ -94,6 +121,9 @@ class Outcome:
     result_type: ResultType
     result: bytes  #: the JSON of the `result` object of the results line
     key: int = 0  #: the ClaimedRequest's key, while the dispatcher renews its lease
+    #: The whole results line, newline included, when it is not Anthropic's `{custom_id, result}`
+    #: (an OpenAI batch's output or error line); stored as it is.
+    line: bytes | None = None
 
 
 CANCELED_RESULT = b'{"type":"canceled"}'

@@ -90,8 +90,10 @@ class Store(Protocol):
         expires_at: float,
         quota: quotas.Quota | None = None,
         idempotency: Idempotency | None = None,
+        batch_id: str | None = None,
     ) -> models.Batch:
-        """With `quota`, the workspace's usage is checked against it in the same transaction as the
+        """batch_id: the new batch's id (an OpenAI-wire batch's `batch_…`); a new `msgbatch_…` by default.
+        With `quota`, the workspace's usage is checked against it in the same transaction as the
         insert (creates of one workspace take turns there), raising QuotaExceeded with nothing
         stored when the batch does not fit."""
         ...

@@ -99,8 +99,9 @@ class PostgresStore(hooks.HookMethods, files.FileMethods):
         expires_at: float,
         quota: Quota | None = None,
         idempotency: base.Idempotency | None = None,
+        batch_id: str | None = None,
     ) -> models.Batch:
-        batch_id = models.new_batch_id()
+        batch_id = batch_id or models.new_batch_id()
         size = sum(len(p) for p in params)
         async with self.db.transaction() as conn:
             if idempotency is not None:
@@ -268,7 +269,7 @@ class PostgresStore(hooks.HookMethods, files.FileMethods):
                 o = by_key[key]
                 keys.append(key)
                 types.append(o.result_type.value)
-                rendered.append(layout.render_line(o.custom_id, o.result))
+                rendered.append(o.line or layout.render_line(o.custom_id, o.result))
             await conn.execute(Q["insert_results"], keys, types, rendered)
             for seq, move in rules.count_moves((key, by_key[key].result_type) for key in keys):
                 await conn.execute(Q["move_counts"], seq, *move)

@@ -71,8 +71,9 @@ class SQLiteStore(hooks.HookMethods, files.FileMethods, keys.KeyMethods):
         expires_at: float,
         quota: Quota | None = None,
         idempotency: base.Idempotency | None = None,
+        batch_id: str | None = None,
     ) -> models.Batch:
-        batch_id = models.new_batch_id()
+        batch_id = batch_id or models.new_batch_id()
         return await self.db.write(
             self._create, batch_id, workspace, custom_ids, params, now, expires_at, quota, idempotency
         )
@@ -219,7 +220,7 @@ class SQLiteStore(hooks.HookMethods, files.FileMethods, keys.KeyMethods):
             conn.execute(Q["finish_requests"], (keys,))
             values: list[object] = []
             for key, o in by_key.items():
-                values += (key, o.result_type.value, layout.render_line(o.custom_id, o.result))
+                values += (key, o.result_type.value, o.line or layout.render_line(o.custom_id, o.result))
             _insert_results(conn, values)
             for seq, move in rules.count_moves((key, o.result_type) for key, o in by_key.items()):
                 conn.execute(Q["move_counts"], (*move, seq))
