@@ -84,6 +84,14 @@ SCENARIOS = {
         300,
         unit="runs",
     ),
+    "openai": Scenario(
+        "bench.openai_wire",
+        "OpenAI wire: upload, end to end, output download",
+        "upload ≤ 1.5× limit, RSS ≤ 2× file; ≥ 10,000 lines/s; ≥ 200 MB/s",
+        5_000,
+        50_000,
+        unit="lines",
+    ),
     "fairness": Scenario(
         "bench.fairness",
         "fair shares and realtime first, simulator route 64 × 100 ms",

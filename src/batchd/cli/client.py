@@ -23,7 +23,7 @@ import click
 import httpx
 import orjson
 
-from batchd.cli import progress
+from batchd.cli import openai_submit, progress
 from batchd.params import jsonl
 
 if TYPE_CHECKING:  # imported when a command runs: `batchd --help` stays quick
@@ -202,11 +202,17 @@ def submit(
     api_key: str | None,
     as_json: bool,
 ) -> None:
-    """Create batches from a JSONL file of {"custom_id", "params"} lines, split to fit the server's limits."""
+    """Create batches from a JSONL file of {"custom_id", "params"} lines, split to fit the server's limits.
+
+    A file of OpenAI batch input lines ({"custom_id", "method", "url", "body"}) goes through the
+    OpenAI Batch API instead (uploaded to /v1/files, created at /v1/batches)."""
     if out and not wait:
         raise CliError("--out needs --wait (or use `batchd results ID -o FILE` later)", EXIT_USAGE)
     if as_json and wait and not out:
         raise CliError("--json with --wait needs --out FILE for the results", EXIT_USAGE)
+    if openai_submit.is_openai_file(requests_file):
+        _submit_openai(requests_file, wait, out, max_requests, base_url, api_key, as_json)
+        return
     server_requests, server_bytes = _server_limits(base_url)
     max_requests = max_requests or server_requests
     max_batch_bytes = max_batch_bytes or server_bytes
@@ -236,6 +242,42 @@ def submit(
     elif not wait:
         for batch in created:
             click.echo(batch.id)
+
+
+def _submit_openai(
+    path: str,
+    wait: bool,
+    out: str | None,
+    max_requests: int | None,
+    base_url: str,
+    api_key: str | None,
+    as_json: bool,
+) -> None:
+    console = _stderr()
+    wire = openai_submit.Wire(base_url, api_key or os.environ.get("OPENAI_API_KEY"))
+    try:
+        created = openai_submit.submit(
+            wire, path, console.print, max_lines=max_requests or openai_submit.MAX_LINES
+        )
+        if wait:
+            ids = [b["id"] for b in created]
+            progress.watch(lambda i: openai_submit.as_progress(wire.retrieve(i)), ids, console)
+            created = [wire.retrieve(i) for i in ids]
+            with _output(out) as fh:
+                openai_submit.write_results(wire, created, fh)
+            if out:
+                console.print(f"results written to {out}")
+    except openai_submit.WireError as exc:
+        raise CliError(f"{exc.status}: {exc.message}", _status_code(exc.status)) from None
+    except httpx.TransportError as exc:
+        raise CliError(f"cannot reach {base_url}: {exc}", EXIT_UNREACHABLE) from None
+    finally:
+        wire.close()
+    if as_json:
+        _dump(created)
+    elif not wait:
+        for batch in created:
+            click.echo(batch["id"])
 
 
 @contextmanager
