@@ -105,7 +105,10 @@ def test_defaults_and_choice_names() -> None:
     assert translate(reasoning_effort="high", max_tokens=3000)["thinking"]["budget_tokens"] == 2999
     assert "thinking" not in translate(reasoning_effort="minimal")
     assert "output_config" not in translate(response_format={"type": "text"})
-    assert translate(frequency_penalty=0, logprobs=False, stop=["a", "b"])["stop_sequences"] == ["a", "b"]
+    defaults = translate(
+        frequency_penalty=0, logprobs=False, logit_bias={}, modalities=["text"], stop=["a", "b"]
+    )
+    assert defaults["stop_sequences"] == ["a", "b"]
 
 
 @pytest.mark.parametrize(
