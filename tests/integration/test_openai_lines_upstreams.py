@@ -4,6 +4,8 @@ chat completions translated. Retries, final errors and timeouts become the lines
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ backend = "openai"
 base_url = "{url}/v1"
 upstream_model = "served-model"
 api_key_env = "UP_KEY"
+concurrency = 2
 
 [[routes]]
 model = "claude-*"
@@ -146,6 +149,20 @@ async def test_retries_final_errors_and_timeouts_become_openai_lines(
     assert upstream.seen["broken fail=500x9"] == 3  # max_attempts
     assert found["slow"]["response"] is None
     assert found["slow"]["error"]["code"] == "request_timeout"
+
+
+async def test_lines_keep_to_their_route_concurrency(
+    sqlite: Store, upstream: Upstream, tmp_path: Path
+) -> None:
+    deadline = time.monotonic() + 5
+    while upstream.inflight:  # stalled calls of earlier tests, timed out here, still held there
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
+    upstream.max_inflight = 0
+    lines = [line(f"c{i}", chat(f"parallel {i} stall=0.1x1", model="gpt-4o")) for i in range(8)]
+    batch, _ = await run(sqlite, upstream, tmp_path, lines)
+    assert batch.request_counts.succeeded == 8
+    assert upstream.max_inflight == 2  # the route's concurrency, not the engine's
 
 
 async def test_an_anthropic_upstream_gets_chat_completions_translated(

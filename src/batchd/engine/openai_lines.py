@@ -34,6 +34,9 @@ from batchd.tools.kit import unwrap
 
 logger = logging.getLogger("batchd.engine")
 LINE = "openai_line"  #: the key of the prepared params that holds the parsed line
+#: What prepared params show of a line's body: its model (metrics) and its prompt's head (the prefix
+#: scheduler, engine/prefix.py, which keys the raw line by the same fields of its body)
+PREFIX_FIELDS = ("model", "system", "messages", "tools", "tool_choice")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -101,8 +104,8 @@ class Lines:
             ends = endpoints.for_backend(inner, strict=s.strict, thinking_budget=s.thinking_budget)
             wired = self._routes[id(route)] = dataclasses.replace(route, backend=LineBackend(inner, ends))
         body = line.body
-        # model and the prompt's head for metrics and the prefix scheduler (engine/prefix.py)
-        prepared = {"model": model, "messages": body.get("messages"), "tools": body.get("tools"), LINE: line}
+        prepared = {key: body.get(key) for key in PREFIX_FIELDS}
+        prepared[LINE] = line
         return prepared, wired
 
 

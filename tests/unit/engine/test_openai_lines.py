@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+import time
 
 from batchd import models
 from batchd.backends.simulator import SimulatedBackend
+from batchd.engine import openai_lines, prefix
+from batchd.engine.router import Router
+from batchd.store import base
 from batchd.store.sqlite import SQLiteStore
 from tests.unit.engine import harness
 from tests.unit.engine.openai_harness import chat, line, lines_of, make_batch, run_lines
@@ -112,3 +116,51 @@ async def test_slow_simulator_lines_run_as_tasks_under_the_route_slots(store: SQ
     batch, found, _ = await run_lines(store, SimulatedBackend(latency=0.01), lines, concurrency="4")
     assert batch.request_counts.succeeded == 20
     assert len({row["id"] for row in found.values()}) == 20
+
+
+class FleetSlots(SQLiteStore):
+    """The SQLite store with scripted fleet-wide slots (as PostgreSQL has): the first wait times out."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.events: list[str] = []
+        self.fleet_slots = self
+
+    async def acquire(self, name: str, limit: int, *, deadline: float) -> base.Slot:
+        self.events.append(f"wait {name} {limit}")
+        if len(self.events) == 1:
+            raise TimeoutError
+        self.events.append("acquire")
+        return base.Slot(route=name, number=0, session=0)
+
+    async def release(self, slot: base.Slot) -> None:
+        self.events.append("release")
+
+
+async def test_lines_take_their_route_fleet_slots_and_retry_a_full_fleet(new_store: harness.NewStore) -> None:
+    store = await new_store(FleetSlots)
+    routes = '[{"model": "gpt-*", "fleet_concurrency": 3}]'
+    settings = harness.settings_of(routes=routes, retry_base="1ms", retry_max="2ms")
+    router = Router.from_settings(settings)
+    batch = await make_batch(store, [line("c", chat("hi", model="gpt-4o")), line("d", chat("hi"))])
+    try:
+        async with harness.running(store, router, settings):
+            ended = await harness.until_ended(store, batch.id)
+    finally:
+        await router.aclose()
+    assert ended.request_counts.succeeded == 2
+    # only the routed model's line waits for the route's slot; the first wait timed out and was retried
+    assert store.events == ["wait gpt-* 3", "wait gpt-* 3", "acquire", "release"]
+
+
+def test_the_prefix_key_of_a_stored_line_is_that_of_its_prepared_params() -> None:
+    system = {"role": "system", "content": "long shared instructions"}
+    body = chat("q1", messages=[system, {"role": "user", "content": "q1"}], tools=[{"type": "function"}])
+    raw = line("c", body)
+    claimed = models.ClaimedRequest(models.new_openai_batch_id(), 0, "c", raw, 0, time.time() + 60)
+    router = harness.router_for(SimulatedBackend(), harness.settings_of())
+    prepared, _ = openai_lines.Lines(harness.settings_of()).prepare(claimed, router)
+    assert prefix.prefix_key(raw) == prefix.prefix_key(prepared)
+    other = line("d", {**body, "messages": [system, {"role": "user", "content": "q2"}]})
+    assert prefix.prefix_key(other) == prefix.prefix_key(raw)  # same head, another question
+    assert prefix.prefix_key(line("e", chat("q1"))) != prefix.prefix_key(raw)
