@@ -28,6 +28,7 @@ import orjson
 from batchd import exceptions, models, params
 from batchd.backends import endpoints
 from batchd.backends.base import Backend, InstantAnswer
+from batchd.backends.endpoints.base import random_id
 from batchd.config import Settings
 from batchd.engine.router import Route, Router
 from batchd.tools.kit import unwrap
@@ -154,7 +155,7 @@ def _outcome(
     ok: bool,
 ) -> models.Outcome:
     line = {
-        "id": models.new_batch_request_id(),
+        "id": random_id("batch_req_"),  # models.new_batch_request_id's form, made faster
         "custom_id": req.custom_id,
         "response": response,
         "error": error,

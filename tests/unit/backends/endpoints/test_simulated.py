@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 import struct
 
 import pytest
@@ -76,3 +77,13 @@ def test_a_simulated_http_error_keeps_its_status_with_an_openai_envelope() -> No
             "code": None,
         }
     }
+
+
+def test_random_ids_have_openais_form_and_do_not_repeat() -> None:
+    from batchd.backends.endpoints.base import random_id
+
+    ids = {random_id("batch_req_") for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(re.fullmatch(r"batch_req_[0-9A-Za-z]{24}", i) for i in ids)
+    assert len({i[10] for i in ids}) > 50  # every position draws on the whole alphabet
+    assert len({i[-1] for i in ids}) > 50
