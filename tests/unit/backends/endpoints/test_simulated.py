@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import math
 import re
 import struct
@@ -87,3 +88,24 @@ def test_random_ids_have_openais_form_and_do_not_repeat() -> None:
     assert all(re.fullmatch(r"batch_req_[0-9A-Za-z]{24}", i) for i in ids)
     assert len({i[10] for i in ids}) > 50  # every position draws on the whole alphabet
     assert len({i[-1] for i in ids}) > 50
+
+
+def test_tool_calls_and_json_schema_answers_come_back_in_openais_shape() -> None:
+    weather = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": weather}}]
+    called = ChatCompletion.model_validate(
+        call(
+            endpoints.CHAT,
+            messages=[{"role": "user", "content": "weather?"}],
+            tools=tools,
+            tool_choice="required",
+        )
+    )
+    choice = called.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.tool_calls
+    function = choice.message.tool_calls[0].function
+    assert function.name == "get_weather" and "city" in json.loads(function.arguments)
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    fmt = {"type": "json_schema", "json_schema": {"name": "o", "schema": schema}}
+    shaped = call(endpoints.CHAT, messages=[{"role": "user", "content": "a number"}], response_format=fmt)
+    assert isinstance(json.loads(shaped["choices"][0]["message"]["content"])["n"], int)
