@@ -36,6 +36,20 @@ def test_chat_completions_are_deterministic_and_parse_with_the_sdk() -> None:
     assert first["choices"] == again["choices"]
 
 
+def test_reasoning_effort_thinks_and_counts_reasoning_tokens() -> None:
+    done = call(
+        endpoints.CHAT,
+        messages=[{"role": "user", "content": "why?"}],
+        reasoning_effort="low",
+        max_tokens=3000,
+    )
+    message = done["choices"][0]["message"]
+    assert message["reasoning_content"] and message["content"]
+    usage = done["usage"]
+    assert 0 < usage["completion_tokens_details"]["reasoning_tokens"] < usage["completion_tokens"]
+    assert len(message["reasoning_content"].split()) == usage["completion_tokens_details"]["reasoning_tokens"]
+
+
 def test_text_completions_default_to_16_tokens_one_choice_per_prompt() -> None:
     done = Completion.model_validate(call(endpoints.COMPLETIONS, prompt=["Once upon", "In a land far away"]))
     assert done.object == "text_completion" and [c.index for c in done.choices] == [0, 1]
