@@ -22,9 +22,11 @@
     │   ├── RequestTooLarge        (413 request_too_large)
     │   └── UnsupportedMediaType   (415 invalid_request_error) a body that is not JSON
     ├── InvalidParams              one request's params are invalid: an errored result, never raised
-    │                              past the engine
+    │   │                          past the engine
+    │   └── InvalidLine            an OpenAI batch line its backend cannot run; `param` names the field
     └── BackendError               one backend call failed; `retryable` says whether to try again
-        └── BackendTimeout
+        ├── BackendTimeout
+        └── UpstreamStatus         the upstream answered an HTTP error; `body` keeps its JSON answer
 
 Every class carries the HTTP `status` and Anthropic `error_type` it renders as; the message defaults
 to the class docstring. `api/errors.py` is the only place that turns them into a response.
@@ -193,6 +195,33 @@ class BackendError(BatchdError):
         self.error_type = error_type
         self.retryable = retryable
         self.retry_after = retry_after
+
+
+class InvalidLine(InvalidParams):
+    """An OpenAI batch line cannot be run on the backend its model routes to."""
+
+    def __init__(self, message: str | None = None, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class UpstreamStatus(BackendError):
+    """The model backend answered with an HTTP error status."""
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        status: int = 500,
+        error_type: str = "api_error",
+        retryable: bool = False,
+        retry_after: float | None = None,
+        body: object = None,
+    ) -> None:
+        super().__init__(
+            message, status=status, error_type=error_type, retryable=retryable, retry_after=retry_after
+        )
+        self.body = body  #: the decoded JSON answer (an OpenAI line's error body); None if not JSON
 
 
 class BackendTimeout(BackendError):

@@ -119,12 +119,13 @@ def error_from_response(
     should = headers.get("x-should-retry")
     if should in ("true", "false"):
         retryable = should == "true"
-    return exceptions.BackendError(
+    return exceptions.UpstreamStatus(
         f"{upstream} returned HTTP {status}: {message}",
         status=status,
         error_type=error_type,
         retryable=retryable,
         retry_after=parse_retry_after(headers),
+        body=body,
     )
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from batchd import exceptions, models, params
 from batchd.backends.base import Backend
 from batchd.config import Settings
-from batchd.engine import liveness, loops, outcomes, prefix, retry, sweeps, webhooks
+from batchd.engine import liveness, loops, openai_lines, outcomes, prefix, retry, sweeps, webhooks
 from batchd.engine.router import Route, Router
 from batchd.metrics import Metrics
 from batchd.store import Store
@@ -53,6 +53,7 @@ class Dispatcher:
         self.metrics = metrics or Metrics()
         self.store = store
         self.router = router
+        self._lines = openai_lines.Lines(settings)  # a `batch_…` batch's requests: OpenAI lines
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{models.new_request_id()[4:12]}"
         self._wake = asyncio.Event()  # news of work: claim now
         self._capacity = asyncio.Event()  # a running request finished
@@ -309,6 +310,8 @@ class Dispatcher:
                 status=500,
                 error_type="api_error",
             )
+        if models.is_openai_batch(req.batch_id):
+            return self._lines.prepare(req, self.router)
         prepared = params.prepare(
             params.decode(req.params),
             strict=self.settings.strict,

@@ -13,12 +13,15 @@ from typing import Any
 import orjson
 
 from batchd import exceptions, models
+from batchd.engine import openai_lines
 
 logger = logging.getLogger("batchd.engine")
 
 
 def settle(req: models.ClaimedRequest, fate: dict[str, Any] | Exception) -> models.Outcome:
     """The outcome of `req` from the Message it got or the exception it ended with."""
+    if models.is_openai_batch(req.batch_id):
+        return openai_lines.settle(req, fate)
     if isinstance(fate, dict):
         return succeeded(req, fate)
     if isinstance(fate, exceptions.InvalidParams | exceptions.BackendError):

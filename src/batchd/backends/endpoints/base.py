@@ -1,0 +1,47 @@
+"""What every backend's OpenAI endpoints share: the endpoints, the protocol, the answer and error shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from batchd import exceptions, models
+
+CHAT = "/v1/chat/completions"
+COMPLETIONS = "/v1/completions"
+EMBEDDINGS = "/v1/embeddings"
+ENDPOINTS = (CHAT, COMPLETIONS, EMBEDDINGS)
+
+#: A synchronous answer (the simulator's): the `response` object and the seconds due before it.
+InstantCall = Callable[[str, dict[str, Any], int], tuple[dict[str, Any], float]]
+
+
+class Endpoints(Protocol):
+    """A backend's OpenAI endpoints."""
+
+    @property
+    def instant(self) -> InstantCall | None:
+        """The synchronous answer of a backend that needs no I/O, else None."""
+        ...
+
+    async def call(self, endpoint: str, body: dict[str, Any], *, attempt: int = 1) -> dict[str, Any]:
+        """The `response` object for `body` sent to `endpoint` (one of ENDPOINTS)."""
+        ...
+
+
+def answer(body: dict[str, Any], request_id: str | None = None, status: int = 200) -> dict[str, Any]:
+    """The `response` object of a line: the status, a request id (`req_…` when none is given), the body."""
+    return {"status_code": status, "request_id": request_id or models.new_request_id(), "body": body}
+
+
+def envelope(
+    message: str, error_type: str, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    """OpenAI's error body: all four keys, always."""
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
+
+
+def unsupported(endpoint: str, backend: str) -> exceptions.InvalidLine:
+    return exceptions.InvalidLine(
+        f"{endpoint} cannot run on the {backend} backend this model routes to", param="url"
+    )
