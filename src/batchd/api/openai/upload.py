@@ -9,14 +9,18 @@ short is swept an hour later (`expire_openai_files`).
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from python_multipart.exceptions import FormParserError
-from python_multipart.multipart import MultipartCallbacks, MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from batchd import exceptions
 from batchd.store import Store
 from batchd.store.openai import CHUNK_BYTES, OpenAIFile
+
+if TYPE_CHECKING:  # a typing-only name of the parser's
+    from python_multipart.multipart import MultipartCallbacks
 
 FLUSH_CHUNKS = 8  # chunks written per transaction while an upload streams in
 MAX_FIELD_BYTES = 1024  # bytes of a form field (purpose, expires_after[…])
