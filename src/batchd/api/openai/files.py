@@ -21,7 +21,7 @@ from batchd.api import services
 from batchd.api.openai import objects, outputs, replies, upload
 from batchd.store.openai import OpenAIFile
 
-MAX_BATCH_FILE = 200 * 1000 * 1000  #: bytes of a `purpose=batch` upload (OpenAI's 200 MB)
+MAX_BATCH_FILE = 200 << 20  #: bytes of a `purpose=batch` upload: OpenAI's "200 MB", read leniently as MiB
 DEFAULT_EXPIRY = 30 * 86400  #: seconds a batch input file is kept when `expires_after` is not given
 MIN_EXPIRY, MAX_EXPIRY = 3600, 30 * 86400  #: bounds of expires_after[seconds]
 MAX_LIST = 10_000

@@ -10,6 +10,7 @@ any problem fails the whole batch. Blank lines are skipped. What only the upstre
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -40,10 +41,7 @@ def check(data: bytes | bytearray, endpoint: str, *, max_tasks: int = MAX_TASKS)
     out = Checked()
     seen: set[str] = set()
     inputs = tasks = 0
-    for number, raw in enumerate(bytes(data).split(b"\n"), start=1):
-        line = raw.strip()
-        if not line:
-            continue
+    for number, line in _lines(data):
         tasks += 1
         if tasks > max_tasks:
             out.errors[:] = [error("too_many_tasks", f"The input file has more than {max_tasks} requests.")]
@@ -64,6 +62,20 @@ def check(data: bytes | bytearray, endpoint: str, *, max_tasks: int = MAX_TASKS)
     if out.errors:
         out.custom_ids, out.params = [], []
     return out
+
+
+def _lines(data: bytes | bytearray) -> Iterator[tuple[int, bytes]]:
+    """(number, line) for each line that is not blank, stripped: one copy of each line at a time
+    (a list of every line would hold a second copy of the whole file)."""
+    start, number, size = 0, 0, len(data)
+    while start < size:
+        end = data.find(b"\n", start)
+        end = size if end < 0 else end
+        number += 1
+        line = bytes(data[start:end]).strip()
+        if line:
+            yield number, line
+        start = end + 1
 
 
 def _check_line(
