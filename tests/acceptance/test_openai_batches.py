@@ -298,3 +298,33 @@ def test_both_sdks_on_one_files_api(oai_server: ServerProcess, oai: openai.OpenA
         claude.beta.files.delete(mine.id)
     assert oai_file in [f.id for f in oai.files.list(purpose="batch")]
     assert mine.id not in [f.id for f in oai.files.list()]
+
+
+def test_a_batch_not_done_in_its_window_expires(tmp_path_factory: pytest.TempPathFactory) -> None:
+    env = {
+        "BATCHD_BATCH_LIFETIME": "1s",
+        "BATCHD_EXPIRY_GRACE": "1s",
+        "BATCHD_SIM_LATENCY": "200ms",
+        "BATCHD_CONCURRENCY": "1",
+        "BATCHD_MAINTENANCE_INTERVAL": "0.2s",
+    }
+    srv = ServerProcess(tmp_path_factory.mktemp("batchd-expiry"), env).start()
+    try:
+        with make_openai(srv.base_url) as client:
+            file_id = upload(client, [chat_line(f"e{i}") for i in range(30)])
+            batch = client.batches.create(input_file_id=file_id, endpoint=CHAT, completion_window="24h")
+            assert batch.expires_at == batch.created_at + 1
+            done = wait_terminal(client, batch.id, timeout=30)
+            assert done.status == "expired" and done.expired_at is not None and done.completed_at is None
+            assert done.finalizing_at is not None and done.finalizing_at <= done.expired_at
+            assert done.request_counts is not None and done.request_counts.total == 30
+            assert done.error_file_id is not None and done.request_counts.failed > 0
+            errors = [orjson.loads(x) for x in client.files.content(done.error_file_id).read().splitlines()]
+            expired = [e for e in errors if e["error"] and e["error"]["code"] == "batch_expired"]
+            assert len(errors) == done.request_counts.failed and expired
+            assert "completion window expired" in expired[0]["error"]["message"]
+            listed = [f.id for f in client.files.list(purpose="batch_output")]
+            assert done.error_file_id in listed
+            assert (done.output_file_id in listed) == (done.request_counts.completed > 0)
+    finally:
+        srv.stop()
