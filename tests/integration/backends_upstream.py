@@ -10,6 +10,8 @@ they work whatever order a batch runs in):
 - `think`: include reasoning (`reasoning_content`) in chat completions
 - `badjson`: answer a 200 whose body is not JSON (first call only)
 
+`/v1/completions` and `/v1/embeddings` are scripted by their `prompt` / `input` text the same way.
+
 Every request received is recorded (path, headers, JSON body) in `Upstream.calls`.
 
 `Scripted` runs plain asyncio servers scripted per connection (keep-alive, closes, malformed
@@ -70,6 +72,8 @@ class Upstream:
             routes=[
                 Route("/v1/messages", self.messages, methods=["POST"]),
                 Route("/v1/chat/completions", self.chat, methods=["POST"]),
+                Route("/v1/completions", self.completions, methods=["POST"]),
+                Route("/v1/embeddings", self.embeddings, methods=["POST"]),
             ]
         )
         self.app = ThreadedApp(app)
@@ -186,6 +190,40 @@ class Upstream:
             return Response(orjson.dumps(answer), media_type="application/json")
         finally:
             self.inflight -= 1
+
+    async def completions(self, request: Request) -> Response:
+        body = await self._record(request)
+        text = str(body.get("prompt"))
+        fault = await self._fault(text, openai=True)
+        if fault is not None:
+            return fault
+        answer = {
+            "id": "cmpl-1",
+            "object": "text_completion",
+            "created": 1,
+            "model": body["model"],
+            "choices": [{"index": 0, "text": f"echo: {text}", "logprobs": None, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+        }
+        return Response(orjson.dumps(answer), media_type="application/json")
+
+    async def embeddings(self, request: Request) -> Response:
+        body = await self._record(request)
+        inputs = body["input"] if isinstance(body.get("input"), list) else [body.get("input")]
+        fault = await self._fault(" ".join(map(str, inputs)), openai=True)
+        if fault is not None:
+            return fault
+        data = [
+            {"object": "embedding", "index": i, "embedding": [float(len(str(text))), 1.0]}
+            for i, text in enumerate(inputs)
+        ]
+        answer = {
+            "object": "list",
+            "data": data,
+            "model": body["model"],
+            "usage": {"prompt_tokens": len(inputs), "total_tokens": len(inputs)},
+        }
+        return Response(orjson.dumps(answer), media_type="application/json")
 
 
 # -- a loopback HTTP/1.1 server scripted per connection, for the client's wire behaviour ----------

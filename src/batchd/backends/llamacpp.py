@@ -36,6 +36,7 @@ PIN = "xllamacpp==2026.10.11549"  # the version pyproject's `llamacpp` extra pin
 TOKENIZER_CONNECTIONS = 4  # to llama.cpp's /apply-template and /tokenize, for token counts
 JINJA_SUFFIXES = (".jinja", ".jinja2", ".j2")
 CHECK_TIMEOUT = 10.0  # seconds llama.cpp has to render the check of a named template
+POOLING_MEAN = 1  # llama.cpp's LLAMA_POOLING_TYPE_MEAN
 
 
 def chat_template(value: str) -> tuple[str, bool] | None:
@@ -63,9 +64,10 @@ def load_server(
     threads: int = -1,
     cache_ram_mib: int | None = None,
     template: str = "",
+    embeddings: bool = False,
 ) -> Any:
-    """Start llama.cpp's server on `gguf` with chat `template` (module docstring; "": the GGUF's);
-    raises ConfigError when it cannot."""
+    """Start llama.cpp's server on `gguf` with chat `template` (module docstring; "": the GGUF's),
+    serving `/v1/embeddings` too when `embeddings`; raises ConfigError when it cannot."""
     if not Path(gguf).is_file():
         raise exceptions.ConfigError(f"gguf: {gguf} is not a file")
     chosen = chat_template(template)
@@ -97,6 +99,9 @@ def load_server(
         params.cpuparams.n_threads = threads
     if chosen is not None:
         params.chat_template, params.use_jinja = chosen
+    if embeddings:  # chat and completions still work on such a server
+        params.embedding = True
+        params.pooling_type = pooling_type(gguf)
     try:
         server = xllamacpp.Server(params)
     except Exception as exc:
@@ -104,6 +109,14 @@ def load_server(
     if chosen is not None and not chosen[1]:
         _check_named(str(server.listening_address).rstrip("/"), template)
     return server
+
+
+def pooling_type(gguf: str) -> int:
+    """llama.cpp's pooling of embeddings: the GGUF's own (an embedding model declares it), else
+    mean (a decoder model declares none, and llama.cpp's `none` is not OpenAI-compatible)."""
+    arch = gguf_file.metadata_value(gguf, "general.architecture")
+    declared = gguf_file.metadata_value(gguf, f"{arch}.pooling_type") if isinstance(arch, str) else None
+    return declared if isinstance(declared, int) and declared > 0 else POOLING_MEAN
 
 
 def _check_named(root: str, name: str) -> None:
@@ -135,6 +148,7 @@ class LlamaCppBackend(OpenAIBackend):
         threads: int = -1,
         cache_ram_mib: int | None = None,
         template: str = "",
+        embeddings: bool = False,
     ) -> None:
         self.server = load_server(
             gguf,
@@ -143,12 +157,15 @@ class LlamaCppBackend(OpenAIBackend):
             threads=threads,
             cache_ram_mib=cache_ram_mib,
             template=template,
+            embeddings=embeddings,
         )
         root = str(self.server.listening_address).rstrip("/")
         logger.info("llama.cpp serving %s at %s/v1 with %d slots", gguf, root, parallel)
         super().__init__(
             root + "/v1", concurrency=parallel, timeout=timeout, reasoning=ReasoningMode.CHAT_TEMPLATE_KWARGS
         )
+        #: Where `/v1/embeddings` lines go (backends/endpoints/passthrough.py): None without gguf_embeddings.
+        self.embeddings = self.upstream if embeddings else None
         # Templating and tokenizing take no slot: their own connections.
         self.tokenizer = Upstream("llama.cpp", root, concurrency=TOKENIZER_CONNECTIONS, timeout=timeout)
 

@@ -561,6 +561,12 @@ class Settings:
         "--gguf: chat template for a GGUF that ships none: a llama.cpp built-in name (chatml, llama3, "
         "gemma, …) or a Jinja file. Without, such a model gets ChatML (and a warning).",
     )
+    gguf_embeddings: bool = setting(
+        False,
+        values.parse_bool,
+        "--gguf: llama.cpp also serves /v1/embeddings (OpenAI batch lines); pooling as the GGUF "
+        "declares, else mean.",
+    )
     # Fair scheduling (issue 15): see store/shares.py, engine/admission.py and README "Scheduling".
     realtime_reserve: int = setting(
         0,

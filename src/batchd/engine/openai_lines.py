@@ -28,12 +28,16 @@ import orjson
 from batchd import exceptions, models, params
 from batchd.backends import endpoints
 from batchd.backends.base import Backend, InstantAnswer
+from batchd.backends.endpoints.base import random_id
 from batchd.config import Settings
 from batchd.engine.router import Route, Router
 from batchd.tools.kit import unwrap
 
 logger = logging.getLogger("batchd.engine")
 LINE = "openai_line"  #: the key of the prepared params that holds the parsed line
+#: What prepared params show of a line's body: its model (metrics) and its prompt's head (the prefix
+#: scheduler, engine/prefix.py, which keys the raw line by the same fields of its body)
+PREFIX_FIELDS = ("model", "system", "messages", "tools", "tool_choice")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -101,8 +105,8 @@ class Lines:
             ends = endpoints.for_backend(inner, strict=s.strict, thinking_budget=s.thinking_budget)
             wired = self._routes[id(route)] = dataclasses.replace(route, backend=LineBackend(inner, ends))
         body = line.body
-        # model and the prompt's head for metrics and the prefix scheduler (engine/prefix.py)
-        prepared = {"model": model, "messages": body.get("messages"), "tools": body.get("tools"), LINE: line}
+        prepared = {key: body.get(key) for key in PREFIX_FIELDS}
+        prepared[LINE] = line
         return prepared, wired
 
 
@@ -151,7 +155,7 @@ def _outcome(
     ok: bool,
 ) -> models.Outcome:
     line = {
-        "id": models.new_batch_request_id(),
+        "id": random_id("batch_req_"),  # models.new_batch_request_id's form, made faster
         "custom_id": req.custom_id,
         "response": response,
         "error": error,

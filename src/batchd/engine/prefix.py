@@ -33,6 +33,8 @@ def prefix_key(raw: bytes | dict[str, Any]) -> bytes:
     """A digest of the request's shareable prompt prefix (params that do not parse: their own)."""
     try:
         params = orjson.loads(raw) if isinstance(raw, bytes) else raw
+        if isinstance(params.get("body"), dict) and "url" in params:  # an OpenAI batch line
+            params = params["body"]
         messages = params.get("messages") or []
         head: list[Any] = list(messages[:-1])
         if messages and isinstance(messages[-1], dict):

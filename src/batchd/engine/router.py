@@ -121,6 +121,7 @@ class Router:
                 threads=settings.gguf_threads,
                 cache_ram_mib=None if settings.gguf_cache_ram < 0 else settings.gguf_cache_ram,
                 template=gguf_template(settings),
+                embeddings=settings.gguf_embeddings,
             )
             default = Route(llama, Slots(settings.gguf_parallel, reserve=reserve))
         built = []

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from batchd import exceptions, models
+from batchd import exceptions
 
 CHAT = "/v1/chat/completions"
 COMPLETIONS = "/v1/completions"
@@ -29,9 +30,24 @@ class Endpoints(Protocol):
         ...
 
 
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def random_id(prefix: str, length: int = 24) -> str:
+    """`prefix` + `length` random base62 characters, from one read of the OS's random source:
+    ~40 times cheaper than a `secrets.choice` per character, which costs more than the rest of a
+    simulated line."""
+    n = int.from_bytes(os.urandom(length * 6 // 8 + 1), "big")
+    chars = []
+    for _ in range(length):
+        n, digit = divmod(n, 62)
+        chars.append(_BASE62[digit])
+    return prefix + "".join(chars)
+
+
 def answer(body: dict[str, Any], request_id: str | None = None, status: int = 200) -> dict[str, Any]:
     """The `response` object of a line: the status, a request id (`req_…` when none is given), the body."""
-    return {"status_code": status, "request_id": request_id or models.new_request_id(), "body": body}
+    return {"status_code": status, "request_id": request_id or random_id("req_"), "body": body}
 
 
 def envelope(

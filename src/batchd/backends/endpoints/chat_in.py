@@ -6,8 +6,9 @@ field (the line's error is a 400 `invalid_request_error` with that `param`), so 
 the answer is silently dropped. Left out, as hints with no effect on the answer or as OpenAI's own
 service options: `stream` / `stream_options` (a batch line never streams), `store`, `metadata`,
 `service_tier`, `seed` (best effort on OpenAI too), `prompt_cache_key`, `safety_identifier`,
-`user` (kept, as `metadata.user_id`), a message's `name`, and an assistant message's
-`reasoning_content` (unsigned reasoning that no Anthropic model may be given back).
+`user` (kept, as `metadata.user_id`), a message's `name`, an assistant message's
+`reasoning_content` (unsigned reasoning that no Anthropic model may be given back), and any other
+field at its default (`null`, `false`, `0`, empty).
 """
 
 from __future__ import annotations
@@ -57,14 +58,8 @@ def to_params(body: dict[str, Any], *, model: str) -> dict[str, Any]:
     for key, value in body.items():
         if key in IGNORED or key in handled:
             continue
-        if key in ("frequency_penalty", "presence_penalty") and not value:
-            continue  # 0: the default, no penalty
-        if key in ("logprobs",) and not value:
-            continue
-        if key == "modalities" and value in (["text"], None):
-            continue
-        if value is None:
-            continue
+        if value in (None, False, 0, {}, []) or (key == "modalities" and value == ["text"]):
+            continue  # a field at its default changes nothing
         raise untranslatable(key, f"`{key}`")
     system, messages = _messages(body.get("messages"))
     params: dict[str, Any] = {"model": model, "max_tokens": _max_tokens(body), "messages": messages}
