@@ -328,3 +328,27 @@ def test_a_batch_not_done_in_its_window_expires(tmp_path_factory: pytest.TempPat
             assert (done.output_file_id in listed) == (done.request_counts.completed > 0)
     finally:
         srv.stop()
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "body", "kind"),
+    [
+        ("/v1/embeddings", {"model": "text-embedding-3-small", "input": ["one", "two"]}, "list"),
+        (
+            "/v1/completions",
+            {"model": "gpt-3.5-turbo-instruct", "prompt": "Say hi", "max_tokens": 8},
+            "text_completion",
+        ),
+    ],
+)
+def test_embeddings_and_completions_batches(
+    oai: openai.OpenAI, endpoint: str, body: dict[str, object], kind: str
+) -> None:
+    lines = [{"custom_id": f"{kind}-{i}", "method": "POST", "url": endpoint, "body": body} for i in range(3)]
+    batch = oai.batches.create(input_file_id=upload(oai, lines), endpoint=endpoint, completion_window="24h")  # type: ignore[arg-type]
+    done = wait_terminal(oai, batch.id)
+    assert done.status == "completed" and done.output_file_id and done.model == body["model"]
+    assert done.usage is not None and done.usage.input_tokens > 0
+    out = [orjson.loads(x) for x in oai.files.content(done.output_file_id).read().splitlines()]
+    assert sorted(x["custom_id"] for x in out) == [f"{kind}-{i}" for i in range(3)]
+    assert all(x["response"]["body"]["object"] == kind for x in out)
