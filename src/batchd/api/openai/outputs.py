@@ -12,6 +12,7 @@ after the close, and no later than the results' archival, when the lines are gon
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import AsyncIterator
@@ -73,20 +74,26 @@ async def lines(svc: services.Services, row: OpenAIBatchRow, *, output: bool) ->
 async def close(svc: services.Services, row: OpenAIBatchRow) -> None:
     """Sums up the files of a batch whose engine batch has ended (objects.ended): the first close
     of any process wins, and the batch is terminal from then on."""
-    output = error = 0
+    sizes = [0, 0]  # output, error
     usage = _Usage()
     if row.engine_seq is not None and row.archived_at is None:
         async for page in svc.store.iter_openai_results(row.engine_seq):
-            for key, kind, line in page:
-                if kind == SUCCEEDED:
-                    output += len(line)
-                    usage.add(line)
-                else:
-                    error += len(render(row.id, key, kind, line))
+            # Parsing every line (~1 s for 50,000) off the event loop, a page at a time.
+            await asyncio.to_thread(_sum_page, row.id, page, sizes, usage)
+    output, error = sizes
     now = time.time()
     expire_at = min(now + row.output_expires_after, row.created_at + svc.settings.retention)
     usage_json = orjson.dumps(usage.totals()).decode()
     await svc.store.close_openai_batch(row.id, Closing(now, output, error, usage_json, expire_at))
+
+
+def _sum_page(batch_id: str, page: list[tuple[int, str, bytes]], sizes: list[int], usage: _Usage) -> None:
+    for key, kind, line in page:
+        if kind == SUCCEEDED:
+            sizes[0] += len(line)
+            usage.add(line)
+        else:
+            sizes[1] += len(render(batch_id, key, kind, line))
 
 
 class _Usage:
