@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import functools
 import math
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -22,6 +25,7 @@ from batchd.api.anthropic import batches, files, messages, models, openapi, toke
 from batchd.api.deadline import BodyDeadline
 from batchd.api.openai import batches as openai_batches
 from batchd.api.openai import files as openai_files
+from batchd.api.openai import openapi as openai_openapi
 from batchd.metrics import CONTENT_TYPE
 from batchd.store.base import Store, WriteProblem
 
@@ -106,7 +110,17 @@ async def options(request: Request) -> Response:
 
 
 async def openapi_json(request: Request) -> Response:
-    return responses.json(openapi.document(), request)
+    return responses.json(_openapi(), request)
+
+
+@functools.cache
+def _openapi() -> dict[str, Any]:
+    """Anthropic's wire's document with the OpenAI wire's /v1/batches merged in."""
+    doc = copy.deepcopy(openapi.document())
+    doc["paths"].update(openai_openapi.paths())
+    doc["components"]["schemas"].update(openai_openapi.schemas())
+    doc["components"]["responses"].update(openai_openapi.responses())
+    return doc
 
 
 View = Callable[[Request], Awaitable[Response]]
