@@ -352,3 +352,22 @@ def test_embeddings_and_completions_batches(
     out = [orjson.loads(x) for x in oai.files.content(done.output_file_id).read().splitlines()]
     assert sorted(x["custom_id"] for x in out) == [f"{kind}-{i}" for i in range(3)]
     assert all(x["response"]["body"]["object"] == kind for x in out)
+
+
+def test_the_upload_form_in_any_order(oai_server: ServerProcess) -> None:
+    def post(parts: list[bytes]) -> httpx.Response:
+        body = b"".join(b"--b\r\n" + part + b"\r\n" for part in parts) + b"--b--\r\n"
+        headers = {"content-type": "multipart/form-data; boundary=b", "authorization": "Bearer k"}
+        return httpx.post(oai_server.base_url + "/v1/files", content=body, headers=headers)
+
+    file_part = b'Content-Disposition: form-data; name="file"; filename="dir/x.jsonl"\r\n\r\n{"a": 1}\n'
+    purpose = b'Content-Disposition: form-data; name="purpose"\r\n\r\nbatch'
+    r = post([file_part, purpose])  # the purpose after the file
+    assert r.status_code == 200 and r.json()["filename"] == "x.jsonl" and r.json()["bytes"] == 9, r.text
+    assert r.headers["x-request-id"] == r.headers["request-id"]
+    r = post([purpose])
+    assert r.status_code == 400 and r.json()["error"]["param"] == "file"
+    r = post([file_part])
+    assert r.status_code == 400 and r.json()["error"]["param"] == "purpose"
+    r = post([file_part, file_part, purpose])
+    assert r.status_code == 400 and r.json()["error"]["param"] == "file"
