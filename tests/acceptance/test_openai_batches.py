@@ -371,3 +371,14 @@ def test_the_upload_form_in_any_order(oai_server: ServerProcess) -> None:
     assert r.status_code == 400 and r.json()["error"]["param"] == "purpose"
     r = post([file_part, file_part, purpose])
     assert r.status_code == 400 and r.json()["error"]["param"] == "file"
+
+
+def test_quotas_hold_for_openai_batches(server_factory: Callable[..., ServerProcess]) -> None:
+    srv = server_factory(quota_batches="1", sim_latency="500ms", concurrency="1")
+    with make_openai(srv.base_url) as client:
+        file_id = upload(client, [chat_line(f"q{i}") for i in range(20)])
+        first = client.batches.create(input_file_id=file_id, endpoint=CHAT, completion_window="24h")
+        with pytest.raises(openai.RateLimitError) as info:
+            client.batches.create(input_file_id=file_id, endpoint=CHAT, completion_window="24h")
+        assert info.value.code == "rate_limit_exceeded" and info.value.response.headers["retry-after"]
+        assert [b.id for b in client.batches.list()] == [first.id]  # nothing of the refused one
