@@ -162,7 +162,8 @@ async def test_lines_keep_to_their_route_concurrency(
     lines = [line(f"c{i}", chat(f"parallel {i} stall=0.1x1", model="gpt-4o")) for i in range(8)]
     batch, _ = await run(sqlite, upstream, tmp_path, lines)
     assert batch.request_counts.succeeded == 8
-    assert upstream.max_inflight == 2  # the route's concurrency, not the engine's
+    # the route's concurrency bounds them, not the engine's (an adaptive limit may hold them lower)
+    assert 1 <= upstream.max_inflight <= 2
 
 
 async def test_an_anthropic_upstream_gets_chat_completions_translated(

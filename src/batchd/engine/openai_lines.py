@@ -13,7 +13,8 @@ params and a route whose backend is a `LineBackend`. `settle` writes the output 
   naming the field as `param`;
 - a failure without an HTTP answer: `response: null, error: {code, message}` — `request_timeout`
   (the call timed out), `server_error` (the upstream could not be reached, answered nonsense, or
-  no fleet slot came free) or `internal_error` (abandoned by crashed workers; a fault of batchd's).
+  no fleet slot came free) or `internal_error` (status 500 without an HTTP answer: abandoned by
+  crashed workers, a fault of batchd's).
 """
 
 from __future__ import annotations

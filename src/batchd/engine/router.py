@@ -208,6 +208,8 @@ def check(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
                 f"routes ({config.model}): the llamacpp backend needs a model: set gguf (--gguf FILE)"
             )
     gguf_template(settings)
+    if settings.gguf_embeddings and not settings.gguf:
+        raise exceptions.ConfigError("gguf_embeddings: embeddings are served by the --gguf model: set gguf")
     if settings.gguf:
         if not os.path.isfile(settings.gguf):
             raise exceptions.ConfigError(f"gguf: {settings.gguf} is not a file")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 import time
 
-from batchd import models
+import pytest
+
+from batchd import exceptions, models
 from batchd.backends.simulator import SimulatedBackend
 from batchd.engine import openai_lines, prefix
-from batchd.engine.router import Router
+from batchd.engine.router import Router, check
 from batchd.store import base
 from batchd.store.sqlite import SQLiteStore
 from tests.unit.engine import harness
@@ -164,3 +166,8 @@ def test_the_prefix_key_of_a_stored_line_is_that_of_its_prepared_params() -> Non
     other = line("d", {**body, "messages": [system, {"role": "user", "content": "q2"}]})
     assert prefix.prefix_key(other) == prefix.prefix_key(raw)  # same head, another question
     assert prefix.prefix_key(line("e", chat("q1"))) != prefix.prefix_key(raw)
+
+
+def test_gguf_embeddings_without_gguf_is_refused_at_start() -> None:
+    with pytest.raises(exceptions.ConfigError, match="set gguf"):
+        check(harness.settings_of(gguf_embeddings="true"), environ={})

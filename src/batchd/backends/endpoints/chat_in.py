@@ -202,7 +202,7 @@ def _assistant(message: dict[str, Any], where: str) -> list[dict[str, Any]]:
     for k, call in enumerate(calls):
         blocks.append(_tool_use(call, f"{where}.tool_calls[{k}]"))
     if not blocks:
-        blocks.append({"type": "text", "text": ""})
+        raise bad(where, "an assistant message needs content or tool_calls")
     return blocks
 
 
@@ -293,7 +293,7 @@ def _tools(body: dict[str, Any], params: dict[str, Any]) -> None:
         converted_choice = converted_choice or {"type": "auto"}
         if converted_choice["type"] != "none":
             converted_choice["disable_parallel_tool_use"] = True
-    if converted_choice is not None and (params.get("tools") or converted_choice["type"] == "none"):
+    if converted_choice is not None and params.get("tools"):  # without tools a choice changes nothing
         params["tool_choice"] = converted_choice
 
 

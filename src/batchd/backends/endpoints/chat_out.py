@@ -28,7 +28,7 @@ FINISH_REASONS = {
 }
 
 
-def usage(message: dict[str, Any]) -> dict[str, Any]:
+def usage(message: dict[str, Any], reasoning_tokens: int = 0) -> dict[str, Any]:
     raw = message.get("usage") or {}
     cached = int(raw.get("cache_read_input_tokens") or 0)
     prompt = int(raw.get("input_tokens") or 0) + cached + int(raw.get("cache_creation_input_tokens") or 0)
@@ -39,7 +39,7 @@ def usage(message: dict[str, Any]) -> dict[str, Any]:
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
         "completion_tokens_details": {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": min(reasoning_tokens, completion),
             "audio_tokens": 0,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
@@ -52,8 +52,9 @@ def _suffix(message: dict[str, Any]) -> str:
     return msg_id.removeprefix("msg_") or str(int(time.time() * 1000))
 
 
-def to_chat_completion(message: dict[str, Any], *, model: str) -> dict[str, Any]:
-    """The chat completion answering as `model` for Messages `message`."""
+def to_chat_completion(message: dict[str, Any], *, model: str, reasoning_tokens: int = 0) -> dict[str, Any]:
+    """The chat completion answering as `model` for Messages `message`; `reasoning_tokens`: those of
+    its thinking, when the backend knows them (a Message's usage does not say)."""
     texts: list[str] = []
     reasoning: list[str] = []
     calls: list[dict[str, Any]] = []
@@ -93,7 +94,7 @@ def to_chat_completion(message: dict[str, Any], *, model: str) -> dict[str, Any]
                 "finish_reason": FINISH_REASONS.get(stop_reason, "stop"),
             }
         ],
-        "usage": usage(message),
+        "usage": usage(message, reasoning_tokens),
         "service_tier": "default",
         "system_fingerprint": None,
     }

@@ -76,7 +76,9 @@ class SimulatedEndpoints:
         model = body["model"]
         params = self.prepare(chat_in.to_params(body, model=model))
         message, pause = self.sim.answer(params, attempt=attempt)
-        return answer(chat_out.to_chat_completion(message, model=model)), pause
+        # the simulator's tokens are words, of thinking blocks as of text
+        thinking = sum(len(b["thinking"].split()) for b in message["content"] if b["type"] == "thinking")
+        return answer(chat_out.to_chat_completion(message, model=model, reasoning_tokens=thinking)), pause
 
     def _completion(self, body: dict[str, Any], attempt: int) -> tuple[dict[str, Any], float]:
         for key, value in body.items():

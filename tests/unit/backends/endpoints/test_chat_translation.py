@@ -101,7 +101,8 @@ def test_defaults_and_choice_names() -> None:
     assert translate(tools=tools, tool_choice="auto")["tool_choice"] == {"type": "auto"}
     named = {"type": "function", "function": {"name": "f"}}
     assert translate(tools=tools, tool_choice=named)["tool_choice"] == {"type": "tool", "name": "f"}
-    assert translate(tool_choice="none")["tool_choice"] == {"type": "none"}
+    assert translate(tools=tools, tool_choice="none")["tool_choice"] == {"type": "none"}
+    assert "tool_choice" not in translate(tool_choice="none")
     assert translate(reasoning_effort="high", max_tokens=3000)["thinking"]["budget_tokens"] == 2999
     assert "thinking" not in translate(reasoning_effort="minimal")
     assert "output_config" not in translate(response_format={"type": "text"})
@@ -127,6 +128,10 @@ def test_defaults_and_choice_names() -> None:
         ({"messages": [{"role": "user", "content": "a"}, {"role": "system", "content": "b"}]}, "messages[1]"),
         ({"messages": [{"role": "function", "content": "x"}]}, "messages[0].role"),
         ({"messages": []}, "messages"),
+        (
+            {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": None}]},
+            "messages[1]",
+        ),
     ],
 )
 def test_what_has_no_equivalent_fails_naming_the_field(body: dict[str, Any], param: str) -> None:

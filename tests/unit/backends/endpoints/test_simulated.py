@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import math
 import re
 import struct
@@ -33,6 +34,20 @@ def test_chat_completions_are_deterministic_and_parse_with_the_sdk() -> None:
     parsed = ChatCompletion.model_validate(first)
     assert parsed.usage is not None and parsed.usage.completion_tokens == 7
     assert first["choices"] == again["choices"]
+
+
+def test_reasoning_effort_thinks_and_counts_reasoning_tokens() -> None:
+    done = call(
+        endpoints.CHAT,
+        messages=[{"role": "user", "content": "why?"}],
+        reasoning_effort="low",
+        max_tokens=3000,
+    )
+    message = done["choices"][0]["message"]
+    assert message["reasoning_content"] and message["content"]
+    usage = done["usage"]
+    assert 0 < usage["completion_tokens_details"]["reasoning_tokens"] < usage["completion_tokens"]
+    assert len(message["reasoning_content"].split()) == usage["completion_tokens_details"]["reasoning_tokens"]
 
 
 def test_text_completions_default_to_16_tokens_one_choice_per_prompt() -> None:
@@ -87,3 +102,24 @@ def test_random_ids_have_openais_form_and_do_not_repeat() -> None:
     assert all(re.fullmatch(r"batch_req_[0-9A-Za-z]{24}", i) for i in ids)
     assert len({i[10] for i in ids}) > 50  # every position draws on the whole alphabet
     assert len({i[-1] for i in ids}) > 50
+
+
+def test_tool_calls_and_json_schema_answers_come_back_in_openais_shape() -> None:
+    weather = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": weather}}]
+    called = ChatCompletion.model_validate(
+        call(
+            endpoints.CHAT,
+            messages=[{"role": "user", "content": "weather?"}],
+            tools=tools,
+            tool_choice="required",
+        )
+    )
+    choice = called.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.tool_calls
+    function = choice.message.tool_calls[0].function
+    assert function.name == "get_weather" and "city" in json.loads(function.arguments)
+    schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    fmt = {"type": "json_schema", "json_schema": {"name": "o", "schema": schema}}
+    shaped = call(endpoints.CHAT, messages=[{"role": "user", "content": "a number"}], response_format=fmt)
+    assert isinstance(json.loads(shaped["choices"][0]["message"]["content"])["n"], int)
