@@ -170,7 +170,7 @@ def test_bad_creates_are_400s_naming_the_field(oai: openai.OpenAI) -> None:
     assert info.value.param == "completion_window"
 
 
-def test_uploads_must_be_jsonl_batch_files(oai: openai.OpenAI) -> None:
+def test_uploads_must_be_jsonl_batch_files(oai_server: ServerProcess, oai: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError, match=r"Must be \.jsonl"):
         oai.files.create(file=("input.txt", b"{}\n"), purpose="batch")
     with pytest.raises(openai.BadRequestError) as info:
@@ -185,6 +185,11 @@ def test_uploads_must_be_jsonl_batch_files(oai: openai.OpenAI) -> None:
         file=("a.jsonl", b"{}\n"), purpose="batch", expires_after={"anchor": "created_at", "seconds": 7200}
     )
     assert made.expires_at == made.created_at + 7200 and made.status == "processed" and made.bytes == 3
+    metrics = httpx.get(oai_server.base_url + "/metrics").text
+    counted = [
+        line for line in metrics.splitlines() if line.startswith("batchd_openai_uploaded_bytes_total ")
+    ]
+    assert counted and float(counted[0].split()[1]) >= 3  # refused uploads are not counted, this one is
 
 
 def test_upload_over_200_mb_is_refused(oai_server: ServerProcess) -> None:

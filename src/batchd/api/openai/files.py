@@ -40,6 +40,7 @@ async def upload_file(request: Request) -> Response:
         await svc.store.drop_openai_file(file.id)
         raise
     await svc.store.complete_openai_file(file)
+    svc.metrics.file_uploaded(file.bytes)
     return replies.json(objects.file_object(file), request)
 
 
