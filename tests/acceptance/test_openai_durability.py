@@ -1,12 +1,18 @@
 """The OpenAI wire's batches keep batchd's promises: `kill -9` mid-run leaves exactly one output
-line per input line, and on PostgreSQL two `batchd serve` processes share every file and batch (one
-takes the upload, the other creates and runs the batch, the first serves its output)."""
+line per input line, mid-upload no file, and on PostgreSQL two `batchd serve` processes share every
+file and batch (one takes the upload, the other creates and runs the batch, the first serves its
+output)."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 
@@ -71,3 +77,42 @@ def test_two_processes_on_postgresql_share_files_and_batches(database: str, tmp_
     finally:
         first.stop()
         second.stop()
+
+
+def test_kill_9_mid_upload_leaves_no_file(tmp_path: Path) -> None:
+    srv = ServerProcess(tmp_path / "data").start()
+    sent, killed = threading.Event(), threading.Event()
+
+    def body() -> Iterator[bytes]:
+        yield b'--b\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nbatch\r\n'
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.jsonl"\r\n\r\n'
+        for i in range(200):
+            yield b"x" * (1 << 20)
+            if i == 20:  # 21 MiB in: some chunks are in the store
+                sent.set()
+                killed.wait(30)  # the server dies meanwhile
+
+    def upload() -> None:
+        headers = {"content-type": "multipart/form-data; boundary=b", "authorization": "Bearer k"}
+        with contextlib.suppress(httpx.HTTPError):
+            httpx.post(srv.base_url + "/v1/files", content=body(), headers=headers, timeout=60)
+
+    thread = threading.Thread(target=upload, daemon=True)
+    try:
+        thread.start()
+        assert sent.wait(30)
+        time.sleep(0.5)
+        srv.kill9()
+        killed.set()
+        srv.start()
+        with make_openai(srv.base_url) as client:
+            assert list(client.files.list()) == []  # the cut upload is never listed
+        conn = sqlite3.connect(f"file:{srv.data_dir / 'batchd.db'}?mode=ro", uri=True)
+        try:  # its rows wait for the sweep (an hour later), unlisted
+            assert conn.execute("SELECT count(*) FROM openai_files WHERE complete = 0").fetchone()[0] == 1
+        finally:
+            conn.close()
+    finally:
+        killed.set()
+        thread.join(10)
+        srv.stop()
