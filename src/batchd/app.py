@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import functools
 import math
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -15,10 +19,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from batchd import __version__, dashboard, exceptions
-from batchd.api import admin, auth, errors, guard, responses, services, webhooks
+from batchd.api import admin, auth, errors, guard, responses, services, webhooks, wires
 from batchd.api.accesslog import AccessLog
 from batchd.api.anthropic import batches, files, messages, models, openapi, tokens
 from batchd.api.deadline import BodyDeadline
+from batchd.api.openai import batches as openai_batches
+from batchd.api.openai import files as openai_files
+from batchd.api.openai import openapi as openai_openapi
 from batchd.metrics import CONTENT_TYPE
 from batchd.store.base import Store, WriteProblem
 
@@ -103,7 +110,29 @@ async def options(request: Request) -> Response:
 
 
 async def openapi_json(request: Request) -> Response:
-    return responses.json(openapi.document(), request)
+    return responses.json(_openapi(), request)
+
+
+@functools.cache
+def _openapi() -> dict[str, Any]:
+    """Anthropic's wire's document with the OpenAI wire's /v1/batches merged in."""
+    doc = copy.deepcopy(openapi.document())
+    doc["paths"].update(openai_openapi.paths())
+    doc["components"]["schemas"].update(openai_openapi.schemas())
+    doc["components"]["responses"].update(openai_openapi.responses())
+    return doc
+
+
+View = Callable[[Request], Awaitable[Response]]
+
+
+def either(anthropic: View, openai: View) -> View:
+    """One /v1/files view for two APIs: Anthropic's Files API or OpenAI's, as api/wires.py tells."""
+
+    async def view(request: Request) -> Response:
+        return await (openai if wires.is_openai(request) else anthropic)(request)
+
+    return view
 
 
 def create_app(svc: services.Services) -> Starlette:
@@ -121,11 +150,15 @@ def create_app(svc: services.Services) -> Starlette:
         Route("/v1/messages", messages.create, methods=["POST"]),
         Route("/v1/messages/count_tokens", tokens.count_tokens, methods=["POST"]),
         Route("/v1/models", models.list_models, methods=["GET"]),
-        Route("/v1/files", files.list_files, methods=["GET"]),
-        Route("/v1/files", files.upload, methods=["POST"]),
-        Route("/v1/files/{file_id}", files.retrieve, methods=["GET"]),
-        Route("/v1/files/{file_id}", files.delete, methods=["DELETE"]),
-        Route("/v1/files/{file_id}/content", files.content, methods=["GET"]),
+        Route("/v1/files", either(files.list_files, openai_files.list_files), methods=["GET"]),
+        Route("/v1/files", either(files.upload, openai_files.upload_file), methods=["POST"]),
+        Route("/v1/files/{file_id}", either(files.retrieve, openai_files.retrieve), methods=["GET"]),
+        Route("/v1/files/{file_id}", either(files.delete, openai_files.delete), methods=["DELETE"]),
+        Route("/v1/files/{file_id}/content", either(files.content, openai_files.content), methods=["GET"]),
+        Route("/v1/batches", openai_batches.create, methods=["POST"]),
+        Route("/v1/batches", openai_batches.list_batches, methods=["GET"]),
+        Route("/v1/batches/{batch_id}", openai_batches.retrieve, methods=["GET"]),
+        Route("/v1/batches/{batch_id}/cancel", openai_batches.cancel, methods=["POST"]),
         Route("/v1/models/{model_id:path}", models.retrieve_model, methods=["GET"]),
         Route("/v1/admin/keys", admin.list_keys, methods=["GET"]),
         Route("/v1/admin/keys", admin.create_key, methods=["POST"]),

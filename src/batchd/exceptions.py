@@ -15,6 +15,8 @@
     │   ├── AuthenticationFailed   (401 authentication_error)
     │   ├── PermissionDenied       (403 permission_error)
     │   ├── RouteNotFound          (404 not_found_error)
+    │   ├── Conflict               (409 invalid_request_error) e.g. cancel of an ended OpenAI batch;
+    │   │                          never worth retrying (x-should-retry: false)
     │   ├── MethodNotAllowed       (405 invalid_request_error)
     │   ├── RequestTimeout         (408 timeout_error) the body did not arrive in time
     │   ├── RequestTooLarge        (413 request_too_large)
@@ -85,7 +87,18 @@ class QuotaExceeded(StoreError):
 
 
 class ApiError(BatchdError):
-    """The request could not be served."""
+    """The request could not be served.
+
+    `param` and `code` name the field at fault and a machine-readable reason, for the OpenAI wire's
+    error envelope (api/errors.py); Anthropic's envelope has no place for them.
+    """
+
+    def __init__(
+        self, message: str | None = None, *, param: str | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.param = param
+        self.code = code
 
 
 class InvalidRequest(ApiError):
@@ -121,6 +134,13 @@ class RouteNotFound(ApiError):
 
     status = 404
     error_type = "not_found_error"
+
+
+class Conflict(ApiError):
+    """The object is not in a state that allows this operation."""
+
+    status = 409
+    error_type = "invalid_request_error"
 
 
 class MethodNotAllowed(ApiError):

@@ -62,6 +62,14 @@ class Metrics:
             buckets=BYTES_BUCKETS,
             registry=r,
         )
+        self._uploads = Counter(
+            "batchd_openai_files_uploaded", "Files uploaded through the OpenAI Files API", registry=r
+        )
+        self._upload_bytes = Counter(
+            "batchd_openai_uploaded_bytes",
+            "Bytes of the files uploaded through the OpenAI Files API",
+            registry=r,
+        )
         self._http = Counter(
             "batchd_http_requests", "HTTP requests served, by method, route and status",
             ["method", "route", "status"], registry=r,
@@ -164,6 +172,11 @@ class Metrics:
         self._batches.inc()
         self._batch_requests.observe(requests)
         self._batch_bytes.observe(body_bytes)
+
+    def file_uploaded(self, size: int) -> None:
+        """One file uploaded through the OpenAI Files API (api/openai/files.py)."""
+        self._uploads.inc()
+        self._upload_bytes.inc(size)
 
     def http_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self._child(self._http, method, route, str(status)).inc()

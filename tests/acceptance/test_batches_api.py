@@ -184,4 +184,7 @@ def test_openapi_describes_every_route(server: ServerProcess) -> None:
         "/v1/messages/count_tokens",
         "/v1/models",
         "/v1/models/{model_id}",
+        "/v1/batches",
+        "/v1/batches/{batch_id}",
+        "/v1/batches/{batch_id}/cancel",
     }

@@ -1,4 +1,6 @@
-"""The single place that renders errors: every failure leaves as Anthropic's error envelope."""
+"""The single place that renders errors: every failure leaves as Anthropic's error envelope, or, on
+the OpenAI wire (api/wires.py), as OpenAI's: `{"error": {message, type, param, code}}`, all four keys
+always there, with `x-request-id` (which the openai SDK reads) beside `request-id`."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 
 from batchd import exceptions, models
+from batchd.api import wires
 
 logger = logging.getLogger("batchd.api")
 
@@ -40,12 +43,38 @@ def envelope(error_type: str, message: str, rid: str | None) -> bytes:
     )
 
 
-def render(exc: exceptions.BatchdError, rid: str, headers: dict[str, str] | None = None) -> Response:
+# The OpenAI envelope's `code` where the error names none, by status.
+_OPENAI_CODES = {
+    401: "invalid_api_key",
+    404: "not_found",
+    405: "method_not_allowed",
+    429: "rate_limit_exceeded",
+}
+
+
+def openai_envelope(exc: exceptions.BatchdError) -> bytes:
+    """OpenAI's error envelope for `exc`: type invalid_request_error for a client's error (4xx),
+    server_error else; param and code null unless known."""
+    param = getattr(exc, "param", None)
+    code = getattr(exc, "code", None) or _OPENAI_CODES.get(exc.status)
+    error_type = "invalid_request_error" if exc.status < 500 else "server_error"
+    if exc.status == 429:
+        error_type = "rate_limit_error"
+    return orjson.dumps({"error": {"message": exc.message, "type": error_type, "param": param, "code": code}})
+
+
+def render(
+    exc: exceptions.BatchdError, rid: str, headers: dict[str, str] | None = None, *, openai: bool = False
+) -> Response:
     headers = {"request-id": rid, **(headers or {})}
     if exc.status >= 500:
         headers.setdefault("x-should-retry", "true")
+    if openai:
+        headers["x-request-id"] = rid
+        if isinstance(exc, exceptions.Conflict):  # deterministic: the SDK would retry a 409 twice
+            headers["x-should-retry"] = "false"
     return Response(
-        envelope(exc.error_type, exc.message, rid),
+        openai_envelope(exc) if openai else envelope(exc.error_type, exc.message, rid),
         status_code=exc.status,
         media_type="application/json",
         headers=headers,
@@ -59,7 +88,7 @@ async def handle_batchd_error(request: Request, exc: Exception) -> Response:
     headers = None
     if isinstance(exc, exceptions.QuotaExceeded):
         headers = {"retry-after": str(exc.retry_after)}
-    return render(exc, request_id(request), headers)
+    return render(exc, request_id(request), headers, openai=wires.is_openai(request))
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
@@ -73,7 +102,7 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     headers = dict(exc.headers or {})
     if exc.status_code == 405 and "Allow" in headers:
         headers["Allow"] = allowed_methods(request)
-    return render(cls(message), request_id(request), headers)
+    return render(cls(message), request_id(request), headers, openai=wires.is_openai(request))
 
 
 def allowed_methods(request: Request) -> str:
@@ -99,4 +128,4 @@ async def handle_client_disconnect(request: Request, exc: Exception) -> Response
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     logger.exception("request %s failed", request_id(request))
-    return render(exceptions.BatchdError(), request_id(request))
+    return render(exceptions.BatchdError(), request_id(request), openai=wires.is_openai(request))

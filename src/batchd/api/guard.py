@@ -31,7 +31,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from batchd import exceptions
-from batchd.api import errors
+from batchd.api import errors, wires
 from batchd.config import Settings, values
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -84,7 +84,8 @@ class Guard:
         if refused is None:
             await self.app(scope, receive, send)
             return
-        response = errors.render(refused, errors.request_id(Request(scope)))
+        request = Request(scope)
+        response = errors.render(refused, errors.request_id(request), openai=wires.is_openai(request))
         await response(scope, receive, send)
 
     def refusal(self, scope: Scope) -> exceptions.ApiError | None:

@@ -1,6 +1,6 @@
 """The engine's sweeps, at start and every `maintenance_interval`: expiry of batches, lapsed leases
-taken back, archival, old idempotency keys and webhook rows, and the server tools' expired
-containers and output files (at start also the homes a crash left behind)."""
+taken back, archival, old idempotency keys and webhook rows, the OpenAI wire's expired uploads,
+and the server tools' expired containers and output files (at start also the homes a crash left behind)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ async def sweep(
     await store.sweep_hooks(
         now=now, idempotency_window=settings.idempotency_window, retention=settings.retention
     )
+    await store.expire_openai_files(now=now)
     if tools is not None:
         await tools.maintain(now, starting=starting)
 

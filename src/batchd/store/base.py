@@ -23,6 +23,7 @@ from typing import NamedTuple, Protocol
 
 from batchd import models
 from batchd.config import quotas, settings
+from batchd.store.openai import OpenAIMethods
 from batchd.store.records import (  # re-exported: callers name them base.X
     ApiKey as ApiKey,
 )
@@ -54,7 +55,9 @@ from batchd.store.records import (
 SECRET_BYTES = 32  #: the length of a `Store.server_secret`
 
 
-class Store(Protocol):
+class Store(OpenAIMethods, Protocol):
+    """Every store's operations; the OpenAI wire's are `OpenAIMethods` (store/openai.py)."""
+
     #: Seconds the engine lets results gather before writing them in one commit.
     commit_interval: float
 

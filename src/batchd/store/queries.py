@@ -11,9 +11,10 @@ _NAME = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 
 
 @functools.cache
-def load(dialect: str) -> Mapping[str, str]:
-    """Every named statement of `dialect`, by name; read once and shared by the modules that use them."""
-    text = resources.files("batchd.store").joinpath(f"sql/{dialect}/queries.sql").read_text()
+def load(dialect: str, name: str = "queries") -> Mapping[str, str]:
+    """Every named statement of `dialect` in `sql/<dialect>/<name>.sql`, by name; read once and
+    shared by the modules that use them."""
+    text = resources.files("batchd.store").joinpath(f"sql/{dialect}/{name}.sql").read_text()
     parts = _NAME.split(text)
     queries: dict[str, str] = {}
     for name, body in zip(parts[1::2], parts[2::2], strict=True):

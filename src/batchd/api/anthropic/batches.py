@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from batchd import exceptions
+from batchd import exceptions, models
 from batchd.api import auth, bodies, errors, idempotency, responses, services
 from batchd.api.anthropic import paging, schemas, version
 
@@ -22,6 +22,14 @@ async def _ctx(request: Request) -> tuple[services.Services, str]:
     workspace = await auth.workspace(request)
     version.check(request, found.settings)
     return found, workspace
+
+
+def _batch_id(request: Request) -> str:
+    """The batch id of the path: an OpenAI batch's (`batch_…`) is no Message Batch, and not found."""
+    batch_id: str = request.path_params["batch_id"]
+    if models.is_openai_batch(batch_id):
+        raise exceptions.BatchNotFound(f"message batch {batch_id} not found")
+    return batch_id
 
 
 async def create(request: Request) -> Response:
@@ -57,7 +65,7 @@ async def create(request: Request) -> Response:
 
 async def retrieve(request: Request) -> Response:
     svc, workspace = await _ctx(request)
-    batch = await svc.store.get_batch(workspace, request.path_params["batch_id"])
+    batch = await svc.store.get_batch(workspace, _batch_id(request))
     return responses.json(schemas.batch(batch, svc.settings.public_url, strict=svc.settings.strict), request)
 
 
@@ -67,6 +75,9 @@ async def list_batches(request: Request) -> Response:
     after_id, before_id = query.get("after_id") or None, query.get("before_id") or None
     if after_id and before_id:
         raise exceptions.InvalidRequest("Only one of after_id and before_id may be given")
+    for cursor in (after_id, before_id):
+        if cursor and models.is_openai_batch(cursor):
+            raise exceptions.BatchNotFound(f"message batch {cursor} not found")
     batches, has_more = await svc.store.list_batches(
         workspace, after_id=after_id, before_id=before_id, limit=paging.limit(query.get("limit"))
     )
@@ -77,20 +88,20 @@ async def list_batches(request: Request) -> Response:
 
 async def cancel(request: Request) -> Response:
     svc, workspace = await _ctx(request)
-    batch = await svc.store.cancel_batch(workspace, request.path_params["batch_id"], time.time())
+    batch = await svc.store.cancel_batch(workspace, _batch_id(request), time.time())
     return responses.json(schemas.batch(batch, svc.settings.public_url, strict=svc.settings.strict), request)
 
 
 async def delete(request: Request) -> Response:
     svc, workspace = await _ctx(request)
-    batch_id = request.path_params["batch_id"]
+    batch_id = _batch_id(request)
     await svc.store.delete_batch(workspace, batch_id)
     return responses.json(schemas.deleted(batch_id), request)
 
 
 async def results(request: Request) -> Response:
     svc, workspace = await _ctx(request)
-    batch_id = request.path_params["batch_id"]
+    batch_id = _batch_id(request)
     chunks = svc.store.iter_results(workspace, batch_id)
     # Pull the first chunk before answering so a state error still gets a proper status.
     try:

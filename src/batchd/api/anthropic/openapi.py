@@ -182,6 +182,23 @@ def document() -> dict[str, Any]:
                 "request_id": {"anyOf": [{"type": "string"}, {"type": "null"}]},
             },
         },
+        # /v1/files serves OpenAI's Files API too (api/wires.py, docs/openai.md), in its envelope.
+        "OpenAIError": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["message", "type", "param", "code"],
+                    "properties": {
+                        "message": {"type": "string"},
+                        "type": {"type": "string"},
+                        "param": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                        "code": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                    },
+                }
+            },
+        },
     }
     batch_ok = _ok(_ref("MessageBatch"))
     paths = {
@@ -293,7 +310,13 @@ def document() -> dict[str, Any]:
         "components": {
             "schemas": schemas,
             "responses": {
-                "Error": {"description": "Error", "content": {"application/json": {"schema": _ref("Error")}}}
+                "Error": {"description": "Error", "content": {"application/json": {"schema": _ref("Error")}}},
+                "FilesError": {
+                    "description": "Error, in Anthropic's envelope or (OpenAI's Files API) OpenAI's",
+                    "content": {
+                        "application/json": {"schema": {"anyOf": [_ref("Error"), _ref("OpenAIError")]}}
+                    },
+                },
             },
             "securitySchemes": {
                 "ApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
@@ -304,8 +327,15 @@ def document() -> dict[str, Any]:
     }
 
 
+def _files_op(op_id: str, summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """An operation of /v1/files, whose errors may be in either API's envelope."""
+    errors = {code: {"$ref": "#/components/responses/FilesError"} for code in _ERRORS}
+    return {"operationId": op_id, "summary": summary, "responses": {**responses, **errors}, **extra}
+
+
 def _files_paths() -> dict[str, Any]:
-    """/v1/files: the files code execution wrote (api/anthropic/files.py)."""
+    """/v1/files: the files code execution wrote (api/anthropic/files.py). A request without an
+    Anthropic header is OpenAI's Files API's (api/openai/files.py, not described here)."""
     file_id = {"name": "file_id", "in": "path", "required": True, "schema": {"type": "string"}}
     metadata = {
         "type": "object",
@@ -335,10 +365,10 @@ def _files_paths() -> dict[str, Any]:
     limit = {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20}
     return {
         "/v1/files": {
-            "post": _op(
+            "post": _files_op(
                 "uploadFile",
                 "Upload a file for container_upload (kept until deleted, not downloadable)",
-                {"200": _ok(metadata), "415": {"$ref": "#/components/responses/Error"}},
+                {"200": _ok(metadata), "415": {"$ref": "#/components/responses/FilesError"}},
                 requestBody={
                     "required": True,
                     "content": {
@@ -352,7 +382,7 @@ def _files_paths() -> dict[str, Any]:
                     },
                 },
             ),
-            "get": _op(
+            "get": _files_op(
                 "listFiles",
                 "The workspace's files, newest first",
                 {"200": _ok(page)},
@@ -365,10 +395,10 @@ def _files_paths() -> dict[str, Any]:
             ),
         },
         "/v1/files/{file_id}": {
-            "get": _op(
+            "get": _files_op(
                 "retrieveFileMetadata", "A file's metadata", {"200": _ok(metadata)}, parameters=[file_id]
             ),
-            "delete": _op(
+            "delete": _files_op(
                 "deleteFile",
                 "Delete a file",
                 {
@@ -384,7 +414,7 @@ def _files_paths() -> dict[str, Any]:
             ),
         },
         "/v1/files/{file_id}/content": {
-            "get": _op(
+            "get": _files_op(
                 "downloadFile",
                 "A file's bytes",
                 {"200": {"description": "The file", "content": {"application/octet-stream": {"schema": {}}}}},

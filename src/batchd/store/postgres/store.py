@@ -27,7 +27,7 @@ from batchd import exceptions, models
 from batchd.config import settings
 from batchd.config.quotas import Quota
 from batchd.store import base, layout, queries, quotas, rules, shares
-from batchd.store.postgres import db, files, hooks, liveness, locks
+from batchd.store.postgres import db, files, hooks, liveness, locks, openai
 from batchd.store.postgres.db import Database, rowcount
 from batchd.store.postgres.driver import Connection
 from batchd.store.postgres.slots import Slots
@@ -38,7 +38,7 @@ Q = queries.load("postgres")
 FLOOR_RESET = 5.0  # seconds between full claim scans (see PostgresStore._claim)
 
 
-class PostgresStore(hooks.HookMethods, files.FileMethods):
+class PostgresStore(hooks.HookMethods, files.FileMethods, openai.OpenAIMethods):
     #: Seconds the engine lets results gather before it writes them in one commit. Shorter than
     #: SQLite's: commits run on the event loop, with no thread to hand off to. Shorter still under
     #: a `max_running` cap, where a request counts as running until its result is written, so
@@ -102,30 +102,45 @@ class PostgresStore(hooks.HookMethods, files.FileMethods):
         batch_id: str | None = None,
     ) -> models.Batch:
         batch_id = batch_id or models.new_batch_id()
-        size = sum(len(p) for p in params)
         async with self.db.transaction() as conn:
-            if idempotency is not None:
-                replayed = await hooks.take_key(conn, workspace, idempotency, batch_id, now)
-                if replayed is not None:
-                    return (await _fetch_batch(conn, workspace, replayed)).batch()
-            if quota is not None and not quota.unlimited:
-                # Creates of one workspace take turns until commit: each sees the batches before it.
-                await conn.execute(Q["quota_lock"], locks.quota_key(workspace))
-                query = "workspace_usage" if quota.stored_bytes else "open_usage"
-                usage = base.Usage._make((await conn.fetch(Q[query], workspace))[0])
-                quotas.check(quota, usage, requests=len(custom_ids), stored_bytes=size)
-            seq = await conn.fetchval(
-                Q["insert_batch"], batch_id, workspace, now, expires_at, len(custom_ids)
+            return await self._create_batch(
+                conn, batch_id, workspace, custom_ids, params, now, expires_at, quota, idempotency
             )
-            await conn.execute(Q["insert_batch_size"], seq, workspace, size)
-            keys = range(layout.key(seq, 0), layout.key(seq, len(custom_ids)))
-            await conn.copy_records_to_table(
-                "requests", records=zip(keys, custom_ids, strict=True), columns=["key", "custom_id"]
-            )
-            await conn.copy_records_to_table(
-                "request_params", records=zip(keys, params, strict=True), columns=["key", "params"]
-            )
-            await conn.execute(Q["notify_work"])
+
+    async def _create_batch(
+        self,
+        conn: Connection,
+        batch_id: str,
+        workspace: str,
+        custom_ids: Sequence[str],
+        params: Sequence[bytes | memoryview],
+        now: float,
+        expires_at: float,
+        quota: Quota | None,
+        idempotency: base.Idempotency | None,
+    ) -> models.Batch:
+        """create_batch's writes, in the caller's transaction `conn` (an OpenAI batch adds its row)."""
+        size = sum(len(p) for p in params)
+        if idempotency is not None:
+            replayed = await hooks.take_key(conn, workspace, idempotency, batch_id, now)
+            if replayed is not None:
+                return (await _fetch_batch(conn, workspace, replayed)).batch()
+        if quota is not None and not quota.unlimited:
+            # Creates of one workspace take turns until commit: each sees the batches before it.
+            await conn.execute(Q["quota_lock"], locks.quota_key(workspace))
+            query = "workspace_usage" if quota.stored_bytes else "open_usage"
+            usage = base.Usage._make((await conn.fetch(Q[query], workspace))[0])
+            quotas.check(quota, usage, requests=len(custom_ids), stored_bytes=size)
+        seq = await conn.fetchval(Q["insert_batch"], batch_id, workspace, now, expires_at, len(custom_ids))
+        await conn.execute(Q["insert_batch_size"], seq, workspace, size)
+        keys = range(layout.key(seq, 0), layout.key(seq, len(custom_ids)))
+        await conn.copy_records_to_table(
+            "requests", records=zip(keys, custom_ids, strict=True), columns=["key", "custom_id"]
+        )
+        await conn.copy_records_to_table(
+            "request_params", records=zip(keys, params, strict=True), columns=["key", "params"]
+        )
+        await conn.execute(Q["notify_work"])
         return models.Batch(
             id=batch_id,
             workspace=workspace,

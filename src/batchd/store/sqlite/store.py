@@ -16,7 +16,7 @@ from batchd.config import settings
 from batchd.config.quotas import Quota
 from batchd.store import base, layout, queries, quotas, rules, shares
 from batchd.store.rows import BatchRow, ClaimRow, EntryRow, claimed
-from batchd.store.sqlite import db, files, hooks, keys
+from batchd.store.sqlite import db, files, hooks, keys, openai
 from batchd.store.sqlite.db import Database
 
 Q = queries.load("sqlite")
@@ -26,7 +26,7 @@ MIN_FREE_BYTES = 1 << 20  # a file system with less free is full to `probe_write
 R = TypeVar("R")
 
 
-class SQLiteStore(hooks.HookMethods, files.FileMethods, keys.KeyMethods):
+class SQLiteStore(hooks.HookMethods, files.FileMethods, keys.KeyMethods, openai.OpenAIMethods):
     #: Seconds the engine lets results gather before it writes them in one commit. Each commit is
     #: a transaction and two hand-offs with the writer thread: at a small engine's pace (hundreds
     #: of results a second), committing every 10 ms cost ~15% of batchd's CPU per request (340 vs
@@ -88,7 +88,9 @@ class SQLiteStore(hooks.HookMethods, files.FileMethods, keys.KeyMethods):
         expires_at: float,
         quota: Quota | None,
         idempotency: base.Idempotency | None,
+        then: Callable[[sqlite3.Connection], None] | None = None,
     ) -> models.Batch:
+        """then: more to write in the same transaction (an OpenAI batch's own row)."""
         size = sum(len(p) for p in params)
         with self.db.cache_limit(CREATE_CACHE_KIB), self.db.transaction(durable=True) as conn:
             if idempotency is not None:
@@ -106,6 +108,8 @@ class SQLiteStore(hooks.HookMethods, files.FileMethods, keys.KeyMethods):
             keys = range(layout.key(seq, 0), layout.key(seq, len(custom_ids)))
             conn.executemany(Q["insert_request"], zip(keys, custom_ids, strict=True))
             conn.executemany(Q["insert_params"], zip(keys, params, strict=True))
+            if then is not None:
+                then(conn)
         return models.Batch(
             id=batch_id,
             workspace=workspace,

@@ -41,19 +41,20 @@ SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_init
 FROM batches WHERE id = $1 FOR UPDATE;
 
 -- name: list_first
+-- Message Batches only: an OpenAI batch (`batch_…`, api/openai/) is not listed on Anthropic's wire.
 SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
     n_processing, n_succeeded, n_errored, n_canceled, n_expired
-FROM batches WHERE workspace = $1 ORDER BY seq DESC LIMIT $2;
+FROM batches WHERE workspace = $1 AND substr(id, 1, 6) <> 'batch_' ORDER BY seq DESC LIMIT $2;
 
 -- name: list_after
 SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
     n_processing, n_succeeded, n_errored, n_canceled, n_expired
-FROM batches WHERE workspace = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3;
+FROM batches WHERE workspace = $1 AND substr(id, 1, 6) <> 'batch_' AND seq < $2 ORDER BY seq DESC LIMIT $3;
 
 -- name: list_before
 SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
     n_processing, n_succeeded, n_errored, n_canceled, n_expired
-FROM batches WHERE workspace = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3;
+FROM batches WHERE workspace = $1 AND substr(id, 1, 6) <> 'batch_' AND seq > $2 ORDER BY seq ASC LIMIT $3;
 
 -- name: set_canceling
 UPDATE batches SET status = 'canceling', cancel_initiated_at = $2 WHERE seq = $1;

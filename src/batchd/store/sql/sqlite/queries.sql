@@ -26,19 +26,20 @@ SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_init
 FROM batches WHERE id = ?;
 
 -- name: list_first
+-- Message Batches only: an OpenAI batch (`batch_…`, api/openai/) is not listed on Anthropic's wire.
 SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
     n_processing, n_succeeded, n_errored, n_canceled, n_expired
-FROM batches WHERE workspace = ? ORDER BY seq DESC LIMIT ?;
+FROM batches WHERE workspace = ? AND substr(id, 1, 6) <> 'batch_' ORDER BY seq DESC LIMIT ?;
 
 -- name: list_after
 SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
     n_processing, n_succeeded, n_errored, n_canceled, n_expired
-FROM batches WHERE workspace = ? AND seq < ? ORDER BY seq DESC LIMIT ?;
+FROM batches WHERE workspace = ? AND substr(id, 1, 6) <> 'batch_' AND seq < ? ORDER BY seq DESC LIMIT ?;
 
 -- name: list_before
 SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
     n_processing, n_succeeded, n_errored, n_canceled, n_expired
-FROM batches WHERE workspace = ? AND seq > ? ORDER BY seq ASC LIMIT ?;
+FROM batches WHERE workspace = ? AND substr(id, 1, 6) <> 'batch_' AND seq > ? ORDER BY seq ASC LIMIT ?;
 
 -- name: set_canceling
 UPDATE batches SET status = 'canceling', cancel_initiated_at = ? WHERE seq = ?;
