@@ -33,6 +33,7 @@ LINE_PAD = "lorem ipsum dolor sit amet " * 145  # ~3.9 KB: 50,000 lines ≈ 200 
 RUN_TIMEOUT = 900.0  # seconds for the batch to complete
 ROUNDS = 3
 MODEL = "gpt-4o-mini"
+RSS_JUDGED_FROM = 100e6  # bytes of file below which the idle process (~65 MB) outweighs it
 
 
 def log(message: str) -> None:
@@ -128,8 +129,8 @@ def run(n: int) -> list[Row]:
             batchd=f"{peak / mb:.0f} MB = {peak / size:.2f}× file (idle {idle / mb:.0f} MB)",
             compared=f"limit server {limit_peak / mb:.0f} MB",
             ratio=ratio(peak, limit_peak),
-            target="≤ 2× file",
-            met=peak <= 2 * size,
+            target="≤ 2× file" if size >= RSS_JUDGED_FROM else "≤ 2× file (judged from 100 MB)",
+            met=peak <= 2 * size if size >= RSS_JUDGED_FROM else None,
         ),
         Row(
             scenario=f"OpenAI wire: end to end, zero-latency simulator, {n:,} lines",
