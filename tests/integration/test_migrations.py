@@ -50,7 +50,14 @@ def test_named_queries_load() -> None:
 
 
 ROW_QUERIES = [  # each typed row's fields and the named queries that return it
-    (rows.BatchRow._fields, ["fetch_batch", "lock_batch", "list_first", "list_after", "list_before"]),
+    (
+        rows.BatchRow._fields,
+        [
+            "fetch_batch",
+            "lock_batch",
+            *(f"list_{w}{p}" for w in ("", "all_") for p in ("first", "after", "before")),
+        ],
+    ),
     (rows.ClaimRow._fields, ["claim"]),
     (rows.EntryRow._fields, ["list_results"]),
     (base.Session._fields, ["fetch_session"]),
@@ -69,7 +76,7 @@ def test_sqlite_queries_return_the_columns_their_rows_name(tmp_path: Path) -> No
             columns = [d[0] for d in conn.execute(q[name], args).description]
             assert columns == list(fields), name
             checked += 1
-    assert checked == 7
+    assert checked == 10
 
 
 async def test_postgres_queries_return_the_columns_their_rows_name() -> None:

@@ -172,3 +172,38 @@ async def test_closed_batches_list_their_output_files_once(store: Store) -> None
     assert await store.delete_openai_file("a", made.error_file_id)
     assert await store.get_openai_file("a", made.error_file_id, now=3000.0) is None
     assert not await store.delete_openai_file("a", made.error_file_id)
+
+
+async def test_every_wire_lists_both_kinds_newest_first_and_anthropics_list_only_its_own(
+    store: Store,
+) -> None:
+    made: list[str] = []
+    for i in range(6):  # messages, openai, failed openai (no engine batch), messages, openai, openai
+        if i % 3 == 0:
+            made.append(
+                (
+                    await store.create_batch(
+                        workspace="a", custom_ids=["c"], params=[b"{}"], now=1000.0 + i, expires_at=9e9
+                    )
+                ).id
+            )
+        else:
+            b = batch(failed=i == 2, created=1000.0 + i)
+            await store.create_openai_batch(
+                b, custom_ids=[] if b.failed_at else ["a"], params=[] if b.failed_at else [LINE], quota=None
+            )
+            made.append(b.id)
+    other = batch("b")
+    await store.create_openai_batch(other, custom_ids=["a"], params=[LINE], quota=None)
+    engine = [made[i] for i in (5, 4, 3, 1, 0)]  # newest first; the failed one has no engine batch
+    every: list[str] = []
+    page, more = await store.list_batches("a", limit=2, every_wire=True)
+    every += [b.id for b in page]
+    while more:
+        page, more = await store.list_batches("a", after_id=page[-1].id, limit=2, every_wire=True)
+        every += [b.id for b in page]
+    assert every == engine
+    page, more = await store.list_batches("a", before_id=made[1], limit=2, every_wire=True)
+    assert [b.id for b in page] == [made[4], made[3]] and more
+    assert [b.id for b in (await store.list_batches("a", limit=10))[0]] == [made[3], made[0]]
+    assert [b.id for b in (await store.list_batches("b", limit=10, every_wire=True))[0]] == [other.id]

@@ -1,7 +1,8 @@
 """What a batch used, by model, summed from its result lines, and kept up to date cheaply.
 
 A batch's usage is the sum, over its `succeeded` results, of each message's `usage`: input,
-output, cache-read and cache-write tokens and server-tool calls, by the message's model. Summing
+output, cache-read and cache-write tokens and server-tool calls, by the message's model. An OpenAI
+batch's output lines count too (`Usage._add_openai`): prompt, completion and cached tokens. Summing
 100,000 lines on every poll would cost about a second each time, so `UsageCache` keeps, per batch,
 the sums of its settled *blocks*: PAGE consecutive requests that all have their result. A result
 is final once written (the store keeps the first), so such a block never changes; a refresh reads
@@ -42,13 +43,16 @@ class Usage:
 
     def add_line(self, line: bytes) -> None:
         self.requests += 1
-        result = orjson.loads(line).get("result") or {}
+        found = orjson.loads(line)
+        if "result" not in found and "response" in found:
+            self._add_openai(found)
+            return
+        result = found.get("result") or {}
         if result.get("type") != "succeeded":
             return
         message = result.get("message") or {}
         usage = message.get("usage") or {}
-        model = message.get("model")
-        sums = self.by_model.setdefault(model if isinstance(model, str) else "unknown", empty())
+        sums = self._sums(message.get("model"))
         for name in TOKENS:
             value = usage.get(name)
             if isinstance(value, int):
@@ -56,6 +60,28 @@ class Usage:
         tools = usage.get("server_tool_use")
         if isinstance(tools, dict):
             sums["server_tool_calls"] += sum(v for v in tools.values() if isinstance(v, int))
+
+    def _add_openai(self, line: dict[str, Any]) -> None:
+        """An OpenAI output line (api/openai/outputs.py): a 2xx reply's `usage`, by its body's model.
+        prompt_tokens count as input (OpenAI's include the cached ones, which are also counted as
+        cache reads), completion_tokens as output."""
+        response = line.get("response") or {}
+        code = response.get("status_code")
+        body = response.get("body")
+        if not (isinstance(code, int) and 200 <= code < 300 and isinstance(body, dict)):
+            return
+        usage = body.get("usage") or {}
+        sums = self._sums(body.get("model"))
+        for ours, theirs in (("input_tokens", "prompt_tokens"), ("output_tokens", "completion_tokens")):
+            value = usage.get(theirs)
+            if isinstance(value, int):
+                sums[ours] += value
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
+        if isinstance(cached, int):
+            sums["cache_read_input_tokens"] += cached
+
+    def _sums(self, model: object) -> dict[str, int]:
+        return self.by_model.setdefault(model if isinstance(model, str) else "unknown", empty())
 
     def merged(self, other: Usage) -> Usage:
         out = Usage(

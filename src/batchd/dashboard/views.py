@@ -23,7 +23,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from batchd import exceptions, models
 from batchd.api import auth, bodies, responses, services
 from batchd.api.anthropic import schemas
-from batchd.dashboard import ratelimit, render, sessions, speed, upstreams, usage
+from batchd.dashboard import kinds, ratelimit, render, sessions, speed, upstreams, usage
 from batchd.store.base import DeliveryState
 
 FORM_LIMIT = 64 * 1024  # bytes: the dashboard's forms hold a key, a path and a token
@@ -148,7 +148,9 @@ async def index(request: Request, *, sums: usage.UsageCache, rates: speed.Speed)
     found: list[models.Batch] = []
     has_more = False
     for _ in range(SCAN_PAGES):
-        page, has_more = await svc.store.list_batches(workspace, after_id=after_id, limit=100)
+        page, has_more = await svc.store.list_batches(
+            workspace, after_id=after_id, limit=100, every_wire=True
+        )
         for b in page:
             if status is None or b.processing_status == status:
                 found.append(b)
@@ -163,8 +165,9 @@ async def index(request: Request, *, sums: usage.UsageCache, rates: speed.Speed)
     for b in shown:
         total = total.merged(await sums.usage(svc.store, workspace, b, budget))
         rates.observe(b)
+    kind_of = await kinds.kinds(svc, workspace, shown)
     context = {
-        "batches": [schemas.batch(b, svc.settings.public_url) for b in shown],
+        "batches": [{**schemas.batch(b, svc.settings.public_url), "kind": kind_of[b.id]} for b in shown],
         "usage": total.as_dict(),
         "status": status,
         "statuses": STATUSES,
@@ -190,6 +193,8 @@ async def batch_page(request: Request, *, sums: usage.UsageCache, rates: speed.S
     if after is not None and not after.isdigit():
         raise exceptions.InvalidRequest("after: must be a request index")
     batch = await svc.store.get_batch(workspace, batch_id)
+    row = await kinds.openai_row(svc, workspace, batch_id) if models.is_openai_batch(batch_id) else None
+    wire = None if row is None or row.engine_seq is None else render.OpenAIWire(batch_id, row.engine_seq)
     entries, has_more = await svc.store.list_results(
         workspace,
         batch_id,
@@ -201,9 +206,10 @@ async def batch_page(request: Request, *, sums: usage.UsageCache, rates: speed.S
     used = await sums.usage(svc.store, workspace, batch)
     context = {
         "batch": schemas.batch(batch, svc.settings.public_url),
+        "kind": kinds.kind(row),
         "usage": used.as_dict(),
         "speed": rates.figures(batch),
-        "results": [render.entry(e) for e in entries],
+        "results": [render.entry(e, wire) for e in entries],
         "custom_id": custom_id,
         "type": result_type,
         "types": RESULT_TYPES,
@@ -293,6 +299,9 @@ async def _action(request: Request, action: str) -> Response:
     if action == "cancel":
         await store.cancel_batch(workspace, batch_id, time.time())
         return RedirectResponse(f"/batches/{batch_id}", status_code=303)
+    if models.is_openai_batch(batch_id):
+        # OpenAI's API deletes no batch; its output and error files go through DELETE /v1/files/{id}.
+        raise exceptions.InvalidRequest("an OpenAI batch cannot be deleted: delete its files through the API")
     await store.delete_batch(workspace, batch_id)
     return RedirectResponse("/", status_code=303)
 

@@ -112,8 +112,11 @@ class Store(OpenAIMethods, Protocol):
         after_id: str | None = None,
         before_id: str | None = None,
         limit: int = 20,
+        every_wire: bool = False,
     ) -> tuple[list[models.Batch], bool]:
-        """Newest first; returns (page, has_more). Raises BatchNotFound for a bad cursor."""
+        """Newest first; returns (page, has_more). Raises BatchNotFound for a bad cursor. Message
+        Batches only, unless `every_wire`: then OpenAI batches (`batch_…`, engine batches of
+        store/openai.py) too, interleaved by creation (the dashboard's list)."""
         ...
 
     async def cancel_batch(self, workspace: str, batch_id: str, now: float) -> models.Batch: ...

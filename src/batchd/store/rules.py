@@ -72,19 +72,25 @@ def expiring(expires_at: float, *, now: float, grace: float) -> tuple[models.Req
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class BatchPage:
-    """One page of a workspace's batches, newest first, read by keyset on `seq` next to a cursor."""
+    """One page of a workspace's batches, newest first, read by keyset on `seq` next to a cursor:
+    its Message Batches only (Anthropic's wire), or every batch of both wires (`every_wire`, the
+    dashboard's list)."""
 
-    query: str  #: list_first (no cursor), list_after (older than the cursor) or list_before (newer)
+    query: str  #: list_first (no cursor), list_after (older than the cursor) or list_before (newer);
+    #: list_all_first, list_all_after, list_all_before with every_wire
     cursor: str | None  #: the id of the batch the page starts next to
     limit: int
 
     @classmethod
-    def of(cls, *, after_id: str | None, before_id: str | None, limit: int) -> BatchPage:
+    def of(
+        cls, *, after_id: str | None, before_id: str | None, limit: int, every_wire: bool = False
+    ) -> BatchPage:
+        prefix = "list_all_" if every_wire else "list_"
         if before_id is not None:
-            return cls("list_before", before_id, limit)
+            return cls(prefix + "before", before_id, limit)
         if after_id is not None:
-            return cls("list_after", after_id, limit)
-        return cls("list_first", None, limit)
+            return cls(prefix + "after", after_id, limit)
+        return cls(prefix + "first", None, limit)
 
     def args(self, workspace: str, cursor_seq: int | None) -> tuple[str | int, ...]:
         """The query's parameters, `cursor_seq` the cursor batch's: one row past the page is read,
@@ -96,7 +102,7 @@ class BatchPage:
     def result(self, rows: Sequence[BatchRow]) -> tuple[list[models.Batch], bool]:
         """(page, has_more) from the rows the query read."""
         page = rows[: self.limit]
-        if self.query == "list_before":  # read upwards from the cursor: the newest come last
+        if self.query.endswith("_before"):  # read upwards from the cursor: the newest come last
             page = page[::-1]
         return [r.batch() for r in page], len(rows) > self.limit
 

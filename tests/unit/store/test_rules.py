@@ -60,6 +60,19 @@ def test_batch_pages_come_newest_first() -> None:
     assert down.result([row(5), row(4), row(3)])[1] and not down.result([row(5), row(4)])[1]
     up = rules.BatchPage.of(after_id=None, before_id="x", limit=2)  # read upwards from the cursor
     assert [b.id for b in up.result([row(6), row(7), row(8)])[0]] == ["msgbatch_7", "msgbatch_6"]
+    both = rules.BatchPage.of(after_id=None, before_id="x", limit=2, every_wire=True)
+    assert [b.id for b in both.result([row(6), row(7), row(8)])[0]] == ["msgbatch_7", "msgbatch_6"]
+
+
+@pytest.mark.parametrize(
+    ("after_id", "before_id", "query"),
+    [(None, None, "list_all_first"), ("a", None, "list_all_after"), (None, "b", "list_all_before")],
+)
+def test_every_wire_pages_use_the_unfiltered_queries(
+    after_id: str | None, before_id: str | None, query: str
+) -> None:
+    page = rules.BatchPage.of(after_id=after_id, before_id=before_id, limit=2, every_wire=True)
+    assert page.query == query
 
 
 def test_transitions() -> None:

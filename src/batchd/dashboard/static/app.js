@@ -4,7 +4,9 @@
 const POLL_MS = 1000;
 const KINDS = ["succeeded", "errored", "canceled", "expired"];
 
-function paint(root, batch) {
+function paint(root, batch, kind) {
+  const wire = root.querySelector("[data-wire-status]");
+  if (wire && kind && kind.status) wire.textContent = kind.status;
   const c = batch.request_counts;
   const total = c.processing + KINDS.reduce((n, k) => n + c[k], 0);
   for (const k of KINDS) {
@@ -47,7 +49,7 @@ function pollList(table) {
     if (summing) return schedule();
     for (const b of data.batches) {
       const row = rows.get(b.id);
-      if (row) paint(row, b);
+      if (row) paint(row, b, b.kind);
     }
     if (data.batches.some((b) => b.processing_status !== "ended")) schedule();
     else setTimeout(tick, POLL_MS * 5);
@@ -89,7 +91,7 @@ function pollBatch(section) {
   const tick = async () => {
     let data;
     try { data = await fetchTwin(); } catch { return setTimeout(tick, POLL_MS); }
-    paint(section, data.batch);
+    paint(section, data.batch, data.kind);
     if (data.speed) paintSpeed(data.speed);
     // The page's actions and the result list depend on the status: re-render when it moves.
     if (data.batch.processing_status !== section.dataset.statusValue) return location.reload();

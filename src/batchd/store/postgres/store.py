@@ -163,8 +163,9 @@ class PostgresStore(hooks.HookMethods, files.FileMethods, openai.OpenAIMethods):
         after_id: str | None = None,
         before_id: str | None = None,
         limit: int = 20,
+        every_wire: bool = False,
     ) -> tuple[list[models.Batch], bool]:
-        page = rules.BatchPage.of(after_id=after_id, before_id=before_id, limit=limit)
+        page = rules.BatchPage.of(after_id=after_id, before_id=before_id, limit=limit, every_wire=every_wire)
 
         async def read(conn: Connection) -> tuple[list[models.Batch], bool]:
             cursor = None if page.cursor is None else (await _fetch_batch(conn, workspace, page.cursor)).seq

@@ -130,8 +130,9 @@ class SQLiteStore(hooks.HookMethods, files.FileMethods, keys.KeyMethods, openai.
         after_id: str | None = None,
         before_id: str | None = None,
         limit: int = 20,
+        every_wire: bool = False,
     ) -> tuple[list[models.Batch], bool]:
-        page = rules.BatchPage.of(after_id=after_id, before_id=before_id, limit=limit)
+        page = rules.BatchPage.of(after_id=after_id, before_id=before_id, limit=limit, every_wire=every_wire)
         return await self.db.read_inline(_list, workspace, page)
 
     async def cancel_batch(self, workspace: str, batch_id: str, now: float) -> models.Batch:

@@ -56,6 +56,22 @@ SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_init
     n_processing, n_succeeded, n_errored, n_canceled, n_expired
 FROM batches WHERE workspace = $1 AND substr(id, 1, 6) <> 'batch_' AND seq > $2 ORDER BY seq ASC LIMIT $3;
 
+-- name: list_all_first
+-- Both wires' batches (the dashboard's list): Message Batches and OpenAI batches (`batch_…`).
+SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
+    n_processing, n_succeeded, n_errored, n_canceled, n_expired
+FROM batches WHERE workspace = $1 ORDER BY seq DESC LIMIT $2;
+
+-- name: list_all_after
+SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
+    n_processing, n_succeeded, n_errored, n_canceled, n_expired
+FROM batches WHERE workspace = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3;
+
+-- name: list_all_before
+SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
+    n_processing, n_succeeded, n_errored, n_canceled, n_expired
+FROM batches WHERE workspace = $1 AND seq > $2 ORDER BY seq ASC LIMIT $3;
+
 -- name: set_canceling
 UPDATE batches SET status = 'canceling', cancel_initiated_at = $2 WHERE seq = $1;
 

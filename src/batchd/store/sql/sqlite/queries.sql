@@ -41,6 +41,22 @@ SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_init
     n_processing, n_succeeded, n_errored, n_canceled, n_expired
 FROM batches WHERE workspace = ? AND substr(id, 1, 6) <> 'batch_' AND seq > ? ORDER BY seq ASC LIMIT ?;
 
+-- name: list_all_first
+-- Both wires' batches (the dashboard's list): Message Batches and OpenAI batches (`batch_…`).
+SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
+    n_processing, n_succeeded, n_errored, n_canceled, n_expired
+FROM batches WHERE workspace = ? ORDER BY seq DESC LIMIT ?;
+
+-- name: list_all_after
+SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
+    n_processing, n_succeeded, n_errored, n_canceled, n_expired
+FROM batches WHERE workspace = ? AND seq < ? ORDER BY seq DESC LIMIT ?;
+
+-- name: list_all_before
+SELECT seq, id, workspace, status, created_at, expires_at, ended_at, cancel_initiated_at, archived_at,
+    n_processing, n_succeeded, n_errored, n_canceled, n_expired
+FROM batches WHERE workspace = ? AND seq > ? ORDER BY seq ASC LIMIT ?;
+
 -- name: set_canceling
 UPDATE batches SET status = 'canceling', cancel_initiated_at = ? WHERE seq = ?;
 
