@@ -22,6 +22,13 @@ HTTP_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 
 M = typing.TypeVar("M", bound=MetricWrapperBase)
 
 
+class HasLimit(typing.Protocol):
+    """A route's adaptive limit (engine/adaptive.py), as the metrics read it."""
+
+    @property
+    def limit(self) -> int: ...
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -97,6 +104,11 @@ class Metrics:
             "batchd_code_execution_seconds", "Duration of one program in the sandbox, by tool",
             ["tool"], buckets=LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
+        self._route_limit = Gauge(
+            "batchd_route_concurrency_limit",
+            "Batch calls a route lets in at once now, learnt from its upstream (adaptive_concurrency)",
+            ["model"], registry=r,
+        )  # fmt: skip
         self._containers = Gauge(
             "batchd_code_containers", "Code-execution containers with a home in this process", registry=r
         )
@@ -153,6 +165,11 @@ class Metrics:
         self._calling.set_function(lambda: float(calling()))
         self._queued.set_function(lambda: float(max(0, inflight() - calling())))
 
+    def watch_routes(self, routes: Iterable[tuple[str, HasLimit]]) -> None:
+        """Each route's adaptive limit, read at scrape time; `model`: the route's `model` pattern."""
+        for name, learnt in routes:
+            self._route_limit.labels(name).set_function(_reader(learnt))
+
     def tool_call(self, tool: str, outcome: str, seconds: float) -> None:
         """One server tool call (web_search, web_fetch) that ran, or failed with `outcome` as its code."""
         self._child(self._tool_calls, tool, outcome).inc()
@@ -194,3 +211,7 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _reader(learnt: HasLimit) -> Callable[[], float]:
+    return lambda: float(learnt.limit)

@@ -575,6 +575,22 @@ class Settings:
         bounds=NOT_NEGATIVE,
         commands=SERVE_ONLY,  # a worker answers no realtime call
     )
+    adaptive_concurrency: bool = setting(
+        True,
+        values.parse_bool,
+        "Per route, batch calls in flight follow the upstream's latency and overload answers (429, "
+        "503, 529, timeouts), up to the route's concurrency (engine/adaptive.py); false: always all.",
+    )
+    adaptive_tolerance: float = setting(
+        1.5,
+        float,
+        "adaptive_concurrency: how much slower than at the floor batch calls may get before their "
+        "limit shrinks (1.5: half again the upstream's idle latency).",
+        bounds=Bounds(1, low_open=True),
+    )
+    adaptive_min_concurrency: int = setting(
+        1, int, "adaptive_concurrency: the fewest batch calls a route lets in at once.", bounds=AT_LEAST_1
+    )
     weights: dict[str, float] = setting(  # noqa: RUF009 - setting() declares the field
         {},
         weight_rules.parse_weights,

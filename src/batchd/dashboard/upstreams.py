@@ -1,7 +1,8 @@
 """The upstreams page's figures: each route with its backend, calls in flight, concurrency limit,
 latency p50/p99, errors and retries by type over the last minutes, and a health probe.
 
-Everything comes from this process: its router (`Route.in_use`, `Route.capacity`) and the very
+Everything comes from this process: its router (`Route.in_use`, `Route.capacity`, and the batch
+calls' adaptive limit `Route.adaptive`, engine/adaptive.py) and the very
 counters `/metrics` exposes (`batchd_backend_latency_seconds`, `batchd_backend_errors_total`), read
 back from the app's registry. Those are counted by model; a model's figures go to the route that
 serves it. In a fleet each process sees only its own calls, and the page says so. "The last
@@ -171,6 +172,7 @@ def _row(
         "backend": unwrap(route.backend).kind.value,
         "in_flight": route.in_use,
         "concurrency": route.capacity,
+        "adaptive_limit": None if route.adaptive is None else route.adaptive.limit,
         "calls": int(calls),
         "latency_p50_ms": None if p50 is None else round(1000 * p50, 1),
         "latency_p99_ms": None if p99 is None else round(1000 * p99, 1),

@@ -18,6 +18,8 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 
+from batchd.engine.adaptive import AdaptiveLimit, batch_cap
+
 DEMAND_MEMORY = 30.0  # seconds a route keeps room for the realtime calls it last saw at once
 
 
@@ -46,10 +48,11 @@ class RealtimeDemand:
 class Slots:
     """A semaphore of `limit` slots with two queues; FIFO within each, as asyncio.Semaphore is."""
 
-    def __init__(self, limit: int, *, reserve: int = 0) -> None:
+    def __init__(self, limit: int, *, reserve: int = 0, adaptive: AdaptiveLimit | None = None) -> None:
         self.limit = limit
         self.free = limit
         self.demand = RealtimeDemand(limit, reserve)
+        self.adaptive = adaptive  #: the batch calls' own limit, learnt from the upstream (engine/adaptive.py)
         self._realtime: deque[asyncio.Future[None]] = deque()
         self._batch: deque[asyncio.Future[None]] = deque()
 
@@ -58,8 +61,12 @@ class Slots:
         return not self._batch_room() or bool(self._realtime or self._batch)
 
     def _batch_room(self) -> bool:
+        return self.free > 0 and not self.pressed()
+
+    def pressed(self) -> bool:
+        """Whether batch work holds every slot it may: its share, under the adaptive limit if any."""
         batch_running = self.limit - self.free - self.demand.running
-        return self.free > 0 and batch_running < self.limit - self.demand.kept()
+        return batch_running >= batch_cap(self.limit, self.demand.kept(), self.adaptive)
 
     @property
     def waiting(self) -> tuple[int, int]:

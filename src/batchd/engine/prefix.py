@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from batchd import models
-from batchd.engine import admission
+from batchd.engine import adaptive, admission
 
 WINDOW = 16  # with --group-prefixes: calls let through to a scheduled route per slot
 
@@ -93,10 +93,11 @@ class PrefixScheduler:
 
     WARM_MAX = 4096  # prefixes remembered as warmed
 
-    def __init__(self, slots: int, *, reserve: int = 0) -> None:
+    def __init__(self, slots: int, *, reserve: int = 0, limit: adaptive.AdaptiveLimit | None = None) -> None:
         self.slots = slots
         self.free = slots
         self.demand = admission.RealtimeDemand(slots, reserve)  # the slots batch calls leave to realtime ones
+        self.adaptive = limit  # the batch calls' own limit, learnt from the upstream (engine/adaptive.py)
         # Realtime calls waiting (engine/admission.py): served before any batch call, prefix or not.
         self._urgent: deque[tuple[bytes, asyncio.Future[None]]] = deque()
         self._running: dict[bytes, int] = {}
@@ -130,8 +131,12 @@ class PrefixScheduler:
             self.demand.running += 1
 
     def _batch_room(self) -> bool:
+        return self.free > 0 and not self.pressed()
+
+    def pressed(self) -> bool:
+        """Whether batch work holds every slot it may: its share, under the adaptive limit if any."""
         batch_running = self.slots - self.free - self.demand.running
-        return self.free > 0 and batch_running < self.slots - self.demand.kept()
+        return batch_running >= adaptive.batch_cap(self.slots, self.demand.kept(), self.adaptive)
 
     async def acquire(self, key: bytes, *, realtime: bool = False) -> None:
         self._in_play[key] = self._in_play.get(key, 0) + 1

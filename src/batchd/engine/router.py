@@ -26,7 +26,7 @@ from batchd import exceptions
 from batchd.backends.base import Backend, ListsModels
 from batchd.config import Settings, routes
 from batchd.config.routes import AuthMode, BackendKind, ReasoningMode, RouteConfig
-from batchd.engine import prefix
+from batchd.engine import adaptive, prefix
 from batchd.engine.admission import Slots
 from batchd.metrics import Metrics
 from batchd.store.base import Store
@@ -66,8 +66,18 @@ class Route:
         call waiting (engine/admission.py).
         """
         if self.scheduler is None:
-            return self.limit.hold(realtime=realtime)
-        return self._scheduled(self.scheduler, params, realtime)
+            held = self.limit.hold(realtime=realtime)
+        else:
+            held = self._scheduled(self.scheduler, params, realtime)
+        gate = self.scheduler or self.limit  # where the calls meet the upstream's slots
+        if gate.adaptive is None:
+            return held
+        return adaptive.measured(gate.adaptive, held, gate.pressed, realtime=realtime)
+
+    @property
+    def adaptive(self) -> adaptive.AdaptiveLimit | None:
+        """The batch calls' limit learnt from the upstream (engine/adaptive.py); None: off."""
+        return (self.scheduler or self.limit).adaptive
 
     @property
     def admits_now(self) -> bool:
@@ -108,8 +118,7 @@ class Router:
         environ = os.environ if environ is None else environ
         check(settings, environ)  # before any client is opened or model loaded
         sim = SimulatedBackend(latency=settings.sim_latency, token_latency=settings.sim_token_latency)
-        reserve = settings.realtime_reserve
-        default = Route(sim, Slots(settings.concurrency, reserve=reserve))
+        default = Route(sim, route_slots(settings.concurrency, settings, learns=False))  # nothing to learn
         if settings.gguf:
             from batchd.backends.llamacpp import LlamaCppBackend
 
@@ -123,14 +132,15 @@ class Router:
                 template=gguf_template(settings),
                 embeddings=settings.gguf_embeddings,
             )
-            default = Route(llama, Slots(settings.gguf_parallel, reserve=reserve))
+            default = Route(llama, route_slots(settings.gguf_parallel, settings))
         built = []
         for c in settings.routes:
             if c.backend is BackendKind.LLAMACPP:  # the one llama.cpp server: share its slots
                 built.append(Route(default.backend, default.limit, c))
             else:
                 backend = build_backend(c, settings, environ, sim)
-                built.append(Route(backend, Slots(c.local_limit, reserve=reserve), c))
+                learns = backend.kind is not BackendKind.SIMULATED
+                built.append(Route(backend, route_slots(c.local_limit, settings, learns=learns), c))
         if settings.group_prefixes:  # engine routes admit their calls prefix by prefix
             default, built = schedule_routes(default, built, settings)
         # The loop goes around last: routes sharing a backend (llama.cpp) still share its slots.
@@ -142,6 +152,9 @@ class Router:
             )
             for r in built
         ]
+        if metrics is not None:
+            learnt = [(r.config.model if r.config else "default", r.adaptive) for r in (*built, default)]
+            metrics.watch_routes([(name, limit) for name, limit in learnt if limit is not None])
         return cls(default, tuple(built), tools)
 
     async def listed_models(self, route: Route) -> list[str]:
@@ -235,6 +248,16 @@ def gguf_template(settings: Settings) -> str:
     return named.pop() if named else ""
 
 
+def route_slots(limit: int, settings: Settings, *, learns: bool = True) -> Slots:
+    """A route's slots; with `adaptive_concurrency`, batch work's own limit too (engine/adaptive.py)."""
+    learnt = None
+    if learns and settings.adaptive_concurrency:
+        learnt = adaptive.AdaptiveLimit(
+            limit, floor=settings.adaptive_min_concurrency, tolerance=settings.adaptive_tolerance
+        )
+    return Slots(limit, reserve=settings.realtime_reserve, adaptive=learnt)
+
+
 def schedule_routes(default: Route, built: list[Route], settings: Settings) -> tuple[Route, list[Route]]:
     """With --group-prefixes, engine routes admit their calls through a PrefixScheduler.
 
@@ -255,7 +278,8 @@ def schedule_routes(default: Route, built: list[Route], settings: Settings) -> t
                 slots = route.config.local_limit
             window = Slots(min(prefix.WINDOW * slots, settings.concurrency))
             reserve = settings.realtime_reserve
-            scheduled[id(backend)] = window, prefix.PrefixScheduler(slots, reserve=reserve)
+            scheduler = prefix.PrefixScheduler(slots, reserve=reserve, limit=route.adaptive)
+            scheduled[id(backend)] = window, scheduler
         limit, scheduler = scheduled[id(backend)]
         return dataclasses.replace(route, limit=limit, scheduler=scheduler)
 

@@ -169,6 +169,8 @@ function pollUpstreams(table) {
       if (!row) continue;
       row.querySelector('[data-field="in_flight"]').textContent = r.in_flight;
       row.querySelector('[data-field="calls"]').textContent = r.calls.toLocaleString("en-US");
+      const learnt = row.querySelector('[data-field="adaptive_limit"]');
+      if (learnt && r.adaptive_limit !== null) learnt.textContent = r.adaptive_limit;
     }
     setTimeout(tick, POLL_MS * 5);
   };
