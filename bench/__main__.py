@@ -99,6 +99,13 @@ SCENARIOS = {
         100_000,
         1_000_000,
     ),
+    "adaptive": Scenario(
+        "bench.adaptive",
+        "adaptive concurrency, llama.cpp: realtime latency under a batch, the batch's throughput",
+        "realtime p99 ≤ 1.5× idle; batch ≥ 0.9× alone",
+        1_000,
+        2_000,
+    ),
 }
 SCENARIO_ORDER = list(dict.fromkeys(s.module for s in SCENARIOS.values()))
 TIMEOUT = {"quick": 300.0, "full": 720.0}  # seconds per scenario process

@@ -124,10 +124,21 @@ def _tokenizer() -> tuple[list[str], list[str]]:
 
 
 def build(
-    path: Path, *, seed: int = 0, search: bool = False, code: bool = False, template: bool = True
+    path: Path,
+    *,
+    seed: int = 0,
+    search: bool = False,
+    code: bool = False,
+    template: bool = True,
+    size: tuple[int, int, int] = (HIDDEN, LAYERS, FFN),
+    endless: bool = False,
 ) -> Path:
+    """The model at `path`. `size`: (hidden, layers, FFN width), bigger for a model that costs
+    an engine real work (bench/adaptive.py); `endless`: ANSWER repeats until max_tokens, so a call
+    decodes as many tokens as it asks for."""
     import gguf
 
+    hidden, layers, ffn = size
     rng = np.random.default_rng(seed)
     base, merges = _tokenizer()
     tokens = base + SPECIAL + USER_DEFINED
@@ -142,20 +153,20 @@ def build(
         ids[THINK]: ids[TOOL_CALL],
         ids[TOOL_CALL]: eos,
         ids["\n\n"]: ids[ANSWER],
-        ids[ANSWER]: eos,
+        ids[ANSWER]: ids[ANSWER] if endless else eos,
     }
     if search or code:
         call, answer = (CODE_CALL, CODE_ANSWER) if code else (SEARCH_CALL, SEARCH_ANSWER)
         chain = {newline: ids[call], ids[call]: eos, ids["\n\n"]: ids[answer], ids[answer]: eos}
 
     # Orthonormal directions: one per token with a successor, one shared by every other token.
-    embed = np.zeros((vocab, HIDDEN), dtype=np.float32)
-    other = HIDDEN - 1
+    embed = np.zeros((vocab, hidden), dtype=np.float32)
+    other = hidden - 1
     embed[:, other] = 1.0
     for k, token in enumerate(chain):
         embed[token] = 0.0
         embed[token, k] = 1.0
-    output = np.zeros((vocab, HIDDEN), dtype=np.float32)
+    output = np.zeros((vocab, hidden), dtype=np.float32)
     for k, (_, successor) in enumerate(chain.items()):
         output[successor, k] = 4.0  # logit 4 * sqrt(64) = 32 above every other token
     output[eos, other] = 4.0
@@ -163,9 +174,9 @@ def build(
     w = gguf.GGUFWriter(str(path), "qwen3")
     w.add_name("batchd-tiny-qwen3")
     w.add_context_length(4096)
-    w.add_embedding_length(HIDDEN)
-    w.add_block_count(LAYERS)
-    w.add_feed_forward_length(FFN)
+    w.add_embedding_length(hidden)
+    w.add_block_count(layers)
+    w.add_feed_forward_length(ffn)
     w.add_head_count(HEADS)
     w.add_head_count_kv(KV_HEADS)
     w.add_key_length(HEAD_DIM)
@@ -190,21 +201,21 @@ def build(
 
     ones = np.ones
     w.add_tensor("token_embd.weight", embed)
-    w.add_tensor("output_norm.weight", ones(HIDDEN, dtype=np.float32))
+    w.add_tensor("output_norm.weight", ones(hidden, dtype=np.float32))
     w.add_tensor("output.weight", output)
-    for i in range(LAYERS):
+    for i in range(layers):
         p = f"blk.{i}."
-        w.add_tensor(p + "attn_norm.weight", ones(HIDDEN, dtype=np.float32))
-        w.add_tensor(p + "attn_q.weight", rand(HEADS * HEAD_DIM, HIDDEN))
-        w.add_tensor(p + "attn_k.weight", rand(KV_HEADS * HEAD_DIM, HIDDEN))
-        w.add_tensor(p + "attn_v.weight", rand(KV_HEADS * HEAD_DIM, HIDDEN))
+        w.add_tensor(p + "attn_norm.weight", ones(hidden, dtype=np.float32))
+        w.add_tensor(p + "attn_q.weight", rand(HEADS * HEAD_DIM, hidden))
+        w.add_tensor(p + "attn_k.weight", rand(KV_HEADS * HEAD_DIM, hidden))
+        w.add_tensor(p + "attn_v.weight", rand(KV_HEADS * HEAD_DIM, hidden))
         w.add_tensor(p + "attn_q_norm.weight", ones(HEAD_DIM, dtype=np.float32))
         w.add_tensor(p + "attn_k_norm.weight", ones(HEAD_DIM, dtype=np.float32))
-        w.add_tensor(p + "attn_output.weight", np.zeros((HIDDEN, HEADS * HEAD_DIM), dtype=np.float32))
-        w.add_tensor(p + "ffn_norm.weight", ones(HIDDEN, dtype=np.float32))
-        w.add_tensor(p + "ffn_gate.weight", rand(FFN, HIDDEN))
-        w.add_tensor(p + "ffn_up.weight", rand(FFN, HIDDEN))
-        w.add_tensor(p + "ffn_down.weight", np.zeros((HIDDEN, FFN), dtype=np.float32))
+        w.add_tensor(p + "attn_output.weight", np.zeros((hidden, HEADS * HEAD_DIM), dtype=np.float32))
+        w.add_tensor(p + "ffn_norm.weight", ones(hidden, dtype=np.float32))
+        w.add_tensor(p + "ffn_gate.weight", rand(ffn, hidden))
+        w.add_tensor(p + "ffn_up.weight", rand(ffn, hidden))
+        w.add_tensor(p + "ffn_down.weight", np.zeros((hidden, ffn), dtype=np.float32))
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
