@@ -50,7 +50,7 @@ from bench.llamacpp import llama_server, run_raw  # noqa: E402
 SLOTS = 8  # llama.cpp slots = the route's concurrency
 SIZE = (256, 4, 1024)  # the test model's hidden size, layers, FFN width
 MAX_TOKENS = 16
-REALTIME = 40  # realtime calls on the idle route (after one untimed)
+REALTIME = 100  # realtime calls on the idle route (after one untimed)
 PAUSE = 0.25  # seconds between two realtime calls while the batch runs
 MODEL = "tiny"
 LIMIT = re.compile(r'batchd_route_concurrency_limit\{model="\*"\} ([\d.]+)')

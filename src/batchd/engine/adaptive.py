@@ -74,7 +74,7 @@ class AdaptiveLimit:
         self._pressed = self._pressed or pressed
         if len(self._samples) < max(WINDOW, self.limit):
             return
-        sample = statistics.median(self._samples)
+        sample = max(statistics.median(self._samples), 1e-6)
         if self.baseline is None or self.limit == self.floor or sample < self.baseline:
             self.baseline = sample
         gradient = min(max(self.tolerance * self.baseline / sample, GRADIENT[0]), GRADIENT[1])

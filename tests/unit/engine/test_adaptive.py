@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 import pytest
 
-from batchd import exceptions
-from batchd.engine import adaptive
+from batchd import config, exceptions
+from batchd.engine import adaptive, prefix
 from batchd.engine.adaptive import WINDOW, AdaptiveLimit
 from batchd.engine.admission import Slots
+from batchd.engine.router import Router
+from batchd.metrics import Metrics
 
 
 class Clock:
@@ -161,3 +164,47 @@ async def test_measured_feeds_the_limit_from_the_calls_admitted() -> None:
         await call(True, exceptions.BackendError("slow down", status=429, retryable=True))
     assert learnt.limit == 2 and learnt.cuts == 1  # its overload is
     assert slots.free == 8
+
+
+@pytest.mark.parametrize("on", [True, False])
+async def test_routes_with_an_upstream_learn_their_limit_the_simulator_does_not(on: bool) -> None:
+    table = [
+        {"model": "up-*", "backend": "anthropic", "base_url": "http://127.0.0.1:9", "concurrency": 12},
+        {"model": "sim-*", "backend": "simulated"},
+    ]
+    env = {"BATCHD_ROUTES": orjson.dumps(table).decode(), "BATCHD_ADAPTIVE_CONCURRENCY": str(on).lower()}
+    env["BATCHD_ADAPTIVE_MIN_CONCURRENCY"] = "3"
+    metrics = Metrics()
+    router = Router.from_settings(config.load(environ=env), metrics=metrics)
+    try:
+        up, sim = router.routes
+        assert sim.adaptive is None and router.default.adaptive is None
+        text = metrics.render().decode()
+        if on:
+            assert up.adaptive is not None and (up.adaptive.floor, up.adaptive.ceiling) == (3, 12)
+            assert 'batchd_route_concurrency_limit{model="up-*"} 3.0' in text
+        else:
+            assert up.adaptive is None and "batchd_route_concurrency_limit{" not in text
+    finally:
+        await router.aclose()
+
+
+async def test_the_prefix_scheduler_applies_the_limit_to_batch_calls_only() -> None:
+    learnt = AdaptiveLimit(4, clock=Clock())  # at the floor: 1
+    scheduler = prefix.PrefixScheduler(4, limit=learnt)
+    release = asyncio.Event()
+    started: list[str] = []
+
+    async def call(name: str, realtime: bool) -> None:
+        async with scheduler.slot({"system": name, "messages": []}, realtime=realtime):
+            started.append(name)
+            await release.wait()
+
+    tasks = [asyncio.create_task(call(f"b{i}", False)) for i in range(3)]
+    await asyncio.sleep(0)
+    tasks.append(asyncio.create_task(call("rt", True)))
+    await asyncio.sleep(0)
+    assert started == ["b0", "rt"] and scheduler.pressed()
+    release.set()
+    await asyncio.gather(*tasks)
+    assert sorted(started) == ["b0", "b1", "b2", "rt"]
