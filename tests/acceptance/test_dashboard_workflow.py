@@ -337,6 +337,9 @@ def test_the_upstreams_page_matches_metrics(
     row = page.locator("tr[data-route=flaky]")
     assert "overloaded_error 3" in row.locator("[data-field=retries]").text_content()
     assert "invalid_request_error 1" in row.locator("[data-field=errors]").text_content()
+    limit = metric(scraped, "batchd_route_concurrency_limit", model="flaky")  # the batch calls' own
+    assert flaky["adaptive_limit"] == limit and 1 <= limit <= 2
+    assert row.locator("[data-field=adaptive_limit]").text_content() == f"{limit:.0f}"
     assert "this process" in page.locator("main").text_content()
     assert sum(upstream.seen[t] for t in texts) == 8
 
