@@ -147,4 +147,5 @@ def test_the_limit_backs_off_on_overload_recovers_after_and_realtime_still_goes_
     assert sorted(t for t in overloadable.answered if t.startswith("item")) == sorted(
         f"item {i}" for i in range(n)
     )
-    assert max(seen) <= CONCURRENCY and overloadable.max_inflight <= CONCURRENCY + 1  # + the realtime call
+    # The limit never passed the route's concurrency, nor did the calls in flight, realtime included.
+    assert max(seen) <= CONCURRENCY and overloadable.max_inflight <= CONCURRENCY
