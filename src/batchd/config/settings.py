@@ -591,6 +591,12 @@ class Settings:
     adaptive_min_concurrency: int = setting(
         1, int, "adaptive_concurrency: the fewest batch calls a route lets in at once.", bounds=AT_LEAST_1
     )
+    adaptive_latency: str = setting(
+        "realtime",
+        values.parse_choice("realtime", "always"),
+        "adaptive_concurrency: when batch calls' latency bounds their limit: while realtime calls "
+        "use the route (realtime; else only overload cuts it), or always.",
+    )
     weights: dict[str, float] = setting(  # noqa: RUF009 - setting() declares the field
         {},
         weight_rules.parse_weights,

@@ -20,6 +20,14 @@ limits do the same; see docs/backends.md):
   a call started after the limit last changed can change it again, so one overload's burst of
   failures counts once.
 
+What the gradient protects is realtime latency (`adaptive_latency = "realtime"`, the default): it
+applies while the route has seen a realtime call within DEMAND seconds. The first realtime call after
+a quiet spell sends the limit back to the floor to learn the baseline afresh; with no realtime call
+to protect, batch work takes the whole route (the limit doubles each pressed window up to
+`concurrency`; only overload cuts it), so a batch-only server keeps every slot it is given.
+`adaptive_latency = "always"` applies the gradient to batch work alone too (an upstream shared with
+other clients batchd does not see).
+
 Realtime calls are never held back by this limit: a route's slots admit one whenever any of its
 `concurrency` is free. They count against it (batch work leaves them room inside it, see
 engine/admission.py), so a realtime call arriving meets an upstream loaded to the limit, not beyond;
@@ -36,6 +44,8 @@ from collections.abc import AsyncIterator, Callable
 from batchd import exceptions
 
 WINDOW = 8  # batch calls, at least, behind each change of the limit
+DEMAND = 30.0  # seconds a realtime call keeps the latency gradient on (adaptive_latency = "realtime")
+LATENCY_GUARDS = ("realtime", "always")  # when the latency gradient applies
 GRADIENT = (0.5, 2.0)  # the most one window may shrink or grow the limit by
 OVERLOAD_STATUSES = frozenset({429, 503, 504, 529})  # the upstream is past its capacity
 
@@ -49,13 +59,17 @@ class AdaptiveLimit:
         *,
         floor: int = 1,
         tolerance: float = 1.5,
+        latency: str = "always",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ceiling = max(1, ceiling)
         self.floor = max(1, min(floor, self.ceiling))
         self.tolerance = tolerance
+        self.always = latency == "always"  #: the gradient applies without realtime demand too
         self.clock = clock
-        self.limit = self.floor  #: batch calls allowed in flight now
+        self._realtime_at = -DEMAND - 1.0  # clock of the last realtime call admitted
+        #: batch calls allowed in flight now: a guarded route learns up from the floor
+        self.limit = self.floor if self.always else self.ceiling
         self.baseline: float | None = None  #: seconds a batch call takes at the floor
         self.cuts = 0  #: times an overload answer cut the limit
         self._changed_at = clock()  # calls started before take no part in the next change
@@ -65,6 +79,19 @@ class AdaptiveLimit:
     def now(self) -> float:
         return self.clock()
 
+    @property
+    def guarding(self) -> bool:
+        """Whether batch calls' latency bounds the limit now (see the module's docstring)."""
+        return self.always or self.clock() - self._realtime_at <= DEMAND
+
+    def realtime(self) -> None:
+        """A realtime call was admitted. After a quiet spell, the limit goes back to the floor,
+        where the baseline is learnt again: from now on batch work yields latency to it."""
+        if not self.guarding:
+            self.baseline = None
+            self._set(self.floor)
+        self._realtime_at = self.clock()
+
     def succeeded(self, started: float, seconds: float, pressed: bool) -> None:
         """A batch call started at `started` answered in `seconds`; `pressed`: batch work had every
         slot the limit gives it then."""
@@ -73,6 +100,9 @@ class AdaptiveLimit:
         self._samples.append(seconds)
         self._pressed = self._pressed or pressed
         if len(self._samples) < max(WINDOW, self.limit):
+            return
+        if not self.guarding:  # no realtime call to protect: batch work takes the route
+            self._set(min(self.ceiling, self.limit * 2) if self._pressed else self.limit)
             return
         sample = max(statistics.median(self._samples), 1e-6)
         if self.baseline is None or self.limit == self.floor or sample < self.baseline:
@@ -124,6 +154,8 @@ async def measured(
 ) -> AsyncIterator[None]:
     """`held` (a route's admission), telling `adaptive` how the call inside it went before the
     slot is given back (so the slot goes out under the new limit)."""
+    if realtime:
+        adaptive.realtime()
     async with held:
         started = adaptive.now()
         try:

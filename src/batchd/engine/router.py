@@ -253,7 +253,10 @@ def route_slots(limit: int, settings: Settings, *, learns: bool = True) -> Slots
     learnt = None
     if learns and settings.adaptive_concurrency:
         learnt = adaptive.AdaptiveLimit(
-            limit, floor=settings.adaptive_min_concurrency, tolerance=settings.adaptive_tolerance
+            limit,
+            floor=settings.adaptive_min_concurrency,
+            tolerance=settings.adaptive_tolerance,
+            latency=settings.adaptive_latency,
         )
     return Slots(limit, reserve=settings.realtime_reserve, adaptive=learnt)
 

@@ -21,6 +21,9 @@ class Clock:
     def __init__(self) -> None:
         self.t = 0.0
 
+    def skip(self, seconds: float) -> None:
+        self.t += seconds
+
     def __call__(self) -> float:
         self.t += 0.001  # every reading a little later: calls started now start after any change
         return self.t
@@ -182,7 +185,9 @@ async def test_routes_with_an_upstream_learn_their_limit_the_simulator_does_not(
         text = metrics.render().decode()
         if on:
             assert up.adaptive is not None and (up.adaptive.floor, up.adaptive.ceiling) == (3, 12)
-            assert 'batchd_route_concurrency_limit{model="up-*"} 3.0' in text
+            # No realtime call yet (adaptive_latency = realtime): batch work has the whole route.
+            assert 'batchd_route_concurrency_limit{model="up-*"} 12.0' in text
+            assert not up.adaptive.always
         else:
             assert up.adaptive is None and "batchd_route_concurrency_limit{" not in text
     finally:
@@ -208,3 +213,40 @@ async def test_the_prefix_scheduler_applies_the_limit_to_batch_calls_only() -> N
     release.set()
     await asyncio.gather(*tasks)
     assert sorted(started) == ["b0", "b1", "b2", "rt"]
+
+
+def test_without_realtime_calls_batch_work_keeps_the_route_and_only_overload_cuts_it() -> None:
+    """adaptive_latency = "realtime" (the default setting): with no realtime call to protect,
+    slow batch calls do not shrink the limit; an overload halves it and pressed windows double it
+    back to the route's concurrency."""
+    limit = AdaptiveLimit(16, tolerance=1.5, latency="realtime", clock=Clock())
+    assert limit.limit == 16 and not limit.guarding
+    window(limit, 0.1)
+    window(limit, 5.0)  # 50× slower: a gradient would cut it to 8
+    assert limit.limit == 16
+    limit.overloaded(limit.now())
+    assert limit.limit == 8
+    window(limit, 5.0, pressed=False)
+    assert limit.limit == 8  # nothing pressed against it: it stays
+    window(limit, 5.0)
+    assert limit.limit == 16
+
+
+def test_a_realtime_call_turns_the_gradient_on_from_the_floor_until_realtime_calls_stop() -> None:
+    clock = Clock()
+    limit = AdaptiveLimit(16, tolerance=1.5, latency="realtime", clock=clock)
+    window(limit, 0.1)
+    limit.realtime()
+    assert limit.guarding and limit.limit == 1 and limit.baseline is None  # learnt afresh
+    window(limit, 0.1)
+    assert limit.baseline == pytest.approx(0.1)
+    limit.realtime()  # still the same demand: no second reset
+    assert limit.limit == 2
+    for _ in range(10):
+        window(limit, 0.1 * max(1.0, limit.limit / 4))  # 4 calls fit side by side; more queue
+    assert 4 <= limit.limit <= 8  # settled where the latency reaches 1.5× idle, as with "always"
+    clock.skip(adaptive.DEMAND + 1)  # realtime calls stopped
+    assert not limit.guarding
+    for _ in range(3):
+        window(limit, 5.0)
+    assert limit.limit == 16
