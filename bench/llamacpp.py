@@ -226,7 +226,6 @@ def run_batchd(
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "batchd.toml"
         config.write_text(
-            "adaptive_concurrency = false\n"  # the raw client's concurrency (bench/adaptive.py: the limit)
             f'[[routes]]\nmodel = "*"\nbackend = "openai"\nbase_url = "{base_url}/v1"\n'
             f"concurrency = {concurrency}\n"
         )

@@ -71,7 +71,6 @@ def run_once(
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "batchd.toml"
         config.write_text(
-            "adaptive_concurrency = false\n"  # the same concurrency both ways (bench/adaptive.py: the limit)
             f'[[routes]]\nmodel = "*"\nbackend = "openai"\nbase_url = "{base_url}/v1"\n'
             f"concurrency = {parallel}\n"
         )

@@ -187,7 +187,6 @@ def run_batchd(base_url: str, index: Path, texts: list[str]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "batchd.toml"
         config.write_text(
-            "adaptive_concurrency = false\n"  # the raw client's concurrency (bench/adaptive.py: the limit)
             f'[web_search]\nindex = "{index}"\n'
             f'[[routes]]\nmodel = "*"\nbackend = "openai"\nbase_url = "{base_url}/v1"\n'
             f"concurrency = {SLOTS}\n"
