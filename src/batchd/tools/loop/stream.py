@@ -1,0 +1,205 @@
+"""The server-tool loop, streamed: each model call's blocks as they arrive, each tool's blocks whole.
+
+The events add up to the Message the loop answers unstreamed (backend.py), block for block:
+
+- a pending call left by the previous response runs first; its result block follows
+  `message_start` (which waits for the first model call to begin: it carries that call's id);
+- in each model call, thinking, text and client `tool_use` blocks stream as the model writes them;
+  from a call of a server tool on, the rest of that turn is held, the tools run, and the blocks
+  follow whole in the unstreamed order (`server_tool_use`, then its result block, for each);
+- when the answer may cite (a web search, a citing web fetch, a document with citations), a text
+  block streams until the model opens a quote tag (`<cite …>`): the block then ends when the model's
+  does, cited, and the quoted spans follow as text blocks of their own, with their `citations`, as
+  `citations.cite` makes them;
+- `message_delta` carries the summed usage (`server_tool_use` counts the searches and fetches that
+  ran), the last call's stop fields, and the `container` of a request that ran code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
+
+from batchd import exceptions
+from batchd.backends import streaming
+from batchd.backends.streaming import Accumulator, Event, block_events, delta
+from batchd.tools import citations
+from batchd.tools.loop.blocks import relaxed
+from batchd.tools.loop.definitions import FETCH, SEARCH
+
+if TYPE_CHECKING:
+    from batchd.tools.loop.backend import _Run
+
+
+async def stream(run: _Run) -> AsyncIterator[Event]:
+    """The events of `run` (a request that needs the loop)."""
+    async with run.session():
+        async for event in _Stream(run).events():
+            yield event
+
+
+class _Stream:
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+        self.blocks = 0  # blocks sent
+        tools = run.tools
+        self.citable = bool(run.history.sources.items) or SEARCH in tools or FETCH in tools
+
+    def whole(self, blocks: list[dict[str, Any]]) -> Iterator[Event]:
+        """`blocks` sent whole (text cited first, as the unstreamed answer's)."""
+        sources = self.run.history.sources.items
+        for block in blocks:
+            if block.get("type") == "text" and sources:
+                parts = [b for b in citations.cite(block["text"], sources) if b.get("text")]
+            else:
+                parts = [block]
+            for part in parts:
+                yield from block_events(self.blocks, part)
+                self.blocks += 1
+
+    def end(self, first: dict[str, Any], stop_reason: str, stop_sequence: str | None) -> Iterator[Event]:
+        yield "message_delta", streaming.delta_of(self.run._message(first, stop_reason, stop_sequence))
+        yield "message_stop", {}
+
+    async def events(self) -> AsyncIterator[Event]:
+        run = self.run
+        messages = await run.opening()
+        request = run._request()
+        first: dict[str, Any] | None = None
+        iterations = 0
+        while True:
+            turn = _Turn(self)
+            params = {**request, "messages": messages}
+            async for name, data in streaming.stream_of(run.loop.inner, params, betas=run.betas):
+                if name == "message_start" and first is None:
+                    first = data["message"]
+                    yield "message_start", {"message": _start(first["id"], run.params["model"])}
+                    for event in self.whole(run.content):  # the pending calls' results
+                        yield event
+                for event in turn.add(name, data):
+                    yield event
+            iterations += 1
+            message = turn.acc.message
+            if first is None or not message:
+                raise exceptions.BackendError("the model's stream ended before it began", status=502)
+            run._add_usage(message.get("usage") or {})
+            called = run.turn(message["content"])
+            if called is None:
+                for event in self.end(first, message["stop_reason"], message.get("stop_sequence")):
+                    yield event
+                return
+            held = called.said[turn.held_from or 0 :]
+            if called.client_call or iterations >= run.loop.max_iterations:
+                for event in self.whole(called.unrun(held)):
+                    yield event
+                for event in self.end(first, called.stop, None):
+                    yield event
+                return
+            results, answers = await run.run_calls(called.uses)
+            for event in self.whole(called.ran(held, results)):
+                yield event
+            messages.append({"role": "assistant", "content": called.said})
+            messages.append({"role": "user", "content": answers})
+            if iterations == 1:
+                request = relaxed(request, run.tools)
+
+
+def _start(message_id: str, model: str) -> dict[str, Any]:
+    usage = dict.fromkeys(
+        ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"), 0
+    )
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": usage,
+    }
+
+
+class _Turn:
+    """One model call's events, re-indexed into the response's: each block live, cited or held."""
+
+    def __init__(self, out: _Stream) -> None:
+        self.out = out
+        self.acc = Accumulator()
+        self.held_from: int | None = None  # the first block held (a server tool's call) on
+        self.routes: dict[int, Any] = {}  # the call's block index -> our index, or a _Cited
+
+    def add(self, name: str, data: dict[str, Any]) -> Iterator[Event]:
+        self.acc.add(name, data)
+        if name == "content_block_start":
+            index, block = data["index"], data["content_block"]
+            tools = self.out.run.tools
+            if self.held_from is None and block.get("type") == "tool_use" and block.get("name") in tools:
+                self.held_from = index
+            if self.held_from is not None:
+                return
+            if block.get("type") == "text" and self.out.citable:
+                self.routes[index] = _Cited(self.out)
+                return
+            self.routes[index] = self.out.blocks
+            self.out.blocks += 1
+            yield name, {**data, "index": self.routes[index]}
+        elif name in ("content_block_delta", "content_block_stop"):
+            route = self.routes.get(data["index"])
+            if isinstance(route, _Cited):
+                if name == "content_block_delta":
+                    yield from route.add(data["delta"])
+                else:
+                    yield from route.end()
+            elif route is not None:
+                yield name, {**data, "index": route}
+
+
+class _Cited:
+    """A text block of an answer that may cite: live until the model opens a tag, then cited at
+    its end (module docstring)."""
+
+    def __init__(self, out: _Stream) -> None:
+        self.out = out
+        self.text = ""
+        self.index: int | None = None  # ours, once the block is live
+        self.sent = ""  # the text sent live: no `<` in it
+        self.tagged = False  # a `<` came: the rest waits for the end
+
+    def add(self, change: dict[str, Any]) -> Iterator[Event]:
+        if change.get("type") != "text_delta":
+            return
+        piece = change["text"]
+        self.text += piece
+        if self.tagged:
+            return
+        if "<" in piece:
+            self.tagged = True
+            piece = piece[: piece.index("<")]
+        if self.index is None:
+            live = self.text if not self.tagged else self.text[: self.text.index("<")]
+            if live.isspace() or not live:
+                return  # blanks alone may end up as no block at all
+            self.index = self.out.blocks
+            self.out.blocks += 1
+            yield "content_block_start", {"index": self.index, "content_block": {"type": "text", "text": ""}}
+            piece = live
+        if piece:
+            self.sent += piece
+            yield "content_block_delta", delta(self.index, "text_delta", text=piece)
+
+    def end(self) -> Iterator[Event]:
+        sources = self.out.run.history.sources.items
+        if self.index is None:
+            yield from self.out.whole([{"type": "text", "text": self.text}])
+            return
+        parts = citations.cite(self.text, sources) if sources else [{"type": "text", "text": self.text}]
+        parts = [b for b in parts if b.get("text")]
+        head = parts[0] if parts else {"type": "text", "text": ""}
+        rest = head["text"][len(self.sent) :] if head["text"].startswith(self.sent) else ""
+        if rest:
+            yield "content_block_delta", delta(self.index, "text_delta", text=rest)
+        yield "content_block_stop", {"index": self.index}
+        for part in parts[1:]:
+            yield from block_events(self.out.blocks, part)
+            self.out.blocks += 1
