@@ -15,7 +15,7 @@ def pieces(text: str) -> list[str]:
 
 
 def chunks(completion: dict[str, Any], *, size: int = 7) -> Iterator[dict[str, Any]]:
-    """The chunk objects of `completion`: the role, reasoning and text piece by piece, each tool
+    """The chunk objects of `completion`: the role, reasoning, text and refusal piece by piece, each tool
     call's arguments `size` characters at a time, the finish, then the usage (no choices)."""
     base = {"id": completion["id"], "object": "chat.completion.chunk", "model": completion.get("model", "")}
     choice = completion["choices"][0]
@@ -31,8 +31,12 @@ def chunks(completion: dict[str, Any], *, size: int = 7) -> Iterator[dict[str, A
     for piece in pieces(message.get("content") or ""):
         if piece:
             yield chunk({"content": piece})
+    for piece in pieces(message.get("refusal") or ""):
+        if piece:
+            yield chunk({"refusal": piece})
     for i, call in enumerate(message.get("tool_calls") or ()):
-        head = {"index": i, "id": call["id"], "type": "function", "function": {"name": call["function"]["name"]}}
+        name = call["function"]["name"]
+        head = {"index": i, "id": call["id"], "type": "function", "function": {"name": name}}
         yield chunk({"tool_calls": [head]})
         arguments = call["function"]["arguments"]
         for at in range(0, len(arguments), size):
