@@ -1,9 +1,12 @@
 """An Anthropic-compatible upstream's stream (`stream: true`), passed through event by event.
 
 Only what the client must see as batchd's is changed: `message_start`'s model becomes the name the
-client asked for (the upstream may know it as `upstream_model`), and the usage fields compatible
-servers leave out are filled in (0). An `error` event from the upstream raises its
-`BackendError` (an HTTP error when nothing was sent yet, else batchd's own `error` event).
+client asked for (the upstream may know it as `upstream_model`), and the fields compatible servers
+leave out are filled in (usage counts 0, a thinking block's empty `signature`, a tool_use block's
+empty `input`, as llama.cpp's `/v1/messages` sends them). Events are otherwise passed as they come,
+in their order (llama.cpp's may interleave two blocks; the SDK follows the indices). An `error`
+event from the upstream raises its `BackendError` (an HTTP error when nothing was sent yet, else
+batchd's own `error` event).
 """
 
 from __future__ import annotations
@@ -18,6 +21,12 @@ from batchd.backends import sse
 from batchd.backends.http import ANTHROPIC_ERROR_TYPES, Upstream
 from batchd.backends.streaming import Event
 
+_BLOCK_FIELDS: dict[str, tuple[tuple[str, Any], ...]] = {
+    "text": (("text", ""),),
+    "thinking": (("thinking", ""), ("signature", "")),
+    "tool_use": (("input", {}),),
+    "server_tool_use": (("input", {}),),
+}
 _USAGE = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 
 
@@ -46,6 +55,8 @@ async def passthrough(
         if kind == "message_start":
             data = {**data, "message": _start(data.get("message") or {}, model)}
             started = True
+        elif kind == "content_block_start" and isinstance(data.get("content_block"), dict):
+            data = {**data, "content_block": _block(data["content_block"])}
         elif not started:
             if kind == "ping":
                 continue
@@ -63,6 +74,15 @@ def _start(message: dict[str, Any], model: str) -> dict[str, Any]:
     if not isinstance(msg_id, str) or not msg_id:
         msg_id = "msg_" + models.new_request_id()[4:]
     return {**message, "id": msg_id, "model": model, "usage": usage}
+
+
+def _block(block: dict[str, Any]) -> dict[str, Any]:
+    """A started block with the fields the SDK requires that compatible servers leave out
+    (llama.cpp: a thinking block's `signature`, a tool_use block's `input`)."""
+    for key, value in _BLOCK_FIELDS.get(str(block.get("type")), ()):
+        if key not in block:
+            block = {**block, key: value}
+    return block
 
 
 def _bad(upstream: str, what: str) -> exceptions.BackendError:
