@@ -31,6 +31,7 @@ __all__ = ["DELTA_USAGE", "event_data", "events", "open_stream", "sse"]
 logger = logging.getLogger("batchd.api")
 QUEUE = 64  # events the upstream may run ahead of a slow client
 _END: Event = ("", {})  # the producer's last item
+_running: set[asyncio.Task[None]] = set()
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
@@ -80,6 +81,8 @@ async def open_stream(
             await queue.put(exceptions.BackendError(f"The stream failed: {type(exc).__name__}"))
 
     task = asyncio.create_task(run(), name="messages-stream")
+    _running.add(task)  # the loop keeps only weak references to tasks
+    task.add_done_callback(_running.discard)
     try:
         item = await queue.get()
     except BaseException:
