@@ -96,7 +96,7 @@ class AnthropicBackend:
         """The upstream's own stream, passed through (anthropic_stream.py)."""
         body = {**self.request_body(params), "stream": True}
         return anthropic_stream.passthrough(
-            self.upstream, body, self._headers(params, betas), model=params["model"]
+            self.upstream, body, self._headers(params, betas), model=params["model"], whole=normalise_message
         )
 
     def request_body(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -6,12 +6,13 @@ leave out are filled in (usage counts 0, a thinking block's empty `signature`, a
 empty `input`, as llama.cpp's `/v1/messages` sends them). Events are otherwise passed as they come,
 in their order (llama.cpp's may interleave two blocks; the SDK follows the indices). An `error`
 event from the upstream raises its `BackendError` (an HTTP error when nothing was sent yet, else
-batchd's own `error` event).
+batchd's own `error` event). An upstream that answers a whole Message instead (it does not
+stream) is sent as its events.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -19,7 +20,7 @@ import orjson
 from batchd import exceptions, models
 from batchd.backends import sse
 from batchd.backends.http import ANTHROPIC_ERROR_TYPES, Upstream
-from batchd.backends.streaming import Event
+from batchd.backends.streaming import Event, message_events
 
 _BLOCK_FIELDS: dict[str, tuple[tuple[str, Any], ...]] = {
     "text": (("text", ""),),
@@ -31,11 +32,27 @@ _USAGE = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache
 
 
 async def passthrough(
-    upstream: Upstream, body: dict[str, Any], headers: dict[str, str] | None, *, model: str
+    upstream: Upstream,
+    body: dict[str, Any],
+    headers: dict[str, str] | None,
+    *,
+    model: str,
+    whole: Callable[[dict[str, Any], str, str], dict[str, Any]],
 ) -> AsyncIterator[Event]:
-    """The upstream's events for `body`, the model named `model`."""
+    """The upstream's events for `body`, the model named `model`; `whole(data, model, upstream)`
+    checks a whole Message answered instead (anthropic.normalise_message)."""
     started = False
     async for name, raw in sse.post_events(upstream, "/v1/messages", body, headers):
+        if name == sse.WHOLE:  # an upstream that does not stream: its whole Message
+            try:
+                data = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                raise _bad(upstream.name, "a body that is not JSON") from None
+            if not isinstance(data, dict):
+                raise _bad(upstream.name, "JSON that is not an object")
+            for event in message_events(whole(data, model, upstream.name)):
+                yield event
+            return
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:

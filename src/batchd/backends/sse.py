@@ -18,12 +18,15 @@ import orjson
 from batchd import exceptions
 from batchd.backends.http import Upstream, error_from_response
 
+WHOLE = "whole"  #: the event name of an answer that is not a stream: its JSON body as data
+
 
 async def post_events(
     upstream: Upstream, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> AsyncIterator[tuple[str, str]]:
     """The events of the upstream's answer to `body` as (event name, data); `message` when the
-    event is unnamed (OpenAI's chunks)."""
+    event is unnamed (OpenAI's chunks). An upstream that answers JSON rather than a stream (it
+    does not stream) gives one event, WHOLE, its body as data."""
     where = f"{upstream.name} ({upstream.base_url}{path})"
     wanted = {"accept": "text/event-stream", **(headers or {})}
     started = False
@@ -37,6 +40,11 @@ async def post_events(
                     raise error_from_response(
                         where, response.status, response.headers, content, response.reason or ""
                     )
+                if response.content_type == "application/json":  # the upstream does not stream
+                    content = await response.read()
+                    started = True
+                    yield WHOLE, content.decode("utf-8", "replace")
+                    return
                 async for event in _events(response):
                     started = True
                     yield event

@@ -9,6 +9,8 @@ stripped as that one is (leading blanks dropped, trailing ones held back until m
 error, as they fail the unstreamed call); `refusal` is a text block at the end. Usage comes with
 the last chunk, so `message_start` says 0 tokens and `message_delta` the counts.
 
+An upstream that answers a whole completion instead (it does not stream) is translated whole.
+
 Where the two can differ: a `<think>` that is never closed (its words were already sent as
 thinking), and chunks that interleave blocks (reasoning after text, a tool call's arguments after
 the next call began) — no server known to batchd sends those.
@@ -27,7 +29,7 @@ from batchd import exceptions
 from batchd.backends import sse
 from batchd.backends.http import ANTHROPIC_ERROR_TYPES, Upstream
 from batchd.backends.openai import response
-from batchd.backends.streaming import Event, delta
+from batchd.backends.streaming import Event, delta, message_events
 
 _OPEN, _CLOSE = "<think>", "</think>"
 
@@ -38,7 +40,11 @@ async def stream_message(
     """The events of the chat completion of `body` (a `to_chat` body), streamed, as `model`."""
     body = {**body, "stream": True, "stream_options": {"include_usage": True}}
     translator = Translator(model=model, params=params, upstream=upstream.name)
-    async for _, data in sse.post_events(upstream, "/chat/completions", body):
+    async for name, data in sse.post_events(upstream, "/chat/completions", body):
+        if name == sse.WHOLE:  # an upstream that does not stream: its whole completion
+            for event in message_events(whole(data, upstream.name, model=model, params=params)):
+                yield event
+            return
         if data.strip() == "[DONE]":
             break
         try:
@@ -51,6 +57,17 @@ async def stream_message(
             yield event
     for event in translator.end():
         yield event
+
+
+def whole(data: str, upstream: str, *, model: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The Message of a whole completion (`data`, JSON) an upstream answered a stream request with."""
+    try:
+        completion = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise response._bad(upstream, "a body that is not JSON") from None
+    if not isinstance(completion, dict):
+        raise response._bad(upstream, "JSON that is not an object")
+    return response.to_message(completion, model=model, params=params, upstream=upstream)
 
 
 @dataclasses.dataclass
