@@ -97,16 +97,24 @@ async def open_stream(
 async def _relay(
     head: Event, queue: asyncio.Queue[Event | BaseException], task: asyncio.Task[None]
 ) -> AsyncIterator[bytes]:
+    """The events as they come; those already waiting are sent together, in one write (each write
+    is a system call on both sides, and the upstream's reads often hold several events)."""
     try:
-        yield sse(*head)
+        pending = [sse(*head)]
         while True:
+            while pending and queue.empty():
+                out, pending = b"".join(pending), []
+                yield out
             item = await queue.get()
             if isinstance(item, exceptions.BatchdError):
-                yield error_event(item)
+                pending.append(error_event(item))
+                yield b"".join(pending)
                 return
             if isinstance(item, BaseException) or item is _END:
+                if pending:
+                    yield b"".join(pending)
                 return
-            yield sse(*item)
+            pending.append(sse(*item))
     finally:
         task.cancel()  # the client went away, or the stream ended: the upstream call ends too
         with contextlib.suppress(asyncio.CancelledError):

@@ -46,7 +46,7 @@ async def stream_message(
                 yield event
             return
         if data.strip() == "[DONE]":
-            break
+            continue  # read on to the body's end: a connection read to its end is kept alive
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:
