@@ -8,7 +8,8 @@
   - `error`: after two chunks, an `error` chunk (as vLLM and llama.cpp send one);
   - `drop`: after two chunks, the connection is cut;
   - `forever`: a chunk every 20 ms for 20 s; `closed` is set when the client has gone away;
-  - `fail=STATUS`: that HTTP error before any byte.
+  - `fail=STATUS`: that HTTP error before any byte;
+  - `strict`: a 422 for a body with `stream_options`, as a server validating strictly answers.
 - `POST /v1/messages` (Anthropic-compatible): `echo: …` as Anthropic's events, a `ping` among
   them, the model named `MODEL_UP`; whole without `stream`.
 
@@ -94,6 +95,12 @@ class StreamUpstream:
                 "type": "rate_limit_error" if status == 429 else "api_error",
             }
             return JSONResponse({"error": error}, status_code=status)
+        if "strict" in text and "stream_options" in body:  # a server that refuses the field
+            error = {
+                "message": "Extra inputs are not permitted: stream_options",
+                "type": "invalid_request_error",
+            }
+            return JSONResponse({"error": error}, status_code=422)
         tools = {t["function"]["name"] for t in body.get("tools") or ()}
         called = _CALL.search(text)
         message: dict[str, Any] = {"role": "assistant", "content": f"echo: {text}"}

@@ -146,3 +146,13 @@ def test_a_client_that_goes_away_closes_the_upstream_call(
     started = time.monotonic()
     assert upstream.closed.wait(10), "the upstream call was still open 10 s after the client left"
     assert not upstream.finished.is_set() and time.monotonic() - started < 10
+
+
+def test_an_upstream_that_refuses_stream_options_is_asked_again_without(
+    client: anthropic.Anthropic, upstream: StreamUpstream
+) -> None:
+    with client.messages.stream(**ask("oa-x", "strict server")) as stream:  # type: ignore[arg-type]
+        final = stream.get_final_message()
+    assert final.content[0].text == "echo: strict server"  # type: ignore[union-attr]
+    asked = [b for b in upstream.bodies if b["messages"][-1]["content"] == "strict server"]
+    assert ["stream_options" in b for b in asked] == [True, False]

@@ -9,7 +9,9 @@ stripped as that one is (leading blanks dropped, trailing ones held back until m
 error, as they fail the unstreamed call); `refusal` is a text block at the end. Usage comes with
 the last chunk, so `message_start` says 0 tokens and `message_delta` the counts.
 
-An upstream that answers a whole completion instead (it does not stream) is translated whole.
+An upstream that answers a whole completion instead (it does not stream) is translated whole; one
+that refuses `stream_options` (400 or 422 naming it) is asked again without it, its usage then
+whatever its last chunk says.
 
 Where the two can differ: a `<think>` that is never closed (its words were already sent as
 thinking), and chunks that interleave blocks (reasoning after text, a tool call's arguments after
@@ -40,7 +42,7 @@ async def stream_message(
     """The events of the chat completion of `body` (a `to_chat` body), streamed, as `model`."""
     body = {**body, "stream": True, "stream_options": {"include_usage": True}}
     translator = Translator(model=model, params=params, upstream=upstream.name)
-    async for name, data in sse.post_events(upstream, "/chat/completions", body):
+    async for name, data in _chunks(upstream, body):
         if name == sse.WHOLE:  # an upstream that does not stream: its whole completion
             for event in message_events(whole(data, upstream.name, model=model, params=params)):
                 yield event
@@ -57,6 +59,22 @@ async def stream_message(
             yield event
     for event in translator.end():
         yield event
+
+
+async def _chunks(upstream: Upstream, body: dict[str, Any]) -> AsyncIterator[tuple[str, str]]:
+    """The upstream's events for `body`; sent once more without `stream_options` when the upstream
+    refuses the field itself (a server that validates strictly), before it has sent anything."""
+    started = False
+    try:
+        async for event in sse.post_events(upstream, "/chat/completions", body):
+            started = True
+            yield event
+    except exceptions.BackendError as exc:
+        if started or exc.status not in (400, 422) or "stream_options" not in exc.message:
+            raise
+        plain = {k: v for k, v in body.items() if k != "stream_options"}
+        async for event in sse.post_events(upstream, "/chat/completions", plain):
+            yield event
 
 
 def whole(data: str, upstream: str, *, model: str, params: dict[str, Any]) -> dict[str, Any]:
