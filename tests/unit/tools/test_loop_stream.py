@@ -120,13 +120,14 @@ async def test_search_then_answer_streams_the_text_and_sends_the_tool_blocks_who
     assert end["usage"]["input_tokens"] == 200 and end["delta"]["stop_reason"] == "end_turn"
 
 
-async def test_a_cited_answer_streams_until_its_first_quote_then_comes_cited() -> None:
+async def test_a_cited_answer_streams_its_text_and_each_quote_once_closed() -> None:
     script = [message(tool_use("web_search", query="llamas")), message({"type": "text", "text": CITED})]
     m, events, _ = await same(script, params(tools=[SEARCH]))
     kinds = [b["type"] for b in m["content"]]
     assert kinds == ["server_tool_use", "web_search_tool_result", "text", "text", "text"]
     assert m["content"][3]["citations"][0]["cited_text"] == "Llamas live in herds and hum softly."
-    assert texts(events)[0] == "Llamas:"  # sent as it came, before the quote was complete
+    # The words around the quote went out as they came: before it, and after it one by one.
+    assert texts(events) == ["Llamas:", " ", "Llamas live in herds and hum softly.", " That", " is", " all."]
 
 
 async def test_the_default_search_model_and_its_continuation() -> None:

@@ -7,17 +7,17 @@ The events add up to the Message the loop answers unstreamed (backend.py), block
 - in each model call, thinking, text and client `tool_use` blocks stream as the model writes them;
   from a call of a server tool on, the rest of that turn is held, the tools run, and the blocks
   follow whole in the unstreamed order (`server_tool_use`, then its result block, for each);
-- when the answer may cite (a web search, a citing web fetch, a document with citations), a text
-  block streams until the model opens a quote tag (`<cite …>`): the block then ends when the model's
-  does, cited, and the quoted spans follow as text blocks of their own, with their `citations`, as
-  `citations.cite` makes them;
+- once there are sources to cite (a search's or a fetched page's results, a document with
+  citations), a text block's plain text streams as it comes, and each quote (`<cite …>…</cite>`)
+  follows as a text block of its own with its `citations` once its closing tag is in, as
+  `citations.cite` makes them of the whole text (`citations.Live`);
 - `message_delta` carries the summed usage (`server_tool_use` counts the searches and fetches that
   ran), the last call's stop fields, and the `container` of a request that ran code.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from batchd import exceptions
@@ -25,7 +25,6 @@ from batchd.backends import streaming
 from batchd.backends.streaming import Accumulator, Event, block_events, delta
 from batchd.tools import citations
 from batchd.tools.loop.blocks import relaxed
-from batchd.tools.loop.definitions import FETCH, SEARCH
 
 if TYPE_CHECKING:
     from batchd.tools.loop.backend import _Run
@@ -42,8 +41,6 @@ class _Stream:
     def __init__(self, run: _Run) -> None:
         self.run = run
         self.blocks = 0  # blocks sent
-        tools = run.tools
-        self.citable = bool(run.history.sources.items) or SEARCH in tools or FETCH in tools
 
     def whole(self, blocks: list[dict[str, Any]]) -> Iterator[Event]:
         """`blocks` sent whole (text cited first, as the unstreamed answer's)."""
@@ -138,8 +135,9 @@ class _Turn:
                 self.held_from = index
             if self.held_from is not None:
                 return
-            if block.get("type") == "text" and self.out.citable:
-                self.routes[index] = _Cited(self.out)
+            cited = self.out.run.history.sources.items
+            if block.get("type") == "text" and cited:
+                self.routes[index] = _Cited(self.out, cited)
                 return
             self.routes[index] = self.out.blocks
             self.out.blocks += 1
@@ -156,50 +154,30 @@ class _Turn:
 
 
 class _Cited:
-    """A text block of an answer that may cite: live until the model opens a tag, then cited at
-    its end (module docstring)."""
+    """A text block of an answer that cites: plain text as it comes, each quote as a cited block once
+    its closing tag is in (`citations.Live`)."""
 
-    def __init__(self, out: _Stream) -> None:
+    def __init__(self, out: _Stream, cited: Sequence[citations.Source]) -> None:
         self.out = out
-        self.text = ""
-        self.index: int | None = None  # ours, once the block is live
-        self.sent = ""  # the text sent live: no `<` in it
-        self.tagged = False  # a `<` came: the rest waits for the end
+        self.live = citations.Live(cited)
+        self.index = -1  # ours, of the block open
 
     def add(self, change: dict[str, Any]) -> Iterator[Event]:
-        if change.get("type") != "text_delta":
-            return
-        piece = change["text"]
-        self.text += piece
-        if self.tagged:
-            return
-        if "<" in piece:
-            self.tagged = True
-            piece = piece[: piece.index("<")]
-        if self.index is None:
-            live = self.text if not self.tagged else self.text[: self.text.index("<")]
-            if live.isspace() or not live:
-                return  # blanks alone may end up as no block at all
-            self.index = self.out.blocks
-            self.out.blocks += 1
-            yield "content_block_start", {"index": self.index, "content_block": {"type": "text", "text": ""}}
-            piece = live
-        if piece:
-            self.sent += piece
-            yield "content_block_delta", delta(self.index, "text_delta", text=piece)
+        if change.get("type") == "text_delta":
+            yield from self._events(self.live.add(change["text"]))
 
     def end(self) -> Iterator[Event]:
-        sources = self.out.run.history.sources.items
-        if self.index is None:
-            yield from self.out.whole([{"type": "text", "text": self.text}])
-            return
-        parts = citations.cite(self.text, sources) if sources else [{"type": "text", "text": self.text}]
-        parts = [b for b in parts if b.get("text")]
-        head = parts[0] if parts else {"type": "text", "text": ""}
-        rest = head["text"][len(self.sent) :] if head["text"].startswith(self.sent) else ""
-        if rest:
-            yield "content_block_delta", delta(self.index, "text_delta", text=rest)
-        yield "content_block_stop", {"index": self.index}
-        for part in parts[1:]:
-            yield from block_events(self.out.blocks, part)
-            self.out.blocks += 1
+        yield from self._events(self.live.end())
+
+    def _events(self, ops: list[citations.live.Op]) -> Iterator[Event]:
+        for op, value in ops:
+            if op == "start":
+                self.index = self.out.blocks
+                self.out.blocks += 1
+                yield "content_block_start", {"index": self.index, "content_block": value}
+            elif op == "citation":
+                yield "content_block_delta", delta(self.index, "citations_delta", citation=value)
+            elif op == "text" and value:
+                yield "content_block_delta", delta(self.index, "text_delta", text=value)
+            elif op == "stop":
+                yield "content_block_stop", {"index": self.index}
