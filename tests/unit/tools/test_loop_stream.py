@@ -194,3 +194,13 @@ async def test_a_blank_text_block_of_an_answer_that_may_cite(blank: str) -> None
     script = [message(tool_use("web_search", query="llamas")), message({"type": "text", "text": blank})]
     m, _, _ = await same(script, params(tools=[SEARCH]))
     assert [b["type"] for b in m["content"]] == ["server_tool_use", "web_search_tool_result"]
+
+
+async def test_blank_text_before_a_search_is_dropped_as_unstreamed() -> None:
+    """Models often write a blank line before a tool call: the cited answer drops blank blocks."""
+    script = [
+        message({"type": "text", "text": "\n\n"}, tool_use("web_search", query="llamas")),
+        message({"type": "text", "text": CITED}),
+    ]
+    m, _, _ = await same(script, params(tools=[SEARCH]))
+    assert [b["type"] for b in m["content"]][:2] == ["server_tool_use", "web_search_tool_result"]

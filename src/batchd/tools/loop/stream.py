@@ -7,8 +7,8 @@ The events add up to the Message the loop answers unstreamed (backend.py), block
 - in each model call, thinking, text and client `tool_use` blocks stream as the model writes them;
   from a call of a server tool on, the rest of that turn is held, the tools run, and the blocks
   follow whole in the unstreamed order (`server_tool_use`, then its result block, for each);
-- once there are sources to cite (a search's or a fetched page's results, a document with
-  citations), a text block's plain text streams as it comes, and each quote (`<cite …>…</cite>`)
+- when the answer is cited (a search or a citing fetch is offered, or a document has citations), a
+  text block's plain text streams as it comes, and each quote (`<cite …>…</cite>`)
   follows as a text block of its own with its `citations` once its closing tag is in, as
   `citations.cite` makes them of the whole text (`citations.Live`);
 - `message_delta` carries the summed usage (`server_tool_use` counts the searches and fetches that
@@ -25,6 +25,7 @@ from batchd.backends import streaming
 from batchd.backends.streaming import Accumulator, Event, block_events, delta
 from batchd.tools import citations
 from batchd.tools.loop.blocks import relaxed
+from batchd.tools.loop.definitions import FETCH, SEARCH
 
 if TYPE_CHECKING:
     from batchd.tools.loop.backend import _Run
@@ -41,6 +42,9 @@ class _Stream:
     def __init__(self, run: _Run) -> None:
         self.run = run
         self.blocks = 0  # blocks sent
+        tools = run.tools
+        #: the answer is cited (tools/loop/backend.py's `_message`): when there are sources, or may be
+        self.cites = SEARCH in tools or (FETCH in tools and tools[FETCH].cites)
 
     def whole(self, blocks: list[dict[str, Any]]) -> Iterator[Event]:
         """`blocks` sent whole (text cited first, as the unstreamed answer's)."""
@@ -136,7 +140,7 @@ class _Turn:
             if self.held_from is not None:
                 return
             cited = self.out.run.history.sources.items
-            if block.get("type") == "text" and cited:
+            if block.get("type") == "text" and (cited or self.out.cites):
                 self.routes[index] = _Cited(self.out, cited)
                 return
             self.routes[index] = self.out.blocks
