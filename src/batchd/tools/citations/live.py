@@ -2,12 +2,13 @@
 
 `Live.add(piece)` takes the model's next piece of text and says what can be sent now; `Live.end()`
 the rest. What is sent adds up to `cite(whole text, sources)`, block for block, whatever the
-pieces: the text is cited up to its *safe point* — before a quote tag still open (`<cite …>` with
-no `</cite>` yet), before a tag still being written (`<ci`), and before trailing blanks (which
-`cite` may join to the quote before them) — and each time that point moves, the blocks of the safe
-text are compared with those sent: the last block sent is still open, so its text may grow; a block
-after it ends it. Plain text therefore streams as it comes, and a quote follows as its own block,
-with its citations, once its closing tag is in.
+pieces: the text is cited up to its *safe point* (`safe_point`) — before a quote tag still open
+(`<cite …>` with no `</cite>` yet), before a tag still being written (`<ci`), and before trailing
+blanks (which `cite` may join to the quote before them) — and each time that point moves past a
+tag, the blocks of the safe text are compared with those sent: the last block sent is still open,
+so its text may grow; a block after it ends it. Plain words after settled text are added without
+citing it all again. Plain text therefore streams as it comes, and a quote follows as its own
+block, with its citations, once its closing tag is in.
 
 Ops, in order: `("start", block)` (a text block, empty, with `citations: []` when it has some),
 `("citation", citation)`, `("text", piece)`, `("stop", None)`.
@@ -28,26 +29,26 @@ Op = tuple[str, Any]
 _PARTIAL = re.compile(r"<\s*/?\s*(?:c(?:i(?:t(?:e|a(?:t(?:i(?:on?)?)?)?)?)?)?)?\s*", re.IGNORECASE)
 
 
-def safe_point(text: str) -> int:
+def safe_point(text: str, start: int = 0) -> int:
     """How much of `text` is cited as it will be whatever comes next: up to the end of its last
     stretch of words that is settled — plain words (their trailing blanks held back), or a quote
     with its closing tag. What follows is held: blanks (`cite` joins them to the block before a
     quote, to the next block before words), a quote whose closing tag is not in, a tag still being
-    written."""
+    written. `start`: a safe point found before (the scan begins there; no tag is open at it)."""
     limit = len(text)
     opened: int | None = None  # where the last well-formed open tag begins, while it is unclosed
-    for tag in markup._TAG.finditer(text):
+    for tag in markup._TAG.finditer(text, start):
         if not (tag.group("end") or tag.end() < len(text)):  # a tag still being written
             limit = tag.start()
             break
         opened = None if tag.group("close") else tag.start()
     if opened is not None:
         limit = min(limit, opened)
-    last = text.rfind("<", 0, limit)
+    last = text.rfind("<", start, limit)
     if last >= 0 and _PARTIAL.fullmatch(text, last, limit):
         limit = last
-    point, at, quoting = 0, 0, False
-    for tag in markup._TAG.finditer(text, 0, limit):
+    point, at, quoting = start, start, False
+    for tag in markup._TAG.finditer(text, start, limit):
         if text[at : tag.start()].strip():
             point = tag.end() if tag.group("close") and quoting else len(text[: tag.start()].rstrip())
         well_formed = bool(tag.group("end")) and not tag.group("attrs").rstrip().endswith("/")
@@ -70,11 +71,24 @@ class Live:
 
     def add(self, piece: str) -> list[Op]:
         self.text += piece
-        point = safe_point(self.text)
+        point = safe_point(self.text, self.point)
         if point <= self.point or self.broken:
             return []
-        self.point = point
+        words, self.point = self.text[self.point : point], point
+        if self.sent and "<" not in words:
+            return self._words(words)
         return self._extend(self._blocks(self.text[:point]))
+
+    def _words(self, words: str) -> list[Op]:
+        """Plain words after settled text, without citing it all again: `cite` adds them to the
+        last block when it has no citations, else they begin a block of their own."""
+        last = self.sent[-1]
+        if not last.get("citations"):
+            last["text"] += words
+            return [("text", words)]
+        block = {"type": "text", "text": words}
+        self.sent.append(block)
+        return [("stop", None), *_start(block)]
 
     def end(self) -> list[Op]:
         ops = self._extend(self._blocks(self.text), final=True)
