@@ -284,6 +284,9 @@ class Translator:
         if call.index is None:
             if not call.name:
                 return
+            if self.mode == "head" and self.held:  # blanks (or a `<thi`) before the call: its text
+                self.mode, held, self.held = "text", self.held, ""
+                yield from self._text(held)
             call_id = call.id or response._id("toolu_", f"{self.seed}/{call.order}")
             block = {"type": "tool_use", "id": call_id, "name": call.name, "input": {}}
             yield from self._begin("tool", block)

@@ -177,3 +177,10 @@ def test_an_empty_stream_is_an_error() -> None:
 def test_chunks_helper_round_trips() -> None:
     data = completion({"content": "x y", "reasoning_content": "r"})
     assert json.dumps(list(chunks(data)))  # JSON-ready
+
+
+@pytest.mark.parametrize("text", ["\n\n", "<thi", "  "])
+def test_text_held_at_the_start_comes_before_a_tool_call(text: str) -> None:
+    calls = [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]
+    same(completion({"content": text, "tool_calls": calls}, "tool_calls"))
+    same(completion({"content": text, "reasoning_content": "hm", "tool_calls": calls}, "tool_calls"))
