@@ -91,6 +91,8 @@ async def open_stream(
     if isinstance(item, BaseException):
         await task
         raise item
+    if item is _END:
+        raise exceptions.BackendError("The backend's stream ended without an event", status=502)
     return _relay(first(item), queue, task)
 
 

@@ -112,3 +112,12 @@ async def test_closing_the_relay_ends_the_backend() -> None:
     assert b"message_start" in await anext(body)
     await body.aclose()  # type: ignore[attr-defined]
     await asyncio.wait_for(ended.wait(), 5)
+
+
+async def test_a_stream_without_events_is_an_error() -> None:
+    async def nothing() -> AsyncIterator[Event]:
+        return
+        yield START  # an async generator
+
+    with pytest.raises(exceptions.BackendError, match="without an event"):
+        await stream.open_stream(producing(nothing), timeout=5)
