@@ -92,6 +92,14 @@ SCENARIOS = {
         50_000,
         unit="lines",
     ),
+    "stream": Scenario(
+        "bench.stream",
+        "time to first token of a streamed call through batchd vs llama.cpp's own",
+        "p50 ≤ 1.1× llama.cpp + 5 ms",
+        100,
+        300,
+        unit="calls",
+    ),
     "fairness": Scenario(
         "bench.fairness",
         "fair shares and realtime first, simulator route 64 × 100 ms",

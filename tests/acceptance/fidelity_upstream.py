@@ -1,7 +1,8 @@
 """A deterministic loopback model server for the SDK-fidelity tests: the same body always gets the
 same answer, id included, so a streamed call and a plain one can be compared field for field.
 
-- `POST /v1/chat/completions` (OpenAI-compatible): with a `response_format` json_schema it answers
+- `POST /v1/chat/completions` (OpenAI-compatible; with `stream: true` the same completion as
+  chunks, tests/acceptance/openai_chunks.py): with a `response_format` json_schema it answers
   STRUCTURED; with a `web_search` function and no tool result yet it calls it; after a tool result
   it quotes it; `call=NAME` in the user's text calls client tool NAME with CITY; `think` adds
   `reasoning_content`. Usage: `prompt_tokens` from the body's size (prompt_tokens_for),
@@ -22,9 +23,10 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.acceptance import openai_chunks
 from tests.acceptance.server import ThreadedApp
 from tests.acceptance.tool_upstream import answer_for
 
@@ -71,7 +73,7 @@ class FidelityUpstream:
     def received(self, path: str) -> list[dict[str, Any]]:
         return [body for p, body in self.bodies if p == path]
 
-    async def chat(self, request: Request) -> JSONResponse:
+    async def chat(self, request: Request) -> Response:
         body: dict[str, Any] = await request.json()
         self.bodies.append(("/v1/chat/completions", body))
         messages = body["messages"]
@@ -103,12 +105,15 @@ class FidelityUpstream:
             "completion_tokens": 1 if body.get("max_tokens") == 1 else 9,
             "prompt_tokens_details": {"cached_tokens": CACHED},
         }
-        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+        asked = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+        digest = hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()[:16]
         choice = {"index": 0, "message": message, "finish_reason": finish}
-        return JSONResponse(
-            {"id": f"chatcmpl-{digest}", "object": "chat.completion", "model": body["model"],
-             "choices": [choice], "usage": usage}
-        )  # fmt: skip
+        completion = {"id": f"chatcmpl-{digest}", "object": "chat.completion", "model": body["model"],
+                      "choices": [choice], "usage": usage}  # fmt: skip
+        if body.get("stream"):  # the same completion, chunk by chunk
+            events = [openai_chunks.encoded(c) for c in openai_chunks.chunks(completion)]
+            return StreamingResponse(iter([*events, openai_chunks.DONE]), media_type="text/event-stream")
+        return JSONResponse(completion)
 
     async def models(self, request: Request) -> JSONResponse:
         return JSONResponse({"object": "list", "data": [{"id": m, "object": "model"} for m in MODELS]})

@@ -121,8 +121,36 @@ def test_serve_gguf(model: Path, tmp_path: Path) -> None:
                 output_config={"format": {"type": "json_schema", "schema": schema}},
             )
             assert isinstance(json.loads(m.content[0].text)["n"], int)  # type: ignore[union-attr]
+            check_streams(client)
     finally:
         assert proc.stop() == 0
+
+
+def check_streams(client: Any) -> None:
+    """llama.cpp's own stream (`stream: true` chunks) adds up to its unstreamed answer: thinking,
+    the tool call's arguments, the text, the stop reason, the prompt's tokens (llama.cpp draws new
+    ids per call, and the prompt cache moves tokens from input to cached between two calls)."""
+    for kw in (
+        params("claude-whatever", "Weather?", tools=TOOLS, thinking=THINKING),
+        params("claude-whatever", "hello there"),
+    ):
+        events = list(client.messages.create(**kw, stream=True))
+        kinds = [e.delta.type for e in events if e.type == "content_block_delta"]
+        with client.messages.stream(**kw) as stream:
+            final = stream.get_final_message().to_dict()
+        plain = client.messages.create(**kw).to_dict()
+        for m in (final, plain):
+            usage = m.pop("usage")
+            m["prompt"] = usage["input_tokens"] + usage["cache_read_input_tokens"]
+            m.pop("id")
+            for block in m["content"]:
+                block.pop("id", None)
+        assert final == plain
+        if "tools" in kw:
+            assert kinds == ["thinking_delta", "signature_delta", "input_json_delta"]
+            assert [b["type"] for b in final["content"]] == ["thinking", "tool_use"]
+        else:
+            assert kinds == ["text_delta"] and final["content"][0]["text"] == tiny_gguf.ANSWER
 
 
 @pytest.mark.parametrize("backend", ["openai", "anthropic"])

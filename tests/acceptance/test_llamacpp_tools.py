@@ -110,3 +110,23 @@ def test_seed_web_search_example_on_llamacpp(
     out, message = seed_web_search_example(served.base_url, monkeypatch, capsys)
     assert "request-2: Success" in out and f"Response: {tiny_gguf.QUOTE}..." in out
     check_answer(message)
+
+
+def test_a_streamed_search_and_answer_on_llamacpp(served: ServerProcess) -> None:
+    """Streamed, the same answer: the tool blocks whole and in order, the text up to the quote
+    as the model wrote it, then the cited spans."""
+    kw: dict[str, Any] = {
+        "model": "tiny",
+        "max_tokens": 256,
+        "tools": WEB_SEARCH,
+        "messages": [{"role": "user", "content": "When was Claude Shannon born? (streamed)"}],
+    }
+    with make_client(served.base_url, timeout=60) as client:
+        events = list(client.messages.create(**kw, stream=True))
+        with client.messages.stream(**kw) as stream:
+            final = stream.get_final_message()
+    check_answer(final)
+    starts = [e.content_block.type for e in events if e.type == "content_block_start"]
+    assert starts == ["server_tool_use", "web_search_tool_result", "text", "text", "text"]
+    deltas = [(e.index, e.delta.type) for e in events if e.type == "content_block_delta"]
+    assert deltas[-4:] == [(2, "text_delta"), (3, "citations_delta"), (3, "text_delta"), (4, "text_delta")]

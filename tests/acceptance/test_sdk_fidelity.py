@@ -345,6 +345,11 @@ def test_stream_adds_up_to_the_message_through_an_openai_upstream(routed: Server
     if case == "server_tools":
         assert [b.type for b in plain.content] == ["server_tool_use", "web_search_tool_result", "text"]
         assert plain.usage.server_tool_use.web_search_requests == 1
+        starts = [e.content_block.type for e in events if e.type == "content_block_start"]
+        assert starts == ["server_tool_use", "web_search_tool_result", "text"]
+    texts = [e.delta.text for e in events if e.type == "content_block_delta" and e.delta.type == "text_delta"]
+    if case in ("text", "server_tools"):  # the upstream's chunks, word by word, as they came
+        assert len(texts) >= 3 and "".join(texts) == plain.content[-1].text
 
 
 def test_structured_output_reaches_an_openai_upstream(

@@ -8,12 +8,13 @@ Token counts are the upstream's own `POST /v1/messages/count_tokens`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from batchd import exceptions, models
-from batchd.backends import base
+from batchd.backends import anthropic_stream, base
 from batchd.backends.http import Upstream, auth_header
+from batchd.backends.streaming import Event
 from batchd.config.routes import AuthMode, BackendKind, ReasoningMode
 from batchd.params import COUNT_FIELDS
 
@@ -86,14 +87,27 @@ class AnthropicBackend:
         self, params: dict[str, Any], *, attempt: int = 1, betas: Sequence[str] = ()
     ) -> dict[str, Any]:
         requested = params["model"]
+        data, _ = await self.upstream.post_json(
+            "/v1/messages", self.request_body(params), self._headers(params, betas)
+        )
+        return normalise_message(data, requested, self.upstream.name)
+
+    def stream_message(self, params: dict[str, Any], *, betas: Sequence[str] = ()) -> AsyncIterator[Event]:
+        """The upstream's own stream, passed through (anthropic_stream.py)."""
+        body = {**self.request_body(params), "stream": True}
+        return anthropic_stream.passthrough(
+            self.upstream, body, self._headers(params, betas), model=params["model"], whole=normalise_message
+        )
+
+    def request_body(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The `/v1/messages` body sent upstream for `params`."""
         body = {k: v for k, v in params.items() if k != "stream"}
-        body["model"] = self.upstream_model or requested
+        body["model"] = self.upstream_model or params["model"]
         if self.reasoning.sends_template_kwargs:
             # Engines (llama.cpp, vLLM) think by default and ignore `thinking: disabled` here.
             on = (params.get("thinking") or {}).get("type") in ("enabled", "adaptive")
             body["chat_template_kwargs"] = {"enable_thinking": on}
-        data, _ = await self.upstream.post_json("/v1/messages", body, self._headers(params, betas))
-        return normalise_message(data, requested, self.upstream.name)
+        return body
 
     async def count_tokens(self, params: dict[str, Any], *, betas: Sequence[str] = ()) -> int:
         """The upstream's own `POST /v1/messages/count_tokens`."""

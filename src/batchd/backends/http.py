@@ -186,6 +186,10 @@ class Upstream:
         )
         return self._session
 
+    def session(self) -> aiohttp.ClientSession:
+        """The shared session, opened on first use (backends/sse.py streams through it)."""
+        return self._session or self._open()
+
     async def post_json(
         self, path: str, body: dict[str, Any], headers: dict[str, str] | None = None
     ) -> tuple[dict[str, Any], Mapping[str, str]]:

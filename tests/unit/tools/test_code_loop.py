@@ -226,3 +226,47 @@ async def test_without_a_sandbox_the_tool_is_unavailable(store: Store, tmp_path:
         "error_message": "code execution is turned off ([code_execution] enabled = false)",
     }
     assert "container" not in answer
+
+
+# -- streamed (tools/loop/stream.py) -------------------------------------------------------------
+
+
+async def streamed(loop: ToolLoop, request: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
+    from batchd.backends.streaming import Accumulator
+
+    acc, events = Accumulator(), []
+    async for event in loop.stream_message(request):
+        events.append(event)
+        acc.add(*event)
+    return acc.message, events
+
+
+async def test_streamed_without_a_sandbox(store: Store, tmp_path: Path) -> None:
+    from tests.unit.tools.test_loop_stream import StreamingModel, plain
+
+    containers = containers_for(store, tmp_path / "homes", sandbox=False)
+    script = runs(tool_use("text_editor_code_execution", command="view", path="x"))
+    unstreamed = await make_loop(ScriptedModel(script), containers).create_message(params())
+    message, events = await streamed(make_loop(StreamingModel(script), containers), params())
+    assert plain(message) == plain({**unstreamed, "stop_details": None, "id": message["id"]})
+    starts = [d["content_block"]["type"] for n, d in events if n == "content_block_start"]
+    assert starts == ["server_tool_use", "text_editor_code_execution_tool_result", "text"]
+
+
+@needs_bwrap
+async def test_a_streamed_bash_call_has_its_container(store: Store, homes: Path) -> None:
+    from tests.unit.tools.test_loop_stream import StreamingModel
+
+    containers = containers_for(store, homes)
+    model = StreamingModel(runs(tool_use("bash_code_execution", command="echo $((6 * 7))")))
+    message, events = await streamed(make_loop(model, containers), params(container=None))
+    assert [b["type"] for b in message["content"]] == [
+        "server_tool_use",
+        "bash_code_execution_tool_result",
+        "text",
+    ]
+    assert message["content"][1]["content"]["stdout"] == "42\n"
+    container = events[-2][1]["delta"]["container"]
+    assert container is not None and container == message["container"]
+    assert await store.get_container(container["id"]) is not None
+    await containers.aclose()

@@ -1,9 +1,8 @@
 """`POST /v1/messages`: one synchronous call through the same routes as the batches.
 
 The body is validated by `params.prepare` as a batch request's params are (same errors, same
-shorthand). `stream: true` is answered as Server-Sent Events in Anthropic's event order, built
-from the complete Message once the backend has answered (the backends are non-streaming): the
-events are exact, only their timing is not incremental (stream.py).
+shorthand). `stream: true` is answered as Server-Sent Events in Anthropic's event order, as the
+upstream's tokens arrive (stream.py; the simulator's from its complete Message).
 
 A synchronous answer is the standard tier's (`usage.service_tier: "standard"`; batch results say
 `"batch"`), and always has `stop_details` and `container` (null when there is nothing to say).
@@ -12,6 +11,8 @@ A synchronous answer is the standard tier's (`usage.service_tier: "standard"`; b
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ from batchd import exceptions, params
 from batchd.api import auth, bodies, errors, responses, services
 from batchd.api.anthropic import stream as sse
 from batchd.api.anthropic import version
+from batchd.backends import streaming
 from batchd.engine.router import Route
 from batchd.tools import scope
 
@@ -74,6 +76,8 @@ async def create(request: Request) -> Response:
     route = route_for(svc, prepared["model"])
     betas = betas_of(request)
     rid = errors.request_id(request)
+    if stream:
+        return await streamed(route, prepared, betas, rid, settings.request_timeout)
     try:
         async with route.admit(prepared, realtime=True), asyncio.timeout(settings.request_timeout):
             message = await route.backend.create_message(prepared, betas=betas)
@@ -84,12 +88,40 @@ async def create(request: Request) -> Response:
         return errors.render(timeout, rid)
     except exceptions.BackendError as exc:
         return backend_failure(exc, rid)
-    message = realtime(message)
-    if stream:
-        return StreamingResponse(
-            sse.events(message), media_type="text/event-stream", headers={"request-id": rid}
-        )
-    return responses.json(message, request)
+    return responses.json(realtime(message), request)
+
+
+async def streamed(
+    route: Route, prepared: dict[str, Any], betas: list[str], rid: str, timeout: float
+) -> Response:
+    """The call as Server-Sent Events, once its first event has come (stream.py); an error before
+    it is the usual error response."""
+
+    @contextlib.asynccontextmanager
+    async def produce() -> AsyncIterator[AsyncIterator[streaming.Event]]:
+        async with route.admit(prepared, realtime=True):
+            events = streaming.stream_of(route.backend, prepared, betas=betas)
+            try:
+                yield events
+            finally:
+                close = getattr(events, "aclose", None)  # an async generator's: ends the upstream call
+                if close is not None:
+                    await close()
+
+    try:
+        body = await sse.open_stream(produce, timeout=timeout, first=realtime_start)
+    except exceptions.BackendError as exc:
+        return backend_failure(exc, rid)
+    return StreamingResponse(body, media_type="text/event-stream", headers={"request-id": rid})
+
+
+def realtime_start(event: streaming.Event) -> streaming.Event:
+    """The `message_start` of a stream, with the realtime fields `realtime` gives a Message."""
+    name, data = event
+    if name != "message_start":
+        return event
+    message = realtime({**data["message"]})
+    return name, {**data, "message": message}
 
 
 def backend_failure(exc: exceptions.BackendError, rid: str) -> Response:

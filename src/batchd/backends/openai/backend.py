@@ -8,7 +8,7 @@ a one-token completion (`count_tokens`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from batchd import exceptions
@@ -16,6 +16,8 @@ from batchd.backends import base
 from batchd.backends.http import Upstream, auth_header
 from batchd.backends.openai import request as openai_request
 from batchd.backends.openai import response as openai_response
+from batchd.backends.openai import stream as openai_stream
+from batchd.backends.streaming import Event
 from batchd.config.routes import AuthMode, BackendKind, ReasoningMode
 
 
@@ -52,6 +54,12 @@ class OpenAIBackend:
         data, _ = await self.upstream.post_json("/chat/completions", self.chat_body(params))
         return openai_response.to_message(
             data, model=params["model"], params=params, upstream=self.upstream.name
+        )
+
+    def stream_message(self, params: dict[str, Any], *, betas: Sequence[str] = ()) -> AsyncIterator[Event]:
+        """The answer's events as the upstream streams its tokens (stream.py)."""
+        return openai_stream.stream_message(
+            self.upstream, self.chat_body(params), model=params["model"], params=params
         )
 
     async def count_tokens(self, params: dict[str, Any], *, betas: Sequence[str] = ()) -> int:

@@ -25,7 +25,8 @@ How the server-tool loop uses this package, per request (params already prepared
 OpenAI translation included, accepts the request) and ends the system prompt with
 `CITATION_INSTRUCTIONS`. Modules: sources.py (Source and the request's documents), markup.py
 (the quote markup, its instructions and parser), search.py (finding a quote in a source),
-blocks.py (`cite`: the text blocks and citation objects), prompt.py (the rewritten request).
+blocks.py (`cite`: the text blocks and citation objects), live.py (`Live`: `cite` as a streamed
+answer comes), prompt.py (the rewritten request).
 Index rules, in brief: `char_location` counts Unicode code points (Python `str` indices, CRLF as
 two) from 0, end exclusive; `page_location` pages from 1, end exclusive; `content_block_location`
 blocks from 0, end exclusive; `document_index` counts every document block of the request
@@ -34,7 +35,9 @@ blocks from 0, end exclusive; `document_index` counts every document block of th
 
 from __future__ import annotations
 
+from batchd.tools.citations import live
 from batchd.tools.citations.blocks import citation_for, cite
+from batchd.tools.citations.live import Live
 from batchd.tools.citations.markup import CITATION_INSTRUCTIONS
 from batchd.tools.citations.prompt import (
     render,
@@ -47,11 +50,13 @@ from batchd.tools.citations.sources import Source, document_count, document_sour
 
 __all__ = [
     "CITATION_INSTRUCTIONS",
+    "Live",
     "Source",
     "citation_for",
     "cite",
     "document_count",
     "document_source",
+    "live",
     "render",
     "render_source",
     "rewrite_documents",

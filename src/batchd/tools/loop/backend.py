@@ -22,13 +22,13 @@ types. Otherwise:
 from __future__ import annotations
 
 import asyncio
-import secrets
-import string
-from collections.abc import Iterator, Sequence
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from batchd import exceptions
-from batchd.backends import base
+from batchd.backends import base, streaming
 from batchd.backends.base import Backend
 from batchd.config.routes import BackendKind
 from batchd.tools import citations, scope
@@ -36,18 +36,14 @@ from batchd.tools.code_execution.containers import Containers
 from batchd.tools.code_execution.names import FUNCTIONS, REPL_VERSIONS
 from batchd.tools.code_execution.session import CodeSession
 from batchd.tools.loop import history
+from batchd.tools.loop import stream as loop_stream
+from batchd.tools.loop.blocks import relaxed, server_tool_id, server_tool_use, uploaded, uploads_in
 from batchd.tools.loop.calls import Calls, Fetcher
 from batchd.tools.loop.definitions import FETCH, RESULT_TYPES, SEARCH, kind_of, offered_tools, server_tools
 from batchd.tools.tokens import Tokens
 from batchd.tools.web_search.base import SearchProvider
 
-_BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
-
-
-def server_tool_id() -> str:
-    """`srvtoolu_01` + 22 base62 characters, as Anthropic's ids."""
-    return "srvtoolu_01" + "".join(secrets.choice(_BASE62) for _ in range(22))
 
 
 def needs_loop(params: dict[str, Any]) -> bool:
@@ -74,32 +70,6 @@ def needs_loop(params: dict[str, Any]) -> bool:
 
 
 _NAMES = frozenset({SEARCH, FETCH, *FUNCTIONS})
-
-
-def uploads_in(messages: Sequence[dict[str, Any]]) -> Iterator[str]:
-    """The file ids of the `container_upload` blocks of the user messages."""
-    for message in messages:
-        content = message["content"]
-        if message["role"] == "user" and type(content) is list:
-            for block in content:
-                if block.get("type") == "container_upload":
-                    yield str(block.get("file_id"))
-
-
-def _uploaded(messages: list[dict[str, Any]], said: dict[str, str]) -> list[dict[str, Any]]:
-    """`messages` with each container_upload block replaced by the text the model reads for it."""
-    out = []
-    for message in messages:
-        content = message["content"]
-        if message["role"] == "user" and type(content) is list:
-            content = [
-                {"type": "text", "text": said[str(b.get("file_id"))]}
-                if b.get("type") == "container_upload"
-                else b
-                for b in content
-            ]
-        out.append({**message, "content": content})
-    return out
 
 
 def _cites(block: dict[str, Any]) -> bool:
@@ -148,6 +118,15 @@ class ToolLoop:
             return await self.inner.create_message(params, attempt=attempt, betas=betas)
         return await _Run(self, params, attempt, betas).run()
 
+    def stream_message(
+        self, params: dict[str, Any], *, betas: Sequence[str] = ()
+    ) -> AsyncIterator[streaming.Event]:
+        """The answer's events: the model's tokens as they come, each tool's blocks whole as it
+        runs (stream.py)."""
+        if not needs_loop(params):
+            return streaming.stream_of(self.inner, params, betas=betas)
+        return loop_stream.stream(_Run(self, params, 1, betas))
+
     async def count_tokens(self, params: dict[str, Any], *, betas: Sequence[str] = ()) -> int:
         """The inner backend's count of what the model is shown: the server tools as the function
         tools offered to it, earlier server-tool blocks as rewritten for it."""
@@ -159,6 +138,37 @@ class ToolLoop:
 
     async def aclose(self) -> None:
         """Nothing of its own: the inner backend and the providers belong to the router's tools."""
+
+
+@dataclasses.dataclass
+class Turn:
+    """A model call that called server tools: its blocks with the server calls' new ids (`said`),
+    those calls as `server_tool_use` blocks (`uses`), their ids, whether it called a client tool."""
+
+    said: list[dict[str, Any]]
+    uses: list[dict[str, Any]]
+    new: set[str]
+    client_call: bool
+
+    @property
+    def stop(self) -> str:
+        """The stop reason when the calls are left pending."""
+        return "tool_use" if self.client_call else "pause_turn"
+
+    def unrun(self, blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`blocks` (of `said`) as the response shows them when the calls are left pending."""
+        return [server_tool_use(b) if b.get("id") in self.new else b for b in blocks]
+
+    def ran(self, blocks: list[dict[str, Any]], results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        """`blocks` (of `said`) as the response shows them once the calls ran: each call's result
+        block after it."""
+        out: list[dict[str, Any]] = []
+        for block in blocks:
+            if block.get("id") in results:
+                out.extend([server_tool_use(block), results[block["id"]]])
+            else:
+                out.append(block)
+        return out
 
 
 class _Run:
@@ -183,22 +193,31 @@ class _Run:
         self.usage: dict[str, Any] = dict.fromkeys(_USAGE_KEYS, 0)
 
     async def run(self) -> dict[str, Any]:
+        async with self.session():
+            return await self._run()
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[None]:
+        """The request's code session (its container, the files it uploads), while it runs."""
         uploads = list(uploads_in(self.history.messages))
         if self.code is None:
             if uploads:
                 raise exceptions.InvalidParams(
                     "container_upload: the request needs a code_execution tool to use the file"
                 )
-            return await self._run()
+            yield
+            return
         await self.code.start()
         try:
             if uploads:
-                self.history.messages = _uploaded(self.history.messages, await self.code.upload(uploads))
-            return await self._run()
+                self.history.messages = uploaded(self.history.messages, await self.code.upload(uploads))
+            yield
         finally:
             await self.code.finish()
 
-    async def _run(self) -> dict[str, Any]:
+    async def opening(self) -> list[dict[str, Any]]:
+        """The messages of the first model call, once the pending calls (if any) have run: their
+        result blocks begin `content`."""
         messages = list(self.history.messages)
         if self.history.pending:
             answers = await self._run_pending()
@@ -206,6 +225,10 @@ class _Run:
                 messages.append({"role": "user", "content": answers})
             else:  # a server and a client tool in one turn: the client's results are here already
                 messages[-1] = {**messages[-1], "content": answers + history._blocks(messages[-1]["content"])}
+        return messages
+
+    async def _run(self) -> dict[str, Any]:
+        messages = await self.opening()
         request = self._request()
         first: dict[str, Any] | None = None
         iterations = 0
@@ -216,35 +239,42 @@ class _Run:
             iterations += 1
             first = first or message
             self._add_usage(message.get("usage") or {})
-            content = message["content"]
-            calls = [b for b in content if b.get("type") == "tool_use" and b.get("name") in self.tools]
-            if not calls:
-                self.content.extend(content)
+            turn = self.turn(message["content"])
+            if turn is None:
+                self.content.extend(message["content"])
                 return self._message(first, message["stop_reason"], message.get("stop_sequence"))
-            ids = {id(b): server_tool_id() for b in calls}
-            said = [{**b, "id": ids[id(b)]} if id(b) in ids else b for b in content]
-            new = set(ids.values())
-            uses = [_server_tool_use(b) for b in said if b.get("type") == "tool_use" and b.get("id") in new]
-            client_call = any(
-                b.get("type") == "tool_use" and b.get("name") not in self.tools for b in content
-            )
-            if client_call or iterations >= self.loop.max_iterations:
+            if turn.client_call or iterations >= self.loop.max_iterations:
                 # Not run: pending, to run at the start of the next request (spec §1.5).
-                self.content.extend(_server_tool_use(b) if b.get("id") in new else b for b in said)
-                stop = "tool_use" if client_call else "pause_turn"
-                return self._message(first, stop, None)
-            allowed = [self.calls.reserve(call["name"]) for call in uses]
-            done = await asyncio.gather(*(self.calls.run(c, a) for c, a in zip(uses, allowed, strict=True)))
-            results = {call["id"]: result for call, (result, _) in zip(uses, done, strict=True)}
-            for block in said:
-                if block.get("id") in results:
-                    self.content.extend([_server_tool_use(block), results[block["id"]]])
-                else:
-                    self.content.append(block)
-            messages.append({"role": "assistant", "content": said})
-            messages.append({"role": "user", "content": [answer for _, answer in done]})
+                self.content.extend(turn.unrun(turn.said))
+                return self._message(first, turn.stop, None)
+            results, answers = await self.run_calls(turn.uses)
+            self.content.extend(turn.ran(turn.said, results))
+            messages.append({"role": "assistant", "content": turn.said})
+            messages.append({"role": "user", "content": answers})
             if iterations == 1:
-                request = _relaxed(request, self.tools)
+                request = relaxed(request, self.tools)
+
+    def turn(self, content: list[dict[str, Any]]) -> Turn | None:
+        """What a model call that answered `content` asked of the server tools; None: nothing."""
+        calls = [b for b in content if b.get("type") == "tool_use" and b.get("name") in self.tools]
+        if not calls:
+            return None
+        ids = {id(b): server_tool_id() for b in calls}
+        said = [{**b, "id": ids[id(b)]} if id(b) in ids else b for b in content]
+        new = set(ids.values())
+        uses = [server_tool_use(b) for b in said if b.get("type") == "tool_use" and b.get("id") in new]
+        client_call = any(b.get("type") == "tool_use" and b.get("name") not in self.tools for b in content)
+        return Turn(said, uses, new, client_call)
+
+    async def run_calls(
+        self, uses: list[dict[str, Any]]
+    ) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+        """Run the server tools' calls `uses` together: their result blocks by call id, and what
+        the model reads of them."""
+        allowed = [self.calls.reserve(call["name"]) for call in uses]
+        done = await asyncio.gather(*(self.calls.run(c, a) for c, a in zip(uses, allowed, strict=True)))
+        results = {call["id"]: result for call, (result, _) in zip(uses, done, strict=True)}
+        return results, [answer for _, answer in done]
 
     async def _run_pending(self) -> list[dict[str, Any]]:
         pending = self.history.pending
@@ -316,19 +346,3 @@ def _code_session(loop: ToolLoop, tools: dict[str, Any], params: dict[str, Any])
         repl=version in REPL_VERSIONS,
         metrics=loop.metrics,
     )
-
-
-def _server_tool_use(call: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "server_tool_use", "id": call["id"], "name": call["name"], "input": call["input"]}
-
-
-def _relaxed(request: dict[str, Any], tools: dict[str, Any]) -> dict[str, Any]:
-    """After the first call, a tool_choice forcing a server tool (or any tool) no longer forces:
-    the model must be free to answer with the results."""
-    choice = request.get("tool_choice") or {}
-    if choice.get("type") == "any" or (choice.get("type") == "tool" and choice.get("name") in tools):
-        relaxed: dict[str, Any] = {"type": "auto"}
-        if choice.get("disable_parallel_tool_use"):
-            relaxed["disable_parallel_tool_use"] = True
-        return {**request, "tool_choice": relaxed}
-    return request
