@@ -26,6 +26,7 @@ from batchd.api.deadline import BodyDeadline
 from batchd.api.openai import batches as openai_batches
 from batchd.api.openai import files as openai_files
 from batchd.api.openai import openapi as openai_openapi
+from batchd.api.openai import realtime as openai_realtime
 from batchd.metrics import CONTENT_TYPE
 from batchd.store.base import Store, WriteProblem
 
@@ -159,6 +160,9 @@ def create_app(svc: services.Services) -> Starlette:
         Route("/v1/batches", openai_batches.list_batches, methods=["GET"]),
         Route("/v1/batches/{batch_id}", openai_batches.retrieve, methods=["GET"]),
         Route("/v1/batches/{batch_id}/cancel", openai_batches.cancel, methods=["POST"]),
+        Route("/v1/chat/completions", openai_realtime.chat_completions, methods=["POST"]),
+        Route("/v1/completions", openai_realtime.completions, methods=["POST"]),
+        Route("/v1/embeddings", openai_realtime.embeddings, methods=["POST"]),
         Route("/v1/models/{model_id:path}", models.retrieve_model, methods=["GET"]),
         Route("/v1/admin/keys", admin.list_keys, methods=["GET"]),
         Route("/v1/admin/keys", admin.create_key, methods=["POST"]),
