@@ -133,6 +133,8 @@ def failure(exc: exceptions.InvalidParams | exceptions.BackendError, request: Re
     rid = errors.request_id(request)
     if isinstance(exc, exceptions.InvalidParams):
         param = exc.param if isinstance(exc, exceptions.InvalidLine) else None
+        if param == "url":  # a line's endpoint its route cannot serve: here, the model's route
+            param = "model"
         return errors.render(exceptions.InvalidRequest(exc.message, param=param), rid, openai=True)
     headers = replies.headers(request)
     if exc.retry_after is not None:
