@@ -119,6 +119,7 @@ def _openapi() -> dict[str, Any]:
     """Anthropic's wire's document with the OpenAI wire's /v1/batches merged in."""
     doc = copy.deepcopy(openapi.document())
     doc["paths"].update(openai_openapi.paths())
+    doc["paths"].update(openai_openapi.realtime_paths())
     doc["components"]["schemas"].update(openai_openapi.schemas())
     doc["components"]["responses"].update(openai_openapi.responses())
     return doc

@@ -1,5 +1,7 @@
-"""The OpenAPI 3.1 description of the OpenAI wire's /v1/batches (docs/openai.md), merged into
-GET /openapi.json by app.py. Its /v1/files is described with Anthropic's, on the same paths."""
+"""The OpenAPI 3.1 description of the OpenAI wire's /v1/batches and realtime endpoints
+(docs/openai.md), merged into GET /openapi.json by app.py. Its /v1/files is described with
+Anthropic's, on the same paths. The realtime bodies are described loosely (the fields every
+backend needs; the rest goes to the route's backend as it is)."""
 
 from __future__ import annotations
 
@@ -187,6 +189,54 @@ def paths() -> dict[str, Any]:
                 },
             }
         },
+    }
+
+
+def _realtime(op_id: str, summary: str, required: dict[str, Any], streams: bool) -> dict[str, Any]:
+    properties = {"model": {"type": "string", "minLength": 1}, **required}
+    if streams:
+        properties["stream"] = {"type": "boolean"}
+    body = {"type": "object", "required": ["model", *required], "properties": properties}
+    content: dict[str, Any] = {"application/json": {"schema": {"type": "object", "required": ["object"]}}}
+    if streams:
+        content["text/event-stream"] = {"schema": {"type": "string"}}
+    codes = (400, 401, 404, 413, 429, 500, 502, 503, 504)
+    return {
+        "post": {
+            "operationId": op_id,
+            "summary": summary,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            "responses": {"200": {"description": "Success", "content": content}}
+            | {str(code): _ERROR for code in codes},
+        }
+    }
+
+
+def realtime_paths() -> dict[str, Any]:
+    """The realtime endpoints: one call each through the routes (api/openai/realtime.py)."""
+    text = {"type": "string"}
+    message = {"type": "object", "required": ["role"], "properties": {"role": text}}
+    tokens = {"type": "array", "items": {"type": "integer"}}
+    texts = {"anyOf": [text, {"type": "array", "items": text}, tokens, {"type": "array", "items": tokens}]}
+    return {
+        "/v1/chat/completions": _realtime(
+            "createChatCompletion",
+            "A chat completion through the model's route, admitted before batch work",
+            {"messages": {"type": "array", "minItems": 1, "items": message}},
+            streams=True,
+        ),
+        "/v1/completions": _realtime(
+            "createCompletion",
+            "A text completion through the model's route, admitted before batch work",
+            {"prompt": texts},
+            streams=True,
+        ),
+        "/v1/embeddings": _realtime(
+            "createEmbedding",
+            "Embeddings through the model's route, admitted before batch work",
+            {"input": texts},
+            streams=False,
+        ),
     }
 
 
