@@ -26,6 +26,10 @@ def request(path: str, **headers: str) -> Request:
         ("/v1/files/file_01abc", {}, False),
         ("/v1/messages/batches", {}, False),
         ("/v1/filesystem", {}, False),
+        ("/v1/chat/completions", {"x_api_key": "k"}, True),
+        ("/v1/completions", {}, True),
+        ("/v1/embeddings", {}, True),
+        ("/v1/messages", {}, False),
     ],
 )
 def test_the_wire_of_a_request(path: str, headers: dict[str, str], openai: bool) -> None:

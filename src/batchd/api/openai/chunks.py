@@ -49,7 +49,10 @@ def chat(completion: dict[str, Any], *, include_usage: bool) -> Iterator[bytes]:
 
     for choice in completion["choices"]:
         i, message = choice["index"], choice["message"]
-        yield chunk(i, {"role": "assistant", "content": "", "refusal": None})
+        if message.get("refusal"):  # as OpenAI opens a refusal's stream
+            yield chunk(i, {"role": "assistant", "content": None, "refusal": ""})
+        else:
+            yield chunk(i, {"role": "assistant", "content": "", "refusal": None})
         if message.get("reasoning_content"):
             for piece in pieces(message["reasoning_content"]):
                 yield chunk(i, {"reasoning_content": piece})
