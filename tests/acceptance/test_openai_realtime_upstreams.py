@@ -93,6 +93,7 @@ def srv(
             "base_url": gated.app.url + "/v1",
             "upstream_model": "served-model",
         },
+        {"model": "held-*", "backend": "openai", "base_url": gated.app.url + "/v1", "concurrency": 1},
         {
             "model": "claude-*",
             "backend": "anthropic",
@@ -192,3 +193,16 @@ def test_an_anthropic_upstream_is_translated_and_streamed(srv: ServerProcess, up
     assert final.choices[0].message.content == whole.choices[0].message.content
     assert upstream.calls[-1][0] == "/v1/messages" and upstream.calls[-1][2]["model"] == "claude-real"
     assert "anthropic" in refused.value.message and refused.value.param == "model"
+
+
+def test_a_stream_the_client_drops_gives_its_slot_back(srv: ServerProcess, gated: GatedUpstream) -> None:
+    gated.gate.clear()
+    with make_openai(srv.base_url, timeout=15.0) as client:
+        stream = client.chat.completions.create(model="held-1", messages=HELLO, stream=True)
+        assert next(iter(stream)).choices[0].delta.role == "assistant"
+        stream.close()  # mid-stream: the upstream still holds the rest
+        gated.gate.set()
+        # The route takes one call at once: a slot kept by the dropped stream would stall this one.
+        again = list(client.chat.completions.create(model="held-2", messages=HELLO, stream=True))
+    assert "".join(e.choices[0].delta.content or "" for e in again if e.choices) == "Hello world"
+    assert gated.bodies[-1]["model"] == "held-2"  # no upstream_model: the name as it came
