@@ -93,6 +93,7 @@ def srv(
             "base_url": gated.app.url + "/v1",
             "upstream_model": "served-model",
         },
+        {"model": "slow-*", "backend": "openai", "base_url": gated.app.url + "/v1", "timeout": "1s"},
         {"model": "held-*", "backend": "openai", "base_url": gated.app.url + "/v1", "concurrency": 1},
         {
             "model": "claude-*",
@@ -206,3 +207,16 @@ def test_a_stream_the_client_drops_gives_its_slot_back(srv: ServerProcess, gated
         again = list(client.chat.completions.create(model="held-2", messages=HELLO, stream=True))
     assert "".join(e.choices[0].delta.content or "" for e in again if e.choices) == "Hello world"
     assert gated.bodies[-1]["model"] == "held-2"  # no upstream_model: the name as it came
+
+
+def test_a_stream_cut_short_ends_with_an_error_event(srv: ServerProcess, gated: GatedUpstream) -> None:
+    gated.gate.clear()  # the upstream holds its rest past the route's 1 s timeout
+    got: list[Any] = []
+    try:
+        with make_openai(srv.base_url) as client, pytest.raises(openai.APIError) as caught:
+            for event in client.chat.completions.create(model="slow-1", messages=HELLO, stream=True):
+                got.append(event)
+    finally:
+        gated.gate.set()
+    assert "".join(e.choices[0].delta.content or "" for e in got) == "Hello"  # what came before
+    assert "did not finish in time" in caught.value.message
