@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from tests.acceptance.openai_wire import make_openai
+from tests.acceptance.openai_wire import make_async_openai, make_openai
 from tests.acceptance.server import ServerProcess, ThreadedApp
 from tests.integration.backends_upstream import Upstream
 
@@ -220,3 +220,14 @@ def test_a_stream_cut_short_ends_with_an_error_event(srv: ServerProcess, gated: 
         gated.gate.set()
     assert "".join(e.choices[0].delta.content or "" for e in got) == "Hello"  # what came before
     assert "did not finish in time" in caught.value.message
+
+
+async def test_the_async_client_reads_an_upstream_stream(srv: ServerProcess, gated: GatedUpstream) -> None:
+    gated.gate.set()
+    async with make_async_openai(srv.base_url) as client:
+        stream = await client.chat.completions.create(model="gated-3", messages=HELLO, stream=True)
+        got = [e async for e in stream]
+        async with client.chat.completions.stream(model="gated-4", messages=HELLO) as helper:
+            final = await helper.get_final_completion()
+    assert "".join(e.choices[0].delta.content or "" for e in got if e.choices) == "Hello world"
+    assert final.choices[0].message.content == "Hello world" and final.model == "gated-4"
