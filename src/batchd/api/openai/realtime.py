@@ -107,9 +107,7 @@ async def serve(request: Request, endpoint: str) -> Response:
             f"The backend did not answer within {settings.request_timeout:g}s"
         )
         return failure(timeout, request)
-    except exceptions.InvalidParams as exc:
-        return failure(exc, request)
-    except exceptions.BackendError as exc:
+    except (exceptions.InvalidParams, exceptions.BackendError) as exc:
         return failure(exc, request)
     answer = response["body"]
     if isinstance(ends, Passthrough) and ends.backend.upstream_model and "model" in answer:
