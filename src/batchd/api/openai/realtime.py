@@ -177,11 +177,10 @@ async def passed_on(
     await held.enter_async_context(admission)
     try:
         upstream = await streamed.open_stream(ends, endpoint, body)
-    except exceptions.BackendError as exc:
-        await held.aclose()
-        return failure(exc, request)
-    except BaseException:
-        await held.aclose()
+    except BaseException as exc:  # through the admission, which learns from an overload (adaptive.py)
+        await held.__aexit__(type(exc), exc, exc.__traceback__)
+        if isinstance(exc, exceptions.BackendError):
+            return failure(exc, request)
         raise
     held.callback(upstream.release)
     mapped = body["model"] if ends.backend.upstream_model else None

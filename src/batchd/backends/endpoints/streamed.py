@@ -33,7 +33,7 @@ async def open_stream(ends: Passthrough, endpoint: str, body: dict[str, Any]) ->
     if ends.backend.upstream_model:
         sent["model"] = ends.backend.upstream_model
     where = f"{upstream.name} ({upstream.base_url}{endpoint.removeprefix('/v1')})"
-    session = upstream._session or upstream._open()
+    session = upstream.session()
     try:
         response = await session.post(
             upstream.base_url + endpoint.removeprefix("/v1"), data=orjson.dumps(sent)
