@@ -219,7 +219,7 @@ def test_a_stream_cut_short_ends_with_an_error_event(srv: ServerProcess, gated: 
     finally:
         gated.gate.set()
     assert "".join(e.choices[0].delta.content or "" for e in got) == "Hello"  # what came before
-    assert "did not finish in time" in caught.value.message
+    assert "did not answer within 1s" in caught.value.message
 
 
 async def test_the_async_client_reads_an_upstream_stream(srv: ServerProcess, gated: GatedUpstream) -> None:
@@ -231,3 +231,12 @@ async def test_the_async_client_reads_an_upstream_stream(srv: ServerProcess, gat
             final = await helper.get_final_completion()
     assert "".join(e.choices[0].delta.content or "" for e in got if e.choices) == "Hello world"
     assert final.choices[0].message.content == "Hello world" and final.model == "gated-4"
+
+
+def test_an_upstream_that_answers_whole_is_sent_as_chunks(srv: ServerProcess, upstream: Upstream) -> None:
+    with make_openai(srv.base_url) as client:  # this upstream answers JSON even when asked to stream
+        events = list(client.chat.completions.create(model="gpt-4o", messages=HELLO, stream=True))
+    assert upstream.calls[-1][2]["stream"] is True
+    assert all(e.model == "gpt-4o" for e in events)
+    assert "".join(e.choices[0].delta.content or "" for e in events if e.choices) == "echo: Hello there"
+    assert events[-1].choices[0].finish_reason == "stop"

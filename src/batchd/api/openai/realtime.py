@@ -28,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 from batchd import exceptions, params
 from batchd.api import bodies, errors
 from batchd.api.openai import chunks, replies
-from batchd.backends import endpoints
+from batchd.backends import endpoints, sse
 from batchd.backends.endpoints import streamed
 from batchd.backends.endpoints.passthrough import Passthrough
 from batchd.engine.openai_lines import PREFIX_FIELDS, error_body
@@ -113,11 +113,9 @@ async def serve(request: Request, endpoint: str) -> Response:
     if isinstance(ends, Passthrough) and ends.backend.upstream_model and "model" in answer:
         answer["model"] = model  # the name the client asked for, as a stream's chunks say
     if stream:
-        options = body.get("stream_options")
-        usage = isinstance(options, dict) and options.get("include_usage") is True
         events = chunks.chat if endpoint == endpoints.CHAT else chunks.text
         return StreamingResponse(
-            events(answer, include_usage=usage),
+            events(answer, include_usage=include_usage(body)),
             media_type="text/event-stream",
             headers=replies.headers(request),
         )
@@ -176,17 +174,52 @@ async def passed_on(
     held = contextlib.AsyncExitStack()
     await held.enter_async_context(admission)
     try:
-        upstream = await streamed.open_stream(ends, endpoint, body)
+        events = await streamed.open_stream(ends, endpoint, body)
     except BaseException as exc:  # through the admission, which learns from an overload (adaptive.py)
         await held.__aexit__(type(exc), exc, exc.__traceback__)
         if isinstance(exc, exceptions.BackendError):
             return failure(exc, request)
         raise
-    held.callback(upstream.release)
-    mapped = body["model"] if ends.backend.upstream_model else None
+    held.push_async_callback(events.aclose)
+    model = body["model"] if ends.backend.upstream_model else None
     return Held(
-        streamed.events(upstream, mapped),
+        relayed(events, endpoint, model, include_usage(body)),
         held.aclose,
         media_type="text/event-stream",
         headers=replies.headers(request),
     )
+
+
+async def relayed(
+    events: streamed.Events, endpoint: str, model: str | None, usage: bool
+) -> AsyncIterator[bytes]:
+    """The upstream's events as they come, `model` (when not None) put back into each chunk; an
+    upstream that answered whole (it does not stream) as chunks built from it; a failure on the
+    way as one `data: {"error": …}` event, which the openai SDK raises."""
+    try:
+        async for name, data in events:
+            if name == sse.WHOLE:
+                answer = orjson.loads(data)
+                if model is not None:
+                    answer["model"] = model
+                for chunk in (chunks.chat if endpoint == endpoints.CHAT else chunks.text)(
+                    answer, include_usage=usage
+                ):
+                    yield chunk
+                return
+            if model is not None:
+                data = streamed.mapped(data, model)
+            named = b"" if name == "message" else b"event: " + name.encode() + b"\n"
+            yield named + b"data: " + data.encode() + b"\n\n"
+    except (exceptions.BackendError, orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        message = (
+            exc.message
+            if isinstance(exc, exceptions.BackendError)
+            else f"The upstream answered nonsense: {exc}"
+        )
+        yield chunks.event(endpoints.envelope(message, "server_error"))
+
+
+def include_usage(body: dict[str, Any]) -> bool:
+    options = body.get("stream_options")
+    return isinstance(options, dict) and options.get("include_usage") is True

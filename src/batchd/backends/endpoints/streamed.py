@@ -1,93 +1,57 @@
 """A streamed chat or text completion from an OpenAI-compatible upstream (`openai`, `llamacpp`),
-passed through as it arrives: the realtime OpenAI wire's `stream: true` (api/openai/realtime.py).
+for the realtime OpenAI wire's `stream: true` (api/openai/realtime.py).
 
 The body goes as `Passthrough.call` sends it but for `stream` and `stream_options`, which stay as
-the client sent them. `open_stream` waits for the upstream's status: an HTTP error answer raises as
-`Upstream.post_json` does (exceptions.UpstreamStatus with the upstream's JSON body), before any
-byte reaches the client. `events` then yields the upstream's Server-Sent Events one by one as they
-arrive, each `data:` JSON's `model` set back to the name the client asked for when the route maps
-it onto an `upstream_model`. A failure once the stream has begun (the upstream drops, or goes past
-the route's timeout) ends it with one `data: {"error": …}` event in OpenAI's envelope, which the
-openai SDK raises as an APIError.
+the client sent them, and is read with backends/sse.py: `open_stream` waits for the upstream's
+first event, so that an HTTP error answer (exceptions.UpstreamStatus with the upstream's JSON
+body), an unreachable upstream or a timeout raises before any byte reaches the client; the events
+then come one by one as they arrive, and a failure after the first raises from the iteration.
+`mapped` sets a chunk's `model` back to the name the client asked for.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator
+from typing import Any, cast
 
-import aiohttp
 import orjson
 
-from batchd import exceptions
-from batchd.backends import http
-from batchd.backends.endpoints.base import envelope
+from batchd.backends import sse
 from batchd.backends.endpoints.passthrough import Passthrough
 
+Events = AsyncGenerator[tuple[str, str], None]  #: (event name, data), as backends/sse.py reads them
 
-async def open_stream(ends: Passthrough, endpoint: str, body: dict[str, Any]) -> aiohttp.ClientResponse:
-    """The upstream's answer to `body` (`stream: true`) at `endpoint`, its status 2xx; else the
-    failure raised as the batch lines' calls raise it."""
-    upstream = ends.upstream
+
+async def open_stream(ends: Passthrough, endpoint: str, body: dict[str, Any]) -> Events:
+    """The upstream's events for `body` (`stream: true`) at `endpoint`, its first one already in."""
     sent = dict(body)
     if ends.backend.upstream_model:
         sent["model"] = ends.backend.upstream_model
-    where = f"{upstream.name} ({upstream.base_url}{endpoint.removeprefix('/v1')})"
-    session = upstream.session()
+    events = cast(Events, sse.post_events(ends.upstream, endpoint.removeprefix("/v1"), sent))
     try:
-        response = await session.post(
-            upstream.base_url + endpoint.removeprefix("/v1"), data=orjson.dumps(sent)
-        )
-    except TimeoutError as exc:
-        raise exceptions.BackendTimeout(f"{where} did not answer within {upstream.timeout:g}s") from exc
-    except aiohttp.ClientError as exc:
-        raise exceptions.BackendError(
-            f"{where} could not be reached: {type(exc).__name__}: {exc}", status=502, retryable=True
-        ) from exc
-    if response.status >= 400:
-        try:
-            content = await response.read()
-        finally:
-            response.release()
-        raise http.error_from_response(
-            where, response.status, response.headers, content, response.reason or ""
-        )
-    return response
+        first = await anext(events)
+    except BaseException:
+        await events.aclose()
+        raise
+    return _primed(first, events)
 
 
-async def events(response: aiohttp.ClientResponse, model: str | None) -> AsyncIterator[bytes]:
-    """The upstream's events, each as it is complete; `model`: the name to put back (None: as sent)."""
-    pending = bytearray()
+async def _primed(first: tuple[str, str], rest: Events) -> Events:
     try:
-        async for line in response.content:
-            if line.strip():
-                pending += _mapped(line, model) if model else line
-                continue
-            if pending:
-                yield bytes(pending) + b"\n"
-                pending.clear()
-        if pending:
-            yield bytes(pending) + b"\n"
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        failure = "did not finish in time" if isinstance(exc, TimeoutError) else f"failed: {exc}"
-        error = envelope(f"The upstream's stream {failure}", "server_error")
-        yield b"data: " + orjson.dumps(error) + b"\n\n"
+        yield first
+        async for event in rest:
+            yield event
     finally:
-        response.release()
+        await rest.aclose()  # closes the upstream's connection, if the stream was left early
 
 
-def _mapped(line: bytes, model: str) -> bytes:
-    """`data: {…}` with its `model` set to `model`; any other line as it is."""
-    if not line.startswith(b"data:"):
-        return line
-    payload = line[5:].strip()
-    if payload == b"[DONE]":
-        return line
+def mapped(data: str, model: str) -> str:
+    """A chunk's JSON with its `model` set to `model`; anything else (`[DONE]`) as it is."""
     try:
-        chunk = orjson.loads(payload)
+        chunk = orjson.loads(data)
     except orjson.JSONDecodeError:
-        return line
+        return data
     if isinstance(chunk, dict) and "model" in chunk:
         chunk["model"] = model
-        return b"data: " + orjson.dumps(chunk) + b"\n"
-    return line
+        return orjson.dumps(chunk).decode()
+    return data
