@@ -1,0 +1,460 @@
+"""Scale: a store holding 1,000,000 queued requests (ten 100,000-request batches), on SQLite and on
+PostgreSQL, next to the same store holding 10,000.
+
+    python -m bench.scale 1000000                  # both stores
+    python -m bench.scale 100000 sqlite            # one store, a smaller queue
+
+For each store and each size (PROBE, then n queued, each a fresh database), in one run:
+
+1. **Per-request cost.** The store is opened in this process (as `batchd serve` opens it) and filled
+   with the queue: one batch of PROBE requests, or ten batches of n/10 (~1 KB of params each). Then
+   ROUNDS times: a PROBE-request batch is created (`create_batch`), PROBE requests are claimed in
+   chunks of CLAIM (the engine's `claim_chunk`; the fair shares spread them over every open batch)
+   and their results written in chunks of COMPLETE (what the engine commits at a time when its
+   upstream answers at once). The cost of each, per request, is the median of the rounds. No HTTP,
+   no upstream: the store is what is measured.
+2. **Size.** Database bytes per queued request (SQLite: the file after a checkpoint; PostgreSQL:
+   `pg_database_size` less that of an empty batchd database).
+3. **Latency while it runs** (n queued only). `batchd serve` opens the database with the zero-latency
+   simulator and runs the queue at full speed; one client alternates retrieve (one running batch,
+   the official SDK), list (the default 20) and the dashboard's first page (`GET /`, httpx), CALLS
+   each, sequential: p50/p99 of each call's wall time. The server is then stopped.
+4. **Space returned.** In process again: every open batch is canceled, the older half archived
+   (`archive_due`) and the rest deleted (`delete_batch`): the database's bytes after each (SQLite: the
+   file; PostgreSQL: after a plain VACUUM, as autovacuum would run), and the time each took with the
+   store's writer held. Then a new n/10-request batch is created: what the database grows by says
+   whether the space freed is used again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import orjson
+from tests.acceptance.server import ServerProcess
+
+from batchd import models
+from batchd.store import open_store
+from batchd.store.base import Store
+from bench import postgres as pg
+from bench.common import Row, make_requests, missing, ratio
+
+PROBE = 10_000  # requests created, claimed and completed per round; also the small queue
+ROUNDS = 3
+CLAIM = 256  # the engine's claim_chunk
+COMPLETE = 1024  # results per write
+BATCHES = 10  # the large queue's batches
+CALLS = 200  # retrieves, lists and dashboard pages while the queue runs
+WORKSPACE = "default"  # every caller's when no api_keys are set
+LEASE = 600.0
+
+
+def log(message: str) -> None:
+    print(f"[scale] {message}", file=sys.stderr, flush=True)
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+@dataclass
+class Costs:
+    """Seconds per request of each operation, one figure per round."""
+
+    create: list[float] = field(default_factory=list)
+    claim: list[float] = field(default_factory=list)
+    write: list[float] = field(default_factory=list)
+
+    def median(self, op: str) -> float:
+        return statistics.median(getattr(self, op))
+
+
+class Backend:
+    """Where one store lives: a fresh database, its URL for `batchd serve`, its size."""
+
+    name = ""
+
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def env(self) -> dict[str, str]:
+        return {"BATCHD_DATABASE_URL": self.url()}
+
+    async def size(self, store: Store) -> int:
+        raise NotImplementedError
+
+    async def vacuum(self) -> None:
+        """What the database's own maintenance would do before its size is read (none on SQLite)."""
+
+
+class SQLiteBackend(Backend):
+    name = "SQLite"
+
+    def __init__(self, workdir: Path, label: str) -> None:
+        self.dir = workdir / f"sqlite-{label}"
+        self.dir.mkdir(parents=True)
+        self.path = self.dir / "batchd.db"
+
+    def url(self) -> str:
+        return f"sqlite:///{self.path}"
+
+    def env(self) -> dict[str, str]:
+        return {}  # the server's data dir holds batchd.db
+
+    async def size(self, store: Store) -> int:
+        await store.aclose()  # closing checkpoints the WAL into the file
+        total = self.path.stat().st_size
+        await store.open()
+        return total
+
+
+class PostgresBackend(Backend):
+    name = "PostgreSQL"
+
+    def __init__(self, label: str) -> None:
+        self.db = f"batchd_scale_{os.getpid()}_{label}"
+        asyncio.run(pg._admin(f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)"))
+        asyncio.run(pg._admin(f"CREATE DATABASE {self.db}"))
+        self.empty = 0
+
+    def url(self) -> str:
+        return pg.database_url(self.db)
+
+    async def _one(self, sql: str) -> Any:
+        import asyncpg
+
+        conn = await asyncpg.connect(self.url(), timeout=10)
+        try:
+            return await conn.fetchval(sql)
+        finally:
+            await conn.close()
+
+    async def size(self, store: Store) -> int:
+        return int(await self._one("SELECT pg_database_size(current_database())")) - self.empty
+
+    async def vacuum(self) -> None:
+        await self._one("VACUUM")
+
+    def drop(self) -> None:
+        asyncio.run(pg._admin(f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)"))
+
+
+def params(n: int, prefix: str) -> tuple[list[str], list[bytes]]:
+    reqs = make_requests(n)
+    return [f"{prefix}-{r['custom_id']}" for r in reqs], [orjson.dumps(r["params"]) for r in reqs]
+
+
+async def create(store: Store, n: int, prefix: str, created_at: float) -> models.Batch:
+    ids, body = params(n, prefix)
+    return await store.create_batch(
+        workspace=WORKSPACE, custom_ids=ids, params=body, now=created_at, expires_at=created_at + 86_400
+    )
+
+
+async def timed(fn: Callable[[], Any]) -> float:
+    t0 = time.perf_counter()
+    await fn()
+    return time.perf_counter() - t0
+
+
+async def probe(store: Store, costs: Costs, label: str) -> None:
+    """One round: create a PROBE batch, claim PROBE requests, write their results; per-request costs."""
+    ids, body = params(PROBE, label)
+    now = time.time()
+    t0 = time.perf_counter()
+    await store.create_batch(
+        workspace=WORKSPACE, custom_ids=ids, params=body, now=now, expires_at=now + 86_400
+    )
+    costs.create.append((time.perf_counter() - t0) / PROBE)
+    claimed: list[models.ClaimedRequest] = []
+    t0 = time.perf_counter()
+    while len(claimed) < PROBE:
+        got = await store.claim_requests(
+            "bench-scale", min(CLAIM, PROBE - len(claimed)), now=time.time(), lease=LEASE
+        )
+        if not got:
+            break
+        claimed += got
+    costs.claim.append((time.perf_counter() - t0) / len(claimed))
+    outcomes = [
+        models.Outcome(c.batch_id, c.index, c.custom_id, models.ResultType.SUCCEEDED, RESULT, key=c.key)
+        for c in claimed
+    ]
+    t0 = time.perf_counter()
+    for i in range(0, len(outcomes), COMPLETE):
+        await store.complete_requests(outcomes[i : i + COMPLETE], now=time.time())
+    costs.write.append((time.perf_counter() - t0) / len(outcomes))
+
+
+RESULT = orjson.dumps(
+    {
+        "type": "succeeded",
+        "message": {
+            "id": "msg_bench",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-sonnet-4-5-20250929",
+            "content": [{"type": "text", "text": "ok " * 40}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 300, "output_tokens": 40},
+        },
+    }
+)
+
+
+@dataclass
+class Level:
+    """What one queue size measured."""
+
+    queued: int
+    costs: Costs
+    size: int = 0  # database bytes once the queue is in
+    batches: list[tuple[str, float]] = field(default_factory=list)  # (id, created_at) of the queue's
+    fill: float = 0.0  # seconds to create the queue
+
+
+async def fill_and_probe(backend: Backend, queued: int) -> Level:
+    store = open_store(backend.url())
+    await store.open()
+    try:
+        if isinstance(backend, PostgresBackend):
+            backend.empty = await backend.size(store)
+        level = Level(queued, Costs())
+        count = 1 if queued <= PROBE else BATCHES
+        base = time.time() - 3600  # created an hour ago, a second apart: archival picks the older half
+        t0 = time.perf_counter()
+        for i in range(count):
+            b = await create(store, queued // count, f"q{i}", base + i)
+            level.batches.append((b.id, base + i))
+        level.fill = time.perf_counter() - t0
+        log(f"{backend.name}: {queued:,} queued in {level.fill:.1f} s")
+        await backend.vacuum()
+        level.size = await backend.size(store)
+        for r in range(ROUNDS):
+            await probe(store, level.costs, f"p{r}")
+        c = level.costs
+        log(
+            f"{backend.name} at {queued:,}: create {c.median('create') * 1e6:.1f}, claim "
+            f"{c.median('claim') * 1e6:.1f}, write {c.median('write') * 1e6:.1f} µs/request; "
+            f"{level.size / queued:,.0f} bytes/request queued"
+        )
+        return level
+    finally:
+        await store.aclose()
+
+
+@dataclass
+class Latency:
+    retrieve: list[float] = field(default_factory=list)
+    listing: list[float] = field(default_factory=list)
+    dashboard: list[float] = field(default_factory=list)
+    rate: float = 0.0  # requests a second the server finished meanwhile
+
+
+def serve(backend: Backend, level: Level, workdir: Path) -> Latency:
+    """`batchd serve` runs the queue on the zero-latency simulator; retrieve, list, dashboard meanwhile."""
+    data_dir = backend.dir if isinstance(backend, SQLiteBackend) else workdir / f"serve-{backend.name}"
+    srv = ServerProcess(data_dir, {"BATCHD_LOG_LEVEL": "warning", **backend.env()}).start()
+    out = Latency()
+    running = level.batches[-1][0]  # the newest of the queue: claimed from all along, fairly
+    try:
+        client = anthropic.Anthropic(base_url=srv.base_url, api_key="bench", max_retries=0, timeout=60)
+        with client, httpx.Client(base_url=srv.base_url, timeout=60) as http:
+
+            def succeeded() -> int:
+                page = client.messages.batches.list(limit=100)
+                return sum(b.request_counts.succeeded for b in page.data)
+
+            start, t0 = succeeded(), time.monotonic()
+            for _ in range(CALLS):
+                for samples, call in (
+                    (out.retrieve, lambda: client.messages.batches.retrieve(running)),
+                    (out.listing, lambda: client.messages.batches.list()),
+                    (out.dashboard, lambda: http.get("/").raise_for_status()),
+                ):
+                    c0 = time.perf_counter()
+                    call()
+                    samples.append(time.perf_counter() - c0)
+            out.rate = (succeeded() - start) / (time.monotonic() - t0)
+    finally:
+        srv.stop()
+    p99 = [percentile(s, 0.99) * 1e3 for s in (out.retrieve, out.listing, out.dashboard)]
+    log(f"{backend.name} serving: {out.rate:,.0f} req/s; p99 retrieve, list, dashboard {p99} ms")
+    return out
+
+
+@dataclass
+class Reclaim:
+    sizes: dict[str, int] = field(default_factory=dict)  # step: database bytes after it
+    seconds: dict[str, float] = field(default_factory=dict)  # step: seconds it took
+    longest_delete: float = 0.0  # seconds of the slowest delete_batch
+    reused: int = 0  # bytes the database grew by for a new batch after the delete
+    reuse_requests: int = 0
+
+
+async def reclaim(backend: Backend, level: Level) -> Reclaim:
+    store = open_store(backend.url())
+    await store.open()
+    out = Reclaim()
+
+    async def size(step: str) -> None:
+        await backend.vacuum()
+        out.sizes[step] = await backend.size(store)
+        log(f"{backend.name}: {step}: {out.sizes[step] / 1e6:,.1f} MB")
+
+    try:
+        await size("after the run")
+        everything, _ = await store.list_batches(WORKSPACE, limit=1000)
+        t0 = time.perf_counter()
+        for b in everything:
+            if b.processing_status != models.ProcessingStatus.ENDED:
+                await store.cancel_batch(WORKSPACE, b.id, time.time())
+        out.seconds["cancel"] = time.perf_counter() - t0
+        await size("canceled")
+        half = level.batches[len(level.batches) // 2 - 1][1]  # created_at of the older half's newest
+        now = time.time()
+        out.seconds["archive"] = await timed(lambda: store.archive_due(now=now, retention=now - half))
+        await size("older half archived")
+        archived = {i for i, c in level.batches if c <= half}
+        t0 = time.perf_counter()
+        for b in everything:
+            if b.id not in archived:
+                out.longest_delete = max(
+                    out.longest_delete, await timed(lambda b=b: store.delete_batch(WORKSPACE, b.id))
+                )
+        out.seconds["delete"] = time.perf_counter() - t0
+        await size("the rest deleted")
+        out.reuse_requests = level.queued // len(level.batches)
+        await create(store, out.reuse_requests, "again", time.time())
+        await size("a new batch")
+        out.reused = out.sizes["a new batch"] - out.sizes["the rest deleted"]
+        return out
+    finally:
+        await store.aclose()
+
+
+def mb(n: float) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+def rows_for(name: str, small: Level, large: Level, lat: Latency, rec: Reclaim) -> list[Row]:
+    rows = []
+    what = {
+        "create": "create_batch",
+        "claim": f"claim ({CLAIM} a call)",
+        "write": f"result write ({COMPLETE} a commit)",
+    }
+    for op, label in what.items():
+        big, little = large.costs.median(op), small.costs.median(op)
+        rows.append(
+            Row(
+                scenario=f"{name}: {label} per request, {large.queued:,} queued",
+                batchd=f"{big * 1e6:.1f} µs/request (median of {ROUNDS} rounds of {PROBE:,})",
+                compared=f"{small.queued:,} queued: {little * 1e6:.1f} µs/request",
+                ratio=ratio(big, little),
+                target="≤ 1.2× the 10,000 figure",
+                met=big <= 1.2 * little,
+            )
+        )
+    for label, samples, target in (
+        ("retrieve (SDK)", lat.retrieve, 0.020),
+        ("list, 20 rows (SDK)", lat.listing, 0.020),
+        ("dashboard first page (GET /)", lat.dashboard, 0.100),
+    ):
+        p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
+        rows.append(
+            Row(
+                scenario=f"{name}: {label} while {large.queued:,} queued requests run (zero-latency sim)",
+                batchd=f"p50 {p50 * 1e3:.1f} ms, p99 {p99 * 1e3:.1f} ms ({len(samples)} calls)",
+                compared=f"server finishing {lat.rate:,.0f} req/s meanwhile",
+                ratio="—",
+                target=f"p99 ≤ {target * 1e3:.0f} ms",
+                met=p99 <= target,
+            )
+        )
+    rows.append(
+        Row(
+            scenario=f"{name}: database size, {large.queued:,} queued requests (~1 KB of params each)",
+            batchd=f"{large.size / large.queued:,.0f} bytes/request ({mb(large.size)})",
+            compared=f"{small.queued:,} queued: {small.size / small.queued:,.0f} bytes/request",
+            ratio=ratio(large.size / large.queued, small.size / small.queued),
+            target="stated",
+            met=None,
+        )
+    )
+    s = rec.sizes
+    freed = s["after the run"] - s["the rest deleted"]
+    rows.append(
+        Row(
+            scenario=(
+                f"{name}: space after archival and delete ({large.queued:,} requests canceled, the older "
+                "half archived, the rest deleted)"
+            ),
+            batchd=(
+                f"{mb(s['after the run'])} → canceled {mb(s['canceled'])} → archived "
+                f"{mb(s['older half archived'])} → deleted {mb(s['the rest deleted'])}; archive "
+                f"{rec.seconds['archive']:.1f} s, delete {rec.seconds['delete']:.1f} s "
+                f"(longest {rec.longest_delete:.1f} s)"
+            ),
+            compared=f"a new {rec.reuse_requests:,}-request batch after: database grew {mb(rec.reused)}",
+            ratio=f"{freed / max(1, s['canceled']):.2f} returned",
+            target="archival and delete return the space",
+            met=s["the rest deleted"] <= 0.1 * s["canceled"],
+        )
+    )
+    return rows
+
+
+def run_backend(backend_of: Callable[[str], Backend], n: int, workdir: Path) -> list[Row]:
+    small_backend, large_backend = backend_of("small"), backend_of("large")
+    try:
+        small = asyncio.run(fill_and_probe(small_backend, PROBE))
+        large = asyncio.run(fill_and_probe(large_backend, n))
+        lat = serve(large_backend, large, workdir)
+        rec = asyncio.run(reclaim(large_backend, large))
+    finally:
+        for b in (small_backend, large_backend):
+            if isinstance(b, PostgresBackend):
+                b.drop()
+    return rows_for(large_backend.name, small, large, lat, rec)
+
+
+def run(n: int, stores: str = "sqlite,postgres") -> list[Row]:
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="batchd-bench-scale-") as tmp:
+        workdir = Path(tmp)
+        for name in stores.split(","):
+            t0 = time.monotonic()
+            if name == "sqlite":
+                rows += run_backend(lambda label: SQLiteBackend(workdir, label), n, workdir)
+            else:
+                try:
+                    pg.server_version()
+                except Exception as exc:
+                    rows.append(
+                        missing("PostgreSQL scale", f"not run: no PostgreSQL at {pg.ADMIN_URL} ({exc})")
+                    )
+                    continue
+                rows += run_backend(PostgresBackend, n, workdir)
+            log(f"{name}: {time.monotonic() - t0:.0f} s")
+    return rows
+
+
+if __name__ == "__main__":
+    from bench.common import table
+
+    args = sys.argv[1:]
+    print(table(run(int(args[0]) if args else 1_000_000, *(args[1:2] or []))))
