@@ -318,6 +318,7 @@ async def reclaim(backend: Backend, level: Level) -> Reclaim:
     try:
         await size("after the run")
         everything, _ = await store.list_batches(WORKSPACE, limit=1000)
+        await store.recover_leases(now=time.time(), everything=True)  # the stopped server's
         t0 = time.perf_counter()
         for b in everything:
             if b.processing_status != models.ProcessingStatus.ENDED:

@@ -23,6 +23,7 @@ Q = queries.load("sqlite")
 INSERT_ROWS = 256  # most result rows per INSERT statement (3 parameters each)
 CREATE_CACHE_KIB = 8192  # writer page cache during a create: bounds its memory above the body's
 MIN_FREE_BYTES = 1 << 20  # a file system with less free is full to `probe_write`: a create needs more
+FREE_PAGES = 512  # pages (2 MiB of 4 KiB) given back to the file system per writer turn (~35 ms)
 R = TypeVar("R")
 
 
@@ -143,6 +144,7 @@ class SQLiteStore(hooks.HookMethods, files.FileMethods, keys.KeyMethods):
 
     async def delete_batch(self, workspace: str, batch_id: str) -> None:
         await self.db.write(self._delete, workspace, batch_id)
+        await self._give_back_space()
 
     def _delete(self, workspace: str, batch_id: str) -> None:
         with self.db.transaction(durable=True) as conn:
@@ -256,7 +258,19 @@ class SQLiteStore(hooks.HookMethods, files.FileMethods, keys.KeyMethods):
         return expired
 
     async def archive_due(self, *, now: float, retention: float) -> int:
-        return await self.db.write(self._archive, now, retention)
+        archived = await self.db.write(self._archive, now, retention)
+        if archived:
+            await self._give_back_space()
+        return archived
+
+    async def _give_back_space(self) -> None:
+        """Gives the pages a delete or archival freed back to the file system, FREE_PAGES per turn
+        of the writer, so that claims and results written meanwhile wait for one turn at most."""
+        left = await self.db.write(self.db.free_pages, FREE_PAGES)
+        while left:
+            before, left = left, await self.db.write(self.db.free_pages, FREE_PAGES)
+            if left >= before:  # another writer freed pages meanwhile: its own call gives them back
+                return
 
     def _archive(self, now: float, retention: float) -> int:
         with self.db.transaction() as conn:
