@@ -88,3 +88,27 @@ async def test_a_budget_sums_a_large_batch_over_several_calls(store: Store) -> N
         assert found.requests == 400 * calls  # four blocks more each call
     assert calls == 3 and found.by_model == expected(list(range(n)))
     assert cache.lines_read == n  # no block read twice
+
+
+async def test_a_block_being_worked_on_is_read_from_its_settled_prefix(store: Store) -> None:
+    n = 1000
+    batch = await make(store, n)
+    claimed = await store.claim_requests("w", n, now=NOW, lease=100)
+    late = claimed.pop(450)  # settles last: the prefix stops before it, what follows is re-read
+    cache = usage.UsageCache(page=n)  # one block, as a running batch's block is
+    done: list[int] = []
+    for step in range(0, len(claimed), 100):
+        chunk = claimed[step : step + 100]
+        await store.complete_requests(
+            [succeeded(r, "even" if r.index % 2 == 0 else "odd") for r in chunk], now=NOW
+        )
+        done += [r.index for r in chunk]
+        fresh = await store.get_batch(WS, batch.id)
+        assert (await cache.usage(store, WS, fresh)).by_model == expected(done)
+    # Up to the late request each refresh read only the 100 new results; past it, what follows
+    # (up to 549 results) is read on each of the last five refreshes: far less than re-reading
+    # the block each time (100 + 200 + … ≈ 50,000 lines).
+    assert cache.lines_read <= 450 + 5 * 549, cache.lines_read
+    await store.complete_requests([succeeded(late, "odd" if late.index % 2 else "even")], now=NOW)
+    ended = await store.get_batch(WS, batch.id)
+    assert (await cache.usage(store, WS, ended)).by_model == expected(list(range(n)))
