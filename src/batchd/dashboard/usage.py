@@ -133,8 +133,8 @@ class UsageCache:
                         total.summed = False
                         break
                     budget.blocks -= 1
-                prefix = sums.prefixes.pop(block, None) or Usage()
-                found, prefix, more = await self._block(store, workspace, batch.id, block, prefix)
+                before = sums.prefixes.pop(block, None) or Usage()
+                found, prefix, more = await self._block(store, workspace, batch.id, block, before)
                 if prefix is None:
                     sums.blocks[block] = found
                 else:

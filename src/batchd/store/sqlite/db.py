@@ -215,8 +215,9 @@ class Database:
             raise exceptions.StoreUnavailable("the store is closed")
         with wrap_exceptions():
             if self.shrinks:
-                # The pragma frees one page per step: the cursor must be read to its end.
-                conn.execute(f"PRAGMA incremental_vacuum({int(pages)})").fetchall()
+                # The pragma frees one page per step of its statement, and execute() steps a
+                # statement that returns no rows once: executescript runs it to its end.
+                conn.executescript(f"PRAGMA incremental_vacuum({int(pages)})")
             (left,) = conn.execute("PRAGMA freelist_count").fetchone()
         return int(left) if self.shrinks else 0
 

@@ -24,6 +24,7 @@ INSERT_ROWS = 256  # most result rows per INSERT statement (3 parameters each)
 CREATE_CACHE_KIB = 8192  # writer page cache during a create: bounds its memory above the body's
 MIN_FREE_BYTES = 1 << 20  # a file system with less free is full to `probe_write`: a create needs more
 FREE_PAGES = 512  # pages (2 MiB of 4 KiB) given back to the file system per writer turn (~35 ms)
+SWEEP_FREE_PAGES = 8192  # most pages (32 MiB) an archival sweep gives back: a large delete's over several
 R = TypeVar("R")
 
 
@@ -143,8 +144,8 @@ class SQLiteStore(hooks.HookMethods, files.FileMethods, keys.KeyMethods):
             return _fetch_batch(conn, workspace, batch_id).batch()
 
     async def delete_batch(self, workspace: str, batch_id: str) -> None:
+        """The space the batch took goes back to the file system over the next archival sweeps."""
         await self.db.write(self._delete, workspace, batch_id)
-        await self._give_back_space()
 
     def _delete(self, workspace: str, batch_id: str) -> None:
         with self.db.transaction(durable=True) as conn:
@@ -258,18 +259,21 @@ class SQLiteStore(hooks.HookMethods, files.FileMethods, keys.KeyMethods):
         return expired
 
     async def archive_due(self, *, now: float, retention: float) -> int:
+        """Then gives free pages (of this archival, or of deletes) back to the file system."""
         archived = await self.db.write(self._archive, now, retention)
-        if archived:
-            await self._give_back_space()
+        await self._give_back_space(SWEEP_FREE_PAGES)
         return archived
 
-    async def _give_back_space(self) -> None:
-        """Gives the pages a delete or archival freed back to the file system, FREE_PAGES per turn
-        of the writer, so that claims and results written meanwhile wait for one turn at most."""
-        left = await self.db.write(self.db.free_pages, FREE_PAGES)
-        while left:
-            before, left = left, await self.db.write(self.db.free_pages, FREE_PAGES)
-            if left >= before:  # another writer freed pages meanwhile: its own call gives them back
+    async def _give_back_space(self, most: int) -> None:
+        """Gives up to `most` free pages back to the file system, FREE_PAGES per turn of the
+        writer, so that claims and results written meanwhile wait for one turn at most.
+
+        An incremental vacuum moves pages from the end of the file into the free ones, so freeing
+        the middle of a large file rewrites what follows it: that work is spread over the sweeps
+        (SWEEP_FREE_PAGES each) rather than held in one call (docs/benchmarks.md has its time).
+        """
+        for _ in range(0, most, FREE_PAGES):
+            if not await self.db.write(self.db.free_pages, FREE_PAGES):
                 return
 
     def _archive(self, now: float, retention: float) -> int:
