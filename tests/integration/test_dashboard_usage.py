@@ -112,3 +112,18 @@ async def test_a_block_being_worked_on_is_read_from_its_settled_prefix(store: St
     await store.complete_requests([succeeded(late, "odd" if late.index % 2 else "even")], now=NOW)
     ended = await store.get_batch(WS, batch.id)
     assert (await cache.usage(store, WS, ended)).by_model == expected(list(range(n)))
+
+
+async def test_a_budget_past_its_deadline_still_reads_one_block_per_call(store: Store) -> None:
+    n = 350
+    batch = await make(store, n)
+    claimed = await store.claim_requests("w", n, now=NOW, lease=100)
+    await store.complete_requests(
+        [succeeded(r, "even" if r.index % 2 == 0 else "odd") for r in claimed], now=NOW
+    )
+    ended = await store.get_batch(WS, batch.id)
+    cache = usage.UsageCache(page=100)
+    sums = [await cache.usage(store, WS, ended, usage.Budget(40, deadline=0.0)) for _ in range(4)]
+    assert [s.requests for s in sums] == [100, 200, 300, 350]
+    assert [s.summed for s in sums] == [False, False, False, True]
+    assert sums[-1].by_model == expected(list(range(n)))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import time
 from typing import Any
 
 import orjson
@@ -87,9 +88,22 @@ class Usage:
 @dataclasses.dataclass
 class Budget:
     """Blocks a page may read from the store to sum usage (the rest on its next refresh): the list
-    page of 25 batches of 100,000 requests never sums 2.5 million lines in one request."""
+    page of 25 batches of 100,000 requests never sums 2.5 million lines in one request. With a
+    `deadline` (time.monotonic()) no block is started after it but the first, so a page on a busy
+    server stays quick and every view still makes progress."""
 
     blocks: int
+    deadline: float | None = None
+    read: int = 0  #: blocks read so far
+
+    def spent(self) -> bool:
+        if self.blocks <= 0:
+            return True
+        return self.read > 0 and self.deadline is not None and time.monotonic() >= self.deadline
+
+    def take(self) -> None:
+        self.blocks -= 1
+        self.read += 1
 
 
 @dataclasses.dataclass
@@ -129,10 +143,10 @@ class UsageCache:
             found = sums.blocks.get(block)
             if found is None:
                 if budget is not None:
-                    if budget.blocks <= 0:
+                    if budget.spent():
                         total.summed = False
                         break
-                    budget.blocks -= 1
+                    budget.take()
                 before = sums.prefixes.pop(block, None) or Usage()
                 found, prefix, more = await self._block(store, workspace, batch.id, block, before)
                 if prefix is None:
