@@ -127,3 +127,23 @@ async def test_a_budget_past_its_deadline_still_reads_one_block_per_call(store: 
     assert [s.requests for s in sums] == [100, 200, 300, 350]
     assert [s.summed for s in sums] == [False, False, False, True]
     assert sums[-1].by_model == expected(list(range(n)))
+
+
+async def test_a_running_block_is_read_up_to_its_last_result_not_whole(store: Store) -> None:
+    n = 1000
+    batch = await make(store, n)
+    claimed = await store.claim_requests("w", n, now=NOW, lease=100)
+    cache = usage.UsageCache(page=n)  # one block of 1,000, read 100 requests per store call
+    done: list[int] = []
+    for step in range(0, 500, 50):  # half the batch, 50 results between two views
+        chunk = claimed[step : step + 50]
+        await store.complete_requests(
+            [succeeded(r, "even" if r.index % 2 == 0 else "odd") for r in chunk], now=NOW
+        )
+        done += [r.index for r in chunk]
+        fresh = await store.get_batch(WS, batch.id)
+        assert (await cache.usage(store, WS, fresh)).by_model == expected(done)
+    # Each view read from the settled prefix to the 50 new results (one or two calls of 100),
+    # not the 500-950 pending requests after them.
+    assert cache.entries_read <= 10 * 200, cache.entries_read
+    assert cache.lines_read == 500
