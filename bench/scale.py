@@ -22,7 +22,9 @@ For each store (SQLite, then PostgreSQL), in one run:
    serve` holding the API (its engine at concurrency 1) and PG_WORKERS `batchd worker` doing the
    work. One client alternates retrieve (one running batch, the official SDK), list (the default
    20) and the dashboard's first page (`GET /`, httpx), CALLS each, sequential: p50/p99 of each
-   call's wall time. The processes are then stopped.
+   call's wall time. Before, the same calls (CALLS/2 each) on the same database with the engine
+   idle (one call at a time to a simulator answering in an hour, no worker): what the queue's
+   size costs them, apart from the work running.
 4. **Space returned.** In process again: every open batch is canceled, the older half archived
    (`archive_due`) and the rest deleted (`delete_batch`): the database's bytes after each (SQLite: the
    file; PostgreSQL: after a plain VACUUM, as autovacuum would run), and the time each took with the
@@ -300,16 +302,21 @@ class Latency:
     rate: float = 0.0  # requests a second the server finished meanwhile
 
 
-def serve(backend: Backend, level: Level, workdir: Path) -> Latency:
-    """`batchd serve` runs the queue on the zero-latency simulator; retrieve, list, dashboard meanwhile."""
+def serve(backend: Backend, level: Level, workdir: Path, *, idle: bool = False) -> Latency:
+    """`batchd serve` runs the queue on the zero-latency simulator; retrieve, list, dashboard meanwhile.
+
+    idle: the same server with its engine idle (one call at a time to a simulator answering in an
+    hour, no worker): the queue is there, nothing runs."""
     env = {"BATCHD_LOG_LEVEL": "warning", **backend.env()}
+    if idle:
+        env |= {"BATCHD_SIM_LATENCY": "3600s", "BATCHD_CONCURRENCY": "1", "BATCHD_CLAIM_CHUNK": "1"}
     workers = []
     if isinstance(backend, SQLiteBackend):
         srv = ServerProcess(backend.dir, env).start()
     else:
         srv = ServerProcess(workdir / "api", {**env, "BATCHD_CONCURRENCY": "1", "BATCHD_CLAIM_CHUNK": "1"})
         srv.start()
-        workers = [WorkerProcess(workdir / f"w{i}", env).start() for i in range(PG_WORKERS)]
+        workers = [WorkerProcess(workdir / f"w{i}", env).start() for i in range(0 if idle else PG_WORKERS)]
     out = Latency()
     running = level.batches[-1][0]  # the newest of the queue: claimed from all along, fairly
     try:
@@ -321,7 +328,7 @@ def serve(backend: Backend, level: Level, workdir: Path) -> Latency:
                 return sum(b.request_counts.succeeded for b in page.data)
 
             start, t0 = succeeded(), time.monotonic()
-            for _ in range(CALLS):
+            for _ in range(CALLS // 2 if idle else CALLS):
                 for samples, call in (
                     (out.retrieve, lambda: client.messages.batches.retrieve(running)),
                     (out.listing, lambda: client.messages.batches.list()),
@@ -335,7 +342,8 @@ def serve(backend: Backend, level: Level, workdir: Path) -> Latency:
         for proc in (srv, *workers):
             proc.stop()
     p99 = [percentile(s, 0.99) * 1e3 for s in (out.retrieve, out.listing, out.dashboard)]
-    log(f"{backend.name} serving: {out.rate:,.0f} req/s; p99 retrieve, list, dashboard {p99} ms")
+    state = "idle" if idle else f"serving {out.rate:,.0f} req/s"
+    log(f"{backend.name} {state}: p99 retrieve, list, dashboard {[round(x, 1) for x in p99]} ms")
     return out
 
 
@@ -400,7 +408,9 @@ def mb(n: float) -> str:
     return f"{n / 1e6:,.1f} MB"
 
 
-def rows_for(name: str, one: Level, small: Level, large: Level, lat: Latency, rec: Reclaim) -> list[Row]:
+def rows_for(
+    name: str, one: Level, small: Level, large: Level, idle: Latency, lat: Latency, rec: Reclaim
+) -> list[Row]:
     rows = []
     what = {
         "create": "create_batch",
@@ -422,18 +432,22 @@ def rows_for(name: str, one: Level, small: Level, large: Level, lat: Latency, re
                 met=big <= 1.2 * little,
             )
         )
-    for label, samples, target in (
-        ("retrieve (SDK)", lat.retrieve, 0.020),
-        ("list, 20 rows (SDK)", lat.listing, 0.020),
-        ("dashboard first page (GET /)", lat.dashboard, 0.100),
+    for label, samples, quiet, target in (
+        ("retrieve (SDK)", lat.retrieve, idle.retrieve, 0.020),
+        ("list, 20 rows (SDK)", lat.listing, idle.listing, 0.020),
+        ("dashboard first page (GET /)", lat.dashboard, idle.dashboard, 0.100),
     ):
         p50, p99 = percentile(samples, 0.5), percentile(samples, 0.99)
+        i50, i99 = percentile(quiet, 0.5), percentile(quiet, 0.99)
         rows.append(
             Row(
                 scenario=f"{name}: {label} while {large.queued:,} queued requests run (zero-latency sim)",
                 batchd=f"p50 {p50 * 1e3:.1f} ms, p99 {p99 * 1e3:.1f} ms ({len(samples)} calls)",
-                compared=f"server finishing {lat.rate:,.0f} req/s meanwhile",
-                ratio="—",
+                compared=(
+                    f"the same {large.queued:,} queued, engine idle: p50 {i50 * 1e3:.1f} ms, p99 "
+                    f"{i99 * 1e3:.1f} ms; running, the server finished {lat.rate:,.0f} req/s"
+                ),
+                ratio=ratio(p99, i99),
                 target=f"p99 ≤ {target * 1e3:.0f} ms",
                 met=p99 <= target,
             )
@@ -488,13 +502,14 @@ def run_backend(backend_of: Callable[[str], Backend], n: int, workdir: Path) -> 
     try:
         shapes = [(PROBE, 1), (PROBE, BATCHES), (n, BATCHES)]
         one, small, large = asyncio.run(measure_costs(backends, shapes))
+        idle = serve(backends[-1], large, workdir, idle=True)
         lat = serve(backends[-1], large, workdir)
         rec = asyncio.run(reclaim(backends[-1], large))
     finally:
         for b in backends:
             if isinstance(b, PostgresBackend):
                 b.drop()
-    return rows_for(backends[-1].name, one, small, large, lat, rec)
+    return rows_for(backends[-1].name, one, small, large, idle, lat, rec)
 
 
 def run(n: int, stores: str = "sqlite,postgres") -> list[Row]:
