@@ -4,12 +4,15 @@ without it keeps its free pages and reuses them."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
 import orjson
+import pytest
 
 from batchd import models
+from batchd.store.sqlite import space
 from batchd.store.sqlite.store import SQLiteStore
 from tests.integration.factories import NOW, WS
 
@@ -95,3 +98,41 @@ async def test_a_file_made_without_auto_vacuum_keeps_and_reuses_its_free_pages(t
         await ended_batch(store)  # the same size again: into the free pages
         again, _ = pages(path)
         assert again <= full + 50
+
+
+def rows_in(path: Path, table: str) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    finally:
+        conn.close()
+
+
+async def test_a_delete_drops_rows_a_window_at_a_time_and_other_writes_go_between(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(space, "DROP_KEYS", 256)  # N requests: 8 windows
+    path = tmp_path / "windows.db"
+    async with SQLiteStore(str(path)) as store:
+        doomed = await ended_batch(store)
+        other = await store.create_batch(
+            workspace=WS, custom_ids=["x"], params=[b"{}"], now=NOW, expires_at=NOW + 100
+        )
+        claimed_while_deleting: list[bool] = []
+
+        async def claim_meanwhile() -> None:
+            await asyncio.sleep(0)  # the delete's first window is queued on the writer first
+            got = await store.claim_requests("w", 1, now=NOW, lease=60)
+            assert [c.batch_id for c in got] == [other.id]
+            # The writer took this claim between two windows: the batch is not gone yet.
+            listed, _ = await store.list_batches(WS, limit=10)
+            claimed_while_deleting.append(any(b.id == doomed.id for b in listed))
+
+        await asyncio.gather(store.delete_batch(WS, doomed.id), claim_meanwhile())
+        assert claimed_while_deleting == [True]
+        assert [b.id for b in (await store.list_batches(WS))[0]] == [other.id]
+        assert (rows_in(path, "requests"), rows_in(path, "request_params"), rows_in(path, "results")) == (
+            1,
+            1,
+            0,
+        )

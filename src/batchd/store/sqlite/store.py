@@ -16,15 +16,13 @@ from batchd.config import settings
 from batchd.config.quotas import Quota
 from batchd.store import base, layout, queries, quotas, rules, shares
 from batchd.store.rows import BatchRow, ClaimRow, EntryRow, claimed
-from batchd.store.sqlite import db, files, hooks, keys
+from batchd.store.sqlite import db, files, hooks, keys, space
 from batchd.store.sqlite.db import Database
 
 Q = queries.load("sqlite")
 INSERT_ROWS = 256  # most result rows per INSERT statement (3 parameters each)
 CREATE_CACHE_KIB = 8192  # writer page cache during a create: bounds its memory above the body's
 MIN_FREE_BYTES = 1 << 20  # a file system with less free is full to `probe_write`: a create needs more
-FREE_PAGES = 512  # pages (2 MiB of 4 KiB) given back to the file system per writer turn (~35 ms)
-SWEEP_FREE_PAGES = 8192  # most pages (32 MiB) an archival sweep gives back: a large delete's over several
 R = TypeVar("R")
 
 
@@ -144,7 +142,11 @@ class SQLiteStore(hooks.HookMethods, files.FileMethods, keys.KeyMethods):
             return _fetch_batch(conn, workspace, batch_id).batch()
 
     async def delete_batch(self, workspace: str, batch_id: str) -> None:
-        """The space the batch took goes back to the file system over the next archival sweeps."""
+        """Its rows go a window at a time (sqlite/space.py), the batch in the last turn; the space
+        they took goes back to the file system over the next archival sweeps."""
+        row = await self.db.read_inline(_fetch_batch, workspace, batch_id)
+        rules.check_deletable(row)
+        await space.drop_in_turns(self.db, row.seq)
         await self.db.write(self._delete, workspace, batch_id)
 
     def _delete(self, workspace: str, batch_id: str) -> None:
@@ -259,30 +261,19 @@ class SQLiteStore(hooks.HookMethods, files.FileMethods, keys.KeyMethods):
         return expired
 
     async def archive_due(self, *, now: float, retention: float) -> int:
-        """Then gives free pages (of this archival, or of deletes) back to the file system."""
-        archived = await self.db.write(self._archive, now, retention)
-        await self._give_back_space(SWEEP_FREE_PAGES)
-        return archived
-
-    async def _give_back_space(self, most: int) -> None:
-        """Gives up to `most` free pages back to the file system, FREE_PAGES per turn of the
-        writer, so that claims and results written meanwhile wait for one turn at most.
-
-        An incremental vacuum moves pages from the end of the file into the free ones, so freeing
-        the middle of a large file rewrites what follows it: that work is spread over the sweeps
-        (SWEEP_FREE_PAGES each) rather than held in one call (docs/benchmarks.md has its time).
-        """
-        for _ in range(0, most, FREE_PAGES):
-            if not await self.db.write(self.db.free_pages, FREE_PAGES):
-                return
-
-    def _archive(self, now: float, retention: float) -> int:
-        with self.db.transaction() as conn:
-            seqs = [seq for (seq,) in conn.execute(Q["due_to_archive"], (now - retention,)).fetchall()]
-            for seq in seqs:
-                _drop_rows(conn, seq)
-                conn.execute(Q["set_archived"], (now, seq))
+        """Each due batch's rows go a window at a time (sqlite/space.py), then it is marked
+        archived; then free pages (of this archival, or of deletes) go back to the file system."""
+        seqs = await self.db.read_inline(_due_to_archive, now - retention)
+        for seq in seqs:
+            await space.drop_in_turns(self.db, seq)
+            await self.db.write(self._archive, seq, now)
+        await space.give_back(self.db)
         return len(seqs)
+
+    def _archive(self, seq: int, now: float) -> None:
+        with self.db.transaction() as conn:
+            _drop_rows(conn, seq)
+            conn.execute(Q["set_archived"], (now, seq))
 
     # -- dashboard side -------------------------------------------------------------------
 
@@ -436,6 +427,10 @@ def _close_state(
         conn.execute(Q["move_counts"], (*rules.closing(n, result), seq))
     hooks.end_if_done(conn, seq, now)
     return n
+
+
+def _due_to_archive(conn: sqlite3.Connection, before: float) -> list[int]:
+    return [seq for (seq,) in conn.execute(Q["due_to_archive"], (before,)).fetchall()]
 
 
 def _drop_rows(conn: sqlite3.Connection, seq: int) -> None:
