@@ -310,16 +310,18 @@ def serve(backend: Backend, level: Level, workdir: Path, *, idle: bool = False) 
     env = {"BATCHD_LOG_LEVEL": "warning", **backend.env()}
     if idle:
         env |= {"BATCHD_SIM_LATENCY": "3600s", "BATCHD_CONCURRENCY": "1", "BATCHD_CLAIM_CHUNK": "1"}
-    workers = []
     if isinstance(backend, SQLiteBackend):
-        srv = ServerProcess(backend.dir, env).start()
+        srv = ServerProcess(backend.dir, env)
+        workers = []
     else:
         srv = ServerProcess(workdir / "api", {**env, "BATCHD_CONCURRENCY": "1", "BATCHD_CLAIM_CHUNK": "1"})
-        srv.start()
-        workers = [WorkerProcess(workdir / f"w{i}", env).start() for i in range(0 if idle else PG_WORKERS)]
+        workers = [WorkerProcess(workdir / f"w{i}", env) for i in range(0 if idle else PG_WORKERS)]
     out = Latency()
     running = level.batches[-1][0]  # the newest of the queue: claimed from all along, fairly
     try:
+        srv.start()
+        for worker in workers:
+            worker.start()
         client = anthropic.Anthropic(base_url=srv.base_url, api_key="bench", max_retries=0, timeout=60)
         with client, httpx.Client(base_url=srv.base_url, timeout=60) as http:
 
@@ -340,7 +342,7 @@ def serve(backend: Backend, level: Level, workdir: Path, *, idle: bool = False) 
             out.rate = (succeeded() - start) / (time.monotonic() - t0)
     finally:
         for proc in (srv, *workers):
-            proc.stop()
+            proc.stop()  # one not started is a no-op
     p99 = [percentile(s, 0.99) * 1e3 for s in (out.retrieve, out.listing, out.dashboard)]
     state = "idle" if idle else f"serving {out.rate:,.0f} req/s"
     log(f"{backend.name} {state}: p99 retrieve, list, dashboard {[round(x, 1) for x in p99]} ms")
