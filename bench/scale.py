@@ -6,14 +6,17 @@ PostgreSQL, next to the same store holding 10,000.
 
 For each store (SQLite, then PostgreSQL), in one run:
 
-1. **Per-request cost.** Two stores, each on a fresh database, are opened in this process (as
-   `batchd serve` opens one) and filled: one with one batch of PROBE requests, the other with ten
-   batches of n/10 (~1 KB of params each). Then ROUNDS times each: a PROBE-request batch is
+1. **Per-request cost.** Three stores, each on a fresh database, are opened in this process (as
+   `batchd serve` opens one) and filled (~1 KB of params a request): PROBE requests in one batch,
+   PROBE in ten batches, and n in ten batches (the comparison: the same ten open batches, 100×
+   the requests queued). Then ROUNDS times each: a PROBE-request batch is
    created (`create_batch`), PROBE requests are claimed in chunks of CLAIM (the engine's
    `claim_chunk`; the fair shares spread them over every open batch) and their results written
    in chunks of COMPLETE (what the engine commits at a time when its upstream answers at once).
-   The two stores take turns, round by round, so both see the same load on a shared machine; the
-   cost of each operation, per request, is the fastest round's. No HTTP, no upstream: the store
+   The stores take turns, round by round, so both see the same load on a shared machine; the
+   cost of each operation, per request, is the fastest round's: its CPU time on SQLite (the
+   store's work is all in this process, and other jobs move CPU time far less than wall time),
+   its wall time on PostgreSQL (whose work is in its server). No HTTP, no upstream: the store
    is what is measured.
 2. **Size.** Database bytes per queued request (SQLite: the file after a checkpoint; PostgreSQL:
    `pg_database_size` less that of an empty batchd database).
@@ -78,15 +81,27 @@ def percentile(samples: list[float], q: float) -> float:
 
 @dataclass
 class Costs:
-    """Seconds per request of each operation, one figure per round."""
+    """Seconds per request of each operation, (wall, this process's CPU) per round."""
 
-    create: list[float] = field(default_factory=list)
-    claim: list[float] = field(default_factory=list)
-    write: list[float] = field(default_factory=list)
+    create: list[tuple[float, float]] = field(default_factory=list)
+    claim: list[tuple[float, float]] = field(default_factory=list)
+    write: list[tuple[float, float]] = field(default_factory=list)
 
     def best(self, op: str) -> float:
-        """The fastest round: on a shared machine the others carry other processes' time."""
-        return min(getattr(self, op))
+        """The fastest round's wall time: on a shared machine the others carry other processes' time."""
+        return min(wall for wall, _ in getattr(self, op))
+
+    def best_cpu(self, op: str) -> float:
+        """The least CPU time of a round (SQLite does all its work in this process's threads)."""
+        return min(cpu for _, cpu in getattr(self, op))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def per(self, n: int) -> tuple[float, float]:
+        return (time.perf_counter() - self.wall) / n, (time.process_time() - self.cpu) / n
 
 
 class Backend:
@@ -199,13 +214,13 @@ async def probe(store: Store, costs: Costs, label: str) -> None:
     """One round: create a PROBE batch, claim PROBE requests, write their results; per-request costs."""
     ids, body = params(PROBE, label)
     now = time.time()
-    t0 = time.perf_counter()
+    clock = Clock()
     await store.create_batch(
         workspace=WORKSPACE, custom_ids=ids, params=body, now=now, expires_at=now + 86_400
     )
-    costs.create.append((time.perf_counter() - t0) / PROBE)
+    costs.create.append(clock.per(PROBE))
     claimed: list[models.ClaimedRequest] = []
-    t0 = time.perf_counter()
+    clock = Clock()
     while len(claimed) < PROBE:
         got = await store.claim_requests(
             "bench-scale", min(CLAIM, PROBE - len(claimed)), now=time.time(), lease=LEASE
@@ -213,15 +228,15 @@ async def probe(store: Store, costs: Costs, label: str) -> None:
         if not got:
             break
         claimed += got
-    costs.claim.append((time.perf_counter() - t0) / len(claimed))
+    costs.claim.append(clock.per(len(claimed)))
     outcomes = [
         models.Outcome(c.batch_id, c.index, c.custom_id, models.ResultType.SUCCEEDED, RESULT, key=c.key)
         for c in claimed
     ]
-    t0 = time.perf_counter()
+    clock = Clock()
     for i in range(0, len(outcomes), COMPLETE):
         await store.complete_requests(outcomes[i : i + COMPLETE], now=time.time())
-    costs.write.append((time.perf_counter() - t0) / len(outcomes))
+    costs.write.append(clock.per(len(outcomes)))
 
 
 RESULT = orjson.dumps(
@@ -284,7 +299,9 @@ async def measure_costs(backends: list[Backend], shapes: list[tuple[int, int]]) 
         for backend, level in zip(backends, levels, strict=True):
             c = level.costs
             log(
-                f"{backend.name} at {level.queued:,} in {len(level.batches)}: create "
+                f"{backend.name} at {level.queued:,} in {len(level.batches)}: CPU create "
+                f"{c.best_cpu('create') * 1e6:.1f}, claim {c.best_cpu('claim') * 1e6:.1f}, write "
+                f"{c.best_cpu('write') * 1e6:.1f}; wall create "
                 f"{c.best('create') * 1e6:.1f}, claim {c.best('claim') * 1e6:.1f}, write "
                 f"{c.best('write') * 1e6:.1f} µs/request, best of {ROUNDS}"
             )
@@ -419,17 +436,28 @@ def rows_for(
         "claim": f"claim ({CLAIM} a call)",
         "write": f"result write ({COMPLETE} a commit)",
     }
+    # SQLite does all its work in this process's threads: its CPU time is the cost, and other jobs
+    # on a shared machine move it far less than the wall time. PostgreSQL's is in its server.
+    cpu = name == "SQLite"
+
+    def cost(level: Level, op: str) -> float:
+        return level.costs.best_cpu(op) if cpu else level.costs.best(op)
+
+    def figures(level: Level, op: str) -> str:
+        wall = f"{level.costs.best(op) * 1e6:.1f} µs"
+        return f"{wall} wall, {level.costs.best_cpu(op) * 1e6:.1f} µs CPU" if cpu else wall
+
     for op, label in what.items():
-        big, little = large.costs.best(op), small.costs.best(op)
+        big, little = cost(large, op), cost(small, op)
         rows.append(
             Row(
                 scenario=f"{name}: {label} per request, {large.queued:,} queued",
-                batchd=f"{big * 1e6:.1f} µs/request (best of {ROUNDS} rounds of {PROBE:,})",
+                batchd=f"{figures(large, op)} per request (best of {ROUNDS} rounds of {PROBE:,})",
                 compared=(
-                    f"{small.queued:,} queued in {len(small.batches)} batches: {little * 1e6:.1f} µs/request "
-                    f"(in one batch: {one.costs.best(op) * 1e6:.1f})"
+                    f"{small.queued:,} queued in {len(small.batches)} batches: {figures(small, op)} "
+                    f"(in one batch: {figures(one, op)})"
                 ),
-                ratio=ratio(big, little),
+                ratio=ratio(big, little) + (" (CPU)" if cpu else " (wall)"),
                 target="≤ 1.2× the 10,000 figure",
                 met=big <= 1.2 * little,
             )
