@@ -9,15 +9,17 @@ For each store (SQLite, then PostgreSQL), in one run:
 1. **Per-request cost.** Three stores, each on a fresh database, are opened in this process (as
    `batchd serve` opens one) and filled (~1 KB of params a request): PROBE requests in one batch,
    PROBE in ten batches, and n in ten batches (the comparison: the same ten open batches, 100×
-   the requests queued). Then ROUNDS times each: a PROBE-request batch is
-   created (`create_batch`), PROBE requests are claimed in chunks of CLAIM (the engine's
-   `claim_chunk`; the fair shares spread them over every open batch) and their results written
-   in chunks of COMPLETE (what the engine commits at a time when its upstream answers at once).
-   The stores take turns, round by round, so both see the same load on a shared machine; the
-   cost of each operation, per request, is the fastest round's: its CPU time on SQLite (the
-   store's work is all in this process, and other jobs move CPU time far less than wall time),
-   its wall time on PostgreSQL (whose work is in its server). No HTTP, no upstream: the store
-   is what is measured.
+   the requests queued). Then ROUNDS times each: a PROBE-request batch is created
+   (`create_batch`), PROBE requests are claimed in chunks of CLAIM (the engine's `claim_chunk`;
+   the fair shares spread them over every open batch) and their results written in chunks of
+   COMPLETE (what the engine commits at a time when its upstream answers at once). Before each
+   round every store's open batches are put back as they were (the last probe batch canceled;
+   the small queues, which a round drains, replaced by fresh ones), so each round claims from the
+   same eleven open batches (two for the single batch). The stores take turns, round by round,
+   so all see the same load on a shared machine; the cost of each operation, per request, is the
+   fastest round's: its CPU time on SQLite (the store's work is all in this process, and other
+   jobs move CPU time far less than wall time), its wall time on PostgreSQL (whose work is in
+   its server). No HTTP, no upstream: the store is what is measured.
 2. **Size.** Database bytes per queued request (SQLite: the file after a checkpoint; PostgreSQL:
    `pg_database_size` less that of an empty batchd database).
 3. **Latency while it runs** (n queued only). The queue runs at full speed on the zero-latency
@@ -210,12 +212,13 @@ async def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - t0
 
 
-async def probe(store: Store, costs: Costs, label: str) -> None:
-    """One round: create a PROBE batch, claim PROBE requests, write their results; per-request costs."""
+async def probe(store: Store, costs: Costs, label: str) -> str:
+    """One round: create a PROBE batch, claim PROBE requests, write their results; per-request costs.
+    The probe batch's id."""
     ids, body = params(PROBE, label)
     now = time.time()
     clock = Clock()
-    await store.create_batch(
+    batch = await store.create_batch(
         workspace=WORKSPACE, custom_ids=ids, params=body, now=now, expires_at=now + 86_400
     )
     costs.create.append(clock.per(PROBE))
@@ -237,6 +240,23 @@ async def probe(store: Store, costs: Costs, label: str) -> None:
     for i in range(0, len(outcomes), COMPLETE):
         await store.complete_requests(outcomes[i : i + COMPLETE], now=time.time())
     costs.write.append(clock.per(len(outcomes)))
+    return batch.id
+
+
+async def reset(store: Store, level: Level, probe_id: str | None) -> None:
+    """Before a round, the level's open batches as at its start: the last round's probe batch is
+    canceled, and a small queue (which a round's claims drain: each of its batches gives 1/11 of
+    them) is replaced by a fresh one. The large queue loses under 1% a round."""
+    now = time.time()
+    if probe_id is not None:
+        await store.cancel_batch(WORKSPACE, probe_id, now)
+    if level.queued <= PROBE and probe_id is not None:
+        count = len(level.batches)
+        for batch_id, _ in level.batches:
+            await store.cancel_batch(WORKSPACE, batch_id, now)
+        level.batches = [
+            ((await create(store, level.queued // count, f"r{now}-{i}", now)).id, now) for i in range(count)
+        ]
 
 
 RESULT = orjson.dumps(
@@ -293,9 +313,11 @@ async def measure_costs(backends: list[Backend], shapes: list[tuple[int, int]]) 
         for store, backend, (queued, count) in zip(stores, backends, shapes, strict=True):
             await store.open()
             levels.append(await fill(store, backend, queued, count))
+        probes: list[str | None] = [None] * len(levels)
         for r in range(ROUNDS):
-            for store, level in zip(stores, levels, strict=True):
-                await probe(store, level.costs, f"p{r}")
+            for i, (store, level) in enumerate(zip(stores, levels, strict=True)):
+                await reset(store, level, probes[i])
+                probes[i] = await probe(store, level.costs, f"p{r}")
         for backend, level in zip(backends, levels, strict=True):
             c = level.costs
             log(
