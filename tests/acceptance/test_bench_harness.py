@@ -67,6 +67,7 @@ def test_create_and_e2e_share_one_job_and_profiles_set_sizes() -> None:
         100_000,  # search: documents in the index
         300,  # tools: search-and-answer requests on llama.cpp
         300,  # code: sandboxed round trips of each kind
+        1_000_000,  # scale: requests queued
         1_000_000,  # fairness: requests queued
     ]
 
