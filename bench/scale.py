@@ -40,297 +40,31 @@ For each store (SQLite, then PostgreSQL), in one run:
 from __future__ import annotations
 
 import asyncio
-import os
-import sqlite3
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import anthropic
 import httpx
-import orjson
 from tests.acceptance.server import ServerProcess, WorkerProcess
 
-from batchd import models
-from batchd.store import open_store
-from batchd.store.base import Store
 from bench import postgres as pg
-from bench.common import Row, make_requests, missing, ratio
+from bench.common import Row, missing, ratio
+from bench.scale_costs import CLAIM, COMPLETE, PROBE, ROUNDS, Level, measure_costs
+from bench.scale_space import Reclaim, reclaim
+from bench.scale_stores import Backend, PostgresBackend, SQLiteBackend, log, mb
 
-PROBE = 10_000  # requests created, claimed and completed per round; also the small queue
-ROUNDS = 5  # rounds of each size, in turn
-CLAIM = 256  # the engine's claim_chunk
-COMPLETE = 1024  # results per write
 BATCHES = 10  # the large queue's batches
 CALLS = 200  # retrieves, lists and dashboard pages while the queue runs
-WORKSPACE = "default"  # every caller's when no api_keys are set
-LEASE = 600.0
 PG_WORKERS = 1  # `batchd worker` processes running the PostgreSQL queue while the API is measured
-
-
-def log(message: str) -> None:
-    print(f"[scale] {message}", file=sys.stderr, flush=True)
 
 
 def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-@dataclass
-class Costs:
-    """Seconds per request of each operation, (wall, this process's CPU) per round."""
-
-    create: list[tuple[float, float]] = field(default_factory=list)
-    claim: list[tuple[float, float]] = field(default_factory=list)
-    write: list[tuple[float, float]] = field(default_factory=list)
-
-    def best(self, op: str) -> float:
-        """The fastest round's wall time: on a shared machine the others carry other processes' time."""
-        return min(wall for wall, _ in getattr(self, op))
-
-    def best_cpu(self, op: str) -> float:
-        """The least CPU time of a round (SQLite does all its work in this process's threads)."""
-        return min(cpu for _, cpu in getattr(self, op))
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
-
-    def per(self, n: int) -> tuple[float, float]:
-        return (time.perf_counter() - self.wall) / n, (time.process_time() - self.cpu) / n
-
-
-class Backend:
-    """Where one store lives: a fresh database, its URL for `batchd serve`, its size."""
-
-    name = ""
-
-    def url(self) -> str:
-        raise NotImplementedError
-
-    def env(self) -> dict[str, str]:
-        return {"BATCHD_DATABASE_URL": self.url()}
-
-    async def size(self, store: Store) -> int:
-        raise NotImplementedError
-
-    async def settle(self, store: Store) -> int:
-        """What the database's own maintenance does with freed space before its size is read:
-        PostgreSQL's VACUUM (as autovacuum would run it), SQLite's archival sweeps (each gives
-        SWEEP_FREE_PAGES back) until no free page is left; the sweeps it took."""
-        return 0
-
-
-class SQLiteBackend(Backend):
-    name = "SQLite"
-
-    def __init__(self, workdir: Path, label: str) -> None:
-        self.dir = workdir / f"sqlite-{label}"
-        self.dir.mkdir(parents=True)
-        self.path = self.dir / "batchd.db"
-
-    def url(self) -> str:
-        return f"sqlite:///{self.path}"
-
-    def env(self) -> dict[str, str]:
-        return {}  # the server's data dir holds batchd.db
-
-    async def size(self, store: Store) -> int:
-        await store.aclose()  # closing checkpoints the WAL into the file
-        total = self.path.stat().st_size
-        await store.open()
-        return total
-
-    async def settle(self, store: Store) -> int:
-        sweeps = 0
-        while self._free_pages() and sweeps < 100_000:
-            await store.archive_due(now=time.time(), retention=1e9)  # archives nothing: gives back
-            sweeps += 1
-        return sweeps
-
-    def _free_pages(self) -> int:
-        conn = sqlite3.connect(self.path)
-        try:
-            return int(conn.execute("PRAGMA freelist_count").fetchone()[0])
-        finally:
-            conn.close()
-
-
-class PostgresBackend(Backend):
-    name = "PostgreSQL"
-
-    def __init__(self, label: str) -> None:
-        self.db = f"batchd_scale_{os.getpid()}_{label}"
-        asyncio.run(pg._admin(f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)"))
-        asyncio.run(pg._admin(f"CREATE DATABASE {self.db}"))
-        self.empty = 0
-
-    def url(self) -> str:
-        return pg.database_url(self.db)
-
-    async def _one(self, sql: str) -> Any:
-        import asyncpg
-
-        conn = await asyncpg.connect(self.url(), timeout=10)
-        try:
-            return await conn.fetchval(sql)
-        finally:
-            await conn.close()
-
-    async def size(self, store: Store) -> int:
-        return int(await self._one("SELECT pg_database_size(current_database())")) - self.empty
-
-    async def settle(self, store: Store) -> int:
-        await self._one("VACUUM")
-        return 1
-
-    def drop(self) -> None:
-        asyncio.run(pg._admin(f"DROP DATABASE IF EXISTS {self.db} WITH (FORCE)"))
-
-
-def params(n: int, prefix: str) -> tuple[list[str], list[bytes]]:
-    reqs = make_requests(n)
-    return [f"{prefix}-{r['custom_id']}" for r in reqs], [orjson.dumps(r["params"]) for r in reqs]
-
-
-async def create(store: Store, n: int, prefix: str, created_at: float) -> models.Batch:
-    ids, body = params(n, prefix)
-    return await store.create_batch(
-        workspace=WORKSPACE, custom_ids=ids, params=body, now=created_at, expires_at=created_at + 86_400
-    )
-
-
-async def timed(fn: Callable[[], Any]) -> float:
-    t0 = time.perf_counter()
-    await fn()
-    return time.perf_counter() - t0
-
-
-async def probe(store: Store, costs: Costs, label: str) -> str:
-    """One round: create a PROBE batch, claim PROBE requests, write their results; per-request costs.
-    The probe batch's id."""
-    ids, body = params(PROBE, label)
-    now = time.time()
-    clock = Clock()
-    batch = await store.create_batch(
-        workspace=WORKSPACE, custom_ids=ids, params=body, now=now, expires_at=now + 86_400
-    )
-    costs.create.append(clock.per(PROBE))
-    claimed: list[models.ClaimedRequest] = []
-    clock = Clock()
-    while len(claimed) < PROBE:
-        got = await store.claim_requests(
-            "bench-scale", min(CLAIM, PROBE - len(claimed)), now=time.time(), lease=LEASE
-        )
-        if not got:
-            break
-        claimed += got
-    costs.claim.append(clock.per(len(claimed)))
-    outcomes = [
-        models.Outcome(c.batch_id, c.index, c.custom_id, models.ResultType.SUCCEEDED, RESULT, key=c.key)
-        for c in claimed
-    ]
-    clock = Clock()
-    for i in range(0, len(outcomes), COMPLETE):
-        await store.complete_requests(outcomes[i : i + COMPLETE], now=time.time())
-    costs.write.append(clock.per(len(outcomes)))
-    return batch.id
-
-
-async def reset(store: Store, level: Level, probe_id: str | None) -> None:
-    """Before a round, the level's open batches as at its start: the last round's probe batch is
-    canceled, and a small queue (which a round's claims drain: each of its batches gives 1/11 of
-    them) is replaced by a fresh one. The large queue loses under 1% a round."""
-    now = time.time()
-    if probe_id is not None:
-        await store.cancel_batch(WORKSPACE, probe_id, now)
-    if level.queued <= PROBE and probe_id is not None:
-        count = len(level.batches)
-        for batch_id, _ in level.batches:
-            await store.cancel_batch(WORKSPACE, batch_id, now)
-        level.batches = [
-            ((await create(store, level.queued // count, f"r{now}-{i}", now)).id, now) for i in range(count)
-        ]
-
-
-RESULT = orjson.dumps(
-    {
-        "type": "succeeded",
-        "message": {
-            "id": "msg_bench",
-            "type": "message",
-            "role": "assistant",
-            "model": "claude-sonnet-4-5-20250929",
-            "content": [{"type": "text", "text": "ok " * 40}],
-            "stop_reason": "end_turn",
-            "stop_sequence": None,
-            "usage": {"input_tokens": 300, "output_tokens": 40},
-        },
-    }
-)
-
-
-@dataclass
-class Level:
-    """What one queue size measured."""
-
-    queued: int
-    costs: Costs
-    size: int = 0  # database bytes once the queue is in
-    batches: list[tuple[str, float]] = field(default_factory=list)  # (id, created_at) of the queue's
-    fill: float = 0.0  # seconds to create the queue
-
-
-async def fill(store: Store, backend: Backend, queued: int, count: int) -> Level:
-    """The queue: one batch, or BATCHES of queued/BATCHES requests, created an hour ago a second apart
-    (so that archival can pick the older half)."""
-    if isinstance(backend, PostgresBackend):
-        backend.empty = await backend.size(store)
-    level = Level(queued, Costs())
-    base = time.time() - 3600
-    t0 = time.perf_counter()
-    for i in range(count):
-        b = await create(store, queued // count, f"q{i}", base + i)
-        level.batches.append((b.id, base + i))
-    level.fill = time.perf_counter() - t0
-    await backend.settle(store)
-    level.size = await backend.size(store)
-    log(f"{backend.name}: {queued:,} queued in {level.fill:.1f} s, {level.size / queued:,.0f} bytes/request")
-    return level
-
-
-async def measure_costs(backends: list[Backend], shapes: list[tuple[int, int]]) -> list[Level]:
-    """Fills each store, then probes them in turn, ROUNDS times: neighbouring rounds see the same load."""
-    stores = [open_store(b.url()) for b in backends]
-    try:
-        levels = []
-        for store, backend, (queued, count) in zip(stores, backends, shapes, strict=True):
-            await store.open()
-            levels.append(await fill(store, backend, queued, count))
-        probes: list[str | None] = [None] * len(levels)
-        for r in range(ROUNDS):
-            for i, (store, level) in enumerate(zip(stores, levels, strict=True)):
-                await reset(store, level, probes[i])
-                probes[i] = await probe(store, level.costs, f"p{r}")
-        for backend, level in zip(backends, levels, strict=True):
-            c = level.costs
-            log(
-                f"{backend.name} at {level.queued:,} in {len(level.batches)}: CPU create "
-                f"{c.best_cpu('create') * 1e6:.1f}, claim {c.best_cpu('claim') * 1e6:.1f}, write "
-                f"{c.best_cpu('write') * 1e6:.1f}; wall create "
-                f"{c.best('create') * 1e6:.1f}, claim {c.best('claim') * 1e6:.1f}, write "
-                f"{c.best('write') * 1e6:.1f} µs/request, best of {ROUNDS}"
-            )
-        return levels
-    finally:
-        for store in stores:
-            await store.aclose()
 
 
 @dataclass
@@ -386,67 +120,6 @@ def serve(backend: Backend, level: Level, workdir: Path, *, idle: bool = False) 
     state = "idle" if idle else f"serving {out.rate:,.0f} req/s"
     log(f"{backend.name} {state}: p99 retrieve, list, dashboard {[round(x, 1) for x in p99]} ms")
     return out
-
-
-@dataclass
-class Reclaim:
-    sizes: dict[str, int] = field(default_factory=dict)  # step: database bytes after it
-    seconds: dict[str, float] = field(default_factory=dict)  # step: seconds it took
-    settle: dict[str, tuple[float, int]] = field(default_factory=dict)  # step: (seconds, sweeps) to settle
-    longest_delete: float = 0.0  # seconds of the slowest delete_batch
-    reused: int = 0  # bytes the database grew by for a new batch after the delete
-    reuse_requests: int = 0
-
-
-async def reclaim(backend: Backend, level: Level) -> Reclaim:
-    store = open_store(backend.url())
-    await store.open()
-    out = Reclaim()
-
-    async def size(step: str) -> None:
-        t0 = time.perf_counter()
-        sweeps = await backend.settle(store)
-        out.settle[step] = (time.perf_counter() - t0, sweeps)
-        out.sizes[step] = await backend.size(store)
-        log(
-            f"{backend.name}: {step}: {mb(out.sizes[step])} (settled: {sweeps} sweeps, "
-            f"{out.settle[step][0]:.1f} s)"
-        )
-
-    try:
-        await size("after the run")
-        everything, _ = await store.list_batches(WORKSPACE, limit=1000)
-        await store.recover_leases(now=time.time(), everything=True)  # the stopped server's
-        t0 = time.perf_counter()
-        for b in everything:
-            if b.processing_status != models.ProcessingStatus.ENDED:
-                await store.cancel_batch(WORKSPACE, b.id, time.time())
-        out.seconds["cancel"] = time.perf_counter() - t0
-        await size("canceled")
-        half = level.batches[len(level.batches) // 2 - 1][1]  # created_at of the older half's newest
-        now = time.time()
-        out.seconds["archive"] = await timed(lambda: store.archive_due(now=now, retention=now - half))
-        await size("older half archived")
-        out.reuse_requests = level.queued // len(level.batches)
-        await create(store, out.reuse_requests, "again", time.time())
-        await size("a new batch")
-        out.reused = out.sizes["a new batch"] - out.sizes["older half archived"]
-        archived = {i for i, c in level.batches if c <= half}
-        t0 = time.perf_counter()
-        for b in everything:
-            if b.id not in archived:
-                out.longest_delete = max(
-                    out.longest_delete, await timed(lambda b=b: store.delete_batch(WORKSPACE, b.id))
-                )
-        out.seconds["delete"] = time.perf_counter() - t0
-        await size("the rest deleted")
-        return out
-    finally:
-        await store.aclose()
-
-
-def mb(n: float) -> str:
-    return f"{n / 1e6:,.1f} MB"
 
 
 def rows_for(
