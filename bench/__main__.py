@@ -100,6 +100,13 @@ SCENARIOS = {
         300,
         unit="calls",
     ),
+    "scale": Scenario(
+        "bench.scale",
+        "1,000,000 queued: per-request cost, latency, size, space returned (SQLite and PostgreSQL)",
+        "cost ≤ 1.2× at 10,000; retrieve/list p99 ≤ 20 ms; dashboard ≤ 100 ms; space returned",
+        100_000,
+        1_000_000,
+    ),
     "fairness": Scenario(
         "bench.fairness",
         "fair shares and realtime first, simulator route 64 × 100 ms",

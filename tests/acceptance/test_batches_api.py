@@ -187,4 +187,7 @@ def test_openapi_describes_every_route(server: ServerProcess) -> None:
         "/v1/batches",
         "/v1/batches/{batch_id}",
         "/v1/batches/{batch_id}/cancel",
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/embeddings",
     }

@@ -69,6 +69,7 @@ def test_create_and_e2e_share_one_job_and_profiles_set_sizes() -> None:
         300,  # code: sandboxed round trips of each kind
         50_000,  # openai: lines of the OpenAI wire's batch
         300,  # stream: streamed calls, each sent to batchd and to llama.cpp
+        1_000_000,  # scale: requests queued
         1_000_000,  # fairness: requests queued
         2_000,  # adaptive: the batch on llama.cpp
     ]

@@ -88,3 +88,62 @@ async def test_a_budget_sums_a_large_batch_over_several_calls(store: Store) -> N
         assert found.requests == 400 * calls  # four blocks more each call
     assert calls == 3 and found.by_model == expected(list(range(n)))
     assert cache.lines_read == n  # no block read twice
+
+
+async def test_a_block_being_worked_on_is_read_from_its_settled_prefix(store: Store) -> None:
+    n = 1000
+    batch = await make(store, n)
+    claimed = await store.claim_requests("w", n, now=NOW, lease=100)
+    late = claimed.pop(450)  # settles last: the prefix stops before it, what follows is re-read
+    cache = usage.UsageCache(page=n)  # one block, as a running batch's block is
+    done: list[int] = []
+    for step in range(0, len(claimed), 100):
+        chunk = claimed[step : step + 100]
+        await store.complete_requests(
+            [succeeded(r, "even" if r.index % 2 == 0 else "odd") for r in chunk], now=NOW
+        )
+        done += [r.index for r in chunk]
+        fresh = await store.get_batch(WS, batch.id)
+        assert (await cache.usage(store, WS, fresh)).by_model == expected(done)
+    # Up to the late request each refresh read only the 100 new results; past it, what follows
+    # (up to 549 results) is read on each of the last five refreshes: far less than re-reading
+    # the block each time (100 + 200 + … ≈ 50,000 lines).
+    assert cache.lines_read <= 450 + 5 * 549, cache.lines_read
+    await store.complete_requests([succeeded(late, "odd" if late.index % 2 else "even")], now=NOW)
+    ended = await store.get_batch(WS, batch.id)
+    assert (await cache.usage(store, WS, ended)).by_model == expected(list(range(n)))
+
+
+async def test_a_budget_past_its_deadline_still_reads_one_block_per_call(store: Store) -> None:
+    n = 350
+    batch = await make(store, n)
+    claimed = await store.claim_requests("w", n, now=NOW, lease=100)
+    await store.complete_requests(
+        [succeeded(r, "even" if r.index % 2 == 0 else "odd") for r in claimed], now=NOW
+    )
+    ended = await store.get_batch(WS, batch.id)
+    cache = usage.UsageCache(page=100)
+    sums = [await cache.usage(store, WS, ended, usage.Budget(40, deadline=0.0)) for _ in range(4)]
+    assert [s.requests for s in sums] == [100, 200, 300, 350]
+    assert [s.summed for s in sums] == [False, False, False, True]
+    assert sums[-1].by_model == expected(list(range(n)))
+
+
+async def test_a_running_block_is_read_up_to_its_last_result_not_whole(store: Store) -> None:
+    n = 1000
+    batch = await make(store, n)
+    claimed = await store.claim_requests("w", n, now=NOW, lease=100)
+    cache = usage.UsageCache(page=n)  # one block of 1,000, read 100 requests per store call
+    done: list[int] = []
+    for step in range(0, 500, 50):  # half the batch, 50 results between two views
+        chunk = claimed[step : step + 50]
+        await store.complete_requests(
+            [succeeded(r, "even" if r.index % 2 == 0 else "odd") for r in chunk], now=NOW
+        )
+        done += [r.index for r in chunk]
+        fresh = await store.get_batch(WS, batch.id)
+        assert (await cache.usage(store, WS, fresh)).by_model == expected(done)
+    # Each view read from the settled prefix to the 50 new results (one or two calls of 100),
+    # not the 500-950 pending requests after them.
+    assert cache.entries_read <= 10 * 200, cache.entries_read
+    assert cache.lines_read == 500

@@ -217,6 +217,7 @@ class PostgresStore(hooks.HookMethods, files.FileMethods, openai.OpenAIMethods):
                 limit = min(limit, self.max_running - running)
                 if limit <= 0:
                     return []
+            await conn.execute(Q["claim_plan"])
             rows = await self._claim(conn, now, limit, worker_id, now + lease)
         return claimed(rows)
 

@@ -16,7 +16,7 @@ from batchd.config import settings
 from batchd.config.quotas import Quota
 from batchd.store import base, layout, queries, quotas, rules, shares
 from batchd.store.rows import BatchRow, ClaimRow, EntryRow, claimed
-from batchd.store.sqlite import db, files, hooks, keys, openai
+from batchd.store.sqlite import db, files, hooks, keys, openai, space
 from batchd.store.sqlite.db import Database
 
 Q = queries.load("sqlite")
@@ -147,6 +147,11 @@ class SQLiteStore(hooks.HookMethods, files.FileMethods, keys.KeyMethods, openai.
             return _fetch_batch(conn, workspace, batch_id).batch()
 
     async def delete_batch(self, workspace: str, batch_id: str) -> None:
+        """Its rows go a window at a time (sqlite/space.py), the batch in the last turn; the space
+        they took goes back to the file system over the next archival sweeps."""
+        row = await self.db.read_inline(_fetch_batch, workspace, batch_id)
+        rules.check_deletable(row)
+        await space.drop_in_turns(self.db, row.seq)
         await self.db.write(self._delete, workspace, batch_id)
 
     def _delete(self, workspace: str, batch_id: str) -> None:
@@ -261,15 +266,19 @@ class SQLiteStore(hooks.HookMethods, files.FileMethods, keys.KeyMethods, openai.
         return expired
 
     async def archive_due(self, *, now: float, retention: float) -> int:
-        return await self.db.write(self._archive, now, retention)
-
-    def _archive(self, now: float, retention: float) -> int:
-        with self.db.transaction() as conn:
-            seqs = [seq for (seq,) in conn.execute(Q["due_to_archive"], (now - retention,)).fetchall()]
-            for seq in seqs:
-                _drop_rows(conn, seq)
-                conn.execute(Q["set_archived"], (now, seq))
+        """Each due batch's rows go a window at a time (sqlite/space.py), then it is marked
+        archived; then free pages (of this archival, or of deletes) go back to the file system."""
+        seqs = await self.db.read_inline(_due_to_archive, now - retention)
+        for seq in seqs:
+            await space.drop_in_turns(self.db, seq)
+            await self.db.write(self._archive, seq, now)
+        await space.give_back(self.db)
         return len(seqs)
+
+    def _archive(self, seq: int, now: float) -> None:
+        with self.db.transaction() as conn:
+            _drop_rows(conn, seq)
+            conn.execute(Q["set_archived"], (now, seq))
 
     # -- dashboard side -------------------------------------------------------------------
 
@@ -423,6 +432,10 @@ def _close_state(
         conn.execute(Q["move_counts"], (*rules.closing(n, result), seq))
     hooks.end_if_done(conn, seq, now)
     return n
+
+
+def _due_to_archive(conn: sqlite3.Connection, before: float) -> list[int]:
+    return [seq for (seq,) in conn.execute(Q["due_to_archive"], (before,)).fetchall()]
 
 
 def _drop_rows(conn: sqlite3.Connection, seq: int) -> None:

@@ -94,6 +94,14 @@ UPDATE batches SET archived_at = $2 WHERE seq = $1;
 -- Serialises claims fleet-wide while a cap on running requests is set, so the count below holds.
 SELECT pg_advisory_xact_lock($1);
 
+-- name: claim_plan
+-- For the claim's transaction only: no bitmap scans. After a VACUUM without ANALYZE (a fresh
+-- database's first autovacuum, or a bulk load's) the planner guessed a few pending rows per key
+-- range and read each batch's pending requests whole through a bitmap, then sorted them, instead
+-- of walking the pending index in key order up to the claim's count: measured on ten batches of
+-- 10,000 requests, 130 ms a claim of 256 instead of 3 ms, growing with the batches' size.
+SET LOCAL enable_bitmapscan = off;
+
 -- name: count_running
 SELECT count(*) FROM requests WHERE state = 1;
 
