@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -19,10 +21,23 @@ import uvicorn
 STARTUP_TIMEOUT = 20.0  # seconds
 
 
+# Ports handed out below the kernel's ephemeral range (32768-60999 by default), where no outgoing
+# connection and no bind(0) of another server (llama.cpp's, a fake upstream's) can take one
+# between the moment it is chosen and the moment the server under test binds it.
+PORTS = range(20_000, 32_000)
+_rng = random.Random()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port free now, outside the ephemeral range (see PORTS)."""
+    while True:
+        port = _rng.choice(PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 class ThreadedApp:
@@ -51,6 +66,27 @@ class ThreadedApp:
         self.thread.join(10)
 
 
+def _children(pid: int) -> list[int]:
+    """The live child processes of `pid` (Linux)."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _wait_exited(pid: int, timeout: float) -> None:
+    """Until process `pid` has exited (gone, or a zombie: its files closed), at most `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return
+        if state in ("Z", "X"):
+            return
+        time.sleep(0.01)
+
+
 def child_env(settings: dict[str, str]) -> dict[str, str]:
     """This process's environment without a developer's BATCHD_* or ANTHROPIC_* values, plus `settings`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BATCHD_", "ANTHROPIC_"))}
@@ -67,9 +103,17 @@ class BatchdProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def kill9(self) -> None:
+        """SIGKILL to the process and its children at once, as a crash of the machine's service
+        takes them: `batchd serve`'s app runs in a child process (granian's worker), which would
+        otherwise outlive its parent for a moment, still holding the listening socket."""
         assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
+        children = _children(self.proc.pid)
+        for pid in (*children, self.proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         self.proc.wait(10)
+        for pid in children:  # a big process takes a while to exit, its sockets open until the end
+            _wait_exited(pid, 10.0)
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.proc is None or self.proc.poll() is not None:
