@@ -10,8 +10,10 @@ call prefills a ~50-token prompt and decodes MAX_TOKENS tokens: real engine work
 the calls in flight. For each mode, a fresh llama.cpp (with the same warm-up) and a fresh
 `batchd serve` (SQLite) whose `openai` route sends every model to it, `concurrency = SLOTS`:
 
-1. idle: REALTIME `POST /v1/messages` calls one after the other (the SDK), the route otherwise idle;
-2. the batch alone: n requests of the same shape, timed from create to the batch's `ended_at`;
+1. the batch alone: n requests of the same shape, timed from create to the batch's `ended_at`
+   (first: no realtime call has come yet, so with `adaptive_latency = realtime` the limit is the
+   route's whole `concurrency` unless the upstream says it is overloaded);
+2. idle: REALTIME `POST /v1/messages` calls one after the other (the SDK), the route otherwise idle;
 3. the batch again with realtime calls: the same n, while a thread sends realtime calls one after
    the other (PAUSE between: a few a second, a few % of the engine) until the batch ends; their
    latency, and the batch's throughput.
@@ -146,9 +148,11 @@ def served(gguf: Path, adaptive: bool, tolerance: float) -> Iterator[str]:
 def measure(gguf: Path, n: int, adaptive: bool, tolerance: float) -> dict[str, Any]:
     with served(gguf, adaptive, tolerance) as url:
         client = anthropic.Anthropic(base_url=url, api_key="bench", max_retries=0, timeout=600)
+        # The batch alone first: with adaptive_latency = realtime (the default), a realtime call
+        # within the last 30 s puts the route's batch work under the latency gradient.
+        alone = run_batch(client, n, "alone")
         realtime_call(client, -1)  # opens the connection: not timed
         idle = [realtime_call(client, i) for i in range(REALTIME)]
-        alone = run_batch(client, n, "alone")
         log(f"adaptive {adaptive}: idle p99 {1000 * percentile(idle, 0.99):.0f} ms, alone {alone:.1f} req/s")
         under = loaded(client, url, n)
         client.close()

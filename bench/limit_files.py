@@ -3,12 +3,14 @@
 Run: python bench/limit_files.py PORT DIR
 
 `POST /v1/files` copies the request body (the multipart body as sent, unparsed) to a file in DIR in
-1 MB reads and answers a FileObject, so the official `openai` SDK's call completes; `GET
+1 MB reads, fsyncs it (durable before the answer, as batchd's upload) and answers a FileObject, so
+the official `openai` SDK's call completes; `GET
 /v1/files/ID/content` streams the stored bytes back. It prints "ready" once it listens.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +36,8 @@ def main() -> None:
                     data = self.rfile.read(min(CHUNK, left))
                     fh.write(data)
                     left -= len(data)
+                fh.flush()
+                os.fsync(fh.fileno())  # stored: on disk before the answer, as batchd's commit
             now = int(time.time())
             body = orjson.dumps(
                 {

@@ -34,12 +34,22 @@ class Endpoints(Protocol):
 _TO_BASE62 = bytes.maketrans(b"+/", b"xQ")  # base64's two non-alphanumerics
 
 
+_POOLED = 256  # ids made from one read of the OS's random source
+_pool: list[str] = []  # ready ids' random parts (list.pop is atomic: threads may share it)
+
+
 def random_id(prefix: str) -> str:
     """`prefix` + 24 random base62 characters (OpenAI's form; ~143 bits): 18 bytes of the OS's
-    random source in base64, its two non-alphanumerics mapped onto letters. A `secrets.choice`
-    per character, as `models.new_batch_request_id` does, costs more than the rest of a simulated
-    line."""
-    return prefix + base64.b64encode(os.urandom(18)).translate(_TO_BASE62).decode()
+    random source in base64, its two non-alphanumerics mapped onto letters. The bytes are read
+    for _POOLED ids at once: a system call per id (~9 µs here) cost more than a tenth of a
+    simulated line, and a `secrets.choice` per character, as `models.new_batch_request_id` does,
+    more than the rest of it."""
+    try:
+        return prefix + _pool.pop()
+    except IndexError:
+        raw = base64.b64encode(os.urandom(18 * _POOLED)).translate(_TO_BASE62).decode()
+        _pool.extend(raw[i : i + 24] for i in range(0, len(raw), 24))
+        return prefix + _pool.pop()
 
 
 def answer(body: dict[str, Any], request_id: str | None = None, status: int = 200) -> dict[str, Any]:
