@@ -84,17 +84,15 @@ def reset_peak(pid: int) -> None:
     Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
-def start_limit(db_path: Path) -> tuple[subprocess.Popen[str], str]:
+def start_limit(script: str, path: Path) -> tuple[subprocess.Popen[str], str]:
+    """A limit server (bench/`script`, run as `script PORT PATH`) on a free port, once it says ready."""
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "limit_results.py"), str(port), str(db_path)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    argv = [sys.executable, str(ROOT / "bench" / script), str(port), str(path)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     if not proc.stdout.readline().startswith("ready"):
         proc.kill()
-        raise RuntimeError("bench/limit_results.py did not start")
+        raise RuntimeError(f"bench/{script} did not start")
     return proc, f"http://127.0.0.1:{port}"
 
 
@@ -119,7 +117,7 @@ def run(n: int) -> list[Row]:
             pid = srv.app_pid
             batch_id = make_batch(srv, n)
             log(f"{n:,} requests ended")
-            limit, limit_url = start_limit(Path(tmp) / "batchd" / "batchd.db")
+            limit, limit_url = start_limit("limit_results.py", Path(tmp) / "batchd" / "batchd.db")
             path = f"/v1/messages/batches/{batch_id}/results"
             before = rss(pid)
             reset_peak(pid)

@@ -18,7 +18,6 @@ Writes an n-line OpenAI batch input file (~4 KB a line: 50,000 lines are ~200 MB
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,10 +25,10 @@ from pathlib import Path
 
 import openai
 import orjson
-from tests.acceptance.server import ServerProcess, free_port
+from tests.acceptance.server import ServerProcess
 
-from bench.common import ROOT, Row, ratio, rss, vm_hwm
-from bench.download import download, reset_peak
+from bench.common import Row, ratio, rss, vm_hwm
+from bench.download import download, reset_peak, start_limit
 
 LINE_PAD = "lorem ipsum dolor sit amet " * 145  # ~3.9 KB: 50,000 lines ≈ 200 MB
 SMALL_PAD = "lorem ipsum dolor sit amet " * 32  # ~1 KB lines, as the Messages rows' requests
@@ -70,20 +69,6 @@ def _upload(client: openai.OpenAI, path: Path) -> tuple[str, float]:
         return uploaded.id, time.perf_counter() - start
 
 
-def _start_limit(root: Path) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "limit_files.py"), str(port), str(root)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    if not proc.stdout.readline().startswith("ready"):
-        proc.kill()
-        raise RuntimeError("bench/limit_files.py did not start")
-    return proc, f"http://127.0.0.1:{port}"
-
-
 def run(n: int) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="batchd-bench-") as tmp:
         root = Path(tmp)
@@ -91,7 +76,7 @@ def run(n: int) -> list[Row]:
         size = write_input(source, n)
         write_input(tiny, 1)
         log(f"{n:,} lines, {size / 1e6:.0f} MB")
-        limit, limit_url = _start_limit(root / "limit")
+        limit, limit_url = start_limit("limit_files.py", root / "limit")
         srv = ServerProcess(root / "batchd", {"BATCHD_LOG_LEVEL": "warning"}).start()
         try:
             with _client(limit_url) as client:
