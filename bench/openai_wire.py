@@ -4,8 +4,9 @@
 
 Writes an n-line OpenAI batch input file (~4 KB a line: 50,000 lines are ~200 MB), then:
 - upload: `client.files.create(purpose="batch")` of that file to `batchd serve` and to the limit
-  (bench/limit_files.py: a loopback server that only writes the body to disk), after a one-line
-  warm-up upload to each; the batchd process's peak RSS (VmHWM, reset before the upload) is judged
+  (bench/limit_files.py: a loopback server that only writes the body to disk and fsyncs it), after
+  a one-line warm-up upload to each, ROUNDS times in turn, the best of each side; the batchd
+  process's peak RSS (VmHWM, reset before the uploads) is judged
   against the file size;
 - end to end: `client.batches.create` on the uploaded file, polled every 50 ms until `completed`,
   on the zero-latency simulator; lines per second from the create's answer to the poll that saw it
@@ -79,19 +80,20 @@ def run(n: int) -> list[Row]:
         limit, limit_url = start_limit("limit_files.py", root / "limit")
         srv = ServerProcess(root / "batchd", {"BATCHD_LOG_LEVEL": "warning"}).start()
         try:
-            with _client(limit_url) as client:
-                _upload(client, tiny)
-                _, limit_seconds = _upload(client, source)
-            limit_peak = vm_hwm(limit.pid)
-            log(f"limit upload {limit_seconds:.2f} s")
             pid = srv.app_pid
-            with _client(srv.base_url) as client:
+            with _client(limit_url) as theirs_client, _client(srv.base_url) as client:
+                _upload(theirs_client, tiny)
                 _upload(client, tiny)
                 idle = rss(pid)
                 reset_peak(pid)
-                file_id, seconds = _upload(client, source)
-                peak = vm_hwm(pid)
-                log(f"batchd upload {seconds:.2f} s, peak RSS {peak / 1e6:.0f} MB")
+                limit_times, times = [], []
+                for _ in range(ROUNDS):  # alternating, the best of each
+                    limit_times.append(_upload(theirs_client, source)[1])
+                    file_id, took = _upload(client, source)
+                    times.append(took)
+                limit_seconds, seconds = min(limit_times), min(times)
+                limit_peak, peak = vm_hwm(limit.pid), vm_hwm(pid)
+                log(f"upload: limit {limit_times}, batchd {times} s, peak RSS {peak / 1e6:.0f} MB")
                 e2e, output_id = _run_batch(client, file_id, n)
                 write_input(small, n, SMALL_PAD)
                 small_id, _ = _upload(client, small)
@@ -109,8 +111,8 @@ def run(n: int) -> list[Row]:
     return [
         Row(
             scenario=f"OpenAI wire: upload {n:,} lines ({size / mb:.0f} MB) via the openai SDK",
-            batchd=f"{seconds:.2f} s",
-            compared=f"limit (stores the bytes) {limit_seconds:.2f} s",
+            batchd=f"{seconds:.2f} s (best of {ROUNDS})",
+            compared=f"limit (stores the bytes) {limit_seconds:.2f} s (best of {ROUNDS})",
             ratio=ratio(seconds, limit_seconds),
             target="≤ 1.5× limit",
             met=seconds <= 1.5 * limit_seconds,

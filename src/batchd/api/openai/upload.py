@@ -8,6 +8,8 @@ short is swept an hour later (`expire_openai_files`).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 from typing import TYPE_CHECKING
 
@@ -93,7 +95,7 @@ class _Form:
 
     def part_data(self, data: bytes, start: int, end: int) -> None:
         if self.in_file:
-            self.pending += data[start:end]
+            self.pending += memoryview(data)[start:end]  # one copy, not two (a slice, then its bytes)
             self.size += end - start
             return
         self.field += data[start:end]
@@ -116,7 +118,7 @@ async def receive(request: Request, store: Store, file: OpenAIFile, *, limit: in
     form = _Form()
     parser = MultipartParser(boundary, form.callbacks())
     await store.begin_openai_file(file)
-    stored = 0  # chunks written
+    writer = _Writer(store, file.id)
     try:
         async for data in request.stream():
             parser.write(data)
@@ -125,28 +127,56 @@ async def receive(request: Request, store: Store, file: OpenAIFile, *, limit: in
                     f"The file is larger than the limit of {limit} bytes for the Batch API.", param="file"
                 )
             if len(form.pending) >= FLUSH_CHUNKS * CHUNK_BYTES:
-                stored = await _flush(store, file.id, form.pending, stored, whole=False)
+                await writer.flush(form.pending, whole=False)
         parser.finalize()
         if form.filename is None:
             raise exceptions.InvalidRequest("A file part named `file` is required.", param="file")
-        await _flush(store, file.id, form.pending, stored, whole=True)
+        await writer.flush(form.pending, whole=True)
+        await writer.done()
     except FormParserError as exc:
-        await store.drop_openai_file(file.id)
+        await writer.abandon()
         raise exceptions.InvalidRequest(f"The body is not a valid multipart form: {exc}") from None
     except BaseException:
-        await store.drop_openai_file(file.id)
+        await writer.abandon()
         raise
     return Received(form.fields, _filename(form.filename), form.size)
 
 
-async def _flush(store: Store, file_id: str, pending: bytearray, stored: int, *, whole: bool) -> int:
-    """Writes the whole chunks of `pending` (every byte if `whole`) and drops them from it."""
-    n = len(pending) if whole else len(pending) - len(pending) % CHUNK_BYTES
-    chunks = [bytes(pending[i : min(i + CHUNK_BYTES, n)]) for i in range(0, n, CHUNK_BYTES)]
-    if chunks:
-        await store.put_openai_chunks(file_id, stored, chunks)
-    del pending[:n]
-    return stored + len(chunks)
+class _Writer:
+    """Stores an upload's chunks while the next ones are read and parsed: one write in flight at
+    a time, so the body's parsing and the store's writing overlap and memory stays bounded."""
+
+    def __init__(self, store: Store, file_id: str) -> None:
+        self.store = store
+        self.file_id = file_id
+        self.stored = 0  # chunks handed to the store
+        self.writing: asyncio.Task[None] | None = None
+
+    async def flush(self, pending: bytearray, *, whole: bool) -> None:
+        """Hands the whole chunks of `pending` (every byte if `whole`) to the store, once the write
+        before has ended, and drops them from `pending`."""
+        n = len(pending) if whole else len(pending) - len(pending) % CHUNK_BYTES
+        with memoryview(pending) as view:  # one copy per chunk (a bytearray's slice is a copy too)
+            chunks = [bytes(view[i : min(i + CHUNK_BYTES, n)]) for i in range(0, n, CHUNK_BYTES)]
+        del pending[:n]
+        await self.done()
+        if chunks:
+            put = self.store.put_openai_chunks(self.file_id, self.stored, chunks)
+            self.writing = asyncio.create_task(put, name=f"upload {self.file_id}")
+            self.stored += len(chunks)
+
+    async def done(self) -> None:
+        """Until the write in flight has ended; raises what it raised."""
+        writing, self.writing = self.writing, None
+        if writing is not None:
+            await writing
+
+    async def abandon(self) -> None:
+        """The upload failed: the write in flight ends (its error is the upload's, not this one),
+        then the file is dropped."""
+        with contextlib.suppress(Exception):
+            await self.done()
+        await self.store.drop_openai_file(self.file_id)
 
 
 def _filename(raw: str) -> str:

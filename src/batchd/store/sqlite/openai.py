@@ -12,6 +12,7 @@ from batchd import models
 from batchd.config.quotas import Quota
 from batchd.store import layout, queries
 from batchd.store.openai import INCOMPLETE_TTL, Closing, OpenAIBatch, OpenAIBatchRow, OpenAIFile
+from batchd.store.sqlite.blobs import Blobs
 from batchd.store.sqlite.db import Database
 
 Q = queries.load("sqlite", "openai")
@@ -27,21 +28,21 @@ class _Creates(Protocol):
 
 
 class OpenAIMethods:
-    """The OpenAI wire's members of the Store protocol, over SQLiteStore's `db`."""
+    """The OpenAI wire's members of the Store protocol, over SQLiteStore's `db` and `blobs` (the
+    uploads' bytes, beside the database)."""
 
     db: Database
+    blobs: Blobs
 
     async def begin_openai_file(self, file: OpenAIFile) -> None:
         await self.db.execute(Q["insert_file"], tuple(file))
 
     async def put_openai_chunks(self, file_id: str, first: int, chunks: Sequence[bytes]) -> None:
-        def write() -> None:
-            with self.db.transaction() as conn:
-                conn.executemany(Q["insert_chunk"], [(file_id, first + i, c) for i, c in enumerate(chunks)])
-
-        await self.db.write(write)
+        await self.blobs.append(file_id, chunks, first=first == 0)  # beside the database: blobs.py
 
     async def complete_openai_file(self, file: OpenAIFile) -> None:
+        await self.blobs.sync(file.id)  # the bytes on disk before the row says they are there
+
         # Durable: the answer tells the client its file exists.
         def write() -> None:
             with self.db.transaction(durable=True) as conn:
@@ -58,6 +59,7 @@ class OpenAIMethods:
                 conn.execute(Q["delete_file"], (file_id,))
 
         await self.db.write(write)
+        await self.blobs.remove([file_id])
 
     async def get_openai_file(self, workspace: str, file_id: str, *, now: float) -> OpenAIFile | None:
         def read(conn: sqlite3.Connection) -> OpenAIFile | None:
@@ -89,7 +91,11 @@ class OpenAIMethods:
         return await self.db.read(read)
 
     async def iter_openai_chunks(self, file_id: str) -> AsyncIterator[bytes]:
-        last = -1
+        if self.blobs.exists(file_id):
+            async for data in self.blobs.read(file_id):
+                yield data
+            return
+        last = -1  # a file uploaded before blobs.py: its bytes are rows
         while True:
             rows = await self.db.read(_chunks, file_id, last)
             if not rows:
@@ -99,28 +105,40 @@ class OpenAIMethods:
                 yield bytes(data)
 
     async def delete_openai_file(self, workspace: str, file_id: str) -> bool:
-        def write() -> bool:
+        def write() -> tuple[bool, bool]:
+            """(deleted, an upload whose bytes go too)"""
             with self.db.transaction(durable=True) as conn:
                 if conn.execute(Q["delete_upload"], (file_id, workspace)).rowcount:
                     conn.execute(Q["delete_chunks"], (file_id,))
-                    return True
-                return any(
+                    return True, True
+                unlisted = any(
                     conn.execute(Q[name], (file_id, workspace)).rowcount
                     for name in ("unlist_output", "unlist_error")
                 )
+                return unlisted, False
 
-        return await self.db.write(write)
+        deleted, upload = await self.db.write(write)
+        if upload:
+            await self.blobs.remove([file_id])
+        return deleted
 
     async def expire_openai_files(self, *, now: float) -> int:
-        def write() -> int:
+        stored = self.blobs.stored()
+
+        def write() -> tuple[list[str], list[str]]:
+            """(the expired files, bytes stored without a row: a crash between a delete and the
+            removal of its bytes)"""
             with self.db.transaction() as conn:
                 ids = [row[0] for row in conn.execute(Q["expired_files"], (now, now - INCOMPLETE_TTL))]
                 for file_id in ids:
                     conn.execute(Q["delete_chunks"], (file_id,))
                     conn.execute(Q["delete_file"], (file_id,))
-                return len(ids)
+                orphans = [f for f in stored if conn.execute(Q["file_exists"], (f,)).fetchone() is None]
+                return ids, orphans
 
-        return await self.db.write(write)
+        ids, orphans = await self.db.write(write)
+        await self.blobs.remove([*ids, *orphans])
+        return len(ids)
 
     async def create_openai_batch(
         self,

@@ -17,6 +17,7 @@ from batchd.config.quotas import Quota
 from batchd.store import base, layout, queries, quotas, rules, shares
 from batchd.store.rows import BatchRow, ClaimRow, EntryRow, claimed
 from batchd.store.sqlite import db, files, hooks, keys, openai, space
+from batchd.store.sqlite.blobs import Blobs
 from batchd.store.sqlite.db import Database
 
 Q = queries.load("sqlite")
@@ -41,6 +42,7 @@ class SQLiteStore(hooks.HookMethods, files.FileMethods, keys.KeyMethods, openai.
     def __init__(self, path: str, *, weights: Mapping[str, float] | None = None) -> None:
         """weights: per workspace, its share of the engine (config/weights.py; 1 when not named)."""
         self.db = Database(path)
+        self.blobs = Blobs(path)  # uploaded OpenAI files' bytes, beside the database
         self.shares = shares.Shares(weights)
 
     async def listen(self, callback: Callable[[], None]) -> None:

@@ -105,3 +105,6 @@ SELECT o.seq, o.id, o.workspace, o.input_file_id, o.endpoint, o.completion_windo
     b.n_canceled, b.n_expired
 FROM openai_batches o JOIN batches b ON b.id = o.id
 WHERE o.workspace = ? AND o.closed_at IS NULL AND o.failed_at IS NULL AND b.status = 'ended';
+
+-- name: file_exists
+SELECT 1 FROM openai_files WHERE id = ?;
